@@ -1,0 +1,1 @@
+"""Log shipping: files -> reader -> parser -> record -> pipeline -> sinks -> acks -> checkpoint."""

@@ -1,0 +1,49 @@
+"""What every sink implements, and the errors that tell the pipeline to retry or to drop a batch."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from nodeagent.logs.record import Record
+
+
+class SinkError(Exception):
+    """Base class for delivery failures."""
+
+
+class RetryableSinkError(SinkError):
+    """Connection errors, timeouts, 429 and 5xx: the pipeline retries with backoff and jitter."""
+
+
+class PermanentSinkError(SinkError):
+    """The destination refused the batch for good (a 4xx other than 429): logged, counted, dropped."""
+
+
+class Sink(ABC):
+    """A destination for records.
+
+    ``send`` delivers one batch and returns only once the destination has it (for the file sink: written
+    and, at commit, fsynced). It raises RetryableSinkError or PermanentSinkError; anything else is
+    treated as retryable. The pipeline never calls ``send`` concurrently on one sink.
+    """
+
+    type: ClassVar[str]
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        self.name = name
+        self.options = options
+
+    async def start(self) -> None:  # noqa: B027 - optional hook
+        """Open connections or files."""
+
+    @abstractmethod
+    async def send(self, batch: Sequence[Record]) -> None:
+        """Deliver the batch (in order)."""
+
+    async def flush(self) -> None:  # noqa: B027 - optional hook
+        """Make everything sent so far durable (fsync for files); called before a checkpoint commit."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release resources; called once at shutdown after the last send."""

@@ -1,0 +1,1 @@
+"""Node metrics: one module per collector, registered in :mod:`nodeagent.metrics.registry`."""

@@ -1,0 +1,175 @@
+"""The collector registry: every collector registers here with its name, default state and options.
+
+The ``--collector.NAME`` / ``--no-collector.NAME`` flags and every ``--collector.NAME.OPTION`` flag are
+generated from this registry (see :func:`collector_settings`), so adding a collector is adding one module
+under ``nodeagent/metrics/`` and nothing else.
+
+A collector reads files below the configured roots (never a hard-coded ``/proc``) through pure parsing
+functions and yields prometheus_client metric families. ``collect()`` is synchronous: the scraper runs
+it in a worker thread, off the event loop.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import pkgutil
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from nodeagent.config import Setting, parse_bool, parse_str
+
+log = logging.getLogger("nodeagent.metrics")
+
+
+class NoDataError(Exception):
+    """The collector's data source does not exist on this host: success 0, logged at debug only."""
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Filesystem roots, as node_exporter's --path.* flags."""
+
+    procfs: Path = Path("/proc")
+    sysfs: Path = Path("/sys")
+    rootfs: Path = Path("/")
+    udev_data: Path = Path("/run/udev/data")
+
+    def proc(self, *parts: str) -> Path:
+        return self.procfs.joinpath(*parts)
+
+    def sys(self, *parts: str) -> Path:
+        return self.sysfs.joinpath(*parts)
+
+    def root(self, *parts: str) -> Path:
+        """A host path below --path.rootfs; ``parts`` may start with '/'."""
+        return self.rootfs.joinpath(*(p.lstrip("/") for p in parts))
+
+
+@dataclass(frozen=True)
+class CollectorOption:
+    """A per-collector option; becomes ``--collector.<collector>.<name>`` with node_exporter's default."""
+
+    name: str
+    default: Any
+    help: str
+    parse: Callable[[Any], Any] = parse_str
+
+
+class Collector:
+    """Base class. Subclasses set ``name``, optionally ``default_enabled`` and ``options``."""
+
+    name: ClassVar[str]
+    default_enabled: ClassVar[bool] = True
+    options: ClassVar[tuple[CollectorOption, ...]] = ()
+
+    def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
+        self.paths = paths
+        self.opts = options  # option name -> parsed value
+
+    def collect(self) -> Iterable[Metric]:
+        raise NotImplementedError
+
+
+_REGISTRY: dict[str, type[Collector]] = {}
+
+
+def register(cls: type[Collector]) -> type[Collector]:
+    """Class decorator adding a collector to the registry."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise RuntimeError(f"collector {cls.name!r} registered twice")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+# Modules of this package that are not collectors; helper modules shared by collectors start with "_".
+_NOT_COLLECTORS = {"registry", "exposition", "scrape", "agentmetrics"}
+
+
+def all_collectors() -> dict[str, type[Collector]]:
+    """Import every collector module of this package once; return name -> class, sorted by name."""
+    package = importlib.import_module("nodeagent.metrics")
+    for module in pkgutil.iter_modules(package.__path__):
+        if module.name not in _NOT_COLLECTORS and not module.name.startswith("_"):
+            importlib.import_module(f"nodeagent.metrics.{module.name}")
+    return dict(sorted(_REGISTRY.items()))
+
+
+def collector_settings() -> dict[str, Setting]:
+    """Settings (flags and config keys) generated from the registry."""
+    table: dict[str, Setting] = {}
+    for name, cls in all_collectors().items():
+        state = "enabled" if cls.default_enabled else "disabled"
+        table[f"collector.{name}"] = Setting(
+            f"collector.{name}", None, f"Enable the {name} collector (default: {state}).",
+            parse=parse_bool, is_switch=True)
+        for option in cls.options:
+            key = f"collector.{name}.{option.name}"
+            table[key] = Setting(key, option.default, option.help, parse=option.parse)
+    return table
+
+
+def enabled_collectors(values: dict[str, Any], disable_defaults: bool = False) -> list[str]:
+    """Names of the collectors switched on by ``values`` (resolved settings)."""
+    names = []
+    for name, cls in all_collectors().items():
+        explicit = values.get(f"collector.{name}")
+        on = explicit if explicit is not None else (cls.default_enabled and not disable_defaults)
+        if on:
+            names.append(name)
+    return names
+
+
+def build_collectors(names: Iterable[str], paths: Paths, values: dict[str, Any]) -> list[Collector]:
+    """Instantiate the named collectors with their option values taken from ``values``."""
+    registry = all_collectors()
+    built = []
+    for name in names:
+        cls = registry[name]
+        opts = {o.name: values.get(f"collector.{name}.{o.name}", o.default) for o in cls.options}
+        built.append(cls(paths, opts))
+    return built
+
+
+def run_collectors(collectors: Iterable[Collector]) -> list[Metric]:
+    """Run each collector once; add node_scrape_collector_{duration_seconds,success}.
+
+    One failing collector never fails the scrape. Runs synchronously: call it from a worker thread.
+    """
+    families: list[Metric] = []
+    duration = GaugeMetricFamily("node_scrape_collector_duration_seconds",
+                                 "Time a collector took to run during this scrape.", labels=["collector"])
+    success = GaugeMetricFamily("node_scrape_collector_success",
+                                "1 if the collector succeeded during this scrape, else 0.",
+                                labels=["collector"])
+    for collector in collectors:
+        start = time.perf_counter()
+        ok = 1.0
+        try:
+            families.extend(collector.collect())
+        except (NoDataError, FileNotFoundError) as exc:
+            ok = 0.0
+            log.debug("collector returned no data", extra={"collector": collector.name, "err": str(exc)})
+        except Exception as exc:
+            ok = 0.0
+            log.error("collector failed", extra={"collector": collector.name, "err": repr(exc)})
+        duration.add_metric([collector.name], time.perf_counter() - start)
+        success.add_metric([collector.name], ok)
+    families.append(duration)
+    families.append(success)
+    return families
+
+
+def read_text(path: Path) -> str:
+    """Read a small procfs/sysfs file as text (surrogateescape: kernel strings are not always UTF-8)."""
+    with open(path, encoding="utf-8", errors="surrogateescape") as fh:
+        return fh.read()
+
+
+def read_int(path: Path) -> int:
+    return int(read_text(path).strip())
