@@ -46,6 +46,41 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def _copy_file_or_link(src: str, dst: str) -> None:
+    """Copy one file; a flattened symlink (a tiny file holding ``../target``) becomes a symlink again."""
+    if os.path.getsize(src) < 512:
+        with open(src, "rb") as fh:
+            data = fh.read()
+        if data.startswith(b"../") and b"\n" not in data:
+            os.symlink(data.decode(), dst)
+            return
+    shutil.copyfile(src, dst)
+
+
+def materialize_node_exporter_fixture(src: Path, dst: Path) -> Path:
+    """Copy node_exporter's fake host to ``dst`` with its symlinks restored.
+
+    The shared copy was unpacked without symlinks: each link under sys/ became a regular file whose
+    content is the link target. sysfs readers follow links (hwmon device paths, /sys/class/* entries),
+    so tests read a copy where those files are links again, as in node_exporter's own ttar fixture.
+    """
+    top_sys = lambda folder, names: ["sys"] if Path(folder) == src else []  # noqa: E731
+    shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copyfile, ignore=top_sys)
+    shutil.copytree(src / "sys", dst / "sys", symlinks=True, copy_function=_copy_file_or_link)
+    for root, dirs, _ in os.walk(dst):  # the shared tree is read-only; let pytest clean the copy up
+        for name in dirs:
+            os.chmod(os.path.join(root, name), 0o755)
+    os.chmod(dst, 0o755)
+    return dst
+
+
+@pytest.fixture(scope="session")
+def node_exporter_fixture_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """node_exporter's fake host (proc, sys with symlinks, udev, usr, textfile), once per session."""
+    src = require_shared(NODE_EXPORTER_FIXTURE)
+    return materialize_node_exporter_fixture(src, tmp_path_factory.mktemp("node_exporter") / "fixture")
+
+
 @pytest.fixture
-def node_exporter_fixture() -> Path:
-    return require_shared(NODE_EXPORTER_FIXTURE)
+def node_exporter_fixture(node_exporter_fixture_tree: Path) -> Path:
+    return node_exporter_fixture_tree

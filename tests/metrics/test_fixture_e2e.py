@@ -97,9 +97,9 @@ def expected(node_exporter_fixture_path: Path) -> dict[str, list[str]]:
 
 
 @pytest.fixture(scope="module")
-def node_exporter_fixture_path() -> Path:
-    from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
-    return require_shared(NODE_EXPORTER_FIXTURE)
+def node_exporter_fixture_path(node_exporter_fixture_tree: Path) -> Path:
+    # a copy with the symlinks restored (see tests/conftest.py); e2e-output.txt is copied along
+    return node_exporter_fixture_tree
 
 
 COMPARED = sorted(set(all_collectors()) & set(FAMILIES_OF))
