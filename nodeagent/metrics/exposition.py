@@ -23,6 +23,7 @@ def format_value(value: float) -> str:
 
     Shortest round-trip digits; exponent form when the decimal exponent is < -4 or >= 6.
     """
+    value = float(value)  # samples from prometheus_client may hold ints
     if value != value:  # NaN
         return "NaN"
     if value in (math.inf, -math.inf):

@@ -1,0 +1,202 @@
+"""Run orchestration: resolved settings -> a checked plan -> the jobs, under one asyncio TaskGroup.
+
+Everything that can be refused (settings, collector options, the logs section) is checked while
+building the :class:`AgentPlan`, before the port is bound: the agent never starts half-configured.
+Shutdown (SIGTERM/SIGINT): the listener closes, in-flight scrapes finish, the log shipper drains and
+commits, and the process exits 0, all within :data:`SHUTDOWN_TIMEOUT` seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nodeagent import __version__
+from nodeagent.config import ConfigError, Settings
+from nodeagent.metrics.registry import Collector, Paths, build_collectors, enabled_collectors
+from nodeagent.server import MetricsServer, Scraper
+from nodeagent.settings import node_name
+
+log = logging.getLogger("nodeagent.agent")
+
+SHUTDOWN_TIMEOUT = 4.5  # seconds from the signal to exit; Kubernetes and the issue allow 5
+
+
+class StartupError(Exception):
+    """Something outside the configuration keeps the agent from starting (exit code 1)."""
+
+
+@dataclass
+class AgentPlan:
+    """What `run` will do, fully validated."""
+
+    settings: Settings
+    node_name: str
+    collectors: list[Collector]
+    logs_config: Any | None  # nodeagent.logs.config.LogsConfig when the log shipper runs
+
+    @property
+    def runs_logs(self) -> bool:
+        return self.logs_config is not None
+
+
+def host_paths(settings: Settings) -> Paths:
+    return Paths(procfs=Path(settings["path.procfs"]), sysfs=Path(settings["path.sysfs"]),
+                 rootfs=Path(settings["path.rootfs"]), udev_data=Path(settings["path.udev.data"]))
+
+
+def node_collectors(settings: Settings) -> list[Collector]:
+    """The enabled collectors, built with their options; a rejected option is a ConfigError."""
+    if not settings["metrics"]:
+        return []
+    names = enabled_collectors(settings.values, settings["collector.disable-defaults"])
+    paths = host_paths(settings)
+    built: list[Collector] = []
+    for name in names:
+        try:
+            built.extend(build_collectors([name], paths, settings.values))
+        except (ValueError, re.error) as exc:
+            raise ConfigError(str(exc), key=f"collector.{name}") from None
+        except Exception as exc:  # a collector bug must not keep the others from running
+            log.error("collector cannot be set up; it stays off", extra={"collector": name, "err": repr(exc)})
+    return built
+
+
+def logs_config(settings: Settings) -> Any | None:
+    """The validated logs section when the shipper is to run, else None."""
+    wanted = settings["logs"]  # None: as the logs section says
+    if wanted is False:
+        return None
+    try:
+        from nodeagent.logs.config import parse_logs_config
+    except ImportError as exc:
+        raise StartupError(f"the log shipper cannot be loaded ({exc}); run with --no-logs") from None
+    config = parse_logs_config(settings.structured.get("logs"), source=settings.config_file)
+    if wanted is None and not config.enabled:
+        return None
+    return config
+
+
+def plan_agent(settings: Settings) -> AgentPlan:
+    """Check everything `run` needs; raises ConfigError (exit 2) or StartupError (exit 1)."""
+    collectors = node_collectors(settings)
+    config = logs_config(settings)
+    if not settings["metrics"] and config is None:
+        raise ConfigError("nothing to run: node metrics and the log shipper are both off", key="metrics")
+    return AgentPlan(settings=settings, node_name=node_name(settings), collectors=collectors,
+                     logs_config=config)
+
+
+def make_scraper(plan: AgentPlan) -> Scraper:
+    return Scraper(plan.collectors, exporter_metrics=not plan.settings["web.disable-exporter-metrics"])
+
+
+def scrape_once(plan: AgentPlan, fmt: str = "text") -> bytes:
+    """One /metrics body, as the server would answer (for `nodeagent metrics`)."""
+    return make_scraper(plan).render(fmt=fmt)
+
+
+async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+
+
+async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event) -> None:
+    from nodeagent.logs.pipeline import run_logs
+
+    await run_logs(plan.logs_config, node_name=plan.node_name, stop=stop, ready=ready)
+    if not stop.is_set():
+        raise RuntimeError("the log shipper stopped on its own")
+
+
+async def _announce_ready(server: MetricsServer, logs_ready: asyncio.Event) -> None:
+    await logs_ready.wait()
+    log.info("log shipper started", extra={"ready": server.ready})
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
+    loop = asyncio.get_running_loop()
+    installed = []
+
+    def on_signal(signum: signal.Signals) -> None:
+        if stop.is_set():
+            log.warning("already shutting down", extra={"signal": signum.name})
+            return
+        log.info("shutting down", extra={"signal": signum.name})
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        try:
+            loop.add_signal_handler(signum, on_signal, signum)
+            installed.append(signum)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / not Unix
+            pass
+    return installed
+
+
+async def run_agent(plan: AgentPlan, *, stop: asyncio.Event | None = None,
+                    handle_signals: bool = True, started: asyncio.Event | None = None) -> int:
+    """Run until SIGTERM/SIGINT (or ``stop``); returns the exit code.
+
+    Raises :class:`nodeagent.server.ListenError` when the address cannot be bound (exit code 2).
+    ``started`` is set once the server listens (for embedding and tests).
+    """
+    stop = stop if stop is not None else asyncio.Event()
+    installed = _install_signal_handlers(stop) if handle_signals else []
+    settings = plan.settings
+    logs_ready = asyncio.Event() if plan.runs_logs else None
+    server = MetricsServer(make_scraper(plan), listen_address=settings["web.listen-address"],
+                           telemetry_path=settings["web.telemetry-path"],
+                           max_requests=settings["web.max-requests"], logs_ready=logs_ready)
+    try:
+        await server.start()
+        log.info("nodeagent started", extra={
+            "version": __version__, "node": plan.node_name, "config": settings.config_file or "none",
+            "collectors": ",".join(c.name for c in plan.collectors) or "none",
+            "logs": "on" if plan.runs_logs else "off"})
+        if started is not None:
+            started.set()
+
+        async def jobs() -> None:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(_serve(server, stop), name="http-server")
+                if logs_ready is not None:
+                    group.create_task(_ship_logs(plan, stop, logs_ready), name="log-shipper")
+                    group.create_task(_announce_ready(server, logs_ready), name="log-ready")
+
+        return await _supervise(asyncio.create_task(jobs(), name="agent-jobs"), stop)
+    finally:
+        loop = asyncio.get_running_loop()
+        for signum in installed:
+            loop.remove_signal_handler(signum)
+
+
+async def _supervise(jobs: asyncio.Task[None], stop: asyncio.Event) -> int:
+    """Wait for a signal (or a job failing), then give the jobs SHUTDOWN_TIMEOUT to finish."""
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({jobs, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    stop.set()  # a failed job stops the rest too
+    stopped.cancel()
+    await asyncio.wait({jobs}, timeout=SHUTDOWN_TIMEOUT)
+    if not jobs.done():
+        log.error("shutdown took too long; stopping without waiting further",
+                  extra={"timeout_seconds": SHUTDOWN_TIMEOUT})
+        jobs.cancel()
+        await asyncio.wait({jobs})
+        return 1
+    if jobs.cancelled():
+        return 1
+    error = jobs.exception()
+    if error is None:
+        log.info("stopped")
+        return 0
+    for failure in getattr(error, "exceptions", [error]):
+        log.error("agent job failed", exc_info=failure, extra={"err": repr(failure)})
+    return 1
