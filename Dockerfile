@@ -1,0 +1,70 @@
+# nodeagent container image.
+#
+#   podman build -t nodeagent:0.1.0 --build-arg VERSION=0.1.0 .      (or docker build)
+#
+# BASE_IMAGE must provide python3 (3.11+) with the venv module at the same path in both stages; the
+# official slim image does (/usr/local/bin/python3), and so does the Debian image that
+# deploy/build-base-image.sh makes for machines without a registry (/usr/bin/python3). Both stages use
+# the same BASE_IMAGE, so the virtualenv built in the first one runs unchanged in the second.
+ARG BASE_IMAGE=python:3.11.13-slim-bookworm
+
+# ---------------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE} AS builder
+
+# No pip cache in any layer; no bytecode written by the build tools themselves.
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PYTHONDONTWRITEBYTECODE=1
+
+# The package index to install from (default: PyPI), for builds behind a mirror or proxy. A private CA
+# bundle can be mounted for the build (podman/buildah: -v HOST_CA:/etc/ssl/certs/ca-certificates.crt:ro)
+# and named in PIP_CA_BUNDLE. Neither reaches the final image.
+ARG PIP_INDEX_URL=https://pypi.org/simple
+ARG PIP_CA_BUNDLE=
+
+WORKDIR /src
+COPY . /src
+
+SHELL ["/bin/sh", "-eu", "-c"]
+# A throw-away venv holds the build tools (pip from ensurepip); the runtime venv gets no pip at all:
+# pip installs into it from outside with --python. Only wheels are accepted for the dependencies, so
+# the image never needs a compiler.
+RUN if [ -n "${PIP_CA_BUNDLE}" ]; then export PIP_CERT="${PIP_CA_BUNDLE}"; fi \
+ && python3 -m venv /opt/buildtools \
+ && /opt/buildtools/bin/pip wheel --no-deps --wheel-dir /wheels /src \
+ && python3 -m venv --without-pip /opt/nodeagent \
+ && /opt/buildtools/bin/pip --python /opt/nodeagent/bin/python install --only-binary=:all: \
+        /wheels/nodeagent-*.whl \
+ && /opt/nodeagent/bin/python -m compileall -q /opt/nodeagent/lib \
+ && /opt/nodeagent/bin/python -c 'import nodeagent'
+
+# ---------------------------------------------------------------------------------------------------
+FROM ${BASE_IMAGE}
+
+ARG VERSION=0.1.0
+ARG SOURCE_URL=https://example.invalid/nodeagent
+LABEL org.opencontainers.image.title="nodeagent" \
+      org.opencontainers.image.description="Node agent: node_exporter-compatible metrics, log shipping, DaemonSet placement checks" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.source="${SOURCE_URL}" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# Only the finished virtualenv and the default config come over; everything is root-owned and
+# world-readable, so the image runs under any UID with a read-only root filesystem.
+COPY --from=builder /opt/nodeagent /opt/nodeagent
+COPY manifests/config.yaml /etc/nodeagent/config.yaml
+
+ENV PATH=/opt/nodeagent/bin:$PATH \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+
+# Unprivileged by default. The DaemonSet runs it as UID 0 with every capability dropped except
+# DAC_READ_SEARCH (see manifests/daemonset.yaml) so that it can read root-only logs.
+USER 65534:65534
+WORKDIR /
+EXPOSE 9100
+
+# The agent is PID 1 (or, with hostPID, a plain child of the runtime): it handles SIGTERM and SIGINT
+# itself, commits log checkpoints and exits 0, so no init wrapper is needed.
+ENTRYPOINT ["nodeagent"]
+CMD ["run", "--config", "/etc/nodeagent/config.yaml"]
