@@ -7,9 +7,438 @@ Interface (the reader relies on exactly this):
 - ``LineParser.feed(line, start, end, now) -> list[Parsed]``: ``line`` is one raw line without its
   trailing newline (already cut to the input's max_line_bytes by the reader); ``start``/``end`` are
   its byte offsets in the file (``end`` after the newline); ``now`` is ``time.time()``.
-- ``LineParser.flush_expired(now) -> list[Parsed]``: records held longer than the multiline timeout.
+- ``LineParser.flush_expired(now) -> list[Parsed]``: multiline groups held longer than the multiline
+  timeout since their last line, and partial CRI/docker lines whose end did not arrive within
+  ``partial_timeout`` (a writer that died mid-line must not pin the checkpoint forever).
 - ``LineParser.flush_all() -> list[Parsed]``: everything held (file finished: rotated away, deleted).
+- ``LineParser.pending_bytes``: message bytes held (partials and multiline groups), for buffer accounting.
 - ``Parsed.resume_offset``: the file offset from which reading again after this record has been
   delivered loses nothing: the end of the record's last line, or, when the parser still holds an
   earlier unfinished piece (a CRI partial of the other stream, a multiline group), that piece's start.
+  Records of one call come out ordered by their first line, and ``resume_offset`` never decreases
+  from one record to the next over the parser's life. Restarting from a ``resume_offset`` may
+  re-emit records (or, for interleaved partials, a tail piece of one): duplicates, never loss.
+
+Formats:
+
+- ``cri``: ``<RFC 3339 time> <stdout|stderr> <P|F>[:more flags] <message>``. ``P`` pieces are joined
+  per stream (stdout and stderr pieces may interleave) as bytes until the ``F`` piece; the record takes
+  the first piece's time. A line that does not parse as CRI is passed on as ``plain``.
+- ``docker``: json-file lines ``{"log": "...", "stream": "...", "time": "..."}``; a ``log`` value
+  without a trailing ``\\n`` is a piece of a longer line, joined per stream until the piece that ends
+  with ``\\n``; that newline is stripped. A line that is not such JSON is passed on as ``plain``.
+- ``plain``: the line (a trailing ``\\r`` stripped) is the message; time and stream are None (the
+  reader uses the read time).
+- ``auto``: per line, ``{``-lines that parse as docker json are docker, lines that parse as CRI are
+  CRI, the rest plain.
+
+Times are normalised to UTC with nine fractional digits: ``2026-01-02T03:04:05.123456789Z``.
+Invalid UTF-8 is replaced with U+FFFD (CRI partial pieces are joined before decoding, so a character
+split between pieces survives). NUL bytes are kept (JSON encodes them as ``\\u0000``); lone UTF-16
+surrogates from docker JSON escapes are replaced, so every message encodes as UTF-8.
+
+Size cap: a record whose message would exceed ``max_record_bytes`` is cut (at a UTF-8 character
+boundary) into several records, each flagged ``truncated=True``; nothing is dropped. A multiline group
+that would exceed the cap is emitted at a line boundary and the next line starts a new group.
 """
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+FORMATS = ("auto", "cri", "docker", "plain")
+DEFAULT_PARTIAL_TIMEOUT = 10.0
+
+_CRI_STREAMS = {b"stdout": "stdout", b"stderr": "stderr"}
+_INF = float("inf")
+
+
+@dataclass(slots=True)
+class Parsed:
+    """One record as parsed from a file; ``time`` None means "use the time it was read"."""
+
+    time: str | None
+    message: str
+    stream: str | None
+    resume_offset: int
+    # The record was cut: longer than max_record_bytes (the rest follows in the next record of the
+    # stream), or a partial line whose end never came (timeout, file finished).
+    truncated: bool = False
+
+
+@dataclass(frozen=True)
+class MultilineConfig:
+    """A line matching ``start_pattern`` (``re.search``) starts a record; other lines continue it."""
+
+    start_pattern: str
+    timeout: float = 3.0
+    compiled: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "compiled", re.compile(self.start_pattern))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Timestamps
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))")
+_SHAPE_DELETE = b"0123456789"
+
+
+def normalize_time(text: str) -> str | None:
+    """RFC 3339 (any offset, 0-9+ fractional digits) -> UTC with nine digits and ``Z``; None if invalid."""
+    match = _RFC3339.fullmatch(text.strip())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, frac, zulu, sign, off_h, off_m = match.groups()
+    try:
+        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+        if not zulu:
+            offset = timedelta(hours=int(off_h), minutes=int(off_m))
+            moment = moment - offset if sign == "+" else moment + offset
+    except (ValueError, OverflowError):
+        return None
+    nanos = (frac or "")[:9].ljust(9, "0")
+    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:" \
+           f"{moment.second:02d}.{nanos}Z"
+
+
+def _normalize_time_bytes(raw: bytes) -> str | None:
+    # Fast path: kubelet/containerd already write "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" most of the time.
+    if (len(raw) == 30 and raw[4] == 45 and raw[10] == 84 and raw[19] == 46
+            and raw.translate(None, _SHAPE_DELETE) == b"--T::.Z"):
+        return raw.decode("ascii")
+    try:
+        return normalize_time(raw.decode("ascii"))
+    except UnicodeDecodeError:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------
+# Text helpers
+
+def _utf8_len(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
+def _scrub_surrogates(text: str) -> str:
+    """Replace lone surrogates (from JSON ``\\ud800`` escapes) so the text encodes as UTF-8."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
+def _cut_utf8(data: bytes, limit: int) -> int:
+    """An index <= limit that does not split a UTF-8 sequence (if the data is valid UTF-8 there)."""
+    cut = limit
+    while cut > 0 and cut > limit - 3 and (data[cut] & 0xC0) == 0x80:
+        cut -= 1
+    return cut if cut > 0 else limit
+
+
+class _Held:
+    """A record being assembled: CRI/docker pieces of one line, or a multiline group."""
+
+    __slots__ = ("end", "nbytes", "parts", "split", "start", "stream", "time", "updated")
+
+    def __init__(self, time: str | None, stream: str | None, part: bytes | str, nbytes: int, start: int,
+                 end: int, now: float, split: bool = False) -> None:
+        self.time = time
+        self.stream = stream
+        self.parts: list[bytes | str] = [part]
+        self.nbytes = nbytes
+        self.start = start  # offset of the first line
+        self.end = end  # offset after the last line
+        self.updated = now
+        self.split = split
+
+    def joined(self) -> bytes | str:
+        parts = self.parts
+        if len(parts) == 1:
+            return parts[0]
+        if isinstance(parts[0], bytes):
+            return b"".join(parts)  # type: ignore[arg-type]
+        return "".join(parts)  # type: ignore[arg-type]
+
+
+def _as_text(data: bytes | str) -> str:
+    return data.decode("utf-8", "replace") if isinstance(data, bytes) else data
+
+
+# An emitted record before its resume offset is known: (first line start, last line end, record).
+_Out = list[tuple[int, int, Parsed]]
+
+
+class LineParser:
+    """Per-file parser state; see the module docstring for the contract."""
+
+    def __init__(self, fmt: str, multiline: MultilineConfig | None, max_record_bytes: int,
+                 partial_timeout: float = DEFAULT_PARTIAL_TIMEOUT) -> None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown log format {fmt!r} (expected one of {', '.join(FORMATS)})")
+        self.format = fmt
+        self._max = max(16, int(max_record_bytes))
+        self._multiline = multiline
+        self._start_re = multiline.compiled if multiline else None
+        self._partial_timeout = partial_timeout
+        self._partials: dict[str | None, _Held] = {}  # stage 1: CRI/docker pieces, per stream
+        self._groups: dict[str | None, _Held] = {}  # stage 2: multiline groups, per stream
+        self._last_time_raw = b""
+        self._last_time: str | None = None
+        self._decode = {"auto": self._decode_auto, "cri": self._decode_cri, "docker": self._decode_docker,
+                        "plain": self._decode_plain}[fmt]
+        if fmt in ("cri", "auto"):
+            self.feed = self._feed_cri_fast  # type: ignore[method-assign]
+
+    # -- public -------------------------------------------------------------------------------------
+
+    @property
+    def pending_bytes(self) -> int:
+        return sum(h.nbytes for h in self._partials.values()) + sum(h.nbytes for h in self._groups.values())
+
+    def feed(self, line: bytes, start: int, end: int, now: float) -> list[Parsed]:
+        time, stream, message, final = self._decode(line)
+        if final and self._start_re is None and not self._partials and not self._groups:
+            # Hot path: a complete line, nothing held, no grouping.
+            if isinstance(message, bytes):
+                if len(message) <= self._max:
+                    return [Parsed(time, message.decode("utf-8", "replace"), stream, end)]
+            elif _utf8_len(message) <= self._max:
+                return [Parsed(time, message, stream, end)]
+        out: _Out = []
+        self._piece(time, stream, message, final, start, end, now, out)
+        return self._finish(out) if out else []
+
+    def _feed_cri_fast(self, line: bytes, start: int, end: int, now: float) -> list[Parsed]:
+        # The common CRI line ("<30-byte time> stdout F msg"), nothing held: a few C calls, no regex.
+        if self._start_re is None and not self._partials:
+            parts = line.split(b" ", 3)
+            if len(parts) == 4 and parts[2] == b"F":
+                stream = _CRI_STREAMS.get(parts[1])
+                raw = parts[0]
+                message = parts[3]
+                if (stream is not None and len(raw) == 30 and raw[19] == 46 and raw[4] == 45
+                        and raw.translate(None, _SHAPE_DELETE) == b"--T::.Z" and len(message) <= self._max):
+                    return [Parsed(raw.decode("ascii"), message.decode("utf-8", "replace"), stream, end)]
+        return LineParser.feed(self, line, start, end, now)
+
+    def flush_expired(self, now: float) -> list[Parsed]:
+        out: _Out = []
+        for stream, held in list(self._partials.items()):
+            if now - held.updated >= self._partial_timeout:
+                del self._partials[stream]
+                self._complete(held.time, stream, _as_text(held.joined()), held.start, held.end,
+                               True, now, out)
+        if self._multiline is not None:
+            timeout = self._multiline.timeout
+            for stream, group in list(self._groups.items()):
+                if now - group.updated >= timeout:
+                    del self._groups[stream]
+                    self._emit_group(group, out)
+        return self._finish(out) if out else []
+
+    def flush_all(self) -> list[Parsed]:
+        out: _Out = []
+        for stream, held in list(self._partials.items()):
+            del self._partials[stream]
+            self._complete(held.time, stream, _as_text(held.joined()), held.start, held.end, True,
+                           held.updated, out)
+        for stream, group in list(self._groups.items()):
+            del self._groups[stream]
+            self._emit_group(group, out)
+        return self._finish(out) if out else []
+
+    # -- stage 0: one line -> (time, stream, message piece, is the line's end) ----------------------
+
+    def _time(self, raw: bytes) -> str | None:
+        if raw == self._last_time_raw:
+            return self._last_time
+        parsed = _normalize_time_bytes(raw)
+        if parsed is not None:
+            self._last_time_raw = raw
+            self._last_time = parsed
+        return parsed
+
+    def _split_cri(self, line: bytes) -> tuple[str, str, bytes, bool] | None:
+        parts = line.split(b" ", 3)
+        if len(parts) < 3:
+            return None
+        stream = _CRI_STREAMS.get(parts[1])
+        if stream is None:
+            return None
+        tag = parts[2]
+        if tag == b"F":
+            final = True
+        elif tag == b"P":
+            final = False
+        else:
+            first = tag.split(b":", 1)[0]
+            if first == b"F":
+                final = True
+            elif first == b"P":
+                final = False
+            else:
+                return None
+        time = self._time(parts[0])
+        if time is None:
+            return None
+        return time, stream, (parts[3] if len(parts) == 4 else b""), final
+
+    @staticmethod
+    def _split_docker(line: bytes) -> tuple[str | None, str | None, str, bool] | None:
+        try:
+            obj = json.loads(line)
+        except UnicodeDecodeError:
+            try:
+                obj = json.loads(line.decode("utf-8", "replace"))
+            except ValueError:
+                return None
+        except (ValueError, RecursionError):
+            return None
+        if not isinstance(obj, dict):
+            return None
+        log = obj.get("log")
+        if not isinstance(log, str):
+            return None
+        if b"\\u" in line:
+            log = _scrub_surrogates(log)
+        stream = obj.get("stream")
+        stream = _scrub_surrogates(stream) if isinstance(stream, str) else None
+        raw_time = obj.get("time")
+        time = normalize_time(raw_time) if isinstance(raw_time, str) else None
+        if log.endswith("\n"):
+            return time, stream, log[:-1], True
+        return time, stream, log, False
+
+    @staticmethod
+    def _decode_plain(line: bytes) -> tuple[None, None, bytes, bool]:
+        return None, None, (line[:-1] if line.endswith(b"\r") else line), True
+
+    def _decode_cri(self, line: bytes) -> tuple[str | None, str | None, bytes | str, bool]:
+        return self._split_cri(line) or self._decode_plain(line)
+
+    def _decode_docker(self, line: bytes) -> tuple[str | None, str | None, bytes | str, bool]:
+        return self._split_docker(line) or self._decode_plain(line)
+
+    def _decode_auto(self, line: bytes) -> tuple[str | None, str | None, bytes | str, bool]:
+        if line[:1] == b"{":
+            return self._split_docker(line) or self._decode_plain(line)
+        # CRI lines start with a digit (the year); skip the split for everything else.
+        if line[:1].isdigit():
+            return self._split_cri(line) or self._decode_plain(line)
+        return self._decode_plain(line)
+
+    # -- stage 1: join pieces of one line, per stream; cap the size ---------------------------------
+
+    def _piece(self, time: str | None, stream: str | None, message: bytes | str, final: bool, start: int,
+               end: int, now: float, out: _Out) -> None:
+        nbytes = len(message) if isinstance(message, bytes) else _utf8_len(message)
+        held = self._partials.get(stream)
+        if held is None:
+            if final and nbytes <= self._max:
+                self._complete(time, stream, _as_text(message), start, end, False, now, out)
+                return
+            held = _Held(time, stream, message, nbytes, start, end, now)
+            self._partials[stream] = held
+        else:
+            if type(message) is not type(held.parts[0]):
+                # A CRI piece and a docker piece on one stream (auto format, mixed garbage): finish the old.
+                del self._partials[stream]
+                self._complete(held.time, stream, _as_text(held.joined()), held.start, held.end,
+                               True, now, out)
+                self._piece(time, stream, message, final, start, end, now, out)
+                return
+            held.parts.append(message)
+            held.nbytes += nbytes
+            held.updated = now
+            held.end = end
+        while held.nbytes > self._max:
+            data = held.joined()
+            if isinstance(data, str):
+                data = data.encode("utf-8", "surrogatepass")
+            cut = _cut_utf8(data, self._max)
+            head, rest = data[:cut], data[cut:]
+            self._complete(held.time, stream, head.decode("utf-8", "replace"), held.start, end, True, now,
+                           out)
+            # The rest came from this line (the cap was not exceeded before it), so it starts here.
+            held.parts = [rest if isinstance(message, bytes) else rest.decode("utf-8", "replace")]
+            held.nbytes = len(rest)
+            held.start = start
+            held.split = True
+        if final:
+            del self._partials[stream]
+            self._complete(held.time, stream, _as_text(held.joined()), held.start, end, held.split, now, out)
+
+    # -- stage 2: multiline grouping, per stream ----------------------------------------------------
+
+    def _complete(self, time: str | None, stream: str | None, text: str, start: int, end: int,
+                  truncated: bool, now: float, out: _Out) -> None:
+        start_re = self._start_re
+        if start_re is None:
+            out.append((start, end, Parsed(time, text, stream, end, truncated)))
+            return
+        group = self._groups.get(stream)
+        if truncated:
+            # A cut piece of an oversize line stands alone; joining it would invent line breaks.
+            if group is not None:
+                del self._groups[stream]
+                self._emit_group(group, out)
+            out.append((start, end, Parsed(time, text, stream, end, True)))
+            return
+        nbytes = _utf8_len(text)
+        if group is not None and start_re.search(text) is None:
+            if group.nbytes + 1 + nbytes <= self._max:
+                group.parts.append(text)
+                group.nbytes += 1 + nbytes
+                group.updated = now
+                group.end = end
+                return
+            group.split = True  # too big: emit at this line boundary, the line starts the next part
+            del self._groups[stream]
+            self._emit_group(group, out)
+            split = True
+        else:
+            if group is not None:
+                del self._groups[stream]
+                self._emit_group(group, out)
+            split = False
+        # A start line, or a continuation with no group before it (start of file, after a restart).
+        new = _Held(time, stream, text, nbytes, start, end, now, split)
+        self._groups[stream] = new
+
+    @staticmethod
+    def _emit_group(group: _Held, out: _Out) -> None:
+        text = "\n".join(group.parts)  # type: ignore[arg-type]
+        out.append((group.start, group.end,
+                    Parsed(group.time, text, group.stream, group.end, group.split)))
+
+    # -- resume offsets -----------------------------------------------------------------------------
+
+    def _finish(self, out: _Out) -> list[Parsed]:
+        """Order by first line and set each resume offset below everything not yet delivered."""
+        if len(out) > 1:
+            out.sort(key=lambda item: item[0])
+        bound = _INF
+        for held in self._partials.values():
+            bound = min(bound, held.start)
+        for held in self._groups.values():
+            bound = min(bound, held.start)
+        records: list[Parsed] = [item[2] for item in out]
+        for index in range(len(out) - 1, -1, -1):
+            start, end, record = out[index]
+            record.resume_offset = int(min(end, bound))
+            bound = min(bound, start)
+        return records
+
+
+
+def make_parser(fmt: str, multiline: MultilineConfig | None, max_record_bytes: int, *,
+                partial_timeout: float = DEFAULT_PARTIAL_TIMEOUT) -> LineParser:
+    """A parser for one open file (see the module docstring)."""
+    return LineParser(fmt, multiline, max_record_bytes, partial_timeout)

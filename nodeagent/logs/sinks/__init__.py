@@ -1,1 +1,44 @@
-"""Sinks: one module per destination, all behind :class:`nodeagent.logs.sinks.base.Sink`."""
+"""Sinks: one module per destination, all behind :class:`nodeagent.logs.sinks.base.Sink`.
+
+``SINK_TYPES`` maps a config ``type`` to its class; :func:`make_sink` builds one from a config mapping.
+A sink's constructor validates its options and opens nothing; ``start()`` does. Adding a destination is
+one module here plus one line in ``SINK_TYPES``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from typing import Any
+
+from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink, SinkError
+from nodeagent.logs.sinks.file import FileSink
+from nodeagent.logs.sinks.http import HttpSink
+from nodeagent.logs.sinks.loki import LokiSink
+from nodeagent.logs.sinks.stdout import StdoutSink
+from nodeagent.logs.sinks.syslog import SyslogSink
+
+SINK_TYPES: dict[str, type[Sink]] = {
+    cls.type: cls for cls in (StdoutSink, FileSink, LokiSink, HttpSink, SyslogSink)
+}
+
+
+def make_sink(spec: Mapping[str, Any], *, name: str, ignore: Collection[str] = ()) -> Sink:
+    """A sink from ``{type: ..., <options>}``.
+
+    ``name`` (and ``type``) are not options; keys in ``ignore`` belong to the caller. Raises
+    ValueError("key: message") for an unknown type, a missing or bad option, or an unknown option.
+    """
+    if not isinstance(spec, Mapping):
+        raise ValueError(f"type: a sink is a mapping with a 'type', got {type(spec).__name__}")
+    sink_type = spec.get("type")
+    cls = SINK_TYPES.get(sink_type) if isinstance(sink_type, str) else None
+    if cls is None:
+        raise ValueError(f"type: unknown sink type {sink_type!r} (expected one of "
+                         f"{', '.join(sorted(SINK_TYPES))})")
+    skip = {"type", "name", *ignore}
+    options = {key: value for key, value in spec.items() if key not in skip}
+    return cls(name, options)
+
+
+__all__ = ["SINK_TYPES", "FileSink", "HttpSink", "LokiSink", "PermanentSinkError", "RetryableSinkError",
+           "Sink", "SinkError", "StdoutSink", "SyslogSink", "make_sink"]

@@ -1,0 +1,54 @@
+"""Kubernetes metadata from a container log's path (no API calls): what kubelet and docker encode in it.
+
+Layouts (matched on the trailing path components, so a test tree under tmp_path works the same):
+
+- kubelet: ``.../pods/<namespace>_<pod>_<pod uid>/<container>/<restart count>.log``, also rotated
+  ``<n>.log.<timestamp>`` -> namespace, pod, pod_uid, container, restart_count (int).
+- kubelet symlinks: ``.../containers/<pod>_<namespace>_<container>-<64 hex container id>.log``
+  -> namespace, pod, container, container_id.
+- docker json-file: ``.../containers/<id>/<id>-json.log`` (also rotated ``-json.log.<n>``) -> container_id.
+
+Pod names and namespaces are DNS-1123 names (no ``_``), so the ``_``-separated parts split
+unambiguously; a container name may contain ``-``, so the 64-hex id is taken from the end.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+_POD_DIR = re.compile(r"([^_/]+)_([^_/]+)_([^_/]+)")
+_RESTART_FILE = re.compile(r"(\d+)\.log(?:\.[^/]+)?")
+_CONTAINERS_LINK = re.compile(r"([^_/]+)_([^_/]+)_([^/]+)-([0-9a-f]{64})\.log")
+_DOCKER_FILE = re.compile(r"([0-9a-f]{64})-json\.log(?:\.\d+)?")
+
+
+def metadata_from_path(path: str) -> dict[str, Any] | None:
+    """The fields the path gives, or None for a path that is not a known container log layout."""
+    parts = path.split("/")
+    if len(parts) < 3:
+        return None
+    name = parts[-1]
+
+    if len(parts) >= 4 and parts[-4] == "pods":
+        pod_dir = _POD_DIR.fullmatch(parts[-3])
+        restart = _RESTART_FILE.fullmatch(name)
+        container = parts[-2]
+        if pod_dir and restart and container:
+            namespace, pod, pod_uid = pod_dir.groups()
+            return {"namespace": namespace, "pod": pod, "pod_uid": pod_uid, "container": container,
+                    "restart_count": int(restart.group(1))}
+        return None
+
+    if parts[-2] == "containers":
+        link = _CONTAINERS_LINK.fullmatch(name)
+        if link:
+            pod, namespace, container, container_id = link.groups()
+            return {"namespace": namespace, "pod": pod, "container": container, "container_id": container_id}
+        return None
+
+    if parts[-3] == "containers":
+        docker = _DOCKER_FILE.fullmatch(name)
+        if docker and docker.group(1) == parts[-2]:
+            return {"container_id": docker.group(1)}
+    return None

@@ -1,0 +1,143 @@
+"""A local file: one JSON object per line (:meth:`Record.to_json`), appended.
+
+Options:
+  path   the file (required); parent directories are created
+``send`` writes (no fsync); ``flush`` fsyncs, so a checkpoint commit follows durable output. When someone
+else renames or removes the file (logrotate), the next batch goes to a new file at ``path``; the old one
+is fsynced before it is let go. All file I/O runs in a thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from nodeagent.logs.record import Record
+from nodeagent.logs.sinks._options import OptionReader, parse_str
+from nodeagent.logs.sinks.base import RetryableSinkError, Sink
+from nodeagent.logs.sinks.stdout import encode_json_lines
+
+log = logging.getLogger(__name__)
+
+_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+
+
+def _parse_path(raw: Any) -> Path:
+    text = parse_str(raw)
+    if not text:
+        raise ValueError("must not be empty")
+    return Path(text)
+
+
+class FileSink(Sink):
+    type: ClassVar[str] = "file"
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        super().__init__(name, options)
+        reader = OptionReader(self.type, options)
+        self.path: Path = reader.take("path", _parse_path)
+        reader.finish()
+        self._fd: int | None = None
+        self._identity: tuple[int, int] | None = None
+        self._dirty = False  # written since the last fsync
+        self._lock = asyncio.Lock()
+
+    # -- blocking helpers, run in a thread ----------------------------------------------------------
+
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, _OPEN_FLAGS, 0o644)
+        stat = os.fstat(fd)
+        self._fd, self._identity = fd, (stat.st_dev, stat.st_ino)
+
+    def _release(self) -> None:
+        """fsync and close the current file (it may have been renamed away: its data still counts)."""
+        fd, self._fd, self._identity = self._fd, None, None
+        if fd is None:
+            return
+        try:
+            if self._dirty:
+                os.fsync(fd)
+                self._dirty = False
+        finally:
+            os.close(fd)
+
+    def _rotated_away(self) -> bool:
+        try:
+            stat = os.stat(self.path)
+        except FileNotFoundError:
+            return True
+        return (stat.st_dev, stat.st_ino) != self._identity
+
+    def _write(self, data: bytes) -> None:
+        if self._fd is not None and self._rotated_away():
+            self._release()
+        if self._fd is None:
+            self._open()
+        fd = self._fd
+        assert fd is not None
+        size_before = os.fstat(fd).st_size
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError:
+            # Disk full and the like: take back the partial line so the retry leaves no broken JSON.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, size_before)
+            raise
+        self._dirty = True
+
+    def _fsync(self) -> None:
+        if self._fd is not None and self._dirty:
+            os.fsync(self._fd)
+            self._dirty = False
+
+    # -- Sink ---------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._open)
+            except OSError as exc:
+                # Not fatal: every send tries again (and fails retryably) until the path is usable.
+                log.warning("%s: cannot open %s yet: %s", self.name, self.path, exc)
+
+    async def send(self, batch: Sequence[Record]) -> None:
+        if not batch:
+            return
+        data = encode_json_lines(batch)
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._write, data)
+            except OSError as exc:
+                # The retry repeats the whole batch; start it with a fresh descriptor.
+                await asyncio.to_thread(self._close_quietly)
+                raise RetryableSinkError(f"{self.name}: writing {self.path} failed: {exc}") from exc
+
+    async def flush(self) -> None:
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._fsync)
+            except OSError as exc:
+                await asyncio.to_thread(self._close_quietly)
+                raise RetryableSinkError(f"{self.name}: fsync of {self.path} failed: {exc}") from exc
+
+    async def close(self) -> None:
+        async with self._lock:
+            try:
+                await asyncio.to_thread(self._release)
+            except OSError:
+                await asyncio.to_thread(self._close_quietly)
+
+    def _close_quietly(self) -> None:
+        fd, self._fd, self._identity = self._fd, None, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)

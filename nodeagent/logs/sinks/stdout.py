@@ -1,0 +1,51 @@
+"""Standard output: one JSON object per line (:meth:`Record.to_json`), flushed after every batch.
+
+Options: none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from nodeagent.logs.record import Record
+from nodeagent.logs.sinks._options import OptionReader
+from nodeagent.logs.sinks.base import RetryableSinkError, Sink
+
+
+def encode_json_lines(batch: Sequence[Record]) -> bytes:
+    """The batch as JSON lines; a stray lone surrogate becomes '?' rather than an encoding error."""
+    text = "\n".join([record.to_json() for record in batch])
+    return (text + "\n").encode("utf-8", "replace")
+
+
+class StdoutSink(Sink):
+    type: ClassVar[str] = "stdout"
+
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        super().__init__(name, options)
+        OptionReader(self.type, options).finish()
+
+    @staticmethod
+    def _write(data: bytes) -> None:
+        stream = sys.stdout
+        buffer = getattr(stream, "buffer", None)
+        if buffer is not None:
+            stream.flush()  # anything printed as text first keeps its place
+            buffer.write(data)
+            buffer.flush()
+        else:
+            stream.write(data.decode("utf-8"))
+            stream.flush()
+
+    async def send(self, batch: Sequence[Record]) -> None:
+        if not batch:
+            return
+        data = encode_json_lines(batch)
+        try:
+            # A pipe to a slow reader can block; keep that off the event loop.
+            await asyncio.to_thread(self._write, data)
+        except (OSError, ValueError) as exc:  # ValueError: stdout closed
+            raise RetryableSinkError(f"{self.name}: writing to stdout failed: {exc}") from exc
