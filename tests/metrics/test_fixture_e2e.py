@@ -27,8 +27,10 @@ FAMILIES_OF = {
     "arp": r"node_arp_",
     "bonding": r"node_bonding_",
     "conntrack": r"node_nf_conntrack_",
-    "cpu": r"node_cpu_(seconds|guest_seconds|info|flag_info|bug_info|core_throttles|package_throttles|isolated)",
-    "cpufreq": r"node_cpu_(frequency|scaling)_",
+    # node_cpu_frequency_hertz{package,core,cpu} comes from node_exporter's cpu collector (/proc/cpuinfo)
+    "cpu": r"node_cpu_(seconds|guest_seconds|info|flag_info|bug_info|core_throttles|package_throttles|"
+           r"isolated|frequency_hertz)",
+    "cpufreq": r"node_cpu_(frequency_(min|max)_hertz|scaling_)",
     "diskstats": r"node_disk_(?!ata_|device_mapper)",
     "edac": r"node_edac_",
     "entropy": r"node_entropy_",
@@ -37,7 +39,8 @@ FAMILIES_OF = {
     "loadavg": r"node_load",
     "mdadm": r"node_md_",
     "meminfo": r"node_memory_(?!numa_)",
-    "netclass": r"node_network_(?!(receive|transmit)_)(?!.*_total$)|node_network_carrier_.*changes_total",
+    "netclass": r"node_network_(?!(receive|transmit)_)(?!.*_total$)|node_network_carrier_.*changes_total"
+                r"|node_network_transmit_queue_length",
     "netdev": r"node_network_(receive|transmit)_(?!queue)",
     "netstat": r"node_netstat_",
     "os": r"node_os_",
@@ -61,6 +64,7 @@ def e2e_settings(fixture: Path) -> dict[str, object]:
         "collector.cpu.info": True,
         "collector.cpu.info.bugs-include": r"^(cpu_meltdown|spectre_.*|mds)$",
         "collector.cpu.info.flags-include": r"^(aes|avx.?|constant_tsc)$",
+        "collector.arp.device-exclude": "nope",
         "collector.netdev.device-include": "lo",
         "collector.netclass.ignored-devices": "(dmz|int)",
         "collector.netclass.ignore-invalid-speed": True,

@@ -1,0 +1,74 @@
+"""Helpers shared by the network collectors (netdev, netclass, netstat, sockstat, softnet, udp_queues,
+conntrack, arp, bonding): Go-compatible integer parsing, sysfs attribute reads, device listing and
+reporting of skipped malformed input.
+"""
+
+from __future__ import annotations
+
+import errno
+from pathlib import Path
+
+from nodeagent.metrics._parse_errors import skipped
+
+
+def report_bad_input(collector: str, what: str, detail: object) -> None:
+    """Count and log one skipped malformed line or value (``what``: a stable description of the source,
+    ``detail``: the offending text). Shared with the other collector groups' counter."""
+    skipped(collector, what, detail)
+
+
+def parse_go_int(text: str) -> int:
+    """``strconv.ParseInt(s, 0, 64)``: base from the prefix (0x, 0o, 0b, leading 0 = octal).
+
+    Raises ValueError on anything else, as Go returns an error.
+    """
+    body = text.strip()
+    sign = 1
+    if body[:1] in ("+", "-"):
+        sign = -1 if body[0] == "-" else 1
+        body = body[1:]
+    if not body or "_" in body:  # Go allows underscores only with a prefix; sysfs never writes them
+        raise ValueError(f"invalid integer {text!r}")
+    lower = body.lower()
+    if lower.startswith("0x"):
+        value = int(body[2:], 16)
+    elif lower.startswith("0b"):
+        value = int(body[2:], 2)
+    elif lower.startswith("0o"):
+        value = int(body[2:], 8)
+    elif len(body) > 1 and body[0] == "0":
+        value = int(body[1:], 8)
+    else:
+        value = int(body, 10)
+    value *= sign
+    if not -(1 << 63) <= value < (1 << 63):
+        raise ValueError(f"integer out of range {text!r}")
+    return value
+
+
+# Errors a sysfs attribute read may return when the device does not support the attribute (e.g. speed
+# of a down link): the attribute is skipped, as upstream does.
+_IGNORED_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP, errno.ENODEV,
+                   errno.EBUSY}
+
+
+def read_attribute(path: Path) -> str | None:
+    """A sysfs attribute as stripped text, or None when it is absent or unreadable for this device."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError as exc:
+        if exc.errno in _IGNORED_ERRNOS or isinstance(exc, (IsADirectoryError, NotADirectoryError)):
+            return None
+        raise
+    return data.decode("utf-8", errors="surrogateescape").strip()
+
+
+def list_net_devices(sysfs: Path) -> dict[str, Path]:
+    """Device name -> device directory for every interface in <sysfs>/class/net.
+
+    Each device is a symlink to its directory; regular files such as ``bonding_masters`` are not
+    devices, nor are dangling links. Raises FileNotFoundError when the directory itself does not exist.
+    """
+    base = sysfs / "class" / "net"
+    return {entry.name: entry for entry in sorted(base.iterdir()) if entry.is_dir()}

@@ -1,0 +1,108 @@
+"""netstat: protocol counters from <procfs>/net/netstat, net/snmp and net/snmp6 (node_netstat_*).
+
+Each selected ``Protocol_Field`` becomes one untyped sample ``node_netstat_<Protocol>_<Field>``, the
+selection being the ``fields`` regexp (node_exporter's default kept). net/snmp6 is optional: it is
+absent when IPv6 is disabled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.metrics_core import Metric, UnknownMetricFamily
+
+from nodeagent.config import parse_regex
+from nodeagent.metrics._netcommon import report_bad_input
+from nodeagent.metrics.registry import Collector, CollectorOption, Paths, read_text, register
+
+DEFAULT_FIELDS = (
+    r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)"
+    r"|TcpExt_(Listen.*|Syncookies.*|TCPSynRetrans|TCPTimeouts|TCPOFOQueue|TCPRcvQDrop)"
+    r"|Tcp_(ActiveOpens|InSegs|OutSegs|OutRsts|PassiveOpens|RetransSegs|CurrEstab)"
+    r"|Udp6?_(InDatagrams|OutDatagrams|NoPorts|RcvbufErrors|SndbufErrors))$"
+)
+
+
+def parse_netstat(text: str, source: str = "net/netstat",
+                  collector: str = "netstat") -> dict[str, dict[str, str]]:
+    """``Proto: Name1 Name2`` / ``Proto: v1 v2`` line pairs -> protocol -> {name: raw value}.
+
+    A pair whose prefixes or lengths differ is reported and skipped; parsing resynchronises on the
+    next line.
+    """
+    stats: dict[str, dict[str, str]] = {}
+    lines = [line for line in text.splitlines() if line.strip()]
+    index = 0
+    while index < len(lines):
+        names = lines[index].split()
+        if index + 1 >= len(lines):
+            report_bad_input(collector, f"{source}: header without a value line", names[0])
+            break
+        values = lines[index + 1].split()
+        if names[0] != values[0] or not names[0].endswith(":"):
+            report_bad_input(collector, f"{source}: header/value prefix mismatch", (names[0], values[0]))
+            index += 1
+            continue
+        index += 2
+        if len(names) != len(values):
+            report_bad_input(collector, f"{source}: {names[0]} field count mismatch", len(values))
+            continue
+        stats[names[0][:-1]] = dict(zip(names[1:], values[1:], strict=True))
+    return stats
+
+
+def parse_snmp6(text: str) -> dict[str, dict[str, str]]:
+    """``Ip6InReceives 7`` lines -> {"Ip6": {"InReceives": "7"}}; the protocol ends at the first "6"."""
+    stats: dict[str, dict[str, str]] = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) != 2:
+            continue
+        key = fields[0]
+        six = key.find("6")
+        if six == -1:
+            continue
+        stats.setdefault(key[:six + 1], {})[key[six + 1:]] = fields[1]
+    return stats
+
+
+def read_netstat(procfs: Path) -> dict[str, dict[str, str]]:
+    """All three files merged; a protocol found in a later file replaces the earlier one (as upstream)."""
+    stats = parse_netstat(read_text(procfs / "net" / "netstat"), "net/netstat")
+    stats.update(parse_netstat(read_text(procfs / "net" / "snmp"), "net/snmp"))
+    with contextlib.suppress(FileNotFoundError):  # absent when IPv6 is disabled
+        stats.update(parse_snmp6(read_text(procfs / "net" / "snmp6")))
+    return stats
+
+
+@register
+class NetstatCollector(Collector):
+    name = "netstat"
+    options = (
+        CollectorOption("fields", DEFAULT_FIELDS, "Regexp of Protocol_Field names to expose.", parse_regex),
+    )
+
+    def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
+        super().__init__(paths, options)
+        self.fields = re.compile(self.opts["fields"], re.ASCII)
+        self._selected: dict[str, bool] = {}  # key -> matches; the key set barely changes between scrapes
+
+    def collect(self) -> Iterable[Metric]:
+        for protocol, fields in read_netstat(self.paths.procfs).items():
+            for field, raw in fields.items():
+                key = f"{protocol}_{field}"
+                selected = self._selected.get(key)
+                if selected is None:
+                    selected = self._selected[key] = self.fields.search(key) is not None
+                if not selected:
+                    continue
+                try:
+                    value = float(raw)
+                except ValueError:
+                    report_bad_input(self.name, f"{key}: not a number", raw)
+                    continue
+                yield UnknownMetricFamily(f"node_netstat_{key}", f"{protocol} counter {field}.", value=value)
