@@ -1,0 +1,50 @@
+"""Name filters shared by collectors: node_exporter's include/exclude regex pairs.
+
+node_exporter matches with Go's ``regexp.MatchString``: an unanchored search, where ``\\d``, ``\\w`` and
+``\\s`` are ASCII only. :func:`go_regex` compiles the same way (``re.ASCII``, used with ``search``) so
+that a pattern copied from a node_exporter command line selects the same names here.
+"""
+
+from __future__ import annotations
+
+import re
+
+from nodeagent.config import ConfigError
+
+
+def go_regex(pattern: str | None) -> re.Pattern[str] | None:
+    """Compile a node_exporter-style pattern; an empty pattern means "no filter" (None)."""
+    if not pattern:
+        return None
+    return re.compile(pattern, re.ASCII)
+
+
+class NameFilter:
+    """An exclude pattern or an include pattern; ``ignored(name)`` says whether to skip a name."""
+
+    __slots__ = ("exclude", "include")
+
+    def __init__(self, exclude: str | None = None, include: str | None = None) -> None:
+        self.exclude = go_regex(exclude)
+        self.include = go_regex(include)
+
+    def ignored(self, name: str) -> bool:
+        if self.exclude is not None and self.exclude.search(name):
+            return True
+        return self.include is not None and not self.include.search(name)
+
+
+def exclusive_filter(collector: str, exclude_option: str, exclude: str | None, default_exclude: str,
+                     include_option: str, include: str | None) -> NameFilter:
+    """node_exporter's rule for an ``*-exclude``/``*-include`` pair.
+
+    Setting only the include pattern drops the default exclude pattern; setting both (the exclude one to
+    something other than its default) is a configuration error, as upstream.
+    """
+    if include and exclude == default_exclude:
+        exclude = ""
+    if include and exclude:
+        raise ConfigError(
+            f"--collector.{collector}.{exclude_option} and --collector.{collector}.{include_option} "
+            "are mutually exclusive", key=f"collector.{collector}.{include_option}")
+    return NameFilter(exclude, include)

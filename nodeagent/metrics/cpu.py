@@ -1,0 +1,320 @@
+"""cpu: per-CPU time from <procfs>/stat; /proc/cpuinfo details (option info); throttling, isolation and
+online state from <sysfs>/devices/system/cpu.
+
+As node_exporter: counters never go backwards (a CPU whose idle time drops by 3 s or more is treated as
+hot-plugged and its cache reset), CPUs that disappear from /proc/stat are dropped, guest time is exported
+separately and stays included in user/nice (the kernel accounts it there).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from nodeagent.config import parse_bool, parse_regex
+from nodeagent.metrics import _parse_errors
+from nodeagent.metrics._filters import go_regex
+from nodeagent.metrics._proc_stat import CPU_MODES, parse_cpu_times
+from nodeagent.metrics.registry import Collector, CollectorOption, read_text, register
+
+# An idle counter dropping by this many seconds means the CPU was replaced (hotplug): reset its cache.
+JUMP_BACK_SECONDS = 3.0
+_IDLE = CPU_MODES.index("idle")
+_EXPORTED_MODES = tuple(enumerate(CPU_MODES[:8]))
+_GUEST, _GUEST_NICE = CPU_MODES.index("guest"), CPU_MODES.index("guest_nice")
+
+
+@dataclass
+class CPUInfo:
+    """One processor entry of /proc/cpuinfo (fields node_exporter uses; absent ones stay empty)."""
+
+    processor: int
+    vendor: str = ""
+    family: str = ""
+    model: str = ""
+    model_name: str = ""
+    stepping: str = ""
+    microcode: str = ""
+    cache_size: str = ""
+    physical_id: str = ""
+    core_id: str = ""
+    mhz: float = 0.0
+    flags: list[str] = field(default_factory=list)
+    bugs: list[str] = field(default_factory=list)
+
+
+# /proc/cpuinfo key -> CPUInfo attribute ("Features"/"Processor" are the arm spellings).
+_CPUINFO_KEYS = {"vendor_id": "vendor", "vendor": "vendor", "cpu family": "family", "model": "model",
+                 "model name": "model_name", "Processor": "model_name", "stepping": "stepping",
+                 "microcode": "microcode", "cache size": "cache_size", "physical id": "physical_id",
+                 "core id": "core_id"}
+
+
+def parse_cpuinfo(text: str) -> list[CPUInfo]:
+    """Processor entries of /proc/cpuinfo in file order. Lines before the first "processor" are ignored."""
+    cpus: list[CPUInfo] = []
+    current: CPUInfo | None = None
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if not sep:
+            continue
+        key = key.strip()
+        value = value.strip()
+        if key == "processor":
+            try:
+                current = CPUInfo(processor=int(value))
+            except ValueError:
+                current = None  # ignore this entry's fields rather than mix them into the previous one
+                continue
+            cpus.append(current)
+            continue
+        if current is None:
+            continue
+        if key in ("flags", "Features"):
+            current.flags = value.split()
+        elif key == "bugs":
+            current.bugs = value.split()
+        elif key == "cpu MHz":
+            try:
+                current.mhz = float(value)
+            except ValueError:
+                current.mhz = 0.0
+        else:
+            attr = _CPUINFO_KEYS.get(key)
+            if attr is not None:
+                setattr(current, attr, value)
+    return cpus
+
+
+def parse_cpu_list(text: str) -> list[int]:
+    """A kernel CPU list such as ``1,3-5,9`` -> [1, 3, 4, 5, 9]. Raises ValueError on bad input."""
+    cpus: list[int] = []
+    text = text.strip()
+    if not text:
+        return cpus
+    for part in text.split(","):
+        first, dash, last = part.partition("-")
+        if dash:
+            start, end = int(first), int(last)
+            if end < start:
+                raise ValueError(f"bad CPU range {part!r}")
+            cpus.extend(range(start, end + 1))
+        else:
+            cpus.append(int(first))
+    return cpus
+
+
+def _read_uint(path: Path) -> int | None:
+    try:
+        with open(path, "rb") as fh:
+            return int(fh.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def cpu_dirs(sysfs: Path) -> list[tuple[str, Path]]:
+    """(number, path) of every <sysfs>/devices/system/cpu/cpuN, in the kernel's name order."""
+    base = sysfs / "devices" / "system" / "cpu"
+    found = []
+    with os.scandir(base) as entries:
+        for entry in entries:
+            name = entry.name
+            if name.startswith("cpu") and name[3:4].isdigit():
+                found.append((name, Path(entry.path)))
+    found.sort()
+    return [(name[3:], path) for name, path in found]
+
+
+def read_throttles(sysfs: Path) -> tuple[dict[int, int], dict[int, dict[int, int]]]:
+    """Thermal throttle counts: (package -> count, package -> core -> count), each read once."""
+    packages: dict[int, int] = {}
+    cores: dict[int, dict[int, int]] = {}
+    try:
+        cpus = cpu_dirs(sysfs)
+    except FileNotFoundError:
+        return packages, cores
+    for _, path in cpus:
+        package = _read_uint(path / "topology" / "physical_package_id")
+        if package is None:
+            continue
+        core = _read_uint(path / "topology" / "core_id")
+        if core is None:
+            continue
+        package_cores = cores.setdefault(package, {})
+        if core not in package_cores:
+            count = _read_uint(path / "thermal_throttle" / "core_throttle_count")
+            if count is not None:
+                package_cores[core] = count
+        if package not in packages:
+            count = _read_uint(path / "thermal_throttle" / "package_throttle_count")
+            if count is not None:
+                packages[package] = count
+    return packages, cores
+
+
+def read_online(sysfs: Path) -> list[tuple[str, float]]:
+    """(cpu, 1 or 0) from cpuN/online; empty when the first CPU has no such file (no hotplug support)."""
+    try:
+        cpus = cpu_dirs(sysfs)
+    except FileNotFoundError:
+        return []
+    if not cpus or not (cpus[0][1] / "online").exists():
+        return []
+    result = []
+    for number, path in cpus:
+        try:
+            online = read_text(path / "online").strip() == "1"
+        except OSError:
+            online = False
+        result.append((number, 1.0 if online else 0.0))
+    return result
+
+
+def merge_cpu_times(cache: dict[int, list[float]], new: dict[int, list[float]]) -> None:
+    """Update ``cache`` in place so that no exported counter goes backwards (node_exporter's rules)."""
+    for cpu, values in new.items():
+        old = cache.get(cpu)
+        if old is None or old[_IDLE] - values[_IDLE] >= JUMP_BACK_SECONDS:
+            cache[cpu] = list(values)
+            continue
+        for i, value in enumerate(values):
+            if value >= old[i]:
+                old[i] = value
+    if len(cache) != len(new):
+        for cpu in [c for c in cache if c not in new]:
+            del cache[cpu]
+
+
+@register
+class CpuCollector(Collector):
+    name = "cpu"
+    options = (
+        CollectorOption("guest", True, "Export node_cpu_guest_seconds_total.", parse_bool),
+        CollectorOption("info", False,
+                        "Export node_cpu_info (and node_cpu_frequency_hertz) from /proc/cpuinfo.",
+                        parse_bool),
+        CollectorOption("info.flags-include", "",
+                        "Regexp of /proc/cpuinfo flags to export as node_cpu_flag_info (turns on info).",
+                        parse_regex),
+        CollectorOption("info.bugs-include", "",
+                        "Regexp of /proc/cpuinfo bugs to export as node_cpu_bug_info (turns on info).",
+                        parse_regex),
+    )
+
+    def __init__(self, paths: Any, options: dict[str, Any]) -> None:
+        super().__init__(paths, options)
+        self.flags_include = go_regex(options.get("info.flags-include"))
+        self.bugs_include = go_regex(options.get("info.bugs-include"))
+        # Setting either include filter implies info, as upstream.
+        self.info = bool(options.get("info")) or self.flags_include is not None \
+            or self.bugs_include is not None
+        self.guest = bool(options.get("guest", True))
+        self._cache: dict[int, list[float]] = {}
+        self._lock = threading.Lock()
+        # Isolation is a boot parameter: read once, as node_exporter does.
+        try:
+            self.isolated: list[int] | None = parse_cpu_list(
+                read_text(paths.sys("devices", "system", "cpu", "isolated")))
+        except FileNotFoundError:
+            self.isolated = None
+        except (OSError, ValueError) as exc:
+            _parse_errors.skipped(self.name, "isolated", exc)
+            self.isolated = None
+
+    def _on_error(self, what: str, line: str) -> None:
+        _parse_errors.skipped(self.name, what, line)
+
+    def collect(self) -> Iterable[Metric]:
+        families: list[Metric] = []
+        if self.info:
+            families.extend(self._collect_info())
+        families.extend(self._collect_times())
+        if self.isolated:
+            isolated = GaugeMetricFamily("node_cpu_isolated", "1 for each CPU isolated from the scheduler "
+                                         "(isolcpus), from sysfs.", labels=["cpu"])
+            for cpu in self.isolated:
+                isolated.add_metric([str(cpu)], 1.0)
+            families.append(isolated)
+        families.extend(self._collect_throttles())
+        online = read_online(self.paths.sysfs)
+        if online:
+            family = GaugeMetricFamily("node_cpu_online", "1 if the CPU is online, 0 if it is offline.",
+                                       labels=["cpu"])
+            for cpu, value in online:
+                family.add_metric([cpu], value)
+            families.append(family)
+        return families
+
+    def _collect_info(self) -> list[Metric]:
+        cpus = parse_cpuinfo(read_text(self.paths.proc("cpuinfo")))
+        info = GaugeMetricFamily(
+            "node_cpu_info", "Processor identity from /proc/cpuinfo; always 1.",
+            labels=["package", "core", "cpu", "vendor", "family", "model", "model_name", "microcode",
+                    "stepping", "cachesize"])
+        frequency = GaugeMetricFamily("node_cpu_frequency_hertz",
+                                      "Current processor clock from /proc/cpuinfo, in hertz.",
+                                      labels=["package", "core", "cpu"])
+        for cpu in cpus:
+            number = str(cpu.processor)
+            info.add_metric([cpu.physical_id, cpu.core_id, number, cpu.vendor, cpu.family, cpu.model,
+                             cpu.model_name, cpu.microcode, cpu.stepping, cpu.cache_size], 1.0)
+            frequency.add_metric([cpu.physical_id, cpu.core_id, number], cpu.mhz * 1e6)
+        families: list[Metric] = [info, frequency]
+        if cpus:
+            first = cpus[0]
+            for name, label, values, pattern in (
+                    ("node_cpu_flag_info", "flag", first.flags, self.flags_include),
+                    ("node_cpu_bug_info", "bug", first.bugs, self.bugs_include)):
+                if pattern is None:
+                    continue
+                family = GaugeMetricFamily(
+                    name, f"Selected {label}s of the first processor in /proc/cpuinfo; always 1.",
+                    labels=[label])
+                for value in values:
+                    if pattern.search(value):
+                        family.add_metric([value], 1.0)
+                families.append(family)
+        return families
+
+    def _collect_times(self) -> list[Metric]:
+        times = parse_cpu_times(read_text(self.paths.proc("stat")), self._on_error)
+        seconds = CounterMetricFamily("node_cpu_seconds_total",
+                                      "Time each CPU spent in each mode, in seconds.", labels=["cpu", "mode"])
+        guest = CounterMetricFamily("node_cpu_guest_seconds_total",
+                                    "Time each CPU spent running guests (VMs), in seconds; also counted in "
+                                    "user and nice.", labels=["cpu", "mode"])
+        with self._lock:
+            merge_cpu_times(self._cache, times)
+            snapshot = [(str(cpu), list(values)) for cpu, values in self._cache.items()]
+        for cpu, values in snapshot:
+            for i, mode in _EXPORTED_MODES:
+                seconds.add_metric([cpu, mode], values[i])
+            if self.guest:
+                guest.add_metric([cpu, "user"], values[_GUEST])
+                guest.add_metric([cpu, "nice"], values[_GUEST_NICE])
+        return [seconds, guest] if self.guest else [seconds]
+
+    def _collect_throttles(self) -> list[Metric]:
+        packages, cores = read_throttles(self.paths.sysfs)
+        families: list[Metric] = []
+        if packages:
+            family = CounterMetricFamily("node_cpu_package_throttles_total",
+                                         "Thermal throttling events of each CPU package.", labels=["package"])
+            for package, count in packages.items():
+                family.add_metric([str(package)], float(count))
+            families.append(family)
+        core_family = CounterMetricFamily("node_cpu_core_throttles_total",
+                                          "Thermal throttling events of each CPU core.",
+                                          labels=["package", "core"])
+        for package, counts in cores.items():
+            for core, count in counts.items():
+                core_family.add_metric([str(package), str(core)], float(count))
+        if core_family.samples:
+            families.append(core_family)
+        return families

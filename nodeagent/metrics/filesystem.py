@@ -1,0 +1,346 @@
+"""filesystem: size, free space and inodes of each mounted filesystem (statvfs), from the mount table of
+<procfs>/1/mountinfo (falling back to <procfs>/self/mountinfo, then <procfs>/mounts).
+
+With --path.rootfs other than "/" (the agent in a container, the host mounted at e.g. /host):
+statvfs runs on rootfs + mount point, and mount points are reported as the host sees them. When the mount
+table is the agent's own view (it lists the host under /host) only the mounts below rootfs are kept, with
+the prefix stripped; when it is the host's view (PID 1 of the host) it is used as is.
+
+A statvfs that hangs (a dead NFS server) must not hang the scrape: each call runs in a small pool of daemon
+threads; after mount-timeout the mount is reported with node_filesystem_device_error 1 (label device_error
+"mountpoint timeout") and skipped by later scrapes until the stuck call returns, as node_exporter does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from nodeagent.config import parse_duration, parse_int, parse_regex
+from nodeagent.metrics import _parse_errors
+from nodeagent.metrics._filters import exclusive_filter
+from nodeagent.metrics.registry import Collector, CollectorOption, read_text, register
+
+log = logging.getLogger("nodeagent.metrics")
+
+DEFAULT_MOUNT_POINTS_EXCLUDE = (r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|"
+                                r"var/lib/containers/storage/.+)($|/)")
+DEFAULT_FS_TYPES_EXCLUDE = (r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|"
+                            r"hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|"
+                            r"selinuxfs|squashfs|erofs|sysfs|tracefs)$")
+TIMEOUT_ERROR = "mountpoint timeout"
+
+
+@dataclass(frozen=True)
+class Mount:
+    device: str
+    mount_point: str
+    fs_type: str
+    options: str = ""
+    super_options: str = ""
+    major: str = "0"
+    minor: str = "0"
+
+    @property
+    def read_only(self) -> bool:
+        return "ro" in self.options.split(",") or "ro" in self.super_options.split(",")
+
+
+def unescape_mount_path(path: str) -> str:
+    r"""The kernel writes space, tab, newline and backslash in mount paths as \040, \011, \012, \134."""
+    if "\\" not in path:
+        return path
+    out = []
+    i = 0
+    while i < len(path):
+        char = path[i]
+        digits = path[i + 1:i + 4]
+        if char == "\\" and len(digits) == 3 and all(d in "01234567" for d in digits):
+            out.append(chr(int(digits, 8)))
+            i += 4
+        else:
+            out.append(char)
+            i += 1
+    return "".join(out)
+
+
+def parse_mountinfo(text: str, on_error: Callable[[str], None] = lambda line: None) -> list[Mount]:
+    """Mounts of a /proc/<pid>/mountinfo file (see proc(5)); malformed lines go to ``on_error``."""
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            separator = fields.index("-", 6)
+            major, _, minor = fields[2].partition(":")
+            major_minor = (str(int(major)), str(int(minor)))
+            fs_type = fields[separator + 1]
+        except (ValueError, IndexError):
+            on_error(line)
+            continue
+        source = fields[separator + 2] if len(fields) > separator + 2 else ""
+        super_options = fields[separator + 3] if len(fields) > separator + 3 else ""
+        mounts.append(Mount(device=unescape_mount_path(source), mount_point=unescape_mount_path(fields[4]),
+                            fs_type=fs_type, options=fields[5], super_options=super_options,
+                            major=major_minor[0], minor=major_minor[1]))
+    return mounts
+
+
+def parse_mounts(text: str, on_error: Callable[[str], None] = lambda line: None) -> list[Mount]:
+    """Mounts of a /proc/mounts file (fstab format; no device numbers, reported as 0:0)."""
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) < 4:
+            on_error(line)
+            continue
+        mounts.append(Mount(device=unescape_mount_path(fields[0]), mount_point=unescape_mount_path(fields[1]),
+                            fs_type=fields[2], options=fields[3]))
+    return mounts
+
+
+def read_mounts(procfs: Path, on_error: Callable[[str], None] = lambda line: None) -> list[Mount]:
+    """The mount table of PID 1 (the host's when the agent shares its PID namespace)."""
+    for candidate in (procfs / "1" / "mountinfo", procfs / "self" / "mountinfo"):
+        try:
+            return parse_mountinfo(read_text(candidate), on_error)
+        except (FileNotFoundError, PermissionError):  # hidepid or no such process
+            continue
+    return parse_mounts(read_text(procfs / "mounts"), on_error)
+
+
+def host_relative(mounts: list[Mount], rootfs: str) -> list[Mount]:
+    """Mount points as the host sees them, for a host root mounted at ``rootfs``."""
+    root = rootfs.rstrip("/")
+    if not root:
+        return mounts
+    prefix = root + "/"
+    inside = [m for m in mounts if m.mount_point == root or m.mount_point.startswith(prefix)]
+    if not inside:
+        return mounts  # the host's own mount table: already host-relative
+    return [Mount(m.device, m.mount_point[len(root):] or "/", m.fs_type, m.options, m.super_options,
+                  m.major, m.minor) for m in inside]
+
+
+class StatfsJob:
+    """One statvfs call; ``done`` is set when it returned (or failed)."""
+
+    __slots__ = ("abandoned", "done", "error", "fn", "lock", "mount_point", "on_late_return", "path",
+                 "result", "started", "started_at")
+
+    def __init__(self, fn: Callable[[str], os.statvfs_result], path: str, mount_point: str,
+                 on_late_return: Callable[[StatfsJob], None]) -> None:
+        self.fn = fn
+        self.path = path
+        self.mount_point = mount_point
+        self.on_late_return = on_late_return
+        self.result: os.statvfs_result | None = None
+        self.error: OSError | None = None
+        self.started = threading.Event()
+        self.started_at = 0.0
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+        self.abandoned = False  # the scrape gave up on this call: the mount is marked stuck
+
+    def run(self) -> bool:
+        """Run the call; True if it returned after being abandoned (its worker was replaced)."""
+        self.started_at = time.monotonic()
+        self.started.set()
+        try:
+            self.result = self.fn(self.path)
+        except OSError as exc:
+            self.error = exc
+        except Exception as exc:  # never lose a worker thread to an unexpected error
+            self.error = OSError(str(exc))
+        with self.lock:
+            late = self.abandoned
+        self.done.set()
+        if late:
+            self.on_late_return(self)
+        return late
+
+    def wait(self, timeout: float) -> bool:
+        """Wait until the call returns or has run for ``timeout`` seconds; False means it is stuck."""
+        if not self.started.wait(timeout):
+            return False
+        remaining = self.started_at + timeout - time.monotonic()
+        if self.done.wait(max(remaining, 0.0)):
+            return True
+        with self.lock:
+            if self.done.is_set():
+                return True
+            self.abandoned = True
+        return False
+
+
+class StatfsWorkers:
+    """A fixed number of healthy daemon threads running StatfsJobs in submission order.
+
+    A worker whose call is abandoned is replaced at once, so stuck calls never starve the others; the
+    stuck worker exits when its call finally returns. Daemon threads never block interpreter exit.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = max(size, 1)
+        self._jobs: queue.SimpleQueue[StatfsJob] = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._started = False
+
+    def submit(self, job: StatfsJob) -> None:
+        if not self._started:
+            with self._lock:
+                if not self._started:
+                    for _ in range(self.size):
+                        self._spawn()
+                    self._started = True
+        self._jobs.put(job)
+
+    def replace_worker(self) -> None:
+        self._spawn()
+
+    def _spawn(self) -> None:
+        threading.Thread(target=self._work, name="nodeagent-statfs", daemon=True).start()
+
+    def _work(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job.run():
+                return  # a replacement took this worker's place while it was stuck
+
+
+@register
+class FilesystemCollector(Collector):
+    name = "filesystem"
+    options = (
+        CollectorOption("mount-points-exclude", DEFAULT_MOUNT_POINTS_EXCLUDE,
+                        "Regexp of mount points to leave out (mutually exclusive with mount-points-include).",
+                        parse_regex),
+        CollectorOption("mount-points-include", "",
+                        "Regexp of mount points to export, all others left out (mutually exclusive with "
+                        "mount-points-exclude).", parse_regex),
+        CollectorOption("fs-types-exclude", DEFAULT_FS_TYPES_EXCLUDE,
+                        "Regexp of filesystem types to leave out (mutually exclusive with fs-types-include).",
+                        parse_regex),
+        CollectorOption("fs-types-include", "",
+                        "Regexp of filesystem types to export, all others left out (mutually exclusive with "
+                        "fs-types-exclude).", parse_regex),
+        CollectorOption("mount-timeout", 5.0,
+                        "How long a statvfs call may take before the mount is reported as stuck and skipped "
+                        "until the call returns.", parse_duration),
+        CollectorOption("stat-workers", 4, "statvfs calls run at the same time.", parse_int),
+    )
+
+    def __init__(self, paths: Any, options: dict[str, Any]) -> None:
+        super().__init__(paths, options)
+        self.mount_filter = exclusive_filter(
+            self.name, "mount-points-exclude",
+            options.get("mount-points-exclude", DEFAULT_MOUNT_POINTS_EXCLUDE), DEFAULT_MOUNT_POINTS_EXCLUDE,
+            "mount-points-include", options.get("mount-points-include"))
+        self.type_filter = exclusive_filter(
+            self.name, "fs-types-exclude", options.get("fs-types-exclude", DEFAULT_FS_TYPES_EXCLUDE),
+            DEFAULT_FS_TYPES_EXCLUDE, "fs-types-include", options.get("fs-types-include"))
+        self.timeout = float(options.get("mount-timeout", 5.0))
+        self.workers = StatfsWorkers(int(options.get("stat-workers", 4)))
+        self.statfs: Callable[[str], os.statvfs_result] = os.statvfs  # replaceable in tests
+        self.stuck: set[str] = set()
+        self._stuck_lock = threading.Lock()
+        self.rootfs = str(paths.rootfs)
+
+    def _recovered(self, job: StatfsJob) -> None:
+        with self._stuck_lock:
+            self.stuck.discard(job.mount_point)
+        log.info("mount point responds again", extra={"mountpoint": job.mount_point})
+
+    def selected_mounts(self) -> list[Mount]:
+        mounts = read_mounts(self.paths.procfs,
+                             lambda line: _parse_errors.skipped(self.name, "mountinfo line", line))
+        return [m for m in host_relative(mounts, self.rootfs)
+                if not self.mount_filter.ignored(m.mount_point) and not self.type_filter.ignored(m.fs_type)]
+
+    def collect(self) -> Iterable[Metric]:
+        mounts = self.selected_mounts()
+        jobs: list[tuple[Mount, StatfsJob | None]] = []
+        for mount in mounts:
+            with self._stuck_lock:
+                stuck = mount.mount_point in self.stuck
+            if stuck:
+                jobs.append((mount, None))
+                continue
+            path = os.path.join(self.rootfs, mount.mount_point.lstrip("/"))
+            job = StatfsJob(self.statfs, path, mount.mount_point, self._recovered)
+            self.workers.submit(job)
+            jobs.append((mount, job))
+
+        labels = ["device", "mountpoint", "fstype", "device_error"]
+        size = GaugeMetricFamily("node_filesystem_size_bytes", "Filesystem size in bytes.", labels=labels)
+        free = GaugeMetricFamily("node_filesystem_free_bytes",
+                                 "Free bytes, including those reserved for root.", labels=labels)
+        avail = GaugeMetricFamily("node_filesystem_avail_bytes",
+                                  "Free bytes available to unprivileged users.", labels=labels)
+        files = GaugeMetricFamily("node_filesystem_files", "Inodes in the filesystem.", labels=labels)
+        files_free = GaugeMetricFamily("node_filesystem_files_free", "Free inodes.", labels=labels)
+        readonly = GaugeMetricFamily("node_filesystem_readonly", "1 if the filesystem is mounted read-only.",
+                                     labels=labels)
+        device_error = GaugeMetricFamily("node_filesystem_device_error",
+                                         "1 if statvfs failed or timed out for this mount (see label "
+                                         "device_error).", labels=labels)
+        mount_info = GaugeMetricFamily("node_filesystem_mount_info",
+                                       "Device numbers of each mount; always 1.",
+                                       labels=["device", "major", "minor", "mountpoint"])
+        seen: set[tuple[str, ...]] = set()
+        seen_info: set[tuple[str, ...]] = set()
+        for mount, job in jobs:
+            error = ""
+            stats = None
+            if job is None:
+                error = TIMEOUT_ERROR
+            elif not job.wait(self.timeout):
+                error = TIMEOUT_ERROR
+                if job.abandoned:
+                    with self._stuck_lock:
+                        self.stuck.add(mount.mount_point)
+                    self.workers.replace_worker()
+                    log.warning("statvfs timed out; skipping the mount until it responds",
+                                extra={"mountpoint": mount.mount_point, "timeout": self.timeout})
+            elif job.error is not None:
+                error = _go_error_text(job.error)
+            else:
+                stats = job.result
+            key = (mount.device, mount.mount_point, mount.fs_type, error)
+            if key in seen:
+                continue
+            seen.add(key)
+            values = list(key)
+            device_error.add_metric(values, 1.0 if error else 0.0)
+            readonly.add_metric(values, 1.0 if mount.read_only else 0.0)
+            if stats is None:
+                continue
+            block = float(stats.f_bsize)
+            size.add_metric(values, float(stats.f_blocks) * block)
+            free.add_metric(values, float(stats.f_bfree) * block)
+            avail.add_metric(values, float(stats.f_bavail) * block)
+            files.add_metric(values, float(stats.f_files))
+            files_free.add_metric(values, float(stats.f_ffree))
+            info = (mount.device, mount.major, mount.minor, mount.mount_point)
+            if info not in seen_info:
+                seen_info.add(info)
+                mount_info.add_metric(list(info), 1.0)
+        return [size, free, avail, files, files_free, readonly, device_error, mount_info]
+
+
+def _go_error_text(error: OSError) -> str:
+    """An errno message as Go spells it ("no such file or directory"), for the device_error label."""
+    text = error.strerror or str(error)
+    return text[:1].lower() + text[1:]
