@@ -246,7 +246,7 @@ class MetricsServer:
         runner = web.AppRunner(self.app, access_log=log if log.isEnabledFor(logging.DEBUG) else None,
                                shutdown_timeout=SHUTDOWN_GRACE_SECONDS, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port, shutdown_timeout=SHUTDOWN_GRACE_SECONDS)
+        site = web.TCPSite(runner, host, port)
         try:
             await site.start()
         except OSError as exc:
