@@ -1,0 +1,205 @@
+"""`nodeagent check-placement`: which nodes will run a DaemonSet's pod, which will not, and why."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import concurrent.futures
+import sys
+from collections.abc import Coroutine
+from typing import IO, Any, TypeVar
+
+from nodeagent.placement.live import Cluster, ClusterError, events_by_pod, resolve_kubeconfig
+from nodeagent.placement.model import DaemonSet, daemonset_from_obj, node_from_obj, pod_from_obj
+from nodeagent.placement.reality import compare, owned_pods, pod_state
+from nodeagent.placement.report import exit_status, render_json, render_table
+from nodeagent.placement.rules import DaemonSetResult, evaluate, index_usage
+from nodeagent.placement.sources import (
+    InputError,
+    daemonsets_from,
+    load_paths,
+    nodes_from,
+    pods_from,
+    select_daemonsets,
+)
+
+EXIT_BAD_INPUT = 2
+T = TypeVar("T")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.description = (
+        "Predict, node by node, whether a DaemonSet's pod runs there, and why not: the DaemonSet "
+        "controller's decision (nodeName, nodeSelector, node affinity, taints) and then the scheduler's "
+        "(resources, pod count, host ports, node readiness). Exit status: 0 every node runs the pod, "
+        "1 some node does not, 2 bad input."
+    )
+    parser.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="DaemonSet manifests: a YAML/JSON file, a directory (rendered with kubectl kustomize when it "
+        "has a kustomization.yaml), or - for stdin; repeatable",
+    )
+    parser.add_argument("--daemonset", metavar="NAMESPACE/NAME", help="check only this DaemonSet")
+    parser.add_argument(
+        "--nodes",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="offline: nodes as `kubectl get nodes -o json|yaml` prints them (file or directory); repeatable",
+    )
+    parser.add_argument(
+        "--pods",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="offline: pods already on those nodes (`kubectl get pods -A -o json`), for resources and host "
+        "ports; repeatable",
+    )
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="read nodes, pods and DaemonSets (unless -f is given) from the cluster, read-only, and compare "
+        "the prediction with what the cluster shows",
+    )
+    parser.add_argument(
+        "--kubeconfig",
+        metavar="PATH",
+        help="live: kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)",
+    )
+    parser.add_argument(
+        "--context", metavar="NAME", help="live: kubeconfig context (default: the current one)"
+    )
+    parser.add_argument(
+        "--request-timeout", type=float, default=30.0, metavar="SECONDS", help="live: timeout per API request"
+    )
+    parser.add_argument("-o", "--output", choices=("table", "json"), default="table", help="output format")
+    parser.add_argument(
+        "--allow-excluded",
+        action="store_true",
+        help="exit 0 when nodes are excluded on purpose (nodeName, nodeSelector, node affinity)",
+    )
+
+
+def _check_inputs(args: argparse.Namespace) -> None:
+    if args.live and (args.nodes or args.pods):
+        raise InputError("--nodes and --pods are for offline checks; --live reads them from the cluster")
+    if not args.live:
+        if not args.filename:
+            raise InputError("no DaemonSet input: give -f/--filename PATH (or --live to read the cluster)")
+        if not args.nodes:
+            raise InputError("no nodes: give --nodes PATH (kubectl get nodes -o json) or use --live")
+    if [*args.filename, *args.nodes, *args.pods].count("-") > 1:
+        raise InputError("'-' (stdin) can be given only once")
+
+
+def _file_daemonsets(args: argparse.Namespace, stdin: IO[str] | None) -> list[DaemonSet]:
+    daemonsets = daemonsets_from(load_paths(args.filename, stdin))
+    if not daemonsets:
+        raise InputError(f"no DaemonSet found in {', '.join(args.filename)}")
+    return select_daemonsets(daemonsets, args.daemonset)
+
+
+def check_offline(
+    args: argparse.Namespace, stdin: IO[str] | None = None
+) -> tuple[list[DaemonSetResult], list[str]]:
+    daemonsets = _file_daemonsets(args, stdin)
+    problems: list[str] = []
+    nodes = nodes_from(load_paths(args.nodes, stdin), problems)
+    if not nodes:
+        raise InputError(f"no nodes found in {', '.join(args.nodes)}")
+    pods = pods_from(load_paths(args.pods, stdin), problems) if args.pods else []
+    usage = index_usage(pods)
+    return [evaluate(ds, nodes, usage) for ds in daemonsets], problems
+
+
+def _evaluate_cluster(
+    daemonsets: list[DaemonSet], node_objects: list[dict], pod_objects: list[dict]
+) -> tuple[list[DaemonSetResult], list[str], list]:
+    problems: list[str] = []
+    nodes = [node_from_obj(obj, problems) for obj in node_objects]
+    if not nodes:
+        raise InputError("the cluster has no nodes")
+    pods = [pod_from_obj(obj, problems) for obj in pod_objects]
+    usage = index_usage(pods)
+    return [evaluate(ds, nodes, usage) for ds in daemonsets], problems, pods
+
+
+async def check_live(
+    args: argparse.Namespace, stdin: IO[str] | None = None
+) -> tuple[list[DaemonSetResult], list[str]]:
+    file_daemonsets = _file_daemonsets(args, stdin) if args.filename else None
+    kubeconfig = resolve_kubeconfig(args.kubeconfig)
+    async with Cluster(kubeconfig, args.context, args.request_timeout) as cluster:
+        namespace = args.daemonset.split("/", 1)[0] if args.daemonset and "/" in args.daemonset else None
+        fetches: list[Coroutine[Any, Any, list[dict]]] = [cluster.nodes(), cluster.pods()]
+        if file_daemonsets is None:
+            fetches.append(cluster.daemonsets(namespace))
+        fetched = await asyncio.gather(*fetches)
+        node_objects, pod_objects = fetched[0], fetched[1]
+        if file_daemonsets is None:
+            cluster_daemonsets = [daemonset_from_obj(obj, "cluster") for obj in fetched[2]]
+            if not cluster_daemonsets:
+                raise InputError(
+                    "the cluster has no DaemonSets" + (f" in namespace {namespace}" if namespace else "")
+                )
+            daemonsets = select_daemonsets(cluster_daemonsets, args.daemonset)
+        else:
+            daemonsets = file_daemonsets
+        # Parsing and checking thousands of objects is CPU work: keep it off the event loop.
+        results, problems, pods = await asyncio.to_thread(
+            _evaluate_cluster, daemonsets, node_objects, pod_objects
+        )
+        if file_daemonsets is not None:
+            return results, problems
+
+        # Ask for scheduler events only where a pod is waiting for the scheduler.
+        waiting_namespaces = sorted(
+            {
+                result.daemonset.namespace
+                for result in results
+                for pod in owned_pods(result.daemonset, pods)
+                if pod_state(pod, {}).state == "unschedulable"
+            }
+        )
+        event_lists = await asyncio.gather(*(cluster.scheduling_events(ns) for ns in waiting_namespaces))
+        events = events_by_pod([event for events in event_lists for event in events])
+        for result in results:
+            result.live = compare(result, pods, events)
+        return results, problems
+
+
+def _run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)
+    # Called from inside a running loop (an embedding application): use a loop of our own in a thread.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+def run(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[str] | None = None) -> int:
+    stdout = stdout or sys.stdout
+    try:
+        _check_inputs(args)
+        if args.live:
+            results, problems = _run_coroutine(check_live(args, stdin))
+        else:
+            results, problems = check_offline(args, stdin)
+    except (InputError, ClusterError) as error:
+        print(f"check-placement: error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    render = render_json if args.output == "json" else render_table
+    stdout.write(render(results, problems))
+    stdout.flush()
+    return exit_status(results, args.allow_excluded)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nodeagent check-placement")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -1,0 +1,159 @@
+"""Read-only access to a cluster for live mode, through kubernetes_asyncio (which runs on aiohttp).
+
+Only list/get calls are made. Responses are read as plain JSON (not the client's model classes) so live
+objects go through exactly the same parsing as files do.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+PAGE_SIZE = 500
+
+
+class ClusterError(Exception):
+    """The cluster could not be reached or refused a request; the message is one line."""
+
+
+def resolve_kubeconfig(explicit: str | None, environ: dict[str, str] | None = None) -> str | None:
+    """The kubeconfig to use (as kubectl picks it), or None for in-cluster configuration."""
+    environ = os.environ if environ is None else environ
+    if explicit:
+        if not Path(explicit).expanduser().is_file():
+            raise ClusterError(f"{explicit}: kubeconfig not found")
+        return str(Path(explicit).expanduser())
+    if environ.get("KUBECONFIG"):
+        return environ["KUBECONFIG"]
+    default = Path(environ.get("HOME", str(Path.home()))) / ".kube" / "config"
+    if default.is_file():
+        return str(default)
+    if environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    raise ClusterError(
+        "no kubeconfig found (--kubeconfig, $KUBECONFIG, ~/.kube/config) and not running in a pod"
+    )
+
+
+class Cluster:
+    """An open, read-only connection: `async with Cluster(...) as cluster: await cluster.nodes()`."""
+
+    def __init__(self, kubeconfig: str | None, context: str | None = None, timeout: float = 30.0) -> None:
+        self._kubeconfig = kubeconfig
+        self._context = context
+        self._timeout = timeout
+        self._api_client: Any = None
+
+    async def __aenter__(self) -> Cluster:
+        from kubernetes_asyncio import client, config
+
+        configuration = client.Configuration()
+        try:
+            if self._kubeconfig is None:
+                if self._context:
+                    raise ClusterError(
+                        "--context needs a kubeconfig; in-cluster configuration has no contexts"
+                    )
+                config.load_incluster_config(client_configuration=configuration)
+            else:
+                await config.load_kube_config(
+                    config_file=self._kubeconfig,
+                    context=self._context,
+                    client_configuration=configuration,
+                    persist_config=False,  # read-only: never write refreshed credentials back
+                )
+        except config.ConfigException as error:
+            raise ClusterError(f"kubeconfig: {' '.join(str(error).split())}") from None
+        self._api_client = client.ApiClient(configuration)
+        self._core = client.CoreV1Api(self._api_client)
+        self._apps = client.AppsV1Api(self._api_client)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._api_client is not None:
+            await self._api_client.close()
+
+    async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict:
+        import aiohttp
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        try:
+            response = await method(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
+            try:
+                body = await response.read()
+            finally:
+                response.release()
+        except ApiException as error:
+            raise ClusterError(f"API request failed: {error.status} {error.reason}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise ClusterError(f"cannot reach the API server: {error or type(error).__name__}") from None
+        if not 200 <= response.status < 300:
+            try:
+                message = json.loads(body).get("message", "")
+            except (ValueError, AttributeError):
+                message = body[:200].decode("utf-8", "replace")
+            raise ClusterError(f"API request failed: HTTP {response.status} {' '.join(str(message).split())}")
+        try:
+            return json.loads(body)
+        except ValueError:
+            raise ClusterError("the API server sent a response that is not JSON") from None
+
+    async def _list(self, method: Any, *args: Any, **kwargs: Any) -> list[dict]:
+        items: list[dict] = []
+        token = None
+        while True:
+            page_args = dict(kwargs, limit=PAGE_SIZE)
+            if token:
+                page_args["_continue"] = token
+            page = await self._json(method, *args, **page_args)
+            items.extend(item for item in page.get("items") or [] if isinstance(item, dict))
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
+    async def nodes(self) -> list[dict]:
+        return await self._list(self._core.list_node)
+
+    async def pods(self) -> list[dict]:
+        # Finished pods take nothing from a node; leaving them out keeps the list small.
+        return await self._list(
+            self._core.list_pod_for_all_namespaces,
+            field_selector="status.phase!=Succeeded,status.phase!=Failed",
+        )
+
+    async def daemonsets(self, namespace: str | None = None) -> list[dict]:
+        if namespace:
+            return await self._list(self._apps.list_namespaced_daemon_set, namespace)
+        return await self._list(self._apps.list_daemon_set_for_all_namespaces)
+
+    async def scheduling_events(self, namespace: str) -> list[dict]:
+        """FailedScheduling events of pods in a namespace (filtered here too, in case the server did not)."""
+        events = await self._list(
+            self._core.list_namespaced_event,
+            namespace,
+            field_selector="involvedObject.kind=Pod,reason=FailedScheduling",
+        )
+        return [
+            event
+            for event in events
+            if event.get("reason") == "FailedScheduling"
+            and (event.get("involvedObject") or {}).get("kind") == "Pod"
+        ]
+
+
+def events_by_pod(events: list[dict]) -> dict[tuple[str, str], list[str]]:
+    """Event messages per (namespace, pod name), oldest first."""
+
+    def when(event: dict) -> str:
+        return str(event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or "")
+
+    result: dict[tuple[str, str], list[str]] = {}
+    for event in sorted(events, key=when):
+        involved = event.get("involvedObject") or {}
+        key = (str(involved.get("namespace") or ""), str(involved.get("name") or ""))
+        message = " ".join(str(event.get("message") or "").split())
+        if message:
+            result.setdefault(key, []).append(message)
+    return result

@@ -1,0 +1,514 @@
+"""The placement decision: first the DaemonSet controller's (does the node get a pod at all?), then the
+scheduler's and the kubelet's (can that pod be placed and started there now?).
+
+Each rule is a small function returning Reasons; CONTROLLER_RULES and SCHEDULER_RULES list them in the
+order they are reported. Adding a rule means writing one function and listing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from nodeagent.placement.matching import (
+    NETWORK_UNAVAILABLE,
+    NOT_READY,
+    UNREACHABLE,
+    daemon_pod_tolerations,
+    term_error,
+    term_failures,
+    tolerates,
+    untolerated_taints,
+)
+from nodeagent.placement.model import (
+    CONTROL_PLANE_KEY,
+    LEGACY_MASTER_KEY,
+    NO_EXECUTE,
+    NO_SCHEDULE,
+    DaemonSet,
+    ExistingPod,
+    Node,
+    Requirement,
+    SelectorTerm,
+    Taint,
+    Toleration,
+)
+from nodeagent.placement.quantity import format_units
+from nodeagent.placement.resources import HostPort, scheduler_checks
+
+
+class Verdict(StrEnum):
+    RUNS = "runs"
+    BLOCKED = "blocked"  # an untolerated NoSchedule/NoExecute taint
+    EXCLUDED = "excluded"  # nodeName, nodeSelector or required node affinity leaves the node out
+    PENDING = "pending"  # the controller creates the pod, but it cannot be scheduled or started now
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    rule: str  # taint | nodeSelector | nodeAffinity | nodeName | resources | podCount | hostPort | notReady
+    message: str
+    fix: str | None = None
+
+
+@dataclass(slots=True)
+class NodeResult:
+    node: Node
+    verdict: Verdict
+    reasons: list[Reason]
+
+
+@dataclass(slots=True)
+class DaemonSetResult:
+    daemonset: DaemonSet
+    nodes: list[NodeResult]
+    warnings: list[str]
+    live: object | None = None  # a reality.LiveComparison in live mode
+
+    def summary(self) -> dict[str, int]:
+        counts = {"nodes": len(self.nodes)} | {verdict.value: 0 for verdict in Verdict}
+        for result in self.nodes:
+            counts[result.verdict.value] += 1
+        return counts
+
+
+# ---------------------------------------------------------------- existing pods, indexed once per node
+
+
+@dataclass(slots=True)
+class NodeUsage:
+    """What the non-terminated pods bound to one node already take."""
+
+    pod_count: int = 0
+    requested: dict[str, int] = field(default_factory=dict)
+    ports: list[tuple[HostPort, ExistingPod]] = field(default_factory=list)
+    daemon_pods: dict[tuple[str, str], list[ExistingPod]] = field(default_factory=dict)
+
+    def add(self, pod: ExistingPod) -> None:
+        self.pod_count += 1
+        requested = self.requested
+        for name, amount in pod.requests.items():
+            requested[name] = requested.get(name, 0) + amount
+        for port in pod.host_ports:
+            self.ports.append((port, pod))
+        if pod.owner is not None and pod.owner.kind == "DaemonSet":
+            self.daemon_pods.setdefault((pod.namespace, pod.owner.name), []).append(pod)
+
+
+_NO_USAGE = NodeUsage()
+
+
+def index_usage(pods: Iterable[ExistingPod]) -> dict[str, NodeUsage]:
+    """Existing pods by node, as the scheduler's cache sees them: bound and not yet terminated."""
+    index: dict[str, NodeUsage] = {}
+    for pod in pods:
+        if not pod.bound or pod.terminated:
+            continue
+        usage = index.get(pod.node_name)
+        if usage is None:
+            usage = index[pod.node_name] = NodeUsage()
+        usage.add(pod)
+    return index
+
+
+def own_pods(ds: DaemonSet, usage: NodeUsage) -> list[ExistingPod]:
+    """This DaemonSet's pods on the node: the new pod replaces them, so they must not count against it."""
+    pods = usage.daemon_pods.get((ds.namespace, ds.name), ())
+    if ds.uid:
+        return [p for p in pods if not p.owner or not p.owner.uid or p.owner.uid == ds.uid]
+    return list(pods)
+
+
+# ---------------------------------------------------------------- per-DaemonSet preparation
+
+
+@dataclass(slots=True)
+class Prepared:
+    """Everything about a DaemonSet that does not depend on the node, computed once."""
+
+    ds: DaemonSet
+    tolerations: tuple[Toleration, ...]
+    valid_terms: list[tuple[int, SelectorTerm]]
+    term_errors: list[tuple[int, str]]
+    checked_requests: dict[str, int]
+
+
+def prepare(ds: DaemonSet) -> Prepared:
+    template = ds.template
+    valid_terms, term_errors = [], []
+    for number, term in enumerate(template.required_affinity or (), start=1):
+        error = term_error(term)
+        if error:
+            term_errors.append((number, error))
+        else:
+            valid_terms.append((number, term))
+    return Prepared(
+        ds=ds,
+        tolerations=daemon_pod_tolerations(template.tolerations, template.host_network),
+        valid_terms=valid_terms,
+        term_errors=term_errors,
+        checked_requests={
+            name: amount
+            for name, amount in template.requests.items()
+            if amount > 0 and scheduler_checks(name)
+        },
+    )
+
+
+# ---------------------------------------------------------------- fix texts
+
+
+def toleration_yaml(taint: Taint) -> str:
+    lines = [f"- key: {taint.key}"]
+    if taint.value:
+        lines += ["  operator: Equal", f"  value: {taint.value}"]
+    else:
+        lines.append("  operator: Exists")
+    lines.append(f"  effect: {taint.effect}")
+    return "\n".join(lines)
+
+
+def _toleration_fix(taint: Taint) -> str:
+    return "add to spec.template.spec.tolerations:\n" + toleration_yaml(taint)
+
+
+def _explain_label(requirement: Requirement, node: Node) -> str:
+    if requirement.key in node.labels:
+        return f"node has {requirement.key}={node.labels[requirement.key]}"
+    return f"node has no label {requirement.key}"
+
+
+# ---------------------------------------------------------------- controller rules
+
+
+def rule_node_name(p: Prepared, node: Node) -> list[Reason]:
+    wanted = p.ds.template.node_name
+    if not wanted or wanted == node.name:
+        return []
+    return [
+        Reason(
+            "nodeName",
+            f"spec.template.spec.nodeName is {wanted}: the pod goes to that node only",
+            "remove spec.template.spec.nodeName and pick nodes with nodeSelector or node affinity",
+        )
+    ]
+
+
+_KUBELET_SET_LABELS = (
+    "kubernetes.io/os",
+    "kubernetes.io/arch",
+    "beta.kubernetes.io/os",
+    "beta.kubernetes.io/arch",
+)
+
+
+def rule_node_selector(p: Prepared, node: Node) -> list[Reason]:
+    reasons = []
+    for key, value in p.ds.template.node_selector.items():
+        actual = node.labels.get(key)
+        if actual == value:
+            continue
+        if actual is None:
+            message = f"nodeSelector {key}={value}: node has no label {key}"
+            fix = f"kubectl label node {node.name} {key}={value}"
+            if key in _KUBELET_SET_LABELS:
+                fix += " (the kubelet sets this label itself; a node without it is old or was edited)"
+            else:
+                fix += f", or drop {key} from spec.template.spec.nodeSelector"
+        else:
+            message = f"nodeSelector {key}={value}: node has {key}={actual}"
+            fix = (
+                None  # the node really runs another OS/architecture: leaving it out is the point
+                if key in _KUBELET_SET_LABELS
+                else f"kubectl label node {node.name} {key}={value} --overwrite, "
+                f"or change {key} in spec.template.spec.nodeSelector"
+            )
+        reasons.append(Reason("nodeSelector", message, fix))
+    return reasons
+
+
+def rule_node_affinity(p: Prepared, node: Node) -> list[Reason]:
+    terms = p.ds.template.required_affinity
+    if terms is None:
+        return []
+    fields = {"metadata.name": node.name}
+    explanations = []
+    for number, term in p.valid_terms:
+        failed = term_failures(term, node.labels, fields)
+        if not failed:
+            return []
+        parts = []
+        for requirement in failed:
+            if requirement in term.match_fields:
+                parts.append(f"field {requirement}: node name is {node.name}")
+            else:
+                parts.append(f"{requirement}: {_explain_label(requirement, node)}")
+        explanations.append(f"term {number}: " + "; ".join(parts))
+    explanations += [f"term {number} is invalid ({error})" for number, error in p.term_errors]
+    if not terms:
+        explanations.append("nodeSelectorTerms is empty, which selects no node")
+    fix = (
+        "label the node so it satisfies one nodeSelectorTerm, or widen "
+        "spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
+    )
+    if len(p.valid_terms) == 1 and not p.term_errors:
+        term = p.valid_terms[0][1]
+        failed = term_failures(term, node.labels, fields)
+        if (
+            len(failed) == 1
+            and failed[0].operator == "In"
+            and len(failed[0].values) == 1
+            and failed[0] not in term.match_fields
+        ):
+            fix = (
+                f"kubectl label node {node.name} {failed[0].key}={failed[0].values[0]}, or widen the affinity"
+            )
+    return [
+        Reason("nodeAffinity", "required node affinity matches no term: " + " | ".join(explanations), fix)
+    ]
+
+
+def _taint_reason(taint: Taint, node: Node) -> Reason:
+    evicts = " (NoExecute: running pods are evicted too)" if taint.effect == NO_EXECUTE else ""
+    message = f"taint {taint} is not tolerated{evicts}"
+    fix = _toleration_fix(taint)
+    if taint.key in (NOT_READY, UNREACHABLE):
+        state = "NotReady" if taint.key == NOT_READY else "unreachable"
+        message = f"taint {taint} is not tolerated: the node controller marks the node {state}"
+        fix = (
+            f"bring node {node.name} back (kubelet, container runtime, network); to start the pod on such "
+            "nodes anyway (e.g. a network plugin), " + fix
+        )
+    elif taint.key == NETWORK_UNAVAILABLE:
+        message += (
+            " (the node's pod network is not set up yet; the controller tolerates this taint only for "
+            "hostNetwork pods)"
+        )
+        fix = "if this DaemonSet provides the pod network, set hostNetwork: true; otherwise " + fix
+    elif taint.key in (CONTROL_PLANE_KEY, LEGACY_MASTER_KEY):
+        fix += (
+            "\n(to run on control-plane nodes of every Kubernetes version, tolerate both "
+            f"{CONTROL_PLANE_KEY} and {LEGACY_MASTER_KEY})"
+        )
+    return Reason("taint", message, fix)
+
+
+def rule_taints(p: Prepared, node: Node) -> list[Reason]:
+    if not node.taints:
+        return []
+    return [_taint_reason(taint, node) for taint in untolerated_taints(node.taints, p.tolerations)]
+
+
+# ---------------------------------------------------------------- scheduler and kubelet rules
+
+
+def rule_node_ready(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
+    reasons = []
+    ready = node.conditions.get("Ready")
+    if ready is None or ready.status != "True":
+        if ready is None:
+            message = "node reports no Ready condition (the node controller treats that as Unknown)"
+        else:
+            detail = ": ".join(part for part in (ready.reason, ready.message) if part)
+            message = f"node is NotReady (Ready={ready.status or '?'}{', ' + detail if detail else ''})"
+        reasons.append(
+            Reason(
+                "notReady",
+                message + "; the pod is created but cannot start",
+                f"check the kubelet and container runtime on {node.name} (kubectl describe node {node.name})",
+            )
+        )
+    if not p.ds.template.critical:
+        for condition in ("DiskPressure", "PIDPressure"):
+            state = node.conditions.get(condition)
+            if state is not None and state.status == "True":
+                reasons.append(
+                    Reason(
+                        "notReady",
+                        f"node has {condition}: the kubelet rejects non-critical pods until it clears",
+                        f"relieve the {condition} on {node.name}, or give the DaemonSet "
+                        "priorityClassName: system-node-critical so the kubelet admits it under pressure",
+                    )
+                )
+    return reasons
+
+
+def _pod_names(pods: Iterable[ExistingPod], limit: int = 3) -> str:
+    pods = list(pods)
+    names = ", ".join(f"{pod.namespace}/{pod.name}" for pod in pods[:limit])
+    return names + (f" and {len(pods) - limit} more" if len(pods) > limit else "")
+
+
+def rule_capacity(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
+    """NodeResourcesFit: the pod count limit, then every requested resource against what is left."""
+    if not node.allocatable_reported:
+        return [
+            Reason(
+                "resources",
+                "node reports no status.allocatable: the scheduler sees zero capacity (pods, cpu, memory)",
+                f"check that the kubelet on {node.name} has registered and posts its status",
+            )
+        ]
+    mine = own_pods(p.ds, usage)
+    pod_count = usage.pod_count - len(mine)
+    reasons = []
+    allowed = node.allocatable.get("pods", 0)
+    if pod_count + 1 > allowed:
+        reasons.append(
+            Reason(
+                "podCount",
+                f"node already runs {pod_count} pods and allows {allowed} (allocatable pods)",
+                f"raise the kubelet's maxPods on {node.name} or move pods off it; a DaemonSet with a higher "
+                "priorityClassName (e.g. system-node-critical) preempts lower-priority pods",
+            )
+        )
+    for name, wanted in p.checked_requests.items():
+        used = usage.requested.get(name, 0) - sum(pod.requests.get(name, 0) for pod in mine)
+        allocatable = node.allocatable.get(name, 0)
+        free = allocatable - used
+        if wanted <= free:
+            continue
+        if allocatable == 0 and name not in ("cpu", "memory"):
+            message = f"insufficient {name}: the pod requests {format_units(name, wanted)}, the node has none"
+            fix = f"select only nodes that offer {name} (nodeSelector or node affinity on their label)"
+        else:
+            message = (
+                f"insufficient {name}: the pod requests {format_units(name, wanted)}, "
+                f"{format_units(name, max(free, 0))} free of {format_units(name, allocatable)} allocatable "
+                f"({format_units(name, used)} requested by {pod_count} pods)"
+            )
+            fix = (
+                f"lower the DaemonSet's {name} request or free {format_units(name, wanted - free)} on "
+                f"{node.name}; a higher priorityClassName (e.g. system-node-critical) lets the scheduler "
+                "preempt lower-priority pods"
+            )
+        reasons.append(Reason("resources", message, fix))
+    return reasons
+
+
+def rule_host_ports(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
+    if not p.ds.template.host_ports or not usage.ports:
+        return []
+    mine = {id(pod) for pod in own_pods(p.ds, usage)}
+    reasons = []
+    for wanted in p.ds.template.host_ports:
+        holders = [
+            pod
+            for used, pod in usage.ports
+            if id(pod) not in mine
+            and used.port == wanted.port
+            and used.protocol == wanted.protocol
+            and (wanted.host_ip == "0.0.0.0" or used.host_ip in ("0.0.0.0", wanted.host_ip))
+        ]
+        if holders:
+            implied = (
+                " (hostNetwork makes every containerPort a host port)" if p.ds.template.host_network else ""
+            )
+            reasons.append(
+                Reason(
+                    "hostPort",
+                    f"host port {wanted} is already taken by pod {_pod_names(holders)}{implied}",
+                    f"move or remove {_pod_names(holders)}, or change the DaemonSet's port {wanted.port}",
+                )
+            )
+    return reasons
+
+
+ControllerRule = Callable[[Prepared, Node], list[Reason]]
+SchedulerRule = Callable[[Prepared, Node, NodeUsage], list[Reason]]
+
+EXCLUDING_RULES: tuple[ControllerRule, ...] = (rule_node_name, rule_node_selector, rule_node_affinity)
+BLOCKING_RULES: tuple[ControllerRule, ...] = (rule_taints,)
+SCHEDULER_RULES: tuple[SchedulerRule, ...] = (rule_node_ready, rule_capacity, rule_host_ports)
+
+
+def evaluate_node(p: Prepared, node: Node, usage: NodeUsage) -> NodeResult:
+    excluded = [reason for rule in EXCLUDING_RULES for reason in rule(p, node)]
+    blocked = [reason for rule in BLOCKING_RULES for reason in rule(p, node)]
+    if excluded:
+        return NodeResult(node, Verdict.EXCLUDED, excluded + blocked)
+    if blocked:
+        return NodeResult(node, Verdict.BLOCKED, blocked)
+    pending = [reason for rule in SCHEDULER_RULES for reason in rule(p, node, usage)]
+    return NodeResult(node, Verdict.PENDING if pending else Verdict.RUNS, pending)
+
+
+# ---------------------------------------------------------------- DaemonSet-wide warnings
+
+
+def _control_plane_warning(p: Prepared) -> str | None:
+    def tolerated(key: str) -> bool:
+        return any(tolerates(t, Taint(key, "", NO_SCHEDULE)) for t in p.tolerations)
+
+    modern, legacy = tolerated(CONTROL_PLANE_KEY), tolerated(LEGACY_MASTER_KEY)
+    if modern == legacy:
+        return None
+    has, lacks = (CONTROL_PLANE_KEY, LEGACY_MASTER_KEY) if modern else (LEGACY_MASTER_KEY, CONTROL_PLANE_KEY)
+    era = (
+        "kubeadm sets it on control-plane nodes since Kubernetes 1.24/1.25"
+        if lacks == CONTROL_PLANE_KEY
+        else "clusters older than Kubernetes 1.24 and some distributions still use it"
+    )
+    return f"tolerates {has}:NoSchedule but not {lacks}:NoSchedule ({era}); add:\n" + toleration_yaml(
+        Taint(lacks, "", NO_SCHEDULE)
+    )
+
+
+def _eviction_warnings(p: Prepared, nodes: list[Node]) -> list[str]:
+    """NoExecute taints tolerated only for a while: the pod runs, is evicted, and is created again."""
+    timed: dict[tuple[Taint, int], list[str]] = {}
+    for node in nodes:
+        for taint in node.taints:
+            if taint.effect != NO_EXECUTE:
+                continue
+            matching = [t for t in p.tolerations if tolerates(t, taint)]
+            if matching and all(t.toleration_seconds is not None for t in matching):
+                seconds = min(t.toleration_seconds or 0 for t in matching)
+                timed.setdefault((taint, seconds), []).append(node.name)
+    return [
+        f"taint {taint} is tolerated for {seconds}s only: on {_names(names)} the pod is evicted after that "
+        "and the controller creates it again; drop tolerationSeconds to keep it"
+        for (taint, seconds), names in timed.items()
+    ]
+
+
+def _names(names: list[str], limit: int = 5) -> str:
+    text = ", ".join(names[:limit])
+    return text + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _warnings(p: Prepared, nodes: list[Node], results: list[NodeResult]) -> list[str]:
+    ds, template = p.ds, p.ds.template
+    warnings = list(ds.problems)
+    cp = _control_plane_warning(p)
+    if cp:
+        warnings.append(cp)
+    warnings += _eviction_warnings(p, nodes)
+    for number, error in p.term_errors:
+        warnings.append(f"required node affinity term {number} is invalid and matches no node: {error}")
+    windows = [
+        r.node.name
+        for r in results
+        if r.node.labels.get("kubernetes.io/os") == "windows" and r.verdict in (Verdict.RUNS, Verdict.PENDING)
+    ]
+    if windows:
+        warnings.append(
+            f"pods would be placed on Windows node(s) {_names(windows)}; if the image is Linux-only add "
+            "nodeSelector kubernetes.io/os: linux"
+        )
+    if template.runtime_class_name and not template.has_overhead:
+        warnings.append(
+            f"runtimeClassName {template.runtime_class_name}: its RuntimeClass may add pod overhead that "
+            "is not counted here"
+        )
+    unchecked = sorted(n for n, amount in template.requests.items() if amount > 0 and not scheduler_checks(n))
+    if unchecked:
+        warnings.append(f"requests for {', '.join(unchecked)} are not resources the scheduler checks")
+    return warnings
+
+
+def evaluate(ds: DaemonSet, nodes: list[Node], usage: dict[str, NodeUsage]) -> DaemonSetResult:
+    prepared = prepare(ds)
+    results = [evaluate_node(prepared, node, usage.get(node.name, _NO_USAGE)) for node in nodes]
+    return DaemonSetResult(ds, results, _warnings(prepared, nodes, results))
