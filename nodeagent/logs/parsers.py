@@ -12,11 +12,12 @@ Interface (the reader relies on exactly this):
   ``partial_timeout`` (a writer that died mid-line must not pin the checkpoint forever).
 - ``LineParser.flush_all() -> list[Parsed]``: everything held (file finished: rotated away, deleted).
 - ``LineParser.pending_bytes``: message bytes held (partials and multiline groups), for buffer accounting.
-- ``Parsed.resume_offset``: the file offset from which reading again after this record has been
-  delivered loses nothing: the end of the record's last line, or, when the parser still holds an
-  earlier unfinished piece (a CRI partial of the other stream, a multiline group), that piece's start.
-  Records of one call come out ordered by their first line, and ``resume_offset`` never decreases
-  from one record to the next over the parser's life. Restarting from a ``resume_offset`` may
+- ``Parsed.resume_offset``: the file offset from which reading again after this record (and the ones
+  before it) has been delivered loses nothing: the end of the last line fed, or, when the parser still
+  holds an earlier unfinished piece (a CRI partial of the other stream, a multiline group) or returns
+  a later record of the same call that starts earlier, that piece's start. It is always a line
+  boundary, never beyond the end of the last line fed, and never decreases over the parser's life;
+  records of one call come out ordered by their first line. Restarting from a ``resume_offset`` may
   re-emit records (or, for interleaved partials, a tail piece of one): duplicates, never loss.
 
 Formats:
@@ -53,7 +54,6 @@ FORMATS = ("auto", "cri", "docker", "plain")
 DEFAULT_PARTIAL_TIMEOUT = 10.0
 
 _CRI_STREAMS = {b"stdout": "stdout", b"stderr": "stderr"}
-_INF = float("inf")
 
 
 @dataclass(slots=True)
@@ -86,7 +86,7 @@ class MultilineConfig:
 
 _RFC3339 = re.compile(
     r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))")
-_SHAPE_DELETE = b"0123456789"
+_DIGITS = b"0123456789"
 
 
 def normalize_time(text: str) -> str | None:
@@ -107,19 +107,11 @@ def normalize_time(text: str) -> str | None:
            f"{moment.second:02d}.{nanos}Z"
 
 
-def _normalize_time_bytes(raw: bytes) -> str | None:
-    # Fast path: kubelet/containerd already write "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ" most of the time.
-    if (len(raw) == 30 and raw[4] == 45 and raw[10] == 84 and raw[19] == 46
-            and raw.translate(None, _SHAPE_DELETE) == b"--T::.Z"):
-        return raw.decode("ascii")
-    try:
-        return normalize_time(raw.decode("ascii"))
-    except UnicodeDecodeError:
-        return None
-
-
 # ---------------------------------------------------------------------------------------------------
 # Text helpers
+
+_SURROGATE = re.compile("[\ud800-\udfff]")  # json.loads already joined the valid pairs
+
 
 def _utf8_len(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
@@ -127,11 +119,7 @@ def _utf8_len(text: str) -> int:
 
 def _scrub_surrogates(text: str) -> str:
     """Replace lone surrogates (from JSON ``\\ud800`` escapes) so the text encodes as UTF-8."""
-    try:
-        text.encode("utf-8")
-        return text
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+    return _SURROGATE.sub("\ufffd", text)
 
 
 def _cut_utf8(data: bytes, limit: int) -> int:
@@ -189,8 +177,8 @@ class LineParser:
         self._partial_timeout = partial_timeout
         self._partials: dict[str | None, _Held] = {}  # stage 1: CRI/docker pieces, per stream
         self._groups: dict[str | None, _Held] = {}  # stage 2: multiline groups, per stream
-        self._last_time_raw = b""
-        self._last_time: str | None = None
+        self._valid_prefix = b""
+        self._fed_end = 0  # end offset of the last line fed
         self._decode = {"auto": self._decode_auto, "cri": self._decode_cri, "docker": self._decode_docker,
                         "plain": self._decode_plain}[fmt]
         if fmt in ("cri", "auto"):
@@ -211,6 +199,7 @@ class LineParser:
                     return [Parsed(time, message.decode("utf-8", "replace"), stream, end)]
             elif _utf8_len(message) <= self._max:
                 return [Parsed(time, message, stream, end)]
+        self._fed_end = end
         out: _Out = []
         self._piece(time, stream, message, final, start, end, now, out)
         return self._finish(out) if out else []
@@ -223,8 +212,7 @@ class LineParser:
                 stream = _CRI_STREAMS.get(parts[1])
                 raw = parts[0]
                 message = parts[3]
-                if (stream is not None and len(raw) == 30 and raw[19] == 46 and raw[4] == 45
-                        and raw.translate(None, _SHAPE_DELETE) == b"--T::.Z" and len(message) <= self._max):
+                if stream is not None and self._is_normal_time(raw) and len(message) <= self._max:
                     return [Parsed(raw.decode("ascii"), message.decode("utf-8", "replace"), stream, end)]
         return LineParser.feed(self, line, start, end, now)
 
@@ -256,14 +244,26 @@ class LineParser:
 
     # -- stage 0: one line -> (time, stream, message piece, is the line's end) ----------------------
 
+    def _is_normal_time(self, raw: bytes) -> bool:
+        """Already ``YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`` with a date and time validated before?
+
+        kubelet/containerd write this form, and the part up to the seconds changes once a second at
+        most, so one full check per second covers the lines in between.
+        """
+        return (len(raw) == 30 and raw[19] == 46 and raw[29] == 90 and raw[:19] == self._valid_prefix
+                and raw.translate(None, _DIGITS) == b"--T::.Z")
+
     def _time(self, raw: bytes) -> str | None:
-        if raw == self._last_time_raw:
-            return self._last_time
-        parsed = _normalize_time_bytes(raw)
-        if parsed is not None:
-            self._last_time_raw = raw
-            self._last_time = parsed
-        return parsed
+        if self._is_normal_time(raw):
+            return raw.decode("ascii")
+        try:
+            text = raw.decode("ascii")
+        except UnicodeDecodeError:
+            return None
+        normalized = normalize_time(text)
+        if normalized is not None and normalized == text:
+            self._valid_prefix = raw[:19]
+        return normalized
 
     def _split_cri(self, line: bytes) -> tuple[str, str, bytes, bool] | None:
         parts = line.split(b" ", 3)
@@ -421,21 +421,25 @@ class LineParser:
     # -- resume offsets -----------------------------------------------------------------------------
 
     def _finish(self, out: _Out) -> list[Parsed]:
-        """Order by first line and set each resume offset below everything not yet delivered."""
+        """Order by first line; each resume offset is the first byte not delivered with the records so far.
+
+        Every line fed is in a record of ``out``, held, or delivered before; so after records[:i + 1]
+        the first undelivered byte is the earliest start among later records and held pieces, else the
+        end of the last line fed.
+        """
         if len(out) > 1:
             out.sort(key=lambda item: item[0])
-        bound = _INF
+        bound = self._fed_end
         for held in self._partials.values():
             bound = min(bound, held.start)
         for held in self._groups.values():
             bound = min(bound, held.start)
         records: list[Parsed] = [item[2] for item in out]
         for index in range(len(out) - 1, -1, -1):
-            start, end, record = out[index]
-            record.resume_offset = int(min(end, bound))
+            start, _end, record = out[index]
+            record.resume_offset = bound
             bound = min(bound, start)
         return records
-
 
 
 def make_parser(fmt: str, multiline: MultilineConfig | None, max_record_bytes: int, *,
