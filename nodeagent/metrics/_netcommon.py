@@ -6,6 +6,7 @@ reporting of skipped malformed input.
 from __future__ import annotations
 
 import errno
+import os
 from pathlib import Path
 
 from nodeagent.metrics._parse_errors import skipped
@@ -22,6 +23,8 @@ def parse_go_int(text: str) -> int:
 
     Raises ValueError on anything else, as Go returns an error.
     """
+    if text.isdigit() and len(text) < 19 and (text[0] != "0" or len(text) == 1):  # plain decimal, fast
+        return int(text)
     body = text.strip()
     sign = 1
     if body[:1] in ("+", "-"):
@@ -52,15 +55,26 @@ _IGNORED_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EINVAL, errno.
                    errno.EBUSY}
 
 
-def read_attribute(path: Path) -> str | None:
+_ATTRIBUTE_MAX = 4096  # sysfs attributes are at most one page
+
+
+def read_attribute(path: str | Path) -> str | None:
     """A sysfs attribute as stripped text, or None when it is absent or unreadable for this device."""
+    # os.open/os.read: a fraction of the cost of open() for the ~20 tiny files per interface.
     try:
-        with open(path, "rb") as fh:
-            data = fh.read()
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError as exc:
         if exc.errno in _IGNORED_ERRNOS or isinstance(exc, (IsADirectoryError, NotADirectoryError)):
             return None
         raise
+    try:
+        data = os.read(fd, _ATTRIBUTE_MAX)
+    except OSError as exc:
+        if exc.errno in _IGNORED_ERRNOS or exc.errno == errno.EISDIR:
+            return None
+        raise
+    finally:
+        os.close(fd)
     return data.decode("utf-8", errors="surrogateescape").strip()
 
 

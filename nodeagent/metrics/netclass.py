@@ -54,12 +54,13 @@ def read_interface(directory: Path, collector: str = "netclass") -> dict[str, An
     Absent attributes are missing from the result; an unparsable number is reported and left out.
     """
     attributes: dict[str, Any] = {}
+    prefix = f"{directory}/"  # plain strings: Path joins would dominate the cost of these tiny reads
     for name in _TEXT_ATTRIBUTES:
-        value = read_attribute(directory / name)
+        value = read_attribute(prefix + name)
         if value is not None:
             attributes[name] = value
     for name in _INT_ATTRIBUTES:
-        value = read_attribute(directory / name)
+        value = read_attribute(prefix + name)
         if value is None:
             continue
         try:

@@ -151,8 +151,7 @@ def address_info(if_addrs: dict[str, list]) -> list[tuple[str, str, str, str]]:
                 continue
             try:
                 ip = ipaddress.ip_address(addr.address.split("%", 1)[0])
-                prefix = ipaddress.ip_network(f"0.0.0.0/{addr.netmask}" if ip.version == 4
-                                              else f"::/{addr.netmask}").prefixlen
+                prefix = bin(int(ipaddress.ip_address(addr.netmask))).count("1")
             except ValueError:
                 continue
             rows.append((device, str(ip), str(prefix), address_scope(ip)))
