@@ -110,7 +110,7 @@ def parse_cpu_list(text: str) -> list[int]:
     return cpus
 
 
-def _read_uint(path: Path) -> int | None:
+def _read_uint(path: str) -> int | None:
     try:
         with open(path, "rb") as fh:
             return int(fh.read().strip())
@@ -118,62 +118,44 @@ def _read_uint(path: Path) -> int | None:
         return None
 
 
-def cpu_dirs(sysfs: Path) -> list[tuple[str, Path]]:
-    """(number, path) of every <sysfs>/devices/system/cpu/cpuN, in the kernel's name order."""
-    base = sysfs / "devices" / "system" / "cpu"
-    found = []
-    with os.scandir(base) as entries:
-        for entry in entries:
-            name = entry.name
-            if name.startswith("cpu") and name[3:4].isdigit():
-                found.append((name, Path(entry.path)))
-    found.sort()
-    return [(name[3:], path) for name, path in found]
+def cpu_dirs(sysfs: Path | str) -> list[tuple[str, str]]:
+    """(number, path) of every <sysfs>/devices/system/cpu/cpuN, in the kernel's name order.
+
+    Raises FileNotFoundError when the directory does not exist.
+    """
+    base = os.path.join(sysfs, "devices", "system", "cpu")
+    found = sorted(name for name in os.listdir(base) if name.startswith("cpu") and name[3:4].isdigit())
+    return [(name[3:], f"{base}/{name}") for name in found]
 
 
-def read_throttles(sysfs: Path) -> tuple[dict[int, int], dict[int, dict[int, int]]]:
+def read_throttles(cpus: list[tuple[str, str]]) -> tuple[dict[int, int], dict[int, dict[int, int]]]:
     """Thermal throttle counts: (package -> count, package -> core -> count), each read once."""
     packages: dict[int, int] = {}
     cores: dict[int, dict[int, int]] = {}
-    try:
-        cpus = cpu_dirs(sysfs)
-    except FileNotFoundError:
-        return packages, cores
     for _, path in cpus:
-        package = _read_uint(path / "topology" / "physical_package_id")
+        package = _read_uint(f"{path}/topology/physical_package_id")
         if package is None:
             continue
-        core = _read_uint(path / "topology" / "core_id")
+        core = _read_uint(f"{path}/topology/core_id")
         if core is None:
             continue
         package_cores = cores.setdefault(package, {})
         if core not in package_cores:
-            count = _read_uint(path / "thermal_throttle" / "core_throttle_count")
+            count = _read_uint(f"{path}/thermal_throttle/core_throttle_count")
             if count is not None:
                 package_cores[core] = count
         if package not in packages:
-            count = _read_uint(path / "thermal_throttle" / "package_throttle_count")
+            count = _read_uint(f"{path}/thermal_throttle/package_throttle_count")
             if count is not None:
                 packages[package] = count
     return packages, cores
 
 
-def read_online(sysfs: Path) -> list[tuple[str, float]]:
+def read_online(cpus: list[tuple[str, str]]) -> list[tuple[str, float]]:
     """(cpu, 1 or 0) from cpuN/online; empty when the first CPU has no such file (no hotplug support)."""
-    try:
-        cpus = cpu_dirs(sysfs)
-    except FileNotFoundError:
+    if not cpus or not os.path.exists(f"{cpus[0][1]}/online"):
         return []
-    if not cpus or not (cpus[0][1] / "online").exists():
-        return []
-    result = []
-    for number, path in cpus:
-        try:
-            online = read_text(path / "online").strip() == "1"
-        except OSError:
-            online = False
-        result.append((number, 1.0 if online else 0.0))
-    return result
+    return [(number, 1.0 if _read_uint(f"{path}/online") == 1 else 0.0) for number, path in cpus]
 
 
 def merge_cpu_times(cache: dict[int, list[float]], new: dict[int, list[float]]) -> None:
@@ -241,8 +223,12 @@ class CpuCollector(Collector):
             for cpu in self.isolated:
                 isolated.add_metric([str(cpu)], 1.0)
             families.append(isolated)
-        families.extend(self._collect_throttles())
-        online = read_online(self.paths.sysfs)
+        try:
+            cpus = cpu_dirs(self.paths.sysfs)
+        except FileNotFoundError:
+            cpus = []
+        families.extend(self._collect_throttles(cpus))
+        online = read_online(cpus)
         if online:
             family = GaugeMetricFamily("node_cpu_online", "1 if the CPU is online, 0 if it is offline.",
                                        labels=["cpu"])
@@ -300,8 +286,8 @@ class CpuCollector(Collector):
                 guest.add_metric([cpu, "nice"], values[_GUEST_NICE])
         return [seconds, guest] if self.guest else [seconds]
 
-    def _collect_throttles(self) -> list[Metric]:
-        packages, cores = read_throttles(self.paths.sysfs)
+    def _collect_throttles(self, cpus: list[tuple[str, str]]) -> list[Metric]:
+        packages, cores = read_throttles(cpus)
         families: list[Metric] = []
         if packages:
             family = CounterMetricFamily("node_cpu_package_throttles_total",

@@ -6,6 +6,7 @@ are left out, as node_exporter does.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,7 +45,7 @@ class CpuFreq:
         self.available_governors: list[str] = []
 
 
-def _read_small(path: Path) -> str | None:
+def _read_small(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="surrogateescape") as fh:
             return fh.read().strip()
@@ -56,20 +57,20 @@ def read_cpufreq(sysfs: Path, collector: str = "cpufreq") -> list[CpuFreq]:
     """cpufreq data of every CPU that has a cpufreq directory. Raises FileNotFoundError without CPUs."""
     result = []
     for number, path in cpu_dirs(sysfs):
-        freq_dir = path / "cpufreq"
-        if not freq_dir.is_dir():
+        freq_dir = f"{path}/cpufreq"
+        if not os.path.isdir(freq_dir):
             continue
         stats = CpuFreq(number)
         for filename, _, _ in FREQUENCY_FILES:
-            text = _read_small(freq_dir / filename)
+            text = _read_small(f"{freq_dir}/{filename}")
             if text is None:
                 continue
             try:
                 stats.frequencies_khz[filename] = int(text)
             except ValueError:
                 _parse_errors.skipped(collector, filename, text)
-        stats.governor = _read_small(freq_dir / "scaling_governor") or ""
-        available = _read_small(freq_dir / "scaling_available_governors") or ""
+        stats.governor = _read_small(f"{freq_dir}/scaling_governor") or ""
+        available = _read_small(f"{freq_dir}/scaling_available_governors") or ""
         stats.available_governors = [g for g in available.split(" ") if g]
         result.append(stats)
     return result

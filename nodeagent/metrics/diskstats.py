@@ -97,18 +97,19 @@ def parse_udev_properties(text: str) -> dict[str, str]:
     return properties
 
 
-def read_udev_properties(udev_data: Path, major: int, minor: int) -> dict[str, str]:
+def read_udev_properties(udev_data: Path | str, major: int, minor: int) -> dict[str, str]:
     """Properties for block device major:minor; empty when udev has no record of it."""
     try:
-        return parse_udev_properties(read_text(udev_data / f"b{major}:{minor}"))
+        with open(f"{udev_data}/b{major}:{minor}", encoding="utf-8", errors="surrogateescape") as fh:
+            return parse_udev_properties(fh.read())
     except OSError:
         return {}
 
 
-def read_rotational(sysfs: Path, device: str) -> int:
+def read_rotational(sysfs: Path | str, device: str) -> int:
     """<sysfs>/block/<device>/queue/rotational; 0 when absent (partitions, virtual devices)."""
     try:
-        with open(sysfs / "block" / device / "queue" / "rotational", "rb") as fh:
+        with open(f"{sysfs}/block/{device}/queue/rotational", "rb") as fh:
             return int(fh.read().strip())
     except (OSError, ValueError):
         return 0

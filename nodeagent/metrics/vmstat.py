@@ -10,7 +10,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from prometheus_client.metrics_core import Metric, UnknownMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 from nodeagent.config import parse_regex
 from nodeagent.metrics import _parse_errors
@@ -21,19 +22,39 @@ DEFAULT_FIELDS = r"^(oom_kill|pgpg|pswp|pg.*fault).*"
 
 
 def parse_vmstat(text: str, fields: re.Pattern[str] | None,
-                 on_error: Callable[[str], None] = lambda line: None) -> dict[str, float]:
-    """Counter name -> value for names matching ``fields`` (None selects nothing)."""
+                 on_error: Callable[[str], None] = lambda line: None,
+                 selected: dict[str, bool] | None = None) -> dict[str, float]:
+    """Counter name -> value for names matching ``fields`` (None selects nothing).
+
+    ``selected`` caches the pattern's verdict per name (the set of names is fixed per kernel), so a
+    scrape does not run the regexp on every line.
+    """
     values: dict[str, float] = {}
     if fields is None:
         return values
-    for line in text.splitlines():
-        name, _, rest = line.partition(" ")
-        if not name or not fields.search(name):
+    if selected is None:
+        selected = {}
+    tokens = text.split()
+    if len(tokens) == 2 * text.count("\n") + (0 if text.endswith("\n") or not text else 2):
+        pairs: Iterable[tuple[str, str]] = zip(tokens[0::2], tokens[1::2], strict=True)
+    else:  # some line is not "name value": go line by line to find and report it
+        pairs = []
+        for line in text.splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                pairs.append((parts[0], parts[1]))
+            elif parts:
+                on_error(line)
+    for name, raw in pairs:
+        wanted = selected.get(name)
+        if wanted is None:
+            wanted = selected[name] = fields.search(name) is not None
+        if not wanted:
             continue
         try:
-            values[name] = float(rest)
+            values[name] = float(raw)
         except ValueError:
-            on_error(line)
+            on_error(f"{name} {raw}")
     return values
 
 
@@ -46,10 +67,16 @@ class VmstatCollector(Collector):
     def __init__(self, paths: Any, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
         self.fields = go_regex(options.get("fields", DEFAULT_FIELDS))
+        self._selected: dict[str, bool] = {}
 
     def collect(self) -> Iterable[Metric]:
         values = parse_vmstat(read_text(self.paths.proc("vmstat")), self.fields,
-                              lambda line: _parse_errors.skipped(self.name, "vmstat line", line))
+                              lambda line: _parse_errors.skipped(self.name, "vmstat line", line),
+                              self._selected)
+        families = []
         for name, value in values.items():
-            yield UnknownMetricFamily(f"node_vmstat_{name}", f"Kernel counter {name} from /proc/vmstat.",
-                                      value=value)
+            metric = "node_vmstat_" + name
+            family = Metric(metric, f"{name} from /proc/vmstat.", "unknown")
+            family.samples.append(Sample(metric, {}, value))
+            families.append(family)
+        return families
