@@ -15,19 +15,33 @@ from pathlib import Path
 _GO_INT_BASE0 = re.compile(r"^[+-]?(0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|0[0-7_]*|[1-9][0-9_]*)$")
 
 
-def read_attr(path: Path | str, limit: int = 4096) -> str:
-    """One sysfs attribute as text, surrounding whitespace removed (Go's util.SysReadFile).
+_INVALID_UTF8_RUN = re.compile("[\udc80-\udcff]+")
 
-    A single read(2): some hwmon drivers return EAGAIN forever, and sysfs never returns a short
-    first read for the small files we read. Invalid UTF-8 is replaced, as node_exporter does
-    for label values.
+
+def to_valid_utf8(data: bytes) -> str:
+    """Decode UTF-8, replacing each run of invalid bytes with one U+FFFD (Go's strings.ToValidUTF8)."""
+    text = data.decode("utf-8", errors="surrogateescape")
+    if text.isascii():
+        return text
+    return _INVALID_UTF8_RUN.sub("\ufffd", text)
+
+
+def read_raw(path: Path | str, limit: int = 4096) -> bytes:
+    """The first ``limit`` bytes of a sysfs file in a single read(2).
+
+    One read only: some hwmon drivers return EAGAIN forever, and a sysfs attribute is produced
+    whole by the first read.
     """
     fd = os.open(path, os.O_RDONLY)
     try:
-        data = os.read(fd, limit)
+        return os.read(fd, limit)
     finally:
         os.close(fd)
-    return data.decode("utf-8", errors="replace").strip()
+
+
+def read_attr(path: Path | str, limit: int = 4096) -> str:
+    """One sysfs attribute as text, surrounding whitespace removed (Go's util.SysReadFile)."""
+    return to_valid_utf8(read_raw(path, limit)).strip()
 
 
 def read_attr_or_none(path: Path | str, limit: int = 4096) -> str | None:

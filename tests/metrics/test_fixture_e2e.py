@@ -51,7 +51,7 @@ FAMILIES_OF = {
     "softnet": r"node_softnet_",
     "stat": r"node_(boot_time_seconds|context_switches_total|forks_total|intr_total|procs_|softirqs_total)",
     "textfile": r"node_textfile_|testmetric",
-    "thermal_zone": r"node_thermal_zone_",
+    "thermal_zone": r"node_(thermal_zone_|cooling_device_)",
     "time": r"node_time_",
     "udp_queues": r"node_udp_queues",
     "vmstat": r"node_vmstat_",

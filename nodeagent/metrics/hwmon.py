@@ -1,0 +1,324 @@
+"""hwmon: hardware sensors (temperatures, fans, voltages, power, ...) from <sysfs>/class/hwmon.
+
+Every attribute file ``<type><n>_<property>`` of a chip directory (and of its ``device``
+directory) becomes ``node_hwmon_<type>_<property>[_<unit>]{chip, sensor}``, with node_exporter's
+unit conversions (milli-degrees to degrees, millivolts to volts, microwatts to watts, ...).
+
+Chip names follow node_exporter so dashboards keep working: ``<bus>_<device>`` from the resolved
+``device`` link (e.g. ``platform_coretemp_0``), else the ``name`` attribute, else ``hwmonN``. When
+several chips share one device, the ``name`` attribute (or, if that is ambiguous too, the hwmonN
+directory name) is appended.
+
+Sensors are filtered with ``chip-include``/``chip-exclude`` (regexps over the chip name) and
+``sensor-include``/``sensor-exclude`` (regexps over ``<chip>;<sensor>``, e.g.
+``platform_coretemp_0;temp3``), as node_exporter's flags of the same names.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prometheus_client.metrics_core import Metric
+
+from nodeagent.config import parse_regex
+from nodeagent.metrics._sysfs_attrs import go_parse_float, read_raw, to_valid_utf8
+from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
+
+log = logging.getLogger("nodeagent.metrics.hwmon")
+
+_SENSOR_FILE = re.compile(r"^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?$")
+_INVALID_NAME_CHARS = re.compile(r"[^a-z0-9:_]")
+SENSOR_TYPES = frozenset({"vrm", "beep_enable", "update_interval", "in", "cpu", "fan", "pwm", "temp", "curr",
+                          "power", "energy", "humidity", "intrusion", "freq"})
+_POWER_INTERVALS = ("average_interval", "average_interval_min", "average_interval_max")
+_VALUE_LIMIT = 128  # node_exporter reads at most 128 bytes of a sensor attribute
+
+SensorData = dict[str, dict[str, str]]  # sensor ("temp1") -> property ("input", "" for none) -> raw value
+
+
+def clean_name(name: str) -> str:
+    """Lower case, characters outside [a-z0-9:_] replaced by '_', '_' trimmed at both ends."""
+    return _INVALID_NAME_CHARS.sub("_", name.lower()).strip("_")
+
+
+def split_sensor_file(filename: str) -> tuple[str, int, str] | None:
+    """``temp1_crit_alarm`` -> ("temp", 1, "crit_alarm"); ``beep_enable`` -> ("beep_enable", 0, "")."""
+    match = _SENSOR_FILE.match(filename)
+    if match is None:
+        return None
+    number = match.group("id")
+    try:
+        num = int(number) if number else 0
+    except ValueError:
+        return None
+    if num >= 1 << 63:
+        return None
+    return match.group("type"), num, match.group("property") or ""
+
+
+def read_sensor_dir(directory: Path, data: SensorData) -> None:
+    """Add the sensor attributes of one directory to ``data``; unreadable attributes are skipped."""
+    with os.scandir(directory) as entries:
+        names = sorted(entry.name for entry in entries)
+    for filename in names:
+        parts = split_sensor_file(filename)
+        if parts is None or parts[0] not in SENSOR_TYPES:
+            continue
+        try:
+            raw = read_raw(directory / filename, _VALUE_LIMIT)
+        except OSError:
+            continue  # write-only attributes, directories named like sensors, flaky drivers
+        sensor_type, num, prop = parts
+        data.setdefault(f"{sensor_type}{num}", {})[prop] = to_valid_utf8(raw).strip("\n")
+
+
+def read_chip(directory: Path) -> SensorData:
+    data: SensorData = {}
+    read_sensor_dir(directory, data)
+    device = directory / "device"
+    if device.exists():
+        read_sensor_dir(device, data)
+    return data
+
+
+def _read_name_file(directory: Path) -> str | None:
+    try:
+        with open(directory / "name", "rb") as fh:
+            return to_valid_utf8(fh.read())
+    except OSError:
+        return None
+
+
+def chip_base_name(directory: Path) -> str:
+    """node_exporter's chip name: from the device path, else the name file, else hwmonN."""
+    try:
+        device_path = os.path.realpath(directory / "device", strict=True)
+    except OSError:
+        device_path = None
+    if device_path is not None:
+        prefix, dev_name = os.path.split(device_path)
+        dev_type = os.path.basename(prefix.rstrip("/"))
+        clean_dev_name, clean_dev_type = clean_name(dev_name), clean_name(dev_type)
+        if clean_dev_type and clean_dev_name:
+            return f"{clean_dev_type}_{clean_dev_name}"
+        if clean_dev_name:
+            return clean_dev_name
+    name = _read_name_file(directory)
+    if name and clean_name(name):
+        return clean_name(name)
+    cleaned = clean_name(os.path.basename(os.path.realpath(directory, strict=True)))
+    if cleaned:
+        return cleaned
+    raise ValueError(f"cannot derive a chip name for {directory}")
+
+
+def human_chip_name(directory: Path) -> str | None:
+    """The cleaned ``name`` attribute (node_hwmon_chip_names' chip_name), if any."""
+    name = _read_name_file(directory)
+    if not name:
+        return None
+    return clean_name(name) or None
+
+
+@dataclass(frozen=True)
+class Chip:
+    directory: Path
+    name: str
+
+
+def list_chips(sysfs: Path) -> list[Chip]:
+    """The chip directories below <sysfs>/class/hwmon with their unique chip names."""
+    root = sysfs / "class" / "hwmon"
+    try:
+        with os.scandir(root) as entries:
+            candidates = sorted(entry.name for entry in entries)
+    except FileNotFoundError:
+        raise NoDataError("no /sys/class/hwmon") from None
+    found: list[tuple[Path, str, str]] = []
+    for entry in candidates:
+        directory = root / entry
+        if not directory.is_dir():  # follows the class symlink
+            continue
+        try:
+            base = chip_base_name(directory)
+        except (OSError, ValueError) as exc:
+            log.warning("skipping hwmon chip", extra={"path": str(directory), "err": str(exc)})
+            continue
+        found.append((directory, base, (_read_name_file(directory) or "").strip()))
+    per_base: dict[str, int] = {}
+    per_base_and_name: dict[tuple[str, str], int] = {}
+    for _, base, name in found:
+        per_base[base] = per_base.get(base, 0) + 1
+        per_base_and_name[(base, name)] = per_base_and_name.get((base, name), 0) + 1
+    chips = []
+    for directory, base, name in found:
+        chip = base
+        if per_base[base] > 1:  # several chips on one device (e.g. a wifi card with one per radio)
+            suffix = clean_name(name)
+            if not suffix or per_base_and_name[(base, name)] > 1:
+                suffix = clean_name(directory.name)
+            chip = f"{base}_{suffix}"
+        chips.append(Chip(directory, chip))
+    return chips
+
+
+class _Families:
+    """Metric families by name, each with fixed label names; a repeated series is dropped."""
+
+    def __init__(self) -> None:
+        self.families: dict[str, Metric] = {}
+        self._seen: set[tuple[str, tuple[str, ...]]] = set()
+
+    def add(self, name: str, help_text: str, labels: dict[str, str], value: float,
+            kind: str = "gauge") -> None:
+        key = (name, tuple(labels.values()))
+        if key in self._seen:
+            return
+        self._seen.add(key)
+        family = self.families.get(name)
+        if family is None:
+            family = self.families[name] = Metric(name, help_text, kind)
+        family.add_sample(name, labels, value)
+
+
+class _Filter:
+    """node_exporter's device filter: excluded if it matches ``exclude`` or does not match ``include``."""
+
+    def __init__(self, include: str, exclude: str) -> None:
+        self.include = re.compile(include) if include else None
+        self.exclude = re.compile(exclude) if exclude else None
+
+    def ignored(self, name: str) -> bool:
+        if self.exclude is not None and self.exclude.search(name):
+            return True
+        return self.include is not None and not self.include.search(name)
+
+
+def _unit_metric(sensor_type: str, element: str, name: str, value: float) -> tuple[str, str, float, str]:
+    """(metric name, help, converted value, type) of one sensor element, with node_exporter's units."""
+    if sensor_type in ("in", "cpu"):
+        return f"{name}_volts", f"Voltage sensor reading ({element}), in volts.", value * 0.001, "gauge"
+    if sensor_type == "temp" and element != "type":
+        return (f"{name}_celsius", f"Temperature sensor reading ({element or 'input'}), in degrees Celsius.",
+                value * 0.001, "gauge")
+    if sensor_type == "curr":
+        return f"{name}_amps", f"Current sensor reading ({element}), in amperes.", value * 0.001, "gauge"
+    if sensor_type == "energy":
+        return (f"{name}_joule_total", f"Energy consumed so far ({element}), in joules.",
+                value / 1000000.0, "counter")
+    if sensor_type == "power" and element == "accuracy":
+        return name, "Accuracy of the power meter, as a ratio.", value / 1000000.0, "gauge"
+    if sensor_type == "power" and element in _POWER_INTERVALS:
+        return (f"{name}_seconds", f"Power averaging interval ({element}), in seconds.",
+                value * 0.001, "gauge")
+    if sensor_type == "power":
+        return f"{name}_watt", f"Power sensor reading ({element}), in watts.", value / 1000000.0, "gauge"
+    if sensor_type == "humidity":
+        return name, f"Relative humidity ({element}), as a ratio (0-1).", value / 1000000.0, "gauge"
+    if sensor_type == "fan" and element in ("input", "min", "max", "target"):
+        return f"{name}_rpm", f"Fan speed ({element}), in revolutions per minute.", value, "gauge"
+    return name, f"Hardware sensor attribute {sensor_type} {element}.", value, "gauge"
+
+
+def chip_metrics(chip: str, data: SensorData, families: _Families, human_name: str | None,
+                 sensor_filter: _Filter) -> None:
+    """Add the metrics of one chip's sensor data to ``families``."""
+    if human_name:
+        families.add("node_hwmon_chip_names", "Human-readable name of each hwmon chip, value 1.",
+                     {"chip": chip, "chip_name": human_name}, 1.0)
+    for sensor in sorted(data):
+        if sensor_filter.ignored(f"{chip};{sensor}"):
+            continue
+        properties = data[sensor]
+        parts = split_sensor_file(sensor)
+        if parts is None:
+            continue
+        sensor_type = parts[0]
+        labels = {"chip": chip, "sensor": sensor}
+        if "label" in properties:
+            families.add("node_hwmon_sensor_label", "Label of a hwmon sensor, value 1.",
+                         {"chip": chip, "sensor": sensor, "label": properties["label"]}, 1.0)
+        if sensor_type == "beep_enable":
+            families.add("node_hwmon_beep_enabled", "1 if the chip's alarm beep is enabled.", labels,
+                         1.0 if properties.get("") == "1" else 0.0)
+            continue
+        if sensor_type in ("vrm", "update_interval"):
+            try:
+                value = go_parse_float(properties.get("", ""))
+            except ValueError:
+                continue
+            if sensor_type == "vrm":
+                families.add("node_hwmon_voltage_regulator_version", "Voltage regulator module version.",
+                             labels, value)
+            else:
+                families.add("node_hwmon_update_interval_seconds", "Sensor update interval, in seconds.",
+                             labels, value * 0.001)
+            continue
+        prefix = f"node_hwmon_{sensor_type}"
+        for element in sorted(properties):
+            if element == "label":
+                continue
+            if element == "input":
+                name = f"{prefix}_input" if "" in properties else prefix  # input is the reading itself
+            elif element:
+                name = f"{prefix}_{clean_name(element)}"
+            else:
+                name = prefix
+            try:
+                value = go_parse_float(properties[element])
+            except ValueError:
+                continue
+            if element in ("fault", "alarm"):
+                families.add(name, f"Sensor {element} status ({sensor_type}).", labels, value)
+                continue
+            if element == "beep":
+                families.add(f"{name}_enabled", "1 if the sensor's alarm beep is enabled.", labels, value)
+                continue
+            if sensor_type == "freq" and element == "input":
+                if "label" in properties:  # the label (e.g. "sclk") replaces the sensor name
+                    families.add(f"{name}_freq_mhz", "Frequency sensor reading (e.g. GPU clocks), in MHz.",
+                                 {"chip": chip, "sensor": clean_name(properties["label"])}, value / 1000000.0)
+                continue
+            metric_name, help_text, converted, kind = _unit_metric(sensor_type, element, name, value)
+            families.add(metric_name, help_text, labels, converted, kind)
+
+
+@register
+class HwmonCollector(Collector):
+    name = "hwmon"
+    options = (
+        CollectorOption("chip-include", "", "Regexp of hwmon chips to include (exclusive with chip-exclude).",
+                        parse_regex),
+        CollectorOption("chip-exclude", "", "Regexp of hwmon chips to exclude (exclusive with chip-include).",
+                        parse_regex),
+        CollectorOption("sensor-include", "",
+                        "Regexp of '<chip>;<sensor>' to include (exclusive with sensor-exclude).",
+                        parse_regex),
+        CollectorOption("sensor-exclude", "",
+                        "Regexp of '<chip>;<sensor>' to exclude (exclusive with sensor-include).",
+                        parse_regex),
+    )
+
+    def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
+        super().__init__(paths, options)
+        self.chip_filter = _Filter(options.get("chip-include", ""), options.get("chip-exclude", ""))
+        self.sensor_filter = _Filter(options.get("sensor-include", ""), options.get("sensor-exclude", ""))
+
+    def collect(self) -> Iterable[Metric]:
+        families = _Families()
+        for chip in list_chips(self.paths.sysfs):
+            if self.chip_filter.ignored(chip.name):
+                continue
+            try:
+                data = read_chip(chip.directory)
+            except OSError as exc:
+                log.warning("cannot read hwmon chip", extra={"chip": chip.name, "err": str(exc)})
+                continue
+            chip_metrics(chip.name, data, families, human_chip_name(chip.directory), self.sensor_filter)
+        return list(families.families.values())
