@@ -99,21 +99,23 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 def _openmetrics_families(families: Iterable[Metric]) -> list[Metric]:
     """Families ready for prometheus_client's OpenMetrics writer.
 
-    Families of one name are merged (OpenMetrics allows one HELP/TYPE per name), and a counter whose
+    Families of one name are merged (OpenMetrics allows one HELP/TYPE per name); a counter whose
     samples lack the ``_total`` suffix OpenMetrics requires is exposed as ``unknown`` rather than
     producing output a parser rejects.
     """
     merged: dict[str, Metric] = {}
     for family in families:
-        if not family.samples:
+        # ``_created`` samples are left out as in the text format, so both formats give the same series.
+        samples = [s for s in family.samples if not (s.name.endswith("_created") and s.name != family.name)]
+        if not samples:
             continue
         existing = merged.get(family.name)
         if existing is None:
             existing = copy.copy(family)
-            existing.samples = list(family.samples)
+            existing.samples = samples
             merged[family.name] = existing
         else:
-            existing.samples.extend(family.samples)
+            existing.samples.extend(samples)
     for family in merged.values():
         if family.type == "counter" and any(not s.name.endswith(("_total", "_created"))
                                             for s in family.samples):

@@ -153,6 +153,7 @@ async def test_openmetrics_when_asked(start: Start, http: aiohttp.ClientSession,
     sample_names = {s.name for s in families["nodeagent_scrape_requests"].samples}
     assert "nodeagent_scrape_requests_total" in sample_names
     assert text.count("# TYPE node_scrape_collector_success ") == 1
+    assert "nodeagent_scrape_requests_created" not in text  # same series as the text format
 
 
 @pytest.mark.parametrize("accept", ["text/plain;version=0.0.4", "*/*", "application/json",
