@@ -46,6 +46,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+# Empty directories of node_exporter's sys.ttar that the shared unpacking dropped; e2e-output.txt
+# shows them (e.g. node_watchdog_info{name="watchdog1"} with every attribute empty).
+LOST_EMPTY_DIRS = ("sys/class/watchdog/watchdog1",)
+
+
 def _copy_file_or_link(src: str, dst: str) -> None:
     """Copy one file; a flattened symlink (a tiny file holding ``../target``) becomes a symlink again."""
     if os.path.getsize(src) < 512:
@@ -61,12 +66,15 @@ def materialize_node_exporter_fixture(src: Path, dst: Path) -> Path:
     """Copy node_exporter's fake host to ``dst`` with its symlinks restored.
 
     The shared copy was unpacked without symlinks: each link under sys/ became a regular file whose
-    content is the link target. sysfs readers follow links (hwmon device paths, /sys/class/* entries),
-    so tests read a copy where those files are links again, as in node_exporter's own ttar fixture.
+    content is the link target, and empty directories were dropped. sysfs readers follow links (hwmon
+    device paths, /sys/class/* entries), so tests read a copy where those files are links again and
+    the empty directories exist, as in node_exporter's own ttar fixture.
     """
     top_sys = lambda folder, names: ["sys"] if Path(folder) == src else []  # noqa: E731
     shutil.copytree(src, dst, symlinks=True, copy_function=shutil.copyfile, ignore=top_sys)
     shutil.copytree(src / "sys", dst / "sys", symlinks=True, copy_function=_copy_file_or_link)
+    for empty in LOST_EMPTY_DIRS:
+        (dst / empty).mkdir(parents=True, exist_ok=True)
     for root, dirs, _ in os.walk(dst):  # the shared tree is read-only; let pytest clean the copy up
         for name in dirs:
             os.chmod(os.path.join(root, name), 0o755)
