@@ -1,0 +1,187 @@
+"""mdadm: Linux software RAID (md) state from <procfs>/mdstat and <sysfs>/block/md*/md/.
+
+From /proc/mdstat, per array: activity state, disks (active/failed/spare, required) and blocks
+(total, synced while a resync/recovery/check runs). From sysfs: the configured number of RAID
+disks and, for redundant levels, the number of degraded (missing) disks. A malformed array entry
+is skipped with a warning; the other arrays are still reported.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+
+from nodeagent.metrics._sysfs_attrs import go_parse_uint, read_attr
+from nodeagent.metrics.registry import Collector, NoDataError, read_text, register
+
+log = logging.getLogger("nodeagent.metrics.mdadm")
+
+_STATUS_LINE = re.compile(r"(\d+) blocks .*\[(\d+)/(\d+)\] \[([U_]+)\]")
+_RECOVERY_BLOCKS = re.compile(r"\((\d+)/\d+\)")
+# node_md_state label -> activity state as parsed from mdstat
+STATES = {"active": "active", "inactive": "inactive", "recovering": "recovering", "resync": "resyncing",
+          "check": "checking"}
+REDUNDANT_LEVELS = frozenset({"raid1", "raid4", "raid5", "raid6", "raid10"})
+
+
+@dataclass(frozen=True)
+class MDStat:
+    name: str
+    activity_state: str
+    disks_active: int
+    disks_total: int
+    disks_failed: int
+    disks_spare: int
+    blocks_total: int
+    blocks_synced: int
+
+
+@dataclass(frozen=True)
+class MDRaid:
+    device: str
+    level: str
+    raid_disks: int | None
+    degraded: int | None
+
+
+def _status(device_line: str, status_line: str) -> tuple[int, int, int]:
+    """(active disks, required disks, size in blocks) from an array's first two lines."""
+    fields = status_line.split()
+    if not fields:
+        raise ValueError(f"empty status line for {device_line!r}")
+    size = int(fields[0])
+    if "raid0" in device_line or "linear" in device_line:
+        total = device_line.count("[")  # only member disks carry a [n] here
+        return total, total, size
+    if "inactive" in device_line:
+        return 0, 0, size
+    match = _STATUS_LINE.search(status_line)
+    if match is None:
+        raise ValueError(f"unexpected status line {status_line!r}")
+    return int(match.group(3)), int(match.group(2)), size
+
+
+def _parse_array(lines: list[str], i: int) -> MDStat:
+    line = lines[i]
+    fields = line.split()
+    if len(fields) < 3:
+        raise ValueError(f"not enough fields in {line!r}")
+    name, state = fields[0], fields[2]
+    if len(lines) <= i + 3:
+        raise ValueError(f"too few lines for {name}")
+    active, total, size = _status(line, lines[i + 1])
+    sync_line = lines[i + 3] if "bitmap" in lines[i + 2] else lines[i + 2]
+    synced = size
+    recovering, reshaping = "recovery" in sync_line, "reshape" in sync_line
+    resyncing, checking = "resync" in sync_line, "check" in sync_line
+    if recovering or reshaping or resyncing or checking:
+        if recovering:
+            state = "recovering"
+        elif reshaping:
+            state = "reshaping"
+        elif checking:
+            state = "checking"
+        else:
+            state = "resyncing"
+        if "PENDING" in sync_line or "DELAYED" in sync_line:
+            synced = 0
+        else:
+            match = _RECOVERY_BLOCKS.search(sync_line)
+            if match is None:
+                raise ValueError(f"unexpected sync line {sync_line!r}")
+            synced = int(match.group(1))
+    # (F) marks failed members, (S) spares
+    return MDStat(name, state, active, total, line.count("(F)"), line.count("(S)"), size, synced)
+
+
+def parse_mdstat(text: str) -> list[MDStat]:
+    """The arrays of /proc/mdstat, in file order."""
+    lines = text.split("\n")
+    arrays = []
+    for i, line in enumerate(lines):
+        if not line.strip() or line[0] == " " or line.startswith(("Personalities", "unused")):
+            continue
+        try:
+            arrays.append(_parse_array(lines, i))
+        except ValueError as exc:
+            log.warning("skipping malformed md array in mdstat", extra={"line": i + 1, "err": str(exc)})
+    return arrays
+
+
+def read_mdraids(sysfs: Path) -> list[MDRaid]:
+    """Arrays of <sysfs>/block/md*/md/ with their raid_disks and degraded counts (None if unreadable)."""
+    block = sysfs / "block"
+    try:
+        names = sorted(name for name in os.listdir(block) if name.startswith("md"))
+    except FileNotFoundError:
+        return []
+    raids = []
+    for name in names:
+        md = block / name / "md"
+        if not md.is_dir():
+            continue
+        try:
+            level = read_attr(md / "level")
+        except OSError as exc:
+            log.warning("cannot read md level", extra={"device": name, "err": str(exc)})
+            continue
+        raid_disks = degraded = None
+        try:
+            raid_disks = go_parse_uint(read_attr(md / "raid_disks"))
+        except (OSError, ValueError) as exc:
+            log.warning("cannot read md raid_disks", extra={"device": name, "err": str(exc)})
+        if level in REDUNDANT_LEVELS:
+            try:
+                degraded = go_parse_uint(read_attr(md / "degraded"))
+            except (OSError, ValueError) as exc:
+                log.warning("cannot read md degraded", extra={"device": name, "err": str(exc)})
+        else:
+            degraded = 0  # no redundancy, nothing can be degraded
+        raids.append(MDRaid(name, level, raid_disks, degraded))
+    return raids
+
+
+@register
+class MdadmCollector(Collector):
+    name = "mdadm"
+
+    def collect(self) -> Iterable[Metric]:
+        try:
+            arrays = parse_mdstat(read_text(self.paths.procfs / "mdstat"))
+        except FileNotFoundError:
+            raise NoDataError("no /proc/mdstat (md driver not loaded)") from None
+        device = ["device"]
+        required = GaugeMetricFamily("node_md_disks_required", "Number of member disks the array is made of.",
+                                     labels=device)
+        disks = GaugeMetricFamily("node_md_disks", "Member disks of the array by state.",
+                                  labels=["device", "state"])
+        state = GaugeMetricFamily("node_md_state", "1 for the current state of the array, 0 for the others.",
+                                  labels=["device", "state"])
+        blocks = GaugeMetricFamily("node_md_blocks", "Size of the array, in blocks.", labels=device)
+        synced = GaugeMetricFamily("node_md_blocks_synced", "Blocks of the array that are in sync.",
+                                   labels=device)
+        for md in arrays:
+            required.add_metric([md.name], float(md.disks_total))
+            disks.add_metric([md.name, "active"], float(md.disks_active))
+            disks.add_metric([md.name, "failed"], float(md.disks_failed))
+            disks.add_metric([md.name, "spare"], float(md.disks_spare))
+            for label, activity in STATES.items():
+                state.add_metric([md.name, label], 1.0 if md.activity_state == activity else 0.0)
+            blocks.add_metric([md.name], float(md.blocks_total))
+            synced.add_metric([md.name], float(md.blocks_synced))
+        raid_disks = GaugeMetricFamily("node_md_raid_disks", "Number of RAID disks configured for the array.",
+                                       labels=device)
+        degraded = GaugeMetricFamily("node_md_degraded", "Number of missing (degraded) disks of the array.",
+                                     labels=device)
+        for raid in read_mdraids(self.paths.sysfs):
+            if raid.raid_disks is not None:
+                raid_disks.add_metric([raid.device], float(raid.raid_disks))
+            if raid.degraded is not None:
+                degraded.add_metric([raid.device], float(raid.degraded))
+        return [required, disks, state, blocks, synced, raid_disks, degraded]
