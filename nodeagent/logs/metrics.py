@@ -41,3 +41,6 @@ BUFFER_BYTES = Gauge("nodeagent_logs_buffer_bytes", "Bytes of records read but n
                      **_R)
 CHECKPOINT_AGE = Gauge("nodeagent_logs_checkpoint_age_seconds", "Seconds since checkpoints were last "
                        "committed.", **_R)
+CHECKPOINT_ERRORS = Counter("nodeagent_logs_checkpoint_errors", "Checkpoint commits that failed (state "
+                            "directory not writable, sink flush failed); positions stay where they were.",
+                            ["reason"], **_R)

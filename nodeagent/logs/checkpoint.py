@@ -1,0 +1,222 @@
+"""Read positions that survive restarts, advanced only by acknowledgements.
+
+A :class:`Cursor` is one file (one generation of it: a truncated file gets a new cursor) as the
+pipeline sees it: the offset from which reading again loses nothing, given what the sinks have
+acknowledged. The :class:`CheckpointStore` keeps the live cursors and the entries loaded at start that
+no file has claimed yet, and writes them all as one JSON document, atomically (temporary file, fsync,
+rename, fsync of the directory). :meth:`CheckpointStore.write` blocks: call it in a thread.
+
+An entry is claimed by a file with the same device and inode whose first ``fp_len`` bytes hash to
+``fp``; a new file that reuses a deleted file's inode does not match and starts fresh.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nodeagent.logs.discovery import FileId, fingerprint
+from nodeagent.logs.record import Record
+
+log = logging.getLogger("nodeagent.logs.checkpoint")
+
+FORMAT_VERSION = 1
+
+
+@dataclass(eq=False, slots=True)
+class Cursor:
+    """The acknowledged position in one file; ``inflight`` counts records read but not acknowledged."""
+
+    file_id: FileId
+    fp_len: int
+    fp: str
+    path: str
+    offset: int
+    finished: bool = False
+    inflight: int = 0
+    encoded: str | None = field(default=None, repr=False)
+
+    def to_json(self) -> str:
+        if self.encoded is None:
+            self.encoded = json.dumps({"dev": self.file_id[0], "ino": self.file_id[1], "fp_len": self.fp_len,
+                                       "fp": self.fp, "offset": self.offset, "path": self.path},
+                                      ensure_ascii=False, separators=(",", ":"))
+        return self.encoded
+
+
+@dataclass(slots=True)
+class SavedEntry:
+    """A position loaded from the state file, not yet claimed by a file."""
+
+    file_id: FileId
+    fp_len: int
+    fp: str
+    offset: int
+    path: str
+
+    def matches(self, prefix: bytes) -> bool:
+        return len(prefix) >= self.fp_len and fingerprint(prefix[:self.fp_len]) == self.fp
+
+    def to_json(self) -> str:
+        return json.dumps({"dev": self.file_id[0], "ino": self.file_id[1], "fp_len": self.fp_len,
+                           "fp": self.fp, "offset": self.offset, "path": self.path},
+                          ensure_ascii=False, separators=(",", ":"))
+
+
+@dataclass(slots=True)
+class Segment:
+    """Records read from one file in one go, each with the offset its acknowledgement makes safe."""
+
+    cursor: Cursor
+    records: list[Record]
+    offsets: list[int]
+    nbytes: int  # raw bytes read for these records, for buffer accounting
+
+
+class CheckpointStore:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._saved: dict[FileId, list[SavedEntry]] = {}
+        self._cursors: dict[int, Cursor] = {}
+        self.dirty = False
+
+    # -- loading (thread) ---------------------------------------------------------------------------
+
+    def load(self) -> None:
+        """Read the state file; a missing file is a first start, a corrupt one is set aside with a warning."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            text = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        try:
+            entries = _parse_state(text)
+        except ValueError as exc:
+            aside = self.path.with_name(self.path.name + ".corrupt")
+            log.error("checkpoint file is unreadable; starting without it",
+                      extra={"path": str(self.path), "err": str(exc), "moved_to": str(aside)})
+            with contextlib.suppress(OSError):
+                os.replace(self.path, aside)
+            return
+        for entry in entries:
+            self._saved.setdefault(entry.file_id, []).append(entry)
+
+    # -- matching files to saved positions ----------------------------------------------------------
+
+    def claim(self, file_id: FileId, prefix: bytes) -> SavedEntry | None:
+        """The saved entry for this file (same identity, same first bytes), removed from the unclaimed."""
+        candidates = self._saved.get(file_id)
+        if not candidates:
+            return None
+        # The longest fingerprint that matches is the most specific.
+        for entry in sorted(candidates, key=lambda e: -e.fp_len):
+            if entry.matches(prefix):
+                candidates.remove(entry)
+                if not candidates:
+                    del self._saved[file_id]
+                return entry
+        return None
+
+    def unclaimed(self) -> list[SavedEntry]:
+        return [entry for entries in self._saved.values() for entry in entries]
+
+    def drop_unclaimed(self) -> None:
+        """Forget saved entries no file claimed (the files are gone); written out at the next commit."""
+        if self._saved:
+            self._saved.clear()
+            self.dirty = True
+
+    # -- live cursors -------------------------------------------------------------------------------
+
+    def open_cursor(self, file_id: FileId, prefix: bytes, path: str, offset: int) -> Cursor:
+        cursor = Cursor(file_id, len(prefix), fingerprint(prefix), path, offset)
+        self._cursors[id(cursor)] = cursor
+        self.dirty = True
+        return cursor
+
+    def refresh_fingerprint(self, cursor: Cursor, prefix: bytes) -> None:
+        """A file that was shorter than FINGERPRINT_BYTES grew: fingerprint more of it."""
+        if len(prefix) > cursor.fp_len:
+            cursor.fp_len, cursor.fp, cursor.encoded = len(prefix), fingerprint(prefix), None
+            self.dirty = True
+
+    def acknowledge(self, cursor: Cursor, offset: int, count: int) -> None:
+        cursor.inflight -= count
+        if offset != cursor.offset:
+            cursor.offset, cursor.encoded = offset, None
+            self.dirty = True
+        elif cursor.finished and cursor.inflight <= 0:
+            self.dirty = True
+
+    def move(self, cursor: Cursor, offset: int) -> None:
+        """Set a position no record stands for (tail start, nothing but skipped bytes)."""
+        if cursor.inflight == 0 and offset != cursor.offset:
+            cursor.offset, cursor.encoded = offset, None
+            self.dirty = True
+
+    def finish(self, cursor: Cursor) -> None:
+        """The file is done; its entry goes once its last records are acknowledged."""
+        cursor.finished = True
+        self.dirty = True
+
+    def live_cursors(self) -> list[Cursor]:
+        return list(self._cursors.values())
+
+    # -- committing ---------------------------------------------------------------------------------
+
+    def snapshot(self) -> bytes | None:
+        """The document to write, or None when nothing changed since the last snapshot."""
+        if not self.dirty:
+            return None
+        self.dirty = False
+        done = [key for key, c in self._cursors.items() if c.finished and c.inflight <= 0]
+        for key in done:
+            del self._cursors[key]
+        parts = [c.to_json() for c in self._cursors.values()]
+        parts += [e.to_json() for e in self.unclaimed()]
+        body = ",\n".join(parts)
+        return f'{{"version":{FORMAT_VERSION},"files":[\n{body}\n]}}\n'.encode()
+
+    def write(self, data: bytes) -> None:
+        """Replace the state file atomically and durably; blocking."""
+        directory = self.path.parent
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        try:
+            view = memoryview(data)
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _parse_state(text: bytes) -> list[SavedEntry]:
+    try:
+        data: Any = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError(f"not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION or not isinstance(
+            data.get("files"), list):
+        raise ValueError(f"expected {{'version': {FORMAT_VERSION}, 'files': [...]}}")
+    entries = []
+    for item in data["files"]:
+        try:
+            entries.append(SavedEntry((int(item["dev"]), int(item["ino"])), int(item["fp_len"]),
+                                      str(item["fp"]), int(item["offset"]), str(item["path"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"bad entry {item!r}: {exc}") from None
+    return entries

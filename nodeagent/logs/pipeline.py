@@ -1,0 +1,348 @@
+"""From records to sinks and back to checkpoints: buffer, batches, retries, acknowledgements, commits.
+
+The reader puts :class:`~nodeagent.logs.checkpoint.Segment` s in a buffer bounded by
+``buffer_max_bytes``; when it is full, :meth:`Pipeline.wait_for_space` makes the reader wait
+(backpressure: nothing is dropped). One sender task cuts batches (``batch_max_records``,
+``batch_max_bytes``, or whatever is there after ``batch_timeout``) and gives each batch to every sink,
+retrying RetryableSinkError (and unexpected errors) with exponential backoff and jitter, forever. A
+PermanentSinkError drops the batch for that sink (logged, counted) and counts as its acknowledgement.
+
+Once every sink has acknowledged a batch, the cursors advance to the batch's offsets; a commit then
+flushes the sinks (fsync for files) and writes the checkpoint atomically. With the default
+``checkpoint_interval: 0`` this happens after every batch, before the next one is sent, so a crash
+re-sends at most one batch. Shutdown: reading stops, what was read is sent (retries included) until
+``drain_timeout``, then whatever is acknowledged is committed and the rest is read again next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+from nodeagent.logs import metrics
+from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
+from nodeagent.logs.config import LogsConfig
+from nodeagent.logs.reader import FileReader, PipelineInput
+from nodeagent.logs.record import Record
+from nodeagent.logs.sinks import make_sink
+from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
+
+log = logging.getLogger("nodeagent.logs.pipeline")
+
+IDLE_TICK = 1.0  # how often an idle sender commits pending position changes and updates gauges
+_T = TypeVar("_T")
+
+
+class DeadlineReached(Exception):
+    """Shutdown's drain time is over."""
+
+
+@dataclass(slots=True)
+class Batch:
+    records: list[Record]
+    acks: list[tuple[Cursor, int, int]]  # (cursor, offset, records) in order
+    nbytes: int
+
+
+class Pipeline(PipelineInput):
+    def __init__(self, sinks: Sequence[Sink], store: CheckpointStore, config: LogsConfig) -> None:
+        self.sinks = list(sinks)
+        self.store = store
+        self.config = config
+        self.buffered_bytes = 0  # read, not yet acknowledged
+        self._segments: deque[Segment] = deque()  # read, not yet in a batch
+        self._pending_records = 0
+        self._pending_bytes = 0
+        self._first_pending_at: float | None = None
+        self._space = asyncio.Event()
+        self._space.set()
+        self._data = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._deadline: float | None = None
+        self._last_commit = time.monotonic()
+        self._started: set[int] = set()
+
+    # -- reader side --------------------------------------------------------------------------------
+
+    async def wait_for_space(self) -> None:
+        while self.buffered_bytes >= self.config.buffer_max_bytes and not self._closing.is_set():
+            self._space.clear()
+            await self._space.wait()
+
+    def put(self, segment: Segment) -> None:
+        count = len(segment.records)
+        if not count:
+            return
+        segment.cursor.inflight += count
+        self._segments.append(segment)
+        self._pending_records += count
+        self._pending_bytes += segment.nbytes
+        self.buffered_bytes += segment.nbytes
+        metrics.BUFFER_BYTES.set(self.buffered_bytes)
+        if self._first_pending_at is None:
+            self._first_pending_at = time.monotonic()
+        self._data.set()
+
+    def close(self, drain_timeout: float) -> None:
+        """No more input: send what is buffered for at most ``drain_timeout`` seconds, commit, stop."""
+        if self._deadline is None:
+            self._deadline = time.monotonic() + drain_timeout
+        self._closing.set()
+        self._space.set()
+        self._data.set()
+
+    # -- sender -------------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Send until closed and drained (or out of drain time), then commit and close the sinks."""
+        try:
+            for sink in self.sinks:
+                await self._start(sink)
+            while True:
+                batch = await self._next_batch()
+                if batch is None:
+                    break
+                if not await self._deliver(batch):
+                    break  # drain time is over: this batch is not acknowledged, it is read again next time
+                self._acknowledge(batch)
+                interval = self.config.checkpoint_interval
+                if interval <= 0 or time.monotonic() - self._last_commit >= interval:
+                    await self._commit()
+            await self._commit()
+        finally:
+            for sink in self.sinks:
+                try:
+                    await self._bounded(sink.close(), grace=0.5)
+                except Exception as exc:
+                    log.warning("closing a sink failed", extra={"sink": sink.name, "err": repr(exc)})
+
+    async def _start(self, sink: Sink) -> None:
+        try:
+            await self._bounded(sink.start())
+            self._started.add(id(sink))
+        except DeadlineReached:
+            raise
+        except Exception as exc:  # send retries until it works
+            log.warning("sink could not start; will retry with the first batch",
+                        extra={"sink": sink.name, "err": repr(exc)})
+
+    async def _next_batch(self) -> Batch | None:
+        cfg = self.config
+        while True:
+            now = time.monotonic()
+            closing = self._closing.is_set()
+            if self._pending_records:
+                full = (self._pending_records >= cfg.batch_max_records
+                        or self._pending_bytes >= cfg.batch_max_bytes)
+                waited = now - (self._first_pending_at or now)
+                if full or closing or waited >= cfg.batch_timeout:
+                    return self._take_batch()
+                timeout = cfg.batch_timeout - waited
+            elif closing:
+                return None
+            else:
+                timeout = IDLE_TICK
+            self._data.clear()
+            try:
+                await asyncio.wait_for(self._data.wait(), timeout)
+            except TimeoutError:
+                if not self._pending_records:
+                    await self._idle_commit()
+
+    def _take_batch(self) -> Batch:
+        cfg = self.config
+        records: list[Record] = []
+        acks: list[tuple[Cursor, int, int]] = []
+        nbytes = 0
+        while self._segments and len(records) < cfg.batch_max_records and nbytes < cfg.batch_max_bytes:
+            segment = self._segments[0]
+            count = len(segment.records)
+            take = min(count, cfg.batch_max_records - len(records))
+            if segment.nbytes and nbytes + segment.nbytes * take // count > cfg.batch_max_bytes:
+                take = min(take, (cfg.batch_max_bytes - nbytes) * count // segment.nbytes)
+                if take <= 0:
+                    if records:
+                        break
+                    take = 1
+            if take == count:
+                self._segments.popleft()
+                records += segment.records
+                part_bytes = segment.nbytes
+                offset = segment.offsets[-1]
+            else:
+                part_bytes = segment.nbytes * take // count
+                records += segment.records[:take]
+                offset = segment.offsets[take - 1]
+                segment.records = segment.records[take:]
+                segment.offsets = segment.offsets[take:]
+                segment.nbytes -= part_bytes
+            acks.append((segment.cursor, offset, take))
+            nbytes += part_bytes
+        self._pending_records -= len(records)
+        self._pending_bytes -= nbytes
+        self._first_pending_at = time.monotonic() if self._pending_records else None
+        return Batch(records, acks, nbytes)
+
+    async def _deliver(self, batch: Batch) -> bool:
+        if len(self.sinks) == 1:
+            return await self._send(self.sinks[0], batch)
+        results = await asyncio.gather(*(self._send(sink, batch) for sink in self.sinks))
+        return all(results)
+
+    async def _send(self, sink: Sink, batch: Batch) -> bool:
+        """Deliver to one sink; True once acknowledged (or rejected for good), False at the deadline."""
+        count = len(batch.records)
+        attempt = 0
+        while True:
+            try:
+                if id(sink) not in self._started:
+                    await self._bounded(sink.start())
+                    self._started.add(id(sink))
+                await self._bounded(sink.send(batch.records))
+                metrics.RECORDS_SENT.labels(sink.name).inc(count)
+                if attempt:
+                    log.info("sink accepts batches again", extra={"sink": sink.name, "attempts": attempt + 1})
+                return True
+            except DeadlineReached:
+                return False
+            except PermanentSinkError as exc:
+                metrics.RECORDS_FAILED.labels(sink.name, "rejected").inc(count)
+                metrics.RECORDS_DROPPED.labels(sink.name, "rejected").inc(count)
+                log.error("sink rejected a batch; it is dropped", extra={
+                    "sink": sink.name, "records": count, "err": str(exc)})
+                return True
+            except Exception as exc:
+                reason = "retryable" if isinstance(exc, RetryableSinkError) else "error"
+                metrics.RECORDS_FAILED.labels(sink.name, reason).inc(count)
+                delay = self._backoff(attempt)
+                log.warning("sending to a sink failed; retrying", extra={
+                    "sink": sink.name, "records": count, "attempt": attempt + 1,
+                    "retry_in_seconds": round(delay, 3), "err": str(exc) or repr(exc)})
+                if not await self._sleep(delay):
+                    return False
+                attempt += 1
+                metrics.RECORDS_RETRIED.labels(sink.name).inc(count)
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.config.retry_max_backoff, self.config.retry_initial_backoff * 2 ** min(attempt, 30))
+        return random.uniform(cap / 2, cap)
+
+    async def _sleep(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds or until the drain deadline; False when the deadline came first."""
+        end = time.monotonic() + delay
+        if self._deadline is None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), delay)
+        if self._deadline is not None:
+            remaining = self._deadline - time.monotonic()
+            wait = min(end - time.monotonic(), remaining)
+            if wait > 0:
+                await asyncio.sleep(wait)
+            return time.monotonic() < self._deadline
+        return True
+
+    async def _bounded(self, awaitable: Awaitable[_T], grace: float = 0.0) -> _T:
+        """Await, but no longer than the drain deadline (plus ``grace``) once shutdown has begun."""
+        task = asyncio.ensure_future(awaitable)
+        try:
+            if self._deadline is None:
+                closing = asyncio.ensure_future(self._closing.wait())
+                try:
+                    await asyncio.wait({task, closing}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    closing.cancel()
+                if task.done():
+                    return task.result()
+            remaining = (self._deadline or time.monotonic()) + grace - time.monotonic()
+            try:
+                return await asyncio.wait_for(asyncio.shield(task), max(0.0, remaining))
+            except TimeoutError:
+                raise DeadlineReached() from None
+        finally:
+            if not task.done():
+                task.cancel()
+
+    def _acknowledge(self, batch: Batch) -> None:
+        store = self.store
+        for cursor, offset, count in batch.acks:
+            store.acknowledge(cursor, offset, count)
+        self.buffered_bytes -= batch.nbytes
+        metrics.BUFFER_BYTES.set(self.buffered_bytes)
+        if self.buffered_bytes < self.config.buffer_max_bytes:
+            self._space.set()
+
+    # -- checkpoints --------------------------------------------------------------------------------
+
+    async def _idle_commit(self) -> None:
+        if self.store.dirty:
+            await self._commit()
+        else:
+            self._last_commit = time.monotonic()
+        metrics.CHECKPOINT_AGE.set(time.monotonic() - self._last_commit)
+
+    async def _commit(self) -> None:
+        data = self.store.snapshot()
+        if data is None:
+            self._last_commit = time.monotonic()
+            metrics.CHECKPOINT_AGE.set(0)
+            return
+        try:
+            for sink in self.sinks:
+                await self._bounded(sink.flush(), grace=0.5)
+        except Exception as exc:
+            self.store.dirty = True
+            metrics.CHECKPOINT_ERRORS.labels("flush").inc()
+            log.warning("a sink could not flush; positions not committed",
+                        extra={"err": str(exc) or repr(exc)})
+            return
+        try:
+            await asyncio.to_thread(self.store.write, data)
+        except OSError as exc:
+            self.store.dirty = True
+            metrics.CHECKPOINT_ERRORS.labels("write").inc()
+            log.error("cannot write the checkpoint file; positions will not survive a restart",
+                      extra={"path": str(self.store.path), "err": str(exc)})
+            return
+        self._last_commit = time.monotonic()
+        metrics.CHECKPOINT_AGE.set(0)
+
+
+async def run_logs(config: LogsConfig, *, node_name: str, stop: asyncio.Event,
+                   ready: asyncio.Event | None = None) -> None:
+    """Ship logs until ``stop`` is set; then drain (at most ``drain_timeout``), commit and return."""
+    sinks = [make_sink(spec.as_spec(), name=spec.name) for spec in config.sinks]
+    store = CheckpointStore(config.checkpoint_path)
+    try:
+        await asyncio.to_thread(store.load)
+    except OSError as exc:
+        metrics.CHECKPOINT_ERRORS.labels("load").inc()
+        log.error("cannot use the state directory; positions will not survive a restart",
+                  extra={"path": str(config.state_dir), "err": str(exc)})
+    pipeline = Pipeline(sinks, store, config)
+    reader = FileReader(config, store, pipeline, node_name)
+    sender = asyncio.create_task(pipeline.run(), name="logs-send")
+    reading = asyncio.create_task(reader.run(stop, ready), name="logs-read")
+    try:
+        await asyncio.wait({sender, reading}, return_when=asyncio.FIRST_COMPLETED)
+        if sender.done():  # only a bug ends the sender before close()
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            sender.result()
+            raise RuntimeError("the log sender stopped unexpectedly")
+        reading.result()
+        pipeline.close(config.drain_timeout)
+        await sender
+    except BaseException:
+        for task in (sender, reading):
+            task.cancel()
+        raise
+    finally:
+        reader.close()
