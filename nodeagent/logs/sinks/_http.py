@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 from pathlib import Path
 from typing import Any
@@ -44,7 +45,7 @@ class HttpPoster:
         self.url = url
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
-        self._auth: aiohttp.BasicAuth | None = None
+        self._auth_header: dict[str, str] = {}
 
     async def start(self) -> None:
         if self._session is not None:
@@ -58,7 +59,8 @@ class HttpPoster:
                     password = (await asyncio.to_thread(path.read_text, encoding="utf-8")).strip()
                 except OSError as exc:
                     raise RetryableSinkError(f"{self.sink_name}: cannot read password_file: {exc}") from exc
-            self._auth = aiohttp.BasicAuth(username, password)
+            token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
+            self._auth_header = {"Authorization": f"Basic {token}"}
         # trust_env=False: talk only to the configured address, never to a proxy from the environment.
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.settings["timeout"]), trust_env=False,
@@ -77,6 +79,7 @@ class HttpPoster:
         if extra_headers:
             headers.update(extra_headers)
         headers.update(self.settings["headers"])
+        headers.update(self._auth_header)
         if self.settings["gzip"]:
             if len(body) > _GZIP_IN_THREAD_BYTES:
                 body = await asyncio.to_thread(gzip.compress, body, 6)
@@ -85,7 +88,7 @@ class HttpPoster:
             headers["Content-Encoding"] = "gzip"
         try:
             async with self._session.request(self.method, self.url, data=body, headers=headers,
-                                             auth=self._auth, allow_redirects=False) as response:
+                                             allow_redirects=False) as response:
                 status = response.status
                 if 200 <= status < 300:
                     await response.read()

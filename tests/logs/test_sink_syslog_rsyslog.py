@@ -1,0 +1,131 @@
+"""Syslog sink against a real Debian rsyslogd (imtcp, octet-counted RFC 5424), run unprivileged."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from nodeagent.logs.record import Record
+from nodeagent.logs.sinks import make_sink
+from tests.conftest import require_binary
+
+pytestmark = pytest.mark.peer
+
+# One line per message; '|' separates the fields we check. rsyslog escapes control characters in the
+# message on receipt (a newline becomes #012), which also proves the framing kept the message whole.
+CONFIG = """
+global(workDirectory="{work}")
+module(load="imtcp")
+input(type="imtcp" address="127.0.0.1" port="0" listenPortFileName="{port_file}")
+template(name="fields" type="string"
+         string="%hostname%|%app-name%|%syslogfacility%|%syslogseverity%|%timereported:::date-rfc3339%|%procid%|%msgid%|%structured-data%|%msg%\\n")
+*.* action(type="omfile" file="{output}" template="fields")
+"""
+
+
+@dataclass
+class Rsyslog:
+    port: int
+    output: Path
+
+    def lines(self, count: int, timeout: float = 10.0) -> list[str]:
+        """The first ``count`` output lines, waiting (bounded) for rsyslog to write them."""
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.output.read_text("utf-8") if self.output.exists() else ""
+            lines = text.splitlines()
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.05)
+
+
+def _wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 10.0) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if path.exists() and path.read_text().strip():
+            return path.read_text().strip()
+        if proc.poll() is not None:
+            output = proc.stdout.read() if proc.stdout else ""
+            raise AssertionError(f"rsyslogd exited with {proc.returncode}: {output}")
+        time.sleep(0.05)
+    raise AssertionError(f"rsyslogd did not write {path} in {timeout}s")
+
+
+@pytest.fixture
+def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
+    binary = require_binary("rsyslogd", "/usr/sbin/rsyslogd")
+    work = tmp_path / "work"
+    work.mkdir()
+    port_file, output, conf = tmp_path / "port", tmp_path / "out.log", tmp_path / "rsyslog.conf"
+    conf.write_text(CONFIG.format(work=work, port_file=port_file, output=output))
+    # -n: foreground; -f/-i: our config and pid file, so no root and no system paths are needed.
+    proc = subprocess.Popen([binary, "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslogd.pid")],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = int(_wait_for_file(port_file, proc))
+        yield Rsyslog(port=port, output=output)
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=10)
+        if proc.stdout:
+            proc.stdout.close()
+
+
+def record(message: str, stream: str | None, kubernetes: dict | None) -> Record:
+    return Record(time="2026-01-02T03:04:05.123456789Z", message=message, stream=stream,
+                  file="/var/log/pods/x/0.log", node="worker-7", kubernetes=kubernetes)
+
+
+async def test_rsyslog_receives_rfc5424_with_structured_data(rsyslog: Rsyslog) -> None:
+    sink = make_sink({"type": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "facility": "local3"},
+                     name="syslog")
+    tricky = {"namespace": 'we"ird\\ns]', "pod": "api-6f7c9-x2x9z", "container": "api"}
+    normal = {"namespace": "prod", "pod": "api-6f7c9-x2x9z", "container": "api"}
+    batch = [
+        record("GET /healthz 200", "stdout", normal),
+        record("panic: boom\ngoroutine 1 [running]:", "stderr", tricky),
+        record("host message ünïcödé", None, None),
+        record("", "stdout", None),
+    ]
+    await sink.start()
+    try:
+        await sink.send(batch)
+    finally:
+        await sink.close()
+    lines = await asyncio.to_thread(rsyslog.lines, len(batch))
+    assert lines == [
+        "worker-7|api|19|6|2026-01-02T03:04:05.123456Z|-|-|"
+        '[k8s@32473 namespace="prod" pod="api-6f7c9-x2x9z" container="api"]|GET /healthz 200',
+        "worker-7|api|19|3|2026-01-02T03:04:05.123456Z|-|-|"
+        '[k8s@32473 namespace="we\\"ird\\\\ns\\]" pod="api-6f7c9-x2x9z" container="api"]|'
+        "panic: boom#012goroutine 1 [running]:",
+        "worker-7|nodeagent|19|6|2026-01-02T03:04:05.123456Z|-|-|-|host message ünïcödé",
+        "worker-7|nodeagent|19|6|2026-01-02T03:04:05.123456Z|-|-|-|",
+    ]
+
+
+async def test_rsyslog_many_messages_over_one_connection_in_order(rsyslog: Rsyslog) -> None:
+    sink = make_sink({"type": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "app_name": "bulk"},
+                     name="syslog")
+    await sink.start()
+    try:
+        for start in range(0, 2000, 500):
+            await sink.send([record(f"seq={n}", "stdout", None) for n in range(start, start + 500)])
+    finally:
+        await sink.close()
+    lines = await asyncio.to_thread(rsyslog.lines, 2000)
+    assert [line.rsplit("|", 1)[1] for line in lines] == [f"seq={n}" for n in range(2000)]
+    assert all(line.startswith("worker-7|bulk|1|6|") for line in lines)
