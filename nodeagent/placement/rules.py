@@ -376,7 +376,7 @@ def rule_capacity(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
             message = (
                 f"insufficient {name}: the pod requests {format_units(name, wanted)}, "
                 f"{format_units(name, max(free, 0))} free of {format_units(name, allocatable)} allocatable "
-                f"({format_units(name, used)} requested by {pod_count} pods)"
+                f"({format_units(name, used)} requested by the {pod_count} other pod(s))"
             )
             fix = (
                 f"lower the DaemonSet's {name} request or free {format_units(name, wanted - free)} on "
@@ -403,7 +403,7 @@ def rule_host_ports(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
         ]
         if holders:
             implied = (
-                " (hostNetwork makes every containerPort a host port)" if p.ds.template.host_network else ""
+                " (with hostNetwork every containerPort is a host port)" if p.ds.template.host_network else ""
             )
             reasons.append(
                 Reason(
