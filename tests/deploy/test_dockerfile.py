@@ -1,0 +1,99 @@
+"""The Dockerfile lints clean and keeps the promises the manifests rely on."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import subprocess
+
+from tests.conftest import ROOT, require_binary
+
+DOCKERFILE = ROOT / "Dockerfile"
+
+
+def instructions() -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    result: list[tuple[str, str]] = []
+    pending = ""
+    for line in DOCKERFILE.read_text().splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        if line.lstrip().startswith("#"):
+            continue
+        pending += line.rstrip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        word, _, rest = pending.strip().partition(" ")
+        result.append((word.upper(), " ".join(rest.split())))
+        pending = ""
+    return result
+
+
+def test_hadolint_passes() -> None:
+    hadolint = require_binary("hadolint")
+    result = subprocess.run([hadolint, "--format", "json", str(DOCKERFILE)], capture_output=True, text=True,
+                            timeout=60)
+    assert result.returncode == 0, json.dumps(json.loads(result.stdout or "[]"), indent=1) + result.stderr
+    # Any `# hadolint ignore=` must say why on the same or the previous line.
+    lines = DOCKERFILE.read_text().splitlines()
+    for number, line in enumerate(lines):
+        if "hadolint ignore" in line:
+            reason = line.split("hadolint ignore", 1)[1] + (lines[number - 1] if number else "")
+            assert re.search(r"[a-z]{4,} [a-z]{3,}", reason), f"line {number + 1}: ignore without a reason"
+
+
+def test_base_image_is_a_pinned_official_slim_python() -> None:
+    args = [rest for word, rest in instructions() if word == "ARG" and rest.startswith("BASE_IMAGE=")]
+    assert args == ["BASE_IMAGE=python:3.11.13-slim-bookworm"]
+    froms = [rest for word, rest in instructions() if word == "FROM"]
+    assert froms == ["${BASE_IMAGE} AS builder", "${BASE_IMAGE}"]
+
+
+def test_final_stage_contract() -> None:
+    last_from = max(i for i, (word, _) in enumerate(instructions()) if word == "FROM")
+    final = instructions()[last_from:]
+    by_word: dict[str, list[str]] = {}
+    for word, rest in final:
+        by_word.setdefault(word, []).append(rest)
+    assert by_word["ENTRYPOINT"] == ['["nodeagent"]']
+    assert by_word["CMD"] == ['["run", "--config", "/etc/nodeagent/config.yaml"]']
+    assert by_word["EXPOSE"] == ["9100"]
+    assert "RUN" not in by_word, "the final stage only copies: no package manager, compiler or pip"
+    assert sorted(by_word["COPY"]) == ["--from=builder /opt/nodeagent /opt/nodeagent",
+                                       "manifests/config.yaml /etc/nodeagent/config.yaml"]
+    [user] = by_word["USER"]
+    assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), "numeric non-root default user"
+    labels = " ".join(by_word["LABEL"])
+    for key in ("source", "version", "licenses"):
+        assert f"org.opencontainers.image.{key}=" in labels
+    assert 'org.opencontainers.image.licenses="Apache-2.0"' in labels
+
+
+def test_no_pip_cache_and_no_compiler() -> None:
+    text = DOCKERFILE.read_text()
+    assert "PIP_NO_CACHE_DIR=1" in text
+    assert "--only-binary=:all:" in text
+    assert not re.search(r"apt-get|gcc|build-essential", text)
+
+
+def test_dockerignore_sends_what_the_build_copies() -> None:
+    """The build context is an allow-list; the files the Dockerfile needs must be on it."""
+    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+                if line.strip() and not line.startswith("#")]
+
+    def sent(path: str) -> bool:
+        included = True
+        for pattern in patterns:
+            negated = pattern.startswith("!")
+            bare = pattern.lstrip("!").rstrip("/")
+            if fnmatch.fnmatch(path, bare) or fnmatch.fnmatch(path, bare + "/*"):
+                included = negated
+        return included
+
+    for needed in ("pyproject.toml", "nodeagent/__init__.py", "nodeagent/cli.py",
+                   "nodeagent/logs/default.yaml", "manifests/config.yaml"):
+        assert sent(needed), needed
+    for unneeded in ("tests/conftest.py", ".git/HEAD", "manifests/daemonset.yaml", "benchmarks/x.py"):
+        assert not sent(unneeded), unneeded
