@@ -212,7 +212,10 @@ class LineParser:
                 stream = _CRI_STREAMS.get(parts[1])
                 raw = parts[0]
                 message = parts[3]
-                if stream is not None and self._is_normal_time(raw) and len(message) <= self._max:
+                # _is_normal_time, inlined: this runs once per line.
+                if (stream is not None and len(raw) == 30 and raw[19] == 46 and raw[29] == 90
+                        and raw[:19] == self._valid_prefix and raw.translate(None, _DIGITS) == b"--T::.Z"
+                        and len(message) <= self._max):
                     return [Parsed(raw.decode("ascii"), message.decode("utf-8", "replace"), stream, end)]
         return LineParser.feed(self, line, start, end, now)
 
