@@ -70,7 +70,10 @@ def parse_text(text: str, source: str) -> list[Loaded]:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = f":{mark.line + 1}" if mark is not None else ""
-        problem = " ".join(str(part) for part in (error.context, error.problem) if part)
+        context, start = error.context or "", error.context_mark
+        if context and start is not None and start.line != getattr(mark, "line", None):
+            context += f" (from line {start.line + 1})"
+        problem = " ".join(str(part) for part in (context, error.problem) if part)
         raise InputError(f"{source}{line}: invalid YAML: {problem}") from None
     except yaml.YAMLError as error:
         raise InputError(f"{source}: invalid YAML: {error}".replace("\n", " ")) from None
