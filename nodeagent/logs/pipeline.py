@@ -315,9 +315,14 @@ class Pipeline(PipelineInput):
 
 
 async def run_logs(config: LogsConfig, *, node_name: str, stop: asyncio.Event,
-                   ready: asyncio.Event | None = None) -> None:
-    """Ship logs until ``stop`` is set; then drain (at most ``drain_timeout``), commit and return."""
-    sinks = [make_sink(spec.as_spec(), name=spec.name) for spec in config.sinks]
+                   ready: asyncio.Event | None = None, sinks: Sequence[Sink] | None = None) -> None:
+    """Ship logs until ``stop`` is set; then drain (at most ``drain_timeout``), commit and return.
+
+    ``ready`` is set once the first scan is done and file events are armed. ``sinks`` replaces the
+    configured sinks (for embedding and tests).
+    """
+    if sinks is None:
+        sinks = [make_sink(spec.as_spec(), name=spec.name) for spec in config.sinks]
     store = CheckpointStore(config.checkpoint_path)
     try:
         await asyncio.to_thread(store.load)

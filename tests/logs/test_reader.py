@@ -1,0 +1,211 @@
+"""Reading files through the real shipper: start positions, discovery, awkward bytes and lines."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import pytest
+
+from nodeagent.logs import reader as reader_module
+from nodeagent.logs.reader import rfc3339_ns
+from tests.logs.harness import MemorySink, eventually, make_config, sample, shipping, write_lines
+
+
+async def test_reads_existing_then_appended_lines_with_record_fields(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    write_lines(log, ["one", "two"])
+    sink = MemorySink()
+    async with shipping(make_config(tmp_path, [tmp_path / "*.log"]), sink) as shipper:
+        await eventually(lambda: len(sink.records) == 2, what="existing lines")
+        write_lines(log, ["three"])
+        await eventually(lambda: len(sink.records) == 3, what="appended line")
+    assert sink.messages() == ["one", "two", "three"]
+    record = sink.records[0]
+    assert record.file == str(log)
+    assert record.node == "node-1"
+    assert record.stream is None
+    assert record.kubernetes is None
+    assert len(record.time) == 30 and record.time.endswith("Z")  # read time, RFC 3339 with nanoseconds
+    assert sample("nodeagent_logs_lines_read_total", {"input": shipper.input_name}) == 3
+    assert sample("nodeagent_logs_bytes_read_total", {"input": shipper.input_name}) == len("one\ntwo\nthree\n")
+
+
+def test_read_time_format() -> None:
+    assert rfc3339_ns(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456789Z"
+    assert rfc3339_ns(5) == "1970-01-01T00:00:00.000000005Z"
+
+
+async def test_read_from_tail_skips_what_exists_but_reads_later_files_from_their_start(tmp_path: Path) -> None:
+    old = tmp_path / "old.log"
+    write_lines(old, ["before start"])
+    sink = MemorySink()
+    config = make_config(tmp_path, [tmp_path / "*.log"], input_options={"read_from": "tail"})
+    async with shipping(config, sink):
+        write_lines(old, ["after start"])
+        write_lines(tmp_path / "new.log", ["new file, first line"])
+        await eventually(lambda: len(sink.records) == 2, what="two lines")
+        await asyncio.sleep(0.1)
+    assert sorted(sink.messages()) == ["after start", "new file, first line"]
+
+
+async def test_new_file_is_picked_up_by_file_events_not_the_rescan(tmp_path: Path) -> None:
+    (tmp_path / "pods" / "ns_pod_uid" / "c").mkdir(parents=True)
+    sink = MemorySink()
+    # A rescan an hour away: only inotify can find the new file (and the new directory) in time.
+    config = make_config(tmp_path, [tmp_path / "pods/*/*/*.log"], rescan_interval="1h")
+    async with shipping(config, sink):
+        write_lines(tmp_path / "pods" / "ns_pod_uid" / "c" / "0.log", ["hello"])
+        new_dir = tmp_path / "pods" / "ns_other_uid2" / "c"
+        new_dir.mkdir(parents=True)
+        write_lines(new_dir / "0.log", ["from a new pod directory"])
+        await eventually(lambda: len(sink.records) == 2, timeout=5, what="both new files")
+    assert sorted(sink.messages()) == ["from a new pod directory", "hello"]
+
+
+async def test_globs_and_excludes(tmp_path: Path) -> None:
+    for name in ("a.log", "b.log.gz", "c.tmp", "d.txt", ".hidden.log"):
+        write_lines(tmp_path / name, [name])
+    (tmp_path / "dir.log").mkdir()
+    sink = MemorySink()
+    config = make_config(tmp_path, [tmp_path / "*.log*", tmp_path / "*.tmp"],
+                         input_options={"exclude": ["*.gz", "*.tmp"]})
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) >= 1, what="a.log")
+        await asyncio.sleep(0.2)
+    assert sink.messages() == ["a.log"]
+
+
+async def test_invalid_utf8_and_nul_bytes_are_kept_readable(tmp_path: Path) -> None:
+    log = tmp_path / "bin.log"
+    log.write_bytes(b"ok \xff\xfe bad\n\x00\x00nul\x00\n\xe2\x82\xac euro\n")
+    sink = MemorySink()
+    async with shipping(make_config(tmp_path, [log]), sink):
+        await eventually(lambda: len(sink.records) == 3, what="three lines")
+    assert sink.messages() == ["ok \ufffd\ufffd bad", "\x00\x00nul\x00", "\u20ac euro"]
+    assert '"\\u0000\\u0000nul\\u0000"' in sink.records[1].to_json()
+
+
+async def test_last_line_without_newline_waits_for_its_end_then_is_sent_after_the_timeout(
+        tmp_path: Path) -> None:
+    log = tmp_path / "partial.log"
+    sink = MemorySink()
+    config = make_config(tmp_path, [log], input_options={"partial_line_timeout": "600ms"})
+    log.write_bytes(b"")
+    async with shipping(config, sink):
+        with open(log, "ab") as handle:
+            handle.write(b"complete\nhalf a li")
+            handle.flush()
+            await eventually(lambda: len(sink.records) == 1, what="the complete line")
+            await asyncio.sleep(0.2)
+            handle.write(b"ne\nno end")
+            handle.flush()
+            await eventually(lambda: len(sink.records) == 2, what="the finished line")
+            assert sink.messages() == ["complete", "half a line"]
+            # "no end" never gets its newline: it goes out on its own after the timeout.
+            await eventually(lambda: len(sink.records) == 3, timeout=5, what="the unfinished line")
+    assert sink.messages() == ["complete", "half a line", "no end"]
+
+
+async def test_giant_lines_are_cut_and_counted_and_never_stall_the_file(tmp_path: Path) -> None:
+    log = tmp_path / "giant.log"
+    sink = MemorySink()
+    config = make_config(tmp_path, [log], input_options={"max_line_bytes": "1KiB"})
+    log.write_bytes(b"")
+    async with shipping(config, sink) as shipper:
+        with open(log, "ab") as handle:
+            handle.write(b"x" * 300_000 + b"\nsmall\n")  # a whole giant line in one write
+            handle.flush()
+            await eventually(lambda: len(sink.records) == 2, what="giant + small")
+            # A giant line that arrives in pieces, without its newline for a while.
+            for _ in range(5):
+                handle.write(b"y" * 100_000)
+                handle.flush()
+                await asyncio.sleep(0.03)
+            handle.write(b"tail of y\nafter\n")
+            handle.flush()
+            await eventually(lambda: len(sink.records) == 4, what="second giant + after")
+        await asyncio.sleep(0.1)
+        truncated = sample("nodeagent_logs_lines_truncated_total", {"input": shipper.input_name})
+    messages = sink.messages()
+    assert messages[0] == "x" * 1024
+    assert messages[1] == "small"
+    assert messages[2] == "y" * 1024
+    assert messages[3] == "after"
+    assert truncated == 2
+
+
+async def test_cri_pieces_of_stdout_and_stderr_interleaved_are_joined_per_stream(tmp_path: Path) -> None:
+    pod_dir = tmp_path / "pods" / "kube-system_dns-7d8f_0123-4567" / "coredns"
+    pod_dir.mkdir(parents=True)
+    log = pod_dir / "2.log"
+    log.write_text(
+        "2026-11-27T10:00:00.000000001Z stdout P out-a \n"
+        "2026-11-27T10:00:00.000000002Z stderr P err-a \n"
+        "2026-11-27T10:00:00.000000003Z stdout F out-b\n"
+        "2026-11-27T10:00:00.000000004Z stderr F err-b\n"
+        "2026-11-27T10:00:00.000000005Z stdout F whole\n")
+    sink = MemorySink()
+    config = make_config(tmp_path, [tmp_path / "pods/*/*/*.log"], input_options={"format": "cri"})
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) == 3, what="three records")
+    by_message = {r.message: r for r in sink.records}
+    assert set(by_message) == {"out-a out-b", "err-a err-b", "whole"}
+    assert by_message["out-a out-b"].stream == "stdout"
+    assert by_message["out-a out-b"].time == "2026-11-27T10:00:00.000000001Z"
+    assert by_message["err-a err-b"].stream == "stderr"
+    assert by_message["whole"].kubernetes == {"namespace": "kube-system", "pod": "dns-7d8f",
+                                               "pod_uid": "0123-4567", "container": "coredns",
+                                               "restart_count": 2}
+
+
+async def test_multiline_groups_are_flushed_after_their_timeout(tmp_path: Path) -> None:
+    log = tmp_path / "java.log"
+    sink = MemorySink()
+    config = make_config(tmp_path, [log], input_options={
+        "format": "plain", "multiline": {"start_pattern": r"^\S", "timeout": "300ms"}})
+    write_lines(log, ["Exception in main", "  at a.b(C.java:1)", "  at d.e(F.java:2)", "next event"])
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) == 2, timeout=5, what="both groups")
+    assert sink.messages() == ["Exception in main\n  at a.b(C.java:1)\n  at d.e(F.java:2)", "next event"]
+
+
+async def test_an_unreadable_file_is_skipped_with_one_warning_and_a_metric(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    secret = tmp_path / "secret.log"
+    write_lines(secret, ["hidden"])
+    write_lines(tmp_path / "open.log", ["visible"])
+    real_open = reader_module._open_readonly
+
+    def refuse_secret(path: str) -> int:  # the tests run as root, where chmod 000 would not stop a read
+        if path == str(secret):
+            raise PermissionError(13, "Permission denied", path)
+        return real_open(path)
+
+    monkeypatch.setattr(reader_module, "_open_readonly", refuse_secret)
+    sink = MemorySink()
+    async with shipping(make_config(tmp_path, [tmp_path / "*.log"], rescan_interval="100ms"), sink) as shipper:
+        await eventually(lambda: len(sink.records) == 1, what="the readable file")
+        await asyncio.sleep(0.5)  # a few rescans: still one warning
+        errors = sample("nodeagent_logs_read_errors_total", {"input": shipper.input_name, "reason": "open"})
+    assert sink.messages() == ["visible"]
+    warnings = [r for r in caplog.records if "cannot read a log file" in r.getMessage()]
+    assert len(warnings) == 1 and getattr(warnings[0], "path", None) == str(secret)
+    assert errors == 1
+
+
+async def test_a_file_matched_twice_through_a_symlink_is_read_once(tmp_path: Path) -> None:
+    target_dir = tmp_path / "pods"
+    target_dir.mkdir()
+    target = target_dir / "0.log"
+    write_lines(target, ["once"])
+    links = tmp_path / "containers"
+    links.mkdir()
+    os.symlink(target, links / "app.log")
+    sink = MemorySink()
+    config = make_config(tmp_path, [links / "*.log", target_dir / "*.log"])
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) == 1, what="the line")
+        await asyncio.sleep(0.3)
+    assert sink.messages() == ["once"]
