@@ -19,11 +19,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
 
 from nodeagent.config import parse_duration, parse_int, parse_regex
 from nodeagent.metrics import _parse_errors
@@ -40,8 +40,7 @@ DEFAULT_FS_TYPES_EXCLUDE = (r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs
 TIMEOUT_ERROR = "mountpoint timeout"
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     device: str
     mount_point: str
     fs_type: str
@@ -111,14 +110,20 @@ def parse_mounts(text: str, on_error: Callable[[str], None] = lambda line: None)
     return mounts
 
 
-def read_mounts(procfs: Path, on_error: Callable[[str], None] = lambda line: None) -> list[Mount]:
-    """The mount table of PID 1 (the host's when the agent shares its PID namespace)."""
+def read_mount_table(procfs: Path) -> tuple[str, str]:
+    """("mountinfo" or "mounts", text): PID 1's table (the host's when the agent shares its PID namespace),
+    else the agent's own (hidepid hides PID 1), else the legacy /proc/mounts."""
     for candidate in (procfs / "1" / "mountinfo", procfs / "self" / "mountinfo"):
         try:
-            return parse_mountinfo(read_text(candidate), on_error)
-        except (FileNotFoundError, PermissionError):  # hidepid or no such process
+            return "mountinfo", read_text(candidate)
+        except (FileNotFoundError, PermissionError):
             continue
-    return parse_mounts(read_text(procfs / "mounts"), on_error)
+    return "mounts", read_text(procfs / "mounts")
+
+
+def read_mounts(procfs: Path, on_error: Callable[[str], None] = lambda line: None) -> list[Mount]:
+    kind, text = read_mount_table(procfs)
+    return parse_mountinfo(text, on_error) if kind == "mountinfo" else parse_mounts(text, on_error)
 
 
 def host_relative(mounts: list[Mount], rootfs: str) -> list[Mount]:
@@ -134,59 +139,80 @@ def host_relative(mounts: list[Mount], rootfs: str) -> list[Mount]:
                   m.major, m.minor) for m in inside]
 
 
-class StatfsJob:
-    """One statvfs call; ``done`` is set when it returned (or failed)."""
+TIMED_OUT = object()  # outcome of a statvfs call abandoned after the timeout
+StatfsOutcome = os.statvfs_result | OSError | object
 
-    __slots__ = ("abandoned", "done", "error", "fn", "lock", "mount_point", "on_late_return", "path",
-                 "result", "started", "started_at")
 
-    def __init__(self, fn: Callable[[str], os.statvfs_result], path: str, mount_point: str,
-                 on_late_return: Callable[[StatfsJob], None]) -> None:
+class StatfsBatch:
+    """The statvfs calls of one scrape, run by StatfsWorkers.
+
+    The scraping thread sleeps once for the whole batch (woken when the last call returns, or when the
+    earliest running call reaches its timeout) instead of once per mount: a thread handoff per mount
+    would cost more than the calls themselves.
+    """
+
+    __slots__ = ("abandoned", "cond", "fn", "items", "on_late_return", "outcomes", "remaining", "started_at")
+
+    def __init__(self, fn: Callable[[str], os.statvfs_result], items: list[tuple[str, str]],
+                 on_late_return: Callable[[str], None]) -> None:
         self.fn = fn
-        self.path = path
-        self.mount_point = mount_point
+        self.items = items  # (path to stat, mount point)
         self.on_late_return = on_late_return
-        self.result: os.statvfs_result | None = None
-        self.error: OSError | None = None
-        self.started = threading.Event()
-        self.started_at = 0.0
-        self.done = threading.Event()
-        self.lock = threading.Lock()
-        self.abandoned = False  # the scrape gave up on this call: the mount is marked stuck
+        self.cond = threading.Condition(threading.Lock())
+        self.outcomes: list[StatfsOutcome | None] = [None] * len(items)
+        self.started_at = [0.0] * len(items)
+        self.abandoned = [False] * len(items)
+        self.remaining = len(items)
 
-    def run(self) -> bool:
-        """Run the call; True if it returned after being abandoned (its worker was replaced)."""
-        self.started_at = time.monotonic()
-        self.started.set()
+    def run(self, index: int) -> bool:
+        """Run call ``index`` (in a worker); True if it returned after being abandoned."""
+        self.started_at[index] = time.monotonic()
+        outcome: StatfsOutcome
         try:
-            self.result = self.fn(self.path)
+            outcome = self.fn(self.items[index][0])
         except OSError as exc:
-            self.error = exc
+            outcome = exc
         except Exception as exc:  # never lose a worker thread to an unexpected error
-            self.error = OSError(str(exc))
-        with self.lock:
-            late = self.abandoned
-        self.done.set()
+            outcome = OSError(str(exc))
+        with self.cond:
+            late = self.abandoned[index]
+            if not late:
+                self.outcomes[index] = outcome
+                self.remaining -= 1
+                if not self.remaining:
+                    self.cond.notify_all()
         if late:
-            self.on_late_return(self)
+            self.on_late_return(self.items[index][1])
         return late
 
-    def wait(self, timeout: float) -> bool:
-        """Wait until the call returns or has run for ``timeout`` seconds; False means it is stuck."""
-        if not self.started.wait(timeout):
-            return False
-        remaining = self.started_at + timeout - time.monotonic()
-        if self.done.wait(max(remaining, 0.0)):
-            return True
-        with self.lock:
-            if self.done.is_set():
-                return True
-            self.abandoned = True
-        return False
+    def wait(self, timeout: float) -> list[int]:
+        """Wait until every call returned or was abandoned after running ``timeout`` seconds.
+
+        Returns the indexes abandoned by this wait (their outcome is TIMED_OUT).
+        """
+        abandoned = []
+        with self.cond:
+            while self.remaining:
+                now = time.monotonic()
+                wake_at = now + timeout  # nothing running yet: look again after a full timeout
+                for index, outcome in enumerate(self.outcomes):
+                    started = self.started_at[index]
+                    if outcome is not None or not started:
+                        continue
+                    if now - started >= timeout:
+                        self.abandoned[index] = True
+                        self.outcomes[index] = TIMED_OUT
+                        self.remaining -= 1
+                        abandoned.append(index)
+                    else:
+                        wake_at = min(wake_at, started + timeout)
+                if self.remaining:
+                    self.cond.wait(wake_at - now)
+        return abandoned
 
 
 class StatfsWorkers:
-    """A fixed number of healthy daemon threads running StatfsJobs in submission order.
+    """A fixed number of healthy daemon threads running statvfs calls in submission order.
 
     A worker whose call is abandoned is replaced at once, so stuck calls never starve the others; the
     stuck worker exits when its call finally returns. Daemon threads never block interpreter exit.
@@ -194,29 +220,34 @@ class StatfsWorkers:
 
     def __init__(self, size: int) -> None:
         self.size = max(size, 1)
-        self._jobs: queue.SimpleQueue[StatfsJob] = queue.SimpleQueue()
+        self._calls: queue.SimpleQueue[tuple[StatfsBatch, int]] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._started = False
 
-    def submit(self, job: StatfsJob) -> None:
+    def run(self, batch: StatfsBatch, timeout: float) -> list[int]:
+        """Run every call of ``batch``; returns the indexes abandoned as stuck."""
+        if not batch.items:
+            return []
         if not self._started:
             with self._lock:
                 if not self._started:
                     for _ in range(self.size):
                         self._spawn()
                     self._started = True
-        self._jobs.put(job)
-
-    def replace_worker(self) -> None:
-        self._spawn()
+        for index in range(len(batch.items)):
+            self._calls.put((batch, index))
+        abandoned = batch.wait(timeout)
+        for _ in abandoned:
+            self._spawn()  # replaces the worker that is stuck in that call
+        return abandoned
 
     def _spawn(self) -> None:
         threading.Thread(target=self._work, name="nodeagent-statfs", daemon=True).start()
 
     def _work(self) -> None:
         while True:
-            job = self._jobs.get()
-            if job.run():
+            batch, index = self._calls.get()
+            if batch.run(index):
                 return  # a replacement took this worker's place while it was stuck
 
 
@@ -257,31 +288,42 @@ class FilesystemCollector(Collector):
         self.stuck: set[str] = set()
         self._stuck_lock = threading.Lock()
         self.rootfs = str(paths.rootfs)
+        self._table: tuple[str, str] | None = None
+        self._selected: list[Mount] = []
 
-    def _recovered(self, job: StatfsJob) -> None:
+    def _recovered(self, mount_point: str) -> None:
         with self._stuck_lock:
-            self.stuck.discard(job.mount_point)
-        log.info("mount point responds again", extra={"mountpoint": job.mount_point})
+            self.stuck.discard(mount_point)
+        log.info("mount point responds again", extra={"mountpoint": mount_point})
 
     def selected_mounts(self) -> list[Mount]:
-        mounts = read_mounts(self.paths.procfs,
-                             lambda line: _parse_errors.skipped(self.name, "mountinfo line", line))
-        return [m for m in host_relative(mounts, self.rootfs)
-                if not self.mount_filter.ignored(m.mount_point) and not self.type_filter.ignored(m.fs_type)]
+        """Mounts to report, host-relative and filtered; re-parsed only when the mount table changed."""
+        table = read_mount_table(self.paths.procfs)
+        if table == self._table:
+            return self._selected
+        kind, text = table
+        on_error = lambda line: _parse_errors.skipped(self.name, "mount table line", line)  # noqa: E731
+        mounts = parse_mountinfo(text, on_error) if kind == "mountinfo" else parse_mounts(text, on_error)
+        self._selected = [m for m in host_relative(mounts, self.rootfs)
+                          if not self.mount_filter.ignored(m.mount_point)
+                          and not self.type_filter.ignored(m.fs_type)]
+        self._table = table
+        return self._selected
 
     def collect(self) -> Iterable[Metric]:
         mounts = self.selected_mounts()
-        jobs: list[tuple[Mount, StatfsJob | None]] = []
-        for mount in mounts:
+        with self._stuck_lock:
+            stuck = self.stuck.copy()
+        to_stat = [m for m in mounts if m.mount_point not in stuck]
+        items = [(os.path.join(self.rootfs, m.mount_point.lstrip("/")), m.mount_point) for m in to_stat]
+        batch = StatfsBatch(self.statfs, items, self._recovered)
+        for index in self.workers.run(batch, self.timeout):
+            mount_point = to_stat[index].mount_point
             with self._stuck_lock:
-                stuck = mount.mount_point in self.stuck
-            if stuck:
-                jobs.append((mount, None))
-                continue
-            path = os.path.join(self.rootfs, mount.mount_point.lstrip("/"))
-            job = StatfsJob(self.statfs, path, mount.mount_point, self._recovered)
-            self.workers.submit(job)
-            jobs.append((mount, job))
+                self.stuck.add(mount_point)
+            log.warning("statvfs timed out; skipping the mount until it responds",
+                        extra={"mountpoint": mount_point, "timeout": self.timeout})
+        outcomes = dict(zip(to_stat, batch.outcomes, strict=True))
 
         labels = ["device", "mountpoint", "fstype", "device_error"]
         size = GaugeMetricFamily("node_filesystem_size_bytes", "Filesystem size in bytes.", labels=labels)
@@ -301,38 +343,33 @@ class FilesystemCollector(Collector):
                                        labels=["device", "major", "minor", "mountpoint"])
         seen: set[tuple[str, ...]] = set()
         seen_info: set[tuple[str, ...]] = set()
-        for mount, job in jobs:
-            error = ""
+        for mount in mounts:
+            outcome = outcomes.get(mount, TIMED_OUT)  # not in the batch: stuck since an earlier scrape
             stats = None
-            if job is None:
+            if outcome is TIMED_OUT:
                 error = TIMEOUT_ERROR
-            elif not job.wait(self.timeout):
-                error = TIMEOUT_ERROR
-                if job.abandoned:
-                    with self._stuck_lock:
-                        self.stuck.add(mount.mount_point)
-                    self.workers.replace_worker()
-                    log.warning("statvfs timed out; skipping the mount until it responds",
-                                extra={"mountpoint": mount.mount_point, "timeout": self.timeout})
-            elif job.error is not None:
-                error = _go_error_text(job.error)
+            elif isinstance(outcome, OSError):
+                error = _go_error_text(outcome)
             else:
-                stats = job.result
+                error = ""
+                stats = outcome
             key = (mount.device, mount.mount_point, mount.fs_type, error)
             if key in seen:
                 continue
             seen.add(key)
-            values = list(key)
-            device_error.add_metric(values, 1.0 if error else 0.0)
-            readonly.add_metric(values, 1.0 if mount.read_only else 0.0)
+            # One label dict shared by the mount's samples (Sample directly: add_metric builds a dict each).
+            labels = {"device": mount.device, "mountpoint": mount.mount_point, "fstype": mount.fs_type,
+                      "device_error": error}
+            device_error.samples.append(Sample(device_error.name, labels, 1.0 if error else 0.0))
+            readonly.samples.append(Sample(readonly.name, labels, 1.0 if mount.read_only else 0.0))
             if stats is None:
                 continue
             block = float(stats.f_bsize)
-            size.add_metric(values, float(stats.f_blocks) * block)
-            free.add_metric(values, float(stats.f_bfree) * block)
-            avail.add_metric(values, float(stats.f_bavail) * block)
-            files.add_metric(values, float(stats.f_files))
-            files_free.add_metric(values, float(stats.f_ffree))
+            size.samples.append(Sample(size.name, labels, float(stats.f_blocks) * block))
+            free.samples.append(Sample(free.name, labels, float(stats.f_bfree) * block))
+            avail.samples.append(Sample(avail.name, labels, float(stats.f_bavail) * block))
+            files.samples.append(Sample(files.name, labels, float(stats.f_files)))
+            files_free.samples.append(Sample(files_free.name, labels, float(stats.f_ffree)))
             info = (mount.device, mount.major, mount.minor, mount.mount_point)
             if info not in seen_info:
                 seen_info.add(info)
