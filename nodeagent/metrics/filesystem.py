@@ -326,7 +326,8 @@ class FilesystemCollector(Collector):
         outcomes = dict(zip(to_stat, batch.outcomes, strict=True))
 
         labels = ["device", "mountpoint", "fstype", "device_error"]
-        size = GaugeMetricFamily("node_filesystem_size_bytes", "Filesystem size in bytes.", labels=labels)
+        size = GaugeMetricFamily("node_filesystem_size_bytes", "Total size of the filesystem, in bytes.",
+                                 labels=labels)
         free = GaugeMetricFamily("node_filesystem_free_bytes",
                                  "Free bytes, including those reserved for root.", labels=labels)
         avail = GaugeMetricFamily("node_filesystem_avail_bytes",
