@@ -303,22 +303,45 @@ def rule_taints(p: Prepared, node: Node) -> list[Reason]:
 # ---------------------------------------------------------------- scheduler and kubelet rules
 
 
+def _network_not_ready(message: str) -> bool:
+    """The kubelet is up but reports the pod network missing (no CNI yet): hostNetwork pods still start."""
+    lowered = message.lower()
+    return "networkready=false" in lowered or "network plugin" in lowered or "cni" in lowered
+
+
 def rule_node_ready(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
     reasons = []
     ready = node.conditions.get("Ready")
-    if ready is None or ready.status != "True":
-        if ready is None:
-            message = "node reports no Ready condition (the node controller treats that as Unknown)"
-        else:
-            detail = ": ".join(part for part in (ready.reason, ready.message) if part)
-            message = f"node is NotReady (Ready={ready.status or '?'}{', ' + detail if detail else ''})"
+    if ready is None:
         reasons.append(
             Reason(
                 "notReady",
-                message + "; the pod is created but cannot start",
-                f"check the kubelet and container runtime on {node.name} (kubectl describe node {node.name})",
+                "node reports no Ready condition (the node controller treats that as Unknown); "
+                "the pod is created but cannot start",
+                f"check that the kubelet on {node.name} runs and posts its status",
             )
         )
+    elif ready.status != "True":
+        detail = ": ".join(part for part in (ready.reason, ready.message) if part)
+        state = f"node is NotReady (Ready={ready.status or '?'}{', ' + detail if detail else ''})"
+        if ready.status == "False" and _network_not_ready(ready.message):
+            if not p.ds.template.host_network:
+                reasons.append(
+                    Reason(
+                        "notReady",
+                        f"{state}; the pod needs the pod network, which is not up yet",
+                        f"get the network plugin running on {node.name} (its DaemonSet uses hostNetwork and "
+                        "starts on NotReady nodes); this pod starts after that",
+                    )
+                )
+        else:
+            reasons.append(
+                Reason(
+                    "notReady",
+                    f"{state}; the pod is created but cannot start",
+                    f"check the kubelet and container runtime (kubectl describe node {node.name})",
+                )
+            )
     if not p.ds.template.critical:
         for condition in ("DiskPressure", "PIDPressure"):
             state = node.conditions.get(condition)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from nodeagent.placement.model import Taint, node_from_obj
+from nodeagent.placement.model import Condition, Taint, node_from_obj
 from nodeagent.placement.rules import Verdict, evaluate, index_usage, toleration_yaml
 from nodeagent.placement.sources import daemonsets_from, load_path, nodes_from, pods_from
 from tests.placement.builders import (
@@ -213,6 +213,18 @@ def test_not_ready_node_without_taint_is_pending():
     assert only(check(make_ds(), make_node("b", ready=None))).verdict == Verdict.PENDING
 
 
+def test_network_not_ready_blocks_only_pods_that_need_the_pod_network():
+    cni_missing = make_node("a", ready="False")
+    cni_missing.conditions["Ready"] = Condition(
+        "False", "KubeletNotReady", "container runtime network not ready: NetworkReady=false"
+    )
+    plain = only(check(make_ds(), cni_missing))
+    assert plain.verdict == Verdict.PENDING and "pod network" in plain.reasons[0].message
+    assert only(check(make_ds({"hostNetwork": True}), cni_missing)).verdict == Verdict.RUNS
+    kubelet_gone = make_node("b", ready="Unknown")
+    assert only(check(make_ds({"hostNetwork": True}), kubelet_gone)).verdict == Verdict.PENDING
+
+
 def test_disk_pressure_rejects_non_critical_pods_only():
     node = make_node("a", conditions={"DiskPressure": "True"})
     assert rules_of(only(check(make_ds(), node))) == ["notReady"]
@@ -416,7 +428,7 @@ def test_node_exporter_on_the_modern_cluster():
         "worker-maxpods": "pending",
         "gpu-1": "runs",
         "spot-1": "runs",
-        "worker-notready": "pending",  # tolerates every taint, but the node is NotReady
+        "worker-notready": "runs",  # tolerates every taint; NotReady for lack of CNI, and it is hostNetwork
         "win-1": "excluded",
     }
     by_node = {n.node.name: n for n in result.nodes}
