@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nodeagent.placement.model import DaemonSet, ExistingPod, as_dict, as_list, as_str
-from nodeagent.placement.rules import DaemonSetResult, Verdict
+from nodeagent.placement.rules import DaemonSetResult, NodeResult, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,8 @@ def pod_state(pod: ExistingPod, scheduling_events: Mapping[tuple[str, str], list
     return PodState(pod.name, "not-ready", _waiting_reasons(status) or "containers are not Ready")
 
 
-def _compare_node(verdict: Verdict, pods: list[PodState]) -> tuple[bool, str]:
+def _compare_node(node_result: NodeResult, pods: list[PodState]) -> tuple[bool, str]:
+    verdict = node_result.verdict
     live = [p for p in pods if p.state not in ("terminating", "failed")]
     if verdict == Verdict.RUNS:
         if any(p.state == "ready" for p in live):
@@ -108,11 +109,19 @@ def _compare_node(verdict: Verdict, pods: list[PodState]) -> tuple[bool, str]:
         return False, "predicted a pending pod, but the DaemonSet has no pod on this node"
     if not live:
         return True, ""
-    why = "blocked by a taint" if verdict == Verdict.BLOCKED else "excluded by the DaemonSet's node selection"
-    return False, (
-        f"{why}, yet " + "; ".join(p.describe() for p in live) + " (it predates the change; the controller "
-        "counts it as misscheduled and removes it unless only NoSchedule taints block the node)"
+    existing = "; ".join(p.describe() for p in live)
+    if verdict == Verdict.EXCLUDED:
+        return (
+            False,
+            f"excluded by the DaemonSet's node selection, yet {existing} (the controller deletes it)",
+        )
+    evicting = any(r.rule == "taint" and "NoExecute" in r.message for r in node_result.reasons)
+    fate = (
+        "the controller deletes it"
+        if evicting
+        else "NoSchedule does not evict, so it stays, counted as misscheduled"
     )
+    return False, f"blocked by a taint, yet {existing} (it predates the taint; {fate})"
 
 
 def _int(value: object) -> int | None:
@@ -136,7 +145,7 @@ def compare(
     for node_result in result.nodes:
         name = node_result.node.name
         states = [pod_state(pod, events) for pod in by_node.pop(name, [])]
-        agrees, note = _compare_node(node_result.verdict, states)
+        agrees, note = _compare_node(node_result, states)
         nodes[name] = NodeReality(states, agrees, note)
         if node_result.verdict in (Verdict.BLOCKED, Verdict.EXCLUDED) and any(
             s.state != "failed" for s in states

@@ -1,0 +1,223 @@
+"""A tiny read-only Kubernetes API server for live-mode tests, serving recorded objects over plain HTTP.
+
+The cluster is the real kind cluster from the sonobuoy fixtures (nodes and kube-system pods), its kindnet and
+kube-proxy DaemonSets rebuilt from their pods, and three seed-example DaemonSets with pods in the states
+real clusters show (Ready, starting, unschedulable with a FailedScheduling event, left on a tainted node).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from tests.placement.builders import KIND_NODES, KIND_PODS, SEEDS
+
+TOKEN = "test-token-5b2f"
+NGINX_PENDING_MESSAGE = (
+    "0/3 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/master: }, "
+    "2 node(s) didn't match Pod's node affinity/selector."
+)
+
+
+def _daemonset_from_pod(pod: dict, name: str, uid: str, status: dict, generation: int = 1) -> dict:
+    """A DaemonSet object as the API returns it, with the pod's spec as template (minus per-node parts)."""
+    spec = copy.deepcopy(pod["spec"])
+    for per_pod in ("nodeName", "affinity"):  # the controller adds these per node
+        spec.pop(per_pod, None)
+    return {
+        "metadata": {
+            "name": name,
+            "namespace": pod["metadata"]["namespace"],
+            "uid": uid,
+            "generation": generation,
+        },
+        "spec": {
+            "selector": {"matchLabels": {"k8s-app": name}},
+            "template": {"metadata": {"labels": {"k8s-app": name}}, "spec": spec},
+        },
+        "status": status,
+    }
+
+
+def _daemonset_from_seed(file: str, uid: str, status: dict, generation: int) -> dict:
+    obj = yaml.safe_load((SEEDS / file).read_text())
+    obj["metadata"].update(uid=uid, generation=generation)
+    obj["status"] = status
+    obj.pop("apiVersion"), obj.pop("kind")  # list items come without them
+    return obj
+
+
+def _status(desired: int, ready: int, misscheduled: int, observed: int) -> dict:
+    return {
+        "desiredNumberScheduled": desired,
+        "currentNumberScheduled": desired,
+        "numberReady": ready,
+        "numberMisscheduled": misscheduled,
+        "observedGeneration": observed,
+    }
+
+
+def _pod(ds: dict, suffix: str, node: str, state: str) -> dict:
+    namespace, name, uid = ds["metadata"]["namespace"], ds["metadata"]["name"], ds["metadata"]["uid"]
+    spec = copy.deepcopy(ds["spec"]["template"]["spec"])
+    spec["affinity"] = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}
+                ]
+            }
+        }
+    }
+    conditions = [{"type": "PodScheduled", "status": "True"}]
+    status: dict[str, Any] = {"phase": "Running", "conditions": conditions}
+    if state == "unschedulable":
+        conditions[0] = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                         "message": NGINX_PENDING_MESSAGE}  # fmt: skip
+        status["phase"] = "Pending"
+    else:
+        spec["nodeName"] = node
+    if state == "ready":
+        conditions.append({"type": "Ready", "status": "True"})
+    if state == "starting":
+        status["phase"] = "Pending"
+        status["containerStatuses"] = [
+            {"name": spec["containers"][0]["name"], "ready": False,
+             "state": {"waiting": {"reason": "ContainerCreating"}}}
+        ]  # fmt: skip
+    return {
+        "metadata": {
+            "name": f"{name}-{suffix}",
+            "namespace": namespace,
+            "ownerReferences": [
+                {"apiVersion": "apps/v1", "kind": "DaemonSet", "name": name, "uid": uid, "controller": True}
+            ],
+        },
+        "spec": spec,
+        "status": status,
+    }
+
+
+@dataclass
+class FakeCluster:
+    nodes: list[dict]
+    pods: list[dict]
+    daemonsets: list[dict]
+    events: list[dict]
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # method, path, query
+    page_size: int | None = 2  # forces the client to follow `continue` tokens
+
+
+def recorded_cluster() -> FakeCluster:
+    nodes = json.loads(KIND_NODES.read_text())["items"]
+    pods = json.loads(KIND_PODS.read_text())["items"]
+    kindnet_pod = next(p for p in pods if p["metadata"]["name"] == "kindnet-x9fsq")
+    proxy_pod = next(p for p in pods if p["metadata"]["name"] == "kube-proxy-g79v6")
+    kindnet = _daemonset_from_pod(
+        kindnet_pod, "kindnet", kindnet_pod["metadata"]["ownerReferences"][0]["uid"], _status(3, 3, 0, 1)
+    )
+    proxy = _daemonset_from_pod(
+        proxy_pod, "kube-proxy", proxy_pod["metadata"]["ownerReferences"][0]["uid"], _status(3, 3, 0, 1)
+    )
+    fluentd = _daemonset_from_seed("02-fluentd-daemonset.yaml", "uid-fluentd", _status(3, 2, 0, 2), 2)
+    nginx = _daemonset_from_seed("01-nginx-daemonset.yaml", "uid-nginx", _status(2, 1, 1, 3), 3)
+    exporter = _daemonset_from_seed("03-node-exporter-daemonset.yaml", "uid-exporter", _status(2, 0, 0, 1), 2)
+    pods += [
+        _pod(fluentd, "cp", "kind-control-plane", "ready"),
+        _pod(fluentd, "w1", "kind-worker", "starting"),
+        _pod(fluentd, "w2", "kind-worker2", "ready"),
+        _pod(nginx, "cp", "kind-control-plane", "ready"),  # from before the master taint
+        _pod(nginx, "w1", "kind-worker", "unschedulable"),
+        _pod(nginx, "w2", "kind-worker2", "ready"),
+    ]
+    events = [
+        {
+            "metadata": {"name": "nginx-daemonset-w1.17d", "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "namespace": "default", "name": "nginx-daemonset-w1"},
+            "reason": "FailedScheduling",
+            "type": "Warning",
+            "message": NGINX_PENDING_MESSAGE,
+            "lastTimestamp": "2022-01-27T14:45:00Z",
+        },
+        {
+            "metadata": {"name": "unrelated.1", "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "namespace": "default", "name": "nginx-daemonset-w1"},
+            "reason": "Pulled",
+            "type": "Normal",
+            "message": "Successfully pulled image",
+        },
+    ]
+    return FakeCluster(nodes, pods, [kindnet, proxy, fluentd, nginx, exporter], events)
+
+
+def _page(request: web.Request, items: list[dict], kind: str, page_size: int | None) -> web.Response:
+    start = int(request.query.get("continue") or 0)
+    limit = int(request.query.get("limit") or 0) or len(items)
+    if page_size:
+        limit = min(limit, page_size)
+    chunk = items[start : start + limit]
+    metadata: dict[str, Any] = {"resourceVersion": "1000"}
+    if start + limit < len(items):
+        metadata["continue"] = str(start + limit)
+    return web.json_response({"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": chunk})
+
+
+def build_app(cluster: FakeCluster) -> web.Application:
+    @web.middleware
+    async def record_and_authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
+        cluster.requests.append((request.method, request.path, dict(request.query)))
+        if request.headers.get("Authorization") != f"Bearer {TOKEN}":
+            return web.json_response({"kind": "Status", "message": "Unauthorized", "code": 401}, status=401)
+        if request.method != "GET":
+            return web.json_response(
+                {"kind": "Status", "message": "read-only test server", "code": 405}, status=405
+            )
+        return await handler(request)
+
+    async def nodes(request: web.Request) -> web.Response:
+        return _page(request, cluster.nodes, "NodeList", cluster.page_size)
+
+    async def pods(request: web.Request) -> web.Response:
+        return _page(request, cluster.pods, "PodList", cluster.page_size)
+
+    async def daemonsets(request: web.Request) -> web.Response:
+        namespace = request.match_info.get("namespace")
+        items = [d for d in cluster.daemonsets if namespace in (None, d["metadata"]["namespace"])]
+        return _page(request, items, "DaemonSetList", cluster.page_size)
+
+    async def events(request: web.Request) -> web.Response:
+        items = [e for e in cluster.events if e["metadata"]["namespace"] == request.match_info["namespace"]]
+        return _page(request, items, "EventList", cluster.page_size)
+
+    app = web.Application(middlewares=[record_and_authenticate])
+    app.router.add_get("/api/v1/nodes", nodes)
+    app.router.add_get("/api/v1/pods", pods)
+    app.router.add_get("/apis/apps/v1/daemonsets", daemonsets)
+    app.router.add_get("/apis/apps/v1/namespaces/{namespace}/daemonsets", daemonsets)
+    app.router.add_get("/api/v1/namespaces/{namespace}/events", events)
+    return app
+
+
+def kubeconfig_text(server: str, dead_server: str) -> str:
+    """Two contexts: the current one points at a closed port, `test` at the fake server."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "broken",
+            "clusters": [
+                {"name": "fake", "cluster": {"server": server}},
+                {"name": "gone", "cluster": {"server": dead_server}},
+            ],
+            "users": [{"name": "viewer", "user": {"token": TOKEN}}],
+            "contexts": [
+                {"name": "test", "context": {"cluster": "fake", "user": "viewer"}},
+                {"name": "broken", "context": {"cluster": "gone", "user": "viewer"}},
+            ],
+        }
+    )
