@@ -201,7 +201,8 @@ class Tailer:
         st = os.fstat(fd)
         result = StepResult(size=st.st_size, nlink=st.st_nlink)
         self.size = st.st_size
-        if st.st_size < self.offset:
+        if st.st_size < self.offset or self._head_changed(fd):
+            # Truncated (copytruncate), possibly already written past the old offset again.
             result.truncated = True
             result.prefix = read_prefix(fd)
             return result
@@ -209,7 +210,7 @@ class Tailer:
         offsets: list[int] = []
         read_time = rfc3339_ns(time.time_ns())
         while result.bytes_read < budget:
-            data = os.pread(fd, CHUNK_BYTES, self.offset)
+            data = os.pread(fd, min(CHUNK_BYTES, budget - result.bytes_read), self.offset)
             if not data:
                 result.at_eof = True
                 break
@@ -229,6 +230,12 @@ class Tailer:
         if records:
             result.segment = Segment(self.cursor, records, offsets, result.bytes_read)
         return result
+
+    def _head_changed(self, fd: int) -> bool:
+        fp_len = self.cursor.fp_len
+        if not fp_len:
+            return False
+        return fingerprint(os.pread(fd, fp_len, 0)) != self.cursor.fp
 
     def _path_moved(self) -> bool:
         try:
@@ -415,6 +422,8 @@ class FileReader:
         self._warned: set[str] = set()
         self._stopping = False
         self._turning: set[asyncio.Task] = set()  # workers in the middle of a read
+        # One turn reads no more than the buffer holds, so backpressure stays close to its bound.
+        self._step_bytes = max(4096, min(STEP_BYTES, config.buffer_max_bytes))
         self._metadata_cache: dict[str, dict | None] = {}
 
     # -- running ------------------------------------------------------------------------------------
@@ -503,7 +512,7 @@ class FileReader:
         tailer.busy = True
         tailer.rewake = False
         try:
-            result = await asyncio.to_thread(tailer.step, time.time(), STEP_BYTES)
+            result = await asyncio.to_thread(tailer.step, time.time(), self._step_bytes)
         except OSError as exc:
             tailer.busy = False
             self._read_failed(tailer, exc)

@@ -29,7 +29,8 @@ async def test_reads_existing_then_appended_lines_with_record_fields(tmp_path: P
     assert record.kubernetes is None
     assert len(record.time) == 30 and record.time.endswith("Z")  # read time, RFC 3339 with nanoseconds
     assert sample("nodeagent_logs_lines_read_total", {"input": shipper.input_name}) == 3
-    assert sample("nodeagent_logs_bytes_read_total", {"input": shipper.input_name}) == len("one\ntwo\nthree\n")
+    assert sample("nodeagent_logs_bytes_read_total", {"input": shipper.input_name}) == len(
+        "one\ntwo\nthree\n")
 
 
 def test_read_time_format() -> None:
@@ -37,7 +38,8 @@ def test_read_time_format() -> None:
     assert rfc3339_ns(5) == "1970-01-01T00:00:00.000000005Z"
 
 
-async def test_read_from_tail_skips_what_exists_but_reads_later_files_from_their_start(tmp_path: Path) -> None:
+async def test_read_from_tail_skips_what_exists_but_reads_later_files_from_their_start(
+        tmp_path: Path) -> None:
     old = tmp_path / "old.log"
     write_lines(old, ["before start"])
     sink = MemorySink()
@@ -185,7 +187,8 @@ async def test_an_unreadable_file_is_skipped_with_one_warning_and_a_metric(
 
     monkeypatch.setattr(reader_module, "_open_readonly", refuse_secret)
     sink = MemorySink()
-    async with shipping(make_config(tmp_path, [tmp_path / "*.log"], rescan_interval="100ms"), sink) as shipper:
+    config = make_config(tmp_path, [tmp_path / "*.log"], rescan_interval="100ms")
+    async with shipping(config, sink) as shipper:
         await eventually(lambda: len(sink.records) == 1, what="the readable file")
         await asyncio.sleep(0.5)  # a few rescans: still one warning
         errors = sample("nodeagent_logs_read_errors_total", {"input": shipper.input_name, "reason": "open"})
