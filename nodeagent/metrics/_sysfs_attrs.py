@@ -96,17 +96,17 @@ def go_parse_uint(text: str) -> int:
     return value
 
 
-def numbered_entries(directory: Path, prefix: str) -> list[tuple[str, Path]]:
+def numbered_entries(directory: str | Path, prefix: str) -> list[tuple[str, str]]:
     """Entries named ``<prefix><digit>...`` in ``directory`` as (suffix, path), sorted by name.
 
     The same set as Go's ``filepath.Glob(dir + "/<prefix>[0-9]*")``, in the same (byte) order.
+    Paths are strings: these run on every scrape and pathlib costs more than the syscalls.
     """
+    directory = os.fspath(directory)
     found = []
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            name = entry.name
-            first = name[len(prefix):len(prefix) + 1]
-            if name.startswith(prefix) and first and first in "0123456789":
-                found.append((name, Path(entry.path)))
-    found.sort(key=lambda item: item[0].encode("utf-8", "surrogateescape"))
-    return [(name[len(prefix):], path) for name, path in found]
+    for name in os.listdir(directory):
+        first = name[len(prefix):len(prefix) + 1]
+        if name.startswith(prefix) and first and first in "0123456789":
+            found.append(name)
+    found.sort(key=lambda name: name.encode("utf-8", "surrogateescape"))
+    return [(name[len(prefix):], f"{directory}/{name}") for name in found]

@@ -11,7 +11,6 @@ import logging
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 
 from prometheus_client.metrics_core import CounterMetricFamily, Metric
 
@@ -23,14 +22,14 @@ log = logging.getLogger("nodeagent.metrics.edac")
 _CHANNEL_CE_FILE = re.compile(r"^ch([0-9]+)_ce_count$")
 
 
-def read_count(path: Path) -> float:
+def read_count(path: str) -> float:
     return float(go_parse_uint(read_attr(path)))
 
 
-def dimm_label(csrow: Path, channel: str) -> str:
+def dimm_label(csrow: str, channel: str) -> str:
     """The channel's DIMM label as node_exporter rewrites it ('#' dropped, '_' before csrow/channel)."""
     try:
-        label = read_attr(csrow / f"ch{channel}_dimm_label")
+        label = read_attr(f"{csrow}/ch{channel}_dimm_label")
     except OSError:
         return "unknown"
     return label.replace("#", "").replace("csrow", "_csrow").replace("channel", "_channel")
@@ -62,21 +61,21 @@ class EdacFamilies:
         return [self.ce, self.ue, self.csrow_ce, self.csrow_ue, self.channel_ce, self.channel_ue]
 
 
-def collect_controller(controller: str, path: Path, out: EdacFamilies) -> None:
+def collect_controller(controller: str, path: str, out: EdacFamilies) -> None:
     """Add one controller's counters; a missing controller or csrow counter raises OSError."""
-    out.ce.add_metric([controller], read_count(path / "ce_count"))
-    out.csrow_ce.add_metric([controller, "unknown"], read_count(path / "ce_noinfo_count"))
-    out.ue.add_metric([controller], read_count(path / "ue_count"))
-    out.csrow_ue.add_metric([controller, "unknown"], read_count(path / "ue_noinfo_count"))
+    out.ce.add_metric([controller], read_count(f"{path}/ce_count"))
+    out.csrow_ce.add_metric([controller, "unknown"], read_count(f"{path}/ce_noinfo_count"))
+    out.ue.add_metric([controller], read_count(f"{path}/ue_count"))
+    out.csrow_ue.add_metric([controller, "unknown"], read_count(f"{path}/ue_noinfo_count"))
     for csrow, csrow_path in numbered_entries(path, "csrow"):
-        out.csrow_ce.add_metric([controller, csrow], read_count(csrow_path / "ce_count"))
-        out.csrow_ue.add_metric([controller, csrow], read_count(csrow_path / "ue_count"))
+        out.csrow_ce.add_metric([controller, csrow], read_count(f"{csrow_path}/ce_count"))
+        out.csrow_ue.add_metric([controller, csrow], read_count(f"{csrow_path}/ue_count"))
         channels = sorted(m.group(1) for m in map(_CHANNEL_CE_FILE.match, os.listdir(csrow_path)) if m)
         for channel in channels:
             labels = [controller, csrow, channel, dimm_label(csrow_path, channel)]
-            out.channel_ce.add_metric(labels, read_count(csrow_path / f"ch{channel}_ce_count"))
+            out.channel_ce.add_metric(labels, read_count(f"{csrow_path}/ch{channel}_ce_count"))
             with contextlib.suppress(OSError, ValueError):  # not every driver counts them per channel
-                out.channel_ue.add_metric(labels, read_count(csrow_path / f"ch{channel}_ue_count"))
+                out.channel_ue.add_metric(labels, read_count(f"{csrow_path}/ch{channel}_ue_count"))
 
 
 @register

@@ -16,6 +16,7 @@ Sensors are filtered with ``chip-include``/``chip-exclude`` (regexps over the ch
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
+from prometheus_client.samples import Sample
 
 from nodeagent.config import parse_regex
 from nodeagent.metrics._sysfs_attrs import go_parse_float, read_raw, to_valid_utf8
@@ -42,11 +44,13 @@ _VALUE_LIMIT = 128  # node_exporter reads at most 128 bytes of a sensor attribut
 SensorData = dict[str, dict[str, str]]  # sensor ("temp1") -> property ("input", "" for none) -> raw value
 
 
+@functools.lru_cache(maxsize=4096)
 def clean_name(name: str) -> str:
     """Lower case, characters outside [a-z0-9:_] replaced by '_', '_' trimmed at both ends."""
     return _INVALID_NAME_CHARS.sub("_", name.lower()).strip("_")
 
 
+@functools.lru_cache(maxsize=8192)  # attribute names repeat on every scrape
 def split_sensor_file(filename: str) -> tuple[str, int, str] | None:
     """``temp1_crit_alarm`` -> ("temp", 1, "crit_alarm"); ``beep_enable`` -> ("beep_enable", 0, "")."""
     match = _SENSOR_FILE.match(filename)
@@ -62,43 +66,46 @@ def split_sensor_file(filename: str) -> tuple[str, int, str] | None:
     return match.group("type"), num, match.group("property") or ""
 
 
-def read_sensor_dir(directory: Path, data: SensorData) -> None:
+def read_sensor_dir(directory: str, data: SensorData) -> None:
     """Add the sensor attributes of one directory to ``data``; unreadable attributes are skipped."""
-    with os.scandir(directory) as entries:
-        names = sorted(entry.name for entry in entries)
-    for filename in names:
+    for filename in sorted(os.listdir(directory)):
         parts = split_sensor_file(filename)
         if parts is None or parts[0] not in SENSOR_TYPES:
             continue
         try:
-            raw = read_raw(directory / filename, _VALUE_LIMIT)
+            raw = read_raw(f"{directory}/{filename}", _VALUE_LIMIT)
         except OSError:
             continue  # write-only attributes, directories named like sensors, flaky drivers
         sensor_type, num, prop = parts
         data.setdefault(f"{sensor_type}{num}", {})[prop] = to_valid_utf8(raw).strip("\n")
 
 
-def read_chip(directory: Path) -> SensorData:
+def read_chip(directory: str | Path) -> SensorData:
+    """The sensor attributes of a chip directory and of its ``device`` directory (which wins)."""
+    directory = os.fspath(directory)
     data: SensorData = {}
     read_sensor_dir(directory, data)
-    device = directory / "device"
-    if device.exists():
+    device = f"{directory}/device"
+    if os.path.exists(device):
         read_sensor_dir(device, data)
     return data
 
 
-def _read_name_file(directory: Path) -> str | None:
+def _read_name_file(directory: str) -> str | None:
     try:
-        with open(directory / "name", "rb") as fh:
-            return to_valid_utf8(fh.read())
+        return to_valid_utf8(read_raw(f"{directory}/name"))
     except OSError:
         return None
 
 
-def chip_base_name(directory: Path) -> str:
-    """node_exporter's chip name: from the device path, else the name file, else hwmonN."""
+def chip_base_name(directory: str | Path, name_file: str | None = None) -> str:
+    """node_exporter's chip name: from the device path, else the name file, else hwmonN.
+
+    ``name_file`` is the content of the ``name`` attribute when the caller has read it already.
+    """
+    directory = os.fspath(directory)
     try:
-        device_path = os.path.realpath(directory / "device", strict=True)
+        device_path = os.path.realpath(f"{directory}/device", strict=True)
     except OSError:
         device_path = None
     if device_path is not None:
@@ -109,7 +116,7 @@ def chip_base_name(directory: Path) -> str:
             return f"{clean_dev_type}_{clean_dev_name}"
         if clean_dev_name:
             return clean_dev_name
-    name = _read_name_file(directory)
+    name = name_file if name_file is not None else _read_name_file(directory)
     if name and clean_name(name):
         return clean_name(name)
     cleaned = clean_name(os.path.basename(os.path.realpath(directory, strict=True)))
@@ -118,73 +125,86 @@ def chip_base_name(directory: Path) -> str:
     raise ValueError(f"cannot derive a chip name for {directory}")
 
 
-def human_chip_name(directory: Path) -> str | None:
-    """The cleaned ``name`` attribute (node_hwmon_chip_names' chip_name), if any."""
-    name = _read_name_file(directory)
-    if not name:
-        return None
-    return clean_name(name) or None
-
-
 @dataclass(frozen=True)
 class Chip:
-    directory: Path
-    name: str
+    directory: str
+    name: str  # unique chip label value
+    human_name: str | None  # cleaned ``name`` attribute: node_hwmon_chip_names' chip_name
 
 
-def list_chips(sysfs: Path) -> list[Chip]:
-    """The chip directories below <sysfs>/class/hwmon with their unique chip names."""
-    root = sysfs / "class" / "hwmon"
+_BaseNameCache = dict[tuple[str, str, str | None], str]
+
+
+def list_chips(sysfs: str | Path, base_names: _BaseNameCache | None = None) -> list[Chip]:
+    """The chip directories below <sysfs>/class/hwmon with their unique chip names.
+
+    ``base_names`` caches the device-path part of the name across scrapes, keyed by the class
+    link's target: resolving device links costs a syscall per path component.
+    """
+    root = f"{os.fspath(sysfs)}/class/hwmon"
     try:
-        with os.scandir(root) as entries:
-            candidates = sorted(entry.name for entry in entries)
+        candidates = sorted(os.listdir(root))
     except FileNotFoundError:
         raise NoDataError("no /sys/class/hwmon") from None
-    found: list[tuple[Path, str, str]] = []
+    found: list[tuple[str, str, str | None]] = []
     for entry in candidates:
-        directory = root / entry
-        if not directory.is_dir():  # follows the class symlink
-            continue
+        directory = f"{root}/{entry}"
         try:
-            base = chip_base_name(directory)
-        except (OSError, ValueError) as exc:
-            log.warning("skipping hwmon chip", extra={"path": str(directory), "err": str(exc)})
+            target = os.readlink(directory)
+        except OSError:
+            target = None  # a plain directory (or nothing): not cached
+        if not os.path.isdir(directory):  # follows the class symlink
             continue
-        found.append((directory, base, (_read_name_file(directory) or "").strip()))
+        name_file = _read_name_file(directory)
+        key = (entry, target or "", name_file)
+        base = base_names.get(key) if base_names is not None and target else None
+        if base is None:
+            try:
+                base = chip_base_name(directory, name_file)
+            except (OSError, ValueError) as exc:
+                log.warning("skipping hwmon chip", extra={"path": directory, "err": str(exc)})
+                continue
+            if base_names is not None and target:
+                if len(base_names) > 4096:
+                    base_names.clear()
+                base_names[key] = base
+        found.append((directory, base, name_file))
     per_base: dict[str, int] = {}
     per_base_and_name: dict[tuple[str, str], int] = {}
-    for _, base, name in found:
+    for _, base, name_file in found:
+        name = (name_file or "").strip()
         per_base[base] = per_base.get(base, 0) + 1
         per_base_and_name[(base, name)] = per_base_and_name.get((base, name), 0) + 1
     chips = []
-    for directory, base, name in found:
+    for directory, base, name_file in found:
+        name = (name_file or "").strip()
         chip = base
         if per_base[base] > 1:  # several chips on one device (e.g. a wifi card with one per radio)
             suffix = clean_name(name)
             if not suffix or per_base_and_name[(base, name)] > 1:
-                suffix = clean_name(directory.name)
+                suffix = clean_name(os.path.basename(directory))
             chip = f"{base}_{suffix}"
-        chips.append(Chip(directory, chip))
+        chips.append(Chip(directory, chip, clean_name(name_file) or None if name_file else None))
     return chips
 
 
 class _Families:
-    """Metric families by name, each with fixed label names; a repeated series is dropped."""
+    """Metric families by name; the first sample of a series wins (sensors renamed by label may collide)."""
 
     def __init__(self) -> None:
         self.families: dict[str, Metric] = {}
-        self._seen: set[tuple[str, tuple[str, ...]]] = set()
+        self._series: dict[str, set[tuple[str, ...]]] = {}
 
     def add(self, name: str, help_text: str, labels: dict[str, str], value: float,
             kind: str = "gauge") -> None:
-        key = (name, tuple(labels.values()))
-        if key in self._seen:
-            return
-        self._seen.add(key)
-        family = self.families.get(name)
-        if family is None:
-            family = self.families[name] = Metric(name, help_text, kind)
-        family.add_sample(name, labels, value)
+        series = self._series.get(name)
+        if series is None:
+            series = self._series[name] = set()
+            self.families[name] = Metric(name, help_text, kind)
+        key = tuple(labels.values())
+        if key not in series:
+            series.add(key)
+            self.families[name].samples.append(Sample(name, labels, value, None, None))
 
 
 class _Filter:
@@ -307,12 +327,13 @@ class HwmonCollector(Collector):
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
+        self._base_names: _BaseNameCache = {}
         self.chip_filter = _Filter(options.get("chip-include", ""), options.get("chip-exclude", ""))
         self.sensor_filter = _Filter(options.get("sensor-include", ""), options.get("sensor-exclude", ""))
 
     def collect(self) -> Iterable[Metric]:
         families = _Families()
-        for chip in list_chips(self.paths.sysfs):
+        for chip in list_chips(self.paths.sysfs, self._base_names):
             if self.chip_filter.ignored(chip.name):
                 continue
             try:
@@ -320,5 +341,5 @@ class HwmonCollector(Collector):
             except OSError as exc:
                 log.warning("cannot read hwmon chip", extra={"chip": chip.name, "err": str(exc)})
                 continue
-            chip_metrics(chip.name, data, families, human_chip_name(chip.directory), self.sensor_filter)
+            chip_metrics(chip.name, data, families, chip.human_name, self.sensor_filter)
         return list(families.families.values())

@@ -114,31 +114,31 @@ def parse_mdstat(text: str) -> list[MDStat]:
     return arrays
 
 
-def read_mdraids(sysfs: Path) -> list[MDRaid]:
+def read_mdraids(sysfs: str | Path) -> list[MDRaid]:
     """Arrays of <sysfs>/block/md*/md/ with their raid_disks and degraded counts (None if unreadable)."""
-    block = sysfs / "block"
+    block = f"{sysfs}/block"
     try:
         names = sorted(name for name in os.listdir(block) if name.startswith("md"))
     except FileNotFoundError:
         return []
     raids = []
     for name in names:
-        md = block / name / "md"
-        if not md.is_dir():
-            continue
+        md = f"{block}/{name}/md"
         try:
-            level = read_attr(md / "level")
+            level = read_attr(f"{md}/level")
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # not an md array (e.g. a partition named md...)
         except OSError as exc:
             log.warning("cannot read md level", extra={"device": name, "err": str(exc)})
             continue
         raid_disks = degraded = None
         try:
-            raid_disks = go_parse_uint(read_attr(md / "raid_disks"))
+            raid_disks = go_parse_uint(read_attr(f"{md}/raid_disks"))
         except (OSError, ValueError) as exc:
             log.warning("cannot read md raid_disks", extra={"device": name, "err": str(exc)})
         if level in REDUNDANT_LEVELS:
             try:
-                degraded = go_parse_uint(read_attr(md / "degraded"))
+                degraded = go_parse_uint(read_attr(f"{md}/degraded"))
             except (OSError, ValueError) as exc:
                 log.warning("cannot read md degraded", extra={"device": name, "err": str(exc)})
         else:

@@ -116,14 +116,18 @@ class OSCollector(Collector):
         self._cached: tuple[Path, float, OSRelease] | None = None
 
     def _release(self) -> OSRelease:
+        """The parsed first os-release file, re-read only when that file or its mtime changed."""
         with self._lock:
             cached = self._cached
-            if cached is not None:
+            for name in OS_RELEASE_FILES:
+                path = self.paths.root(name)
                 try:
-                    if _os.stat(cached[0]).st_mtime == cached[1]:
-                        return cached[2]
-                except OSError:
-                    pass
+                    mtime = _os.stat(path).st_mtime
+                except FileNotFoundError:
+                    continue
+                if cached is not None and cached[0] == path and cached[1] == mtime:
+                    return cached[2]
+                break
             self._cached = read_os_release(self.paths.rootfs)
             return self._cached[2]
 

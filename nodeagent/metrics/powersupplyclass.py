@@ -12,7 +12,6 @@ import logging
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
@@ -49,7 +48,7 @@ INFO_ATTRIBUTES = ("capacity_level", "charge_type", "health", "manufacturer", "m
                    "status", "technology", "type", "usb_type", "scope")
 
 
-def read_power_supply(path: Path) -> tuple[dict[str, float], dict[str, str]]:
+def read_power_supply(path: str) -> tuple[dict[str, float], dict[str, str]]:
     """(numeric attributes as metric suffix -> converted value, info label -> text) of one supply.
 
     An attribute that cannot be read or parsed is skipped with a warning (node_exporter would fail
@@ -64,9 +63,9 @@ def read_power_supply(path: Path) -> tuple[dict[str, float], dict[str, str]]:
         if not is_info and attr not in NUMERIC_ATTRIBUTES:
             continue
         try:
-            value = read_attr(path / attr)
+            value = read_attr(f"{path}/{attr}")
         except OSError as exc:  # e.g. ENODATA from a battery that is not present
-            log.debug("cannot read power supply attribute", extra={"path": str(path / attr), "err": str(exc)})
+            log.debug("cannot read power supply attribute", extra={"path": f"{path}/{attr}", "err": str(exc)})
             continue
         if is_info:
             info[attr] = value
@@ -75,7 +74,7 @@ def read_power_supply(path: Path) -> tuple[dict[str, float], dict[str, str]]:
         try:
             number = go_parse_int(value, 0)
         except ValueError:
-            log.warning("bad power supply value", extra={"path": str(path / attr), "value": value})
+            log.warning("bad power supply value", extra={"path": f"{path}/{attr}", "value": value})
             continue
         numbers[name] = float(number) if divisor == 1.0 else float(number) / divisor
     return numbers, info
@@ -94,7 +93,7 @@ class PowerSupplyClassCollector(Collector):
         self.ignored = re.compile(options.get("ignored-supplies", "^$"))
 
     def collect(self) -> Iterable[Metric]:
-        root = self.paths.sysfs / "class" / "power_supply"
+        root = f"{self.paths.sysfs}/class/power_supply"
         try:
             with os.scandir(root) as entries:
                 supplies = sorted(entry.name for entry in entries)
@@ -107,7 +106,7 @@ class PowerSupplyClassCollector(Collector):
             if self.ignored.search(supply):
                 continue
             try:
-                numbers, info = read_power_supply(root / supply)
+                numbers, info = read_power_supply(f"{root}/{supply}")
             except OSError as exc:
                 log.warning("cannot read power supply", extra={"power_supply": supply, "err": str(exc)})
                 continue

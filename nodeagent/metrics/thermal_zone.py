@@ -36,13 +36,13 @@ class CoolingDevice:
     cur_state: int
 
 
-def read_thermal_zones(sysfs: Path) -> list[ThermalZone]:
+def read_thermal_zones(sysfs: str | Path) -> list[ThermalZone]:
     zones = []
-    for zone, path in numbered_entries(sysfs / "class" / "thermal", "thermal_zone"):
+    for zone, path in numbered_entries(f"{sysfs}/class/thermal", "thermal_zone"):
         try:
-            zone_type = read_attr(path / "type")
-            read_attr(path / "policy")  # required by node_exporter: a zone without a governor is skipped
-            temp = go_parse_int(read_attr(path / "temp"))
+            zone_type = read_attr(f"{path}/type")
+            read_attr(f"{path}/policy")  # required by node_exporter: a zone without a governor is skipped
+            temp = go_parse_int(read_attr(f"{path}/temp"))
         except (OSError, ValueError) as exc:
             log.debug("skipping thermal zone", extra={"zone": zone, "err": str(exc)})
             continue
@@ -50,13 +50,13 @@ def read_thermal_zones(sysfs: Path) -> list[ThermalZone]:
     return zones
 
 
-def read_cooling_devices(sysfs: Path) -> list[CoolingDevice]:
+def read_cooling_devices(sysfs: str | Path) -> list[CoolingDevice]:
     devices = []
-    for name, path in numbered_entries(sysfs / "class" / "thermal", "cooling_device"):
+    for name, path in numbered_entries(f"{sysfs}/class/thermal", "cooling_device"):
         try:
-            max_state = go_parse_int(read_attr(path / "max_state"))
-            cur_state = go_parse_int(read_attr(path / "cur_state"))  # -1 is valid (intel_powerclamp)
-            device = CoolingDevice(name, read_attr(path / "type"), max_state, cur_state)
+            max_state = go_parse_int(read_attr(f"{path}/max_state"))
+            cur_state = go_parse_int(read_attr(f"{path}/cur_state"))  # -1 is valid (intel_powerclamp)
+            device = CoolingDevice(name, read_attr(f"{path}/type"), max_state, cur_state)
         except (OSError, ValueError) as exc:
             log.debug("skipping cooling device", extra={"device": name, "err": str(exc)})
             continue

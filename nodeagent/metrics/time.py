@@ -26,19 +26,19 @@ class Clocksource:
     current: str
 
 
-def read_clocksources(sysfs: Path) -> list[Clocksource]:
+def read_clocksources(sysfs: str | Path) -> list[Clocksource]:
     """One entry per clocksource directory, in name order; unreadable ones are skipped."""
     try:
-        devices = numbered_entries(sysfs / "devices" / "system" / "clocksource", "clocksource")
+        devices = numbered_entries(f"{sysfs}/devices/system/clocksource", "clocksource")
     except FileNotFoundError:
         return []
     sources = []
     for _, path in devices:
         try:
-            available = tuple(read_attr(path / "available_clocksource").split())
-            current = read_attr(path / "current_clocksource")
+            available = tuple(read_attr(f"{path}/available_clocksource").split())
+            current = read_attr(f"{path}/current_clocksource")
         except OSError as exc:
-            log.warning("cannot read clocksource", extra={"path": str(path), "err": str(exc)})
+            log.warning("cannot read clocksource", extra={"path": path, "err": str(exc)})
             continue
         sources.append(Clocksource(available, current))
     return sources

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -31,17 +30,17 @@ NUMERIC_ATTRIBUTES = {
 INFO_ATTRIBUTES = ("options", "identity", "state", "status", "pretimeout_governor")
 
 
-def read_watchdog(path: Path) -> tuple[dict[str, float], dict[str, str]]:
+def read_watchdog(path: str) -> tuple[dict[str, float], dict[str, str]]:
     """(numeric attribute -> value, text attribute -> value) of one watchdog; absent ones are omitted."""
     numbers: dict[str, float] = {}
     info: dict[str, str] = {}
     for attr in (*NUMERIC_ATTRIBUTES, *INFO_ATTRIBUTES):
         try:
-            value = read_attr(path / attr)
+            value = read_attr(f"{path}/{attr}")
         except FileNotFoundError:
             continue
         except OSError as exc:
-            log.warning("cannot read watchdog attribute", extra={"path": str(path / attr), "err": str(exc)})
+            log.warning("cannot read watchdog attribute", extra={"path": f"{path}/{attr}", "err": str(exc)})
             continue
         if attr in INFO_ATTRIBUTES:
             info[attr] = value
@@ -49,7 +48,7 @@ def read_watchdog(path: Path) -> tuple[dict[str, float], dict[str, str]]:
         try:
             numbers[attr] = float(go_parse_int(value, 0))
         except ValueError:
-            log.warning("bad watchdog value", extra={"path": str(path / attr), "value": value})
+            log.warning("bad watchdog value", extra={"path": f"{path}/{attr}", "value": value})
     return numbers, info
 
 
@@ -58,7 +57,7 @@ class WatchdogCollector(Collector):
     name = "watchdog"
 
     def collect(self) -> Iterable[Metric]:
-        root = self.paths.sysfs / "class" / "watchdog"
+        root = f"{self.paths.sysfs}/class/watchdog"
         try:
             with os.scandir(root) as entries:
                 names = sorted(entry.name for entry in entries)
@@ -71,7 +70,7 @@ class WatchdogCollector(Collector):
                                         labels=["name", *INFO_ATTRIBUTES])
         for name in names:
             try:
-                numbers, info = read_watchdog(root / name)
+                numbers, info = read_watchdog(f"{root}/{name}")
             except OSError as exc:
                 log.warning("cannot read watchdog", extra={"watchdog": name, "err": str(exc)})
                 continue
