@@ -23,20 +23,27 @@ ARG PIP_INDEX_URL=https://pypi.org/simple
 ARG PIP_CA_BUNDLE=
 
 WORKDIR /src
-COPY . /src
 
-SHELL ["/bin/sh", "-eu", "-c"]
-# A throw-away venv holds the build tools (pip from ensurepip); the runtime venv gets no pip at all:
-# pip installs into it from outside with --python. Only wheels are accepted for the dependencies, so
-# the image never needs a compiler.
+# Dependencies first, from pyproject.toml alone, so that this layer is reused until they change. A
+# throw-away venv holds the build tools (pip from ensurepip); the runtime venv gets no pip at all: pip
+# installs into it from outside with --python. Dependencies come as wheels only, so no compiler is needed.
+COPY pyproject.toml /src/
 RUN if [ -n "${PIP_CA_BUNDLE}" ]; then export PIP_CERT="${PIP_CA_BUNDLE}"; fi \
+ && python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); \
+print("\n".join(p["build-system"]["requires"]), file=open("/tmp/build-requirements.txt", "w")); \
+print("\n".join(p["project"]["dependencies"]), file=open("/tmp/requirements.txt", "w"))' \
  && python3 -m venv /opt/buildtools \
- && /opt/buildtools/bin/pip wheel --no-deps --wheel-dir /wheels /src \
+ && /opt/buildtools/bin/pip install -r /tmp/build-requirements.txt \
  && python3 -m venv --without-pip /opt/nodeagent \
  && /opt/buildtools/bin/pip --python /opt/nodeagent/bin/python install --only-binary=:all: \
-        /wheels/nodeagent-*.whl \
+        -r /tmp/requirements.txt
+
+# Then the package itself (offline: build tools and dependencies are already there).
+COPY . /src
+RUN /opt/buildtools/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels /src \
+ && /opt/buildtools/bin/pip --python /opt/nodeagent/bin/python install --no-deps /wheels/nodeagent-*.whl \
  && /opt/nodeagent/bin/python -m compileall -q /opt/nodeagent/lib \
- && /opt/nodeagent/bin/python -c 'import nodeagent'
+ && /opt/nodeagent/bin/python -c 'import nodeagent.cli, nodeagent.agent, nodeagent.logs.pipeline'
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
