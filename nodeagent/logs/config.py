@@ -314,6 +314,10 @@ def _parse_sink(raw: Any, where: str, index: int, source: str | None, used: set[
         try:
             make_sink(spec.as_spec(), name=name)  # validates the options; opens nothing until start()
         except (ValueError, TypeError, KeyError) as exc:
+            # make_sink says "option: problem"; point at the option when it can.
+            option, sep, problem = str(exc).partition(": ")
+            if sep and option and " " not in option:
+                raise section.error(option, f"sink {name!r}: {problem}") from None
             raise section.error(None, f"sink {name!r}: {exc}") from None
         except ConfigError as exc:
             raise section.error(exc.key, exc.message) from None

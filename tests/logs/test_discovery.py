@@ -1,0 +1,98 @@
+"""Globs, excludes, scans, identities: what the reader considers "the files of an input"."""
+
+from __future__ import annotations
+
+import glob
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nodeagent.logs.discovery import (
+    PathMatcher,
+    find_inode,
+    glob_to_regex,
+    scan,
+    stat_path,
+    static_prefix,
+    watch_roots,
+)
+
+NAMES = ["a.log", "b.log.1", "c.txt", ".hidden.log", "0.log", "x-json.log", "[x].log"]
+
+
+def make_tree(root: Path) -> None:
+    for sub in ("", "pods/ns_p_u/c", "pods/ns_q_v/d", "deep/er/still"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        for name in NAMES:
+            (root / sub / name).write_text("x\n")
+
+
+@pytest.mark.parametrize("pattern", [
+    "*.log", "*.log*", "pods/*/*/*.log", "pods/*/c/*", "*/*/*/*.log", "?.log", "[ab].log", "[!ab].log",
+    "**/*.log", "deep/**/*.txt", "*-json.log", ".*.log",
+])
+def test_glob_regex_agrees_with_glob(tmp_path: Path, pattern: str) -> None:
+    make_tree(tmp_path)
+    full = f"{tmp_path}/{pattern}"
+    expected = set(glob.glob(full, recursive=True))
+    regex = glob_to_regex(full)
+    everything = {str(p) for p in tmp_path.rglob("*")}
+    assert {p for p in everything if regex.match(p)} == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=st.text(alphabet="ab.*?-_/x0", min_size=1, max_size=12),
+       pattern=st.text(alphabet="ab.*?-x0", min_size=1, max_size=8))
+def test_glob_regex_matches_fnmatch_within_one_segment(name: str, pattern: str) -> None:
+    import fnmatch
+    if "/" in name or name.startswith("."):
+        return
+    assert bool(glob_to_regex(pattern).match(name)) == fnmatch.fnmatchcase(name, pattern)
+
+
+def test_excludes_by_name_or_by_path() -> None:
+    matcher = PathMatcher(["/var/log/**/*"], ["*.gz", "/var/log/journal/**"])
+    assert matcher.matches("/var/log/syslog")
+    assert not matcher.matches("/var/log/syslog.2.gz")
+    assert not matcher.matches("/var/log/journal/abc/system.journal")
+    assert not matcher.matches("/var/log/app.log", realpath="/var/log/journal/x")
+    assert matcher.matches("/var/log/app.log", realpath="/data/app.log")
+    assert not matcher.included("/var/lib/x")
+
+
+def test_watch_roots_are_the_fixed_directories() -> None:
+    assert static_prefix("/var/log/pods/*/*/*.log") == "/var/log/pods"
+    assert static_prefix("/var/log/syslog") == "/var/log"
+    assert static_prefix("/*.log") == "/"
+    assert watch_roots(["/var/log/*.log", "/var/log/pods/*/*/*.log", "/var/lib/docker/containers/*/*.log",
+                        "/var/log/syslog"]) == ["/var/lib/docker/containers", "/var/log"]
+
+
+def test_scan_finds_regular_files_follows_symlinks_and_skips_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "real.log").write_text("1\n")
+    (tmp_path / "dir.log").mkdir()
+    os.symlink(tmp_path / "real.log", tmp_path / "link.log")
+    os.symlink(tmp_path / "missing", tmp_path / "dangling.log")
+    os.mkfifo(tmp_path / "fifo.log")
+    (tmp_path / "skip.log.gz").write_text("z")
+    result = scan(PathMatcher([f"{tmp_path}/*.log*"], ["*.gz"]))
+    assert set(result.files) == {str(tmp_path / "real.log"), str(tmp_path / "link.log")}
+    real, link = result.files[str(tmp_path / "real.log")], result.files[str(tmp_path / "link.log")]
+    assert real.file_id == link.file_id
+    assert link.realpath == str(tmp_path / "real.log")
+    assert real.size == 2
+    assert result.errors == []
+
+
+def test_stat_path_and_find_inode(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("hello\n")
+    found = stat_path(str(log))
+    assert found is not None
+    os.rename(log, tmp_path / "app.log.1")
+    assert stat_path(str(log)) is None
+    assert find_inode(str(tmp_path), found.file_id) == str(tmp_path / "app.log.1")
+    assert find_inode(str(tmp_path / "nowhere"), found.file_id) is None
