@@ -20,8 +20,8 @@ from tests.deploy.crd_schemas import SCHEMAS
 OLDEST_SUPPORTED = "1.28.0"
 NEWEST_SHIPPED = kubernetes_validate.latest_version()
 RENDERINGS = ["manifests", *(str(p.relative_to(MANIFESTS.parent)) for p in (*COMPONENTS, *EXAMPLES))]
-BASE_KINDS = {"Namespace", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "ConfigMap", "Service",
-              "DaemonSet"}
+BASE_KINDS = {"Namespace", "ResourceQuota", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
+              "ConfigMap", "Service", "DaemonSet"}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
 
@@ -80,6 +80,15 @@ def test_daemonset_runs_on_every_node(daemonset: dict[str, Any]) -> None:
     required = pod["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
     not_windows = {"key": "kubernetes.io/os", "operator": "NotIn", "values": ["windows"]}
     assert required["nodeSelectorTerms"] == [{"matchExpressions": [not_windows]}]
+
+
+def test_quota_admits_the_critical_priority_class(base_objects: list[dict[str, Any]],
+                                                 daemonset: dict[str, Any]) -> None:
+    quota = find(base_objects, "ResourceQuota")
+    [scope] = quota["spec"]["scopeSelector"]["matchExpressions"]
+    assert scope == {"scopeName": "PriorityClass", "operator": "In",
+                     "values": [daemonset["spec"]["template"]["spec"]["priorityClassName"]]}
+    assert int(quota["spec"]["hard"]["pods"]) >= 5000  # Kubernetes' largest supported cluster
 
 
 def test_daemonset_uses_the_host_namespaces(daemonset: dict[str, Any]) -> None:
