@@ -16,6 +16,7 @@ from nodeagent.placement.report import exit_status, render_json, render_table
 from nodeagent.placement.rules import DaemonSetResult, evaluate, index_usage
 from nodeagent.placement.sources import (
     InputError,
+    bulk_loading,
     daemonsets_from,
     load_paths,
     nodes_from,
@@ -108,24 +109,26 @@ def check_offline(
 ) -> tuple[list[DaemonSetResult], list[str]]:
     daemonsets = _file_daemonsets(args, stdin)
     problems: list[str] = []
-    nodes = nodes_from(load_paths(args.nodes, stdin), problems)
-    if not nodes:
-        raise InputError(f"no nodes found in {', '.join(args.nodes)}")
-    pods = pods_from(load_paths(args.pods, stdin), problems) if args.pods else []
-    usage = index_usage(pods)
-    return [evaluate(ds, nodes, usage) for ds in daemonsets], problems
+    with bulk_loading():
+        nodes = nodes_from(load_paths(args.nodes, stdin), problems)
+        if not nodes:
+            raise InputError(f"no nodes found in {', '.join(args.nodes)}")
+        pods = pods_from(load_paths(args.pods, stdin), problems) if args.pods else []
+        usage = index_usage(pods)
+        return [evaluate(ds, nodes, usage) for ds in daemonsets], problems
 
 
 def _evaluate_cluster(
     daemonsets: list[DaemonSet], node_objects: list[dict], pod_objects: list[dict]
 ) -> tuple[list[DaemonSetResult], list[str], list]:
     problems: list[str] = []
-    nodes = [node_from_obj(obj, problems) for obj in node_objects]
-    if not nodes:
-        raise InputError("the cluster has no nodes")
-    pods = [pod_from_obj(obj, problems) for obj in pod_objects]
-    usage = index_usage(pods)
-    return [evaluate(ds, nodes, usage) for ds in daemonsets], problems, pods
+    with bulk_loading():
+        nodes = [node_from_obj(obj, problems) for obj in node_objects]
+        if not nodes:
+            raise InputError("the cluster has no nodes")
+        pods = [pod_from_obj(obj, problems) for obj in pod_objects]
+        usage = index_usage(pods)
+        return [evaluate(ds, nodes, usage) for ds in daemonsets], problems, pods
 
 
 async def check_live(

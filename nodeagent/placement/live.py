@@ -96,6 +96,8 @@ class Cluster:
                 message = body[:200].decode("utf-8", "replace")
             raise ClusterError(f"API request failed: HTTP {response.status} {' '.join(str(message).split())}")
         try:
+            # One page (PAGE_SIZE objects) decodes in milliseconds to a few tens of them; json.loads holds
+            # the GIL, so a worker thread would not let the loop run meanwhile anyway.
             return json.loads(body)
         except ValueError:
             raise ClusterError("the API server sent a response that is not JSON") from None

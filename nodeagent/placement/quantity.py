@@ -61,10 +61,17 @@ def parse_quantity(value: object) -> Fraction:
 
 def resource_units(resource: str, value: object) -> int:
     """Integer amount the scheduler compares: millicores for cpu, whole units (rounded up) otherwise."""
+    if isinstance(value, str):
+        return _text_units(resource == "cpu", value)
     quantity = parse_quantity(value)
-    if resource == "cpu":
-        quantity *= 1000
-    return math.ceil(quantity)
+    return math.ceil(quantity * 1000 if resource == "cpu" else quantity)
+
+
+@lru_cache(maxsize=8192)
+def _text_units(milli: bool, text: str) -> int:
+    # Clusters repeat the same few request strings across thousands of pods: convert each once.
+    quantity = _parse_text(text)
+    return math.ceil(quantity * 1000 if milli else quantity)
 
 
 def format_units(resource: str, amount: int) -> str:

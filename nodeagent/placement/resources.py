@@ -37,16 +37,19 @@ def _supported_pod_level(resource: str) -> bool:
     return resource in ("cpu", "memory") or resource.startswith(_POD_LEVEL_PREFIXES)
 
 
-def resource_list(value: Any, where: str, problems: list[str]) -> dict[str, int]:
+def resource_list(value: Any, where: str, problems: list[str], *context: Any) -> dict[str, int]:
     """A ResourceList as integer amounts (cpu in millicores); unreadable entries are noted and skipped."""
     if not isinstance(value, dict):
         return {}
     result = {}
     for name, raw in value.items():
+        if not isinstance(name, str):
+            name = str(name)
         try:
-            result[str(name)] = resource_units(str(name), raw)
+            result[name] = resource_units(name, raw)
         except QuantityError as error:
-            problems.append(f"{where}: {name}: {error}; ignored")
+            part = " ".join(map(str, (where, *context)))  # built only here: this loop runs for every pod
+            problems.append(f"{part}: {name}: {error}; ignored")
     return result
 
 
@@ -65,10 +68,13 @@ def _container_requests(container: Any, where: str, problems: list[str]) -> dict
     resources = container.get("resources") if isinstance(container, dict) else None
     if not isinstance(resources, dict):
         return {}
-    requests = resource_list(resources.get("requests"), f"{where} requests", problems)
-    # API defaulting: a limit without a request becomes the request (manifests are not defaulted yet).
-    for name, amount in resource_list(resources.get("limits"), f"{where} limits", problems).items():
-        requests.setdefault(name, amount)
+    name = container.get("name")
+    requests = resource_list(resources.get("requests"), where, problems, "container", name, "requests")
+    limits = resources.get("limits")
+    if limits:
+        # API defaulting: a limit without a request becomes the request (manifests are not defaulted yet).
+        for resource, amount in resource_list(limits, where, problems, "container", name, "limits").items():
+            requests.setdefault(resource, amount)
     return requests
 
 
@@ -77,28 +83,33 @@ def pod_requests(pod_spec: dict, where: str, problems: list[str]) -> dict[str, i
     total: dict[str, int] = {}
     containers = pod_spec.get("containers")
     for index, container in enumerate(containers if isinstance(containers, list) else ()):
-        _add(total, _container_requests(container, f"{where} containers[{index}]", problems))
-
-    # While init container i runs, the sidecars (restartPolicy Always) started before it run too.
-    sidecars: dict[str, int] = {}
-    init_peak: dict[str, int] = {}
-    init_containers = pod_spec.get("initContainers")
-    for index, container in enumerate(init_containers if isinstance(init_containers, list) else ()):
-        requests = _container_requests(container, f"{where} initContainers[{index}]", problems)
-        if isinstance(container, dict) and container.get("restartPolicy") == "Always":
-            _add(total, requests)
-            _add(sidecars, requests)
-            _max(init_peak, sidecars)
+        requests = _container_requests(container, where, problems)
+        if index == 0:
+            total = requests  # a fresh dict: no need to copy
         else:
-            during = dict(requests)
-            _add(during, sidecars)
-            _max(init_peak, during)
-    _max(total, init_peak)
+            _add(total, requests)
+
+    init_containers = pod_spec.get("initContainers")
+    if init_containers and isinstance(init_containers, list):
+        # While init container i runs, the sidecars (restartPolicy Always) started before it run too.
+        sidecars: dict[str, int] = {}
+        init_peak: dict[str, int] = {}
+        for container in init_containers:
+            requests = _container_requests(container, where, problems)
+            if isinstance(container, dict) and container.get("restartPolicy") == "Always":
+                _add(total, requests)
+                _add(sidecars, requests)
+                _max(init_peak, sidecars)
+            else:
+                during = dict(requests)
+                _add(during, sidecars)
+                _max(init_peak, during)
+        _max(total, init_peak)
 
     pod_level = pod_spec.get("resources")
-    if isinstance(pod_level, dict):
-        level_requests = resource_list(pod_level.get("requests"), f"{where} resources.requests", problems)
-        level_limits = resource_list(pod_level.get("limits"), f"{where} resources.limits", problems)
+    if pod_level and isinstance(pod_level, dict):
+        level_requests = resource_list(pod_level.get("requests"), where, problems, "resources.requests")
+        level_limits = resource_list(pod_level.get("limits"), where, problems, "resources.limits")
         for name, amount in level_limits.items():
             # Defaulting: a pod-level limit becomes the pod-level request when no container requests it.
             if name not in level_requests and total.get(name, 0) == 0:
@@ -107,7 +118,9 @@ def pod_requests(pod_spec: dict, where: str, problems: list[str]) -> dict[str, i
             if _supported_pod_level(name):
                 total[name] = amount
 
-    _add(total, resource_list(pod_spec.get("overhead"), f"{where} overhead", problems))
+    overhead = pod_spec.get("overhead")
+    if overhead:
+        _add(total, resource_list(overhead, where, problems, "overhead"))
     return total
 
 
@@ -141,4 +154,4 @@ def pod_host_ports(pod_spec: dict, where: str, problems: list[str]) -> tuple[Hos
                     port=host_port,
                 )
             )
-    return tuple(ports)
+    return tuple(ports) if ports else ()

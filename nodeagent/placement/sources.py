@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -36,6 +38,22 @@ class InputError(Exception):
 class Loaded:
     obj: dict
     source: str
+
+
+@contextmanager
+def bulk_loading() -> Iterator[None]:
+    """Pause the cyclic garbage collector while building many objects at once.
+
+    Big node and pod lists become millions of small dicts; without this the collector rescans them over
+    and over and loading takes about three times as long. Nothing built here forms reference cycles.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _flatten(value: Any, source: str) -> Iterator[Loaded]:
