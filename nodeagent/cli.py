@@ -108,7 +108,7 @@ def _fail(message: object) -> int:
 
 
 def cmd_run(settings: Settings) -> int:
-    from nodeagent.agent import StartupError, plan_agent, run_agent
+    from nodeagent.agent import StartupError, plan_agent, run_agent, settle_gc
     from nodeagent.agentlog import setup_logging
     from nodeagent.server import ListenError
 
@@ -119,6 +119,7 @@ def cmd_run(settings: Settings) -> int:
             return _refuse(exc)
         except StartupError as exc:
             return _fail(exc)
+        settle_gc()
         try:
             return asyncio.run(run_agent(plan))
         except ListenError as exc:

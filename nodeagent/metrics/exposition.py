@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 from prometheus_client.metrics_core import Metric
 
@@ -18,22 +19,38 @@ _TYPE_NAMES = {"counter": "counter", "gauge": "gauge", "summary": "summary", "hi
                "gaugehistogram": "histogram"}
 
 
+_INT_EXACT = 2.0**53  # below this every integer is a float, and its digits are its shortest form
+
+
 def format_value(value: float) -> str:
     """Go's strconv.FormatFloat(v, 'g', -1, 64), which client_golang uses for sample values.
 
-    Shortest round-trip digits; exponent form when the decimal exponent is < -4 or >= 6.
+    Shortest round-trip digits; exponent form when the decimal exponent is < -4 or >= 6. Between 1e-4
+    and 1e6 that is exactly Python's repr(), the common case, so it is taken first.
     """
-    value = float(value)  # samples from prometheus_client may hold ints
+    if -1e6 < value < 1e6:
+        as_int = int(value)
+        if as_int == value:
+            return str(as_int)
+        if value >= 1e-4 or value <= -1e-4:
+            return repr(float(value))
+    elif -_INT_EXACT < value < _INT_EXACT and int(value) == value:  # large counters: bytes, seconds
+        digits = str(abs(int(value)))
+        significant = digits.rstrip("0")
+        body = f"{significant[0]}.{significant[1:]}" if len(significant) > 1 else significant
+        return f"{'-' if value < 0 else ''}{body}e+{len(digits) - 1:02d}"
+    return _format_general(float(value))
+
+
+def _format_general(value: float) -> str:
     if value != value:  # NaN
         return "NaN"
     if value in (math.inf, -math.inf):
         return "+Inf" if value > 0 else "-Inf"
     if value == 0:
         return "0"
-    if value.is_integer() and -1e6 < value < 1e6:
-        return str(int(value))  # the common case, fast
     sign = "-" if value < 0 else ""
-    text = repr(abs(float(value)))
+    text = repr(abs(value))
     mantissa, _, exp_text = text.partition("e")
     int_part, _, frac_part = mantissa.partition(".")
     digits = (int_part + frac_part).lstrip("0")
@@ -59,6 +76,26 @@ def _escape_help(text: str) -> str:
     return text.replace("\\", "\\\\").replace("\n", "\\n")
 
 
+# Label sets repeat from scrape to scrape ({cpu="0",mode="idle"}): keep each one's rendered text and
+# sort key. Bounded: a source of ever-new label values only makes the cache start over.
+_LABEL_CACHE_LIMIT = 20_000
+_label_cache: dict[tuple[tuple[str, str], ...], tuple[str, tuple[str, ...]]] = {}
+
+
+def _render_labels(labels: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+    """``{a="1",b="2"}`` with names sorted, and the values in that order (the sample's sort key)."""
+    key = tuple(labels.items())
+    entry = _label_cache.get(key)
+    if entry is None:
+        pairs = sorted(key)
+        text = "{" + ",".join(f'{k}="{_escape_label(v)}"' for k, v in pairs) + "}"
+        entry = (text, tuple(v for _, v in pairs))
+        if len(_label_cache) >= _LABEL_CACHE_LIMIT:
+            _label_cache.clear()
+        _label_cache[key] = entry
+    return entry
+
+
 def render_text(families: Iterable[Metric]) -> str:
     """Render families as text 0.0.4: sorted by name, samples sorted by label values, labels by name."""
     merged: dict[str, Metric] = {}
@@ -71,29 +108,50 @@ def render_text(families: Iterable[Metric]) -> str:
         else:  # two collectors may contribute to one family; client_golang merges them too
             existing.samples.extend(family.samples)
     out: list[str] = []
-    for family in sorted(merged.values(), key=_type_name):
-        type_name = _type_name(family)
-        out.append(f"# HELP {type_name} {_escape_help(family.documentation)}\n")
-        out.append(f"# TYPE {type_name} {_TYPE_NAMES.get(family.type, 'untyped')}\n")
+    named = [(_type_name(family), family) for family in merged.values()]
+    named.sort(key=_first)
+    for type_name, family in named:
+        out.append(_header(type_name, family.documentation, family.type))
+        keep_order = family.type in ("histogram", "summary")  # bucket/quantile order is meaningful
         rows = []
         for sample in family.samples:
-            if sample.name.endswith("_created"):
+            name = sample.name
+            if name.endswith("_created"):
                 continue
-            labels = sorted(sample.labels.items())
-            sort_key = (sample.name != type_name and family.type not in ("histogram", "summary"),
-                        [v for _, v in labels])
-            if labels:
-                label_text = ",".join(f'{k}="{_escape_label(v)}"' for k, v in labels)
-                line = f"{sample.name}{{{label_text}}} {format_value(sample.value)}\n"
+            if sample.labels:
+                label_text, values = _render_labels(sample.labels)
             else:
-                line = f"{sample.name} {format_value(sample.value)}\n"
-            rows.append((sort_key, line))
-        if family.type in ("histogram", "summary"):
-            out.extend(line for _, line in rows)  # keep bucket/quantile order
-        else:
-            rows.sort(key=lambda row: row[0])
+                label_text, values = "", ()
+            line = f"{name}{label_text} {format_value(sample.value)}\n"
+            if keep_order:
+                out.append(line)
+            else:
+                rows.append(((name != type_name, values), line))
+        if rows:
+            if len(rows) > 1:
+                rows.sort(key=_first)
             out.extend(line for _, line in rows)
     return "".join(out)
+
+
+_header_cache: dict[tuple[str, str, str], str] = {}
+
+
+def _header(type_name: str, documentation: str, type_: str) -> str:
+    """The HELP and TYPE lines of a family (cached: they are the same every scrape)."""
+    key = (type_name, documentation, type_)
+    header = _header_cache.get(key)
+    if header is None:
+        header = (f"# HELP {type_name} {_escape_help(documentation)}\n"
+                  f"# TYPE {type_name} {_TYPE_NAMES.get(type_, 'untyped')}\n")
+        if len(_header_cache) >= _LABEL_CACHE_LIMIT:
+            _header_cache.clear()
+        _header_cache[key] = header
+    return header
+
+
+def _first(pair: tuple[Any, Any]) -> Any:
+    return pair[0]
 
 
 def _type_name(family: Metric) -> str:
