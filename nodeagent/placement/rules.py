@@ -392,7 +392,7 @@ def rule_capacity(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
         free = allocatable - used
         if wanted <= free:
             continue
-        if allocatable == 0 and name not in ("cpu", "memory"):
+        if allocatable == 0 and ("/" in name or name.startswith("hugepages-")):
             message = f"insufficient {name}: the pod requests {format_units(name, wanted)}, the node has none"
             fix = f"select only nodes that offer {name} (nodeSelector or node affinity on their label)"
         else:

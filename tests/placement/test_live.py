@@ -204,3 +204,10 @@ def test_kubeconfig_resolution(tmp_path):
         resolve_kubeconfig(None, {"HOME": str(empty_home)})
     with pytest.raises(ClusterError, match="not found"):
         resolve_kubeconfig(str(tmp_path / "missing"), {})
+
+
+async def test_run_works_from_inside_a_running_loop():
+    # An application that embeds the checker may call run() from a coroutine: it must not need the loop.
+    from nodeagent.placement.cli import _run_coroutine
+
+    assert _run_coroutine(asyncio.sleep(0, result="done")) == "done"

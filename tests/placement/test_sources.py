@@ -133,3 +133,15 @@ def test_broken_kustomization_is_an_input_error(tmp_path):
     (tmp_path / "kustomization.yaml").write_text("resources:\n- missing.yaml\n")
     with pytest.raises(InputError, match="kubectl kustomize failed"):
         load_path(str(tmp_path))
+
+
+def test_bulk_loading_pauses_and_restores_the_collector():
+    import gc
+
+    from nodeagent.placement.sources import bulk_loading
+
+    assert gc.isenabled()
+    with pytest.raises(InputError), bulk_loading():
+        assert not gc.isenabled()
+        raise InputError("stop")
+    assert gc.isenabled()
