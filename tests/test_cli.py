@@ -271,3 +271,42 @@ def test_bad_config_file_exits_2_before_listening(tmp_path: Path) -> None:
         assert err == [f"nodeagent: error: {config}:2: web.max-requests: expected an integer, got 'lots'"]
     finally:
         _stop(proc)
+
+
+def test_logs_only_agent_ships_and_drains_on_sigterm(tmp_path: Path) -> None:
+    """--no-metrics with the real log shipper: /metrics carries its metrics, SIGTERM drains and exits 0."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    (logs / "app.log").write_text("first line\n")
+    shipped = tmp_path / "shipped.jsonl"
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        "logs:\n"
+        f"  state_dir: {tmp_path / 'state'}\n"
+        f"  inputs: [{{name: app, paths: ['{logs}/*.log'], read_from: head}}]\n"
+        f"  sinks: [{{type: file, path: '{shipped}'}}]\n")
+    port = free_port()
+    env = {**os.environ, "NODE_NAME": "node-under-test"}
+    proc = subprocess.Popen([*AGENT, "run", "--no-metrics", f"--config={config}",
+                             f"--web.listen-address=127.0.0.1:{port}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    try:
+        _wait_ready(port, proc)  # ready only once the shipper has started
+        with (logs / "app.log").open("a") as handle:
+            handle.write("second line\n")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+            body = response.read().decode()
+        assert 'nodeagent_logs_lines_read_total{input="app"}' in body
+        assert "node_scrape_collector_success" not in body  # no node collectors
+        deadline = time.monotonic() + 10
+        while "second line" not in (shipped.read_text() if shipped.exists() else ""):
+            assert time.monotonic() < deadline, "the second line was not shipped"
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=5) == 0
+        records = [json.loads(line) for line in shipped.read_text().splitlines()]
+        assert [r["message"] for r in records] == ["first line", "second line"]
+        assert {r["node"] for r in records} == {"node-under-test"}
+        assert (tmp_path / "state").is_dir()  # checkpoints committed there
+    finally:
+        _stop(proc)

@@ -222,3 +222,16 @@ def test_abbreviated_flags_are_not_guessed(capsys: pytest.CaptureFixture[str]) -
 def test_nothing_to_run_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     line = refuse(["run", "--no-logs", "--no-metrics"], capsys)
     assert "nothing to run" in line
+
+
+def test_bad_logs_section_is_refused_before_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write(tmp_path, """
+        web:
+          listen-address: 127.0.0.1:0
+        logs:
+          state_dir: /tmp
+          sinks:
+            - type: no-such-sink
+    """)
+    line = refuse(["run", f"--config={config}"], capsys)
+    assert f"{config}:" in line and "logs.sinks" in line
