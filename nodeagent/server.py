@@ -140,6 +140,7 @@ class Scraper:
                  agent_registry: CollectorRegistry = AGENT_REGISTRY) -> None:
         self.collectors = list(collectors)
         self._by_name = {c.name: c for c in self.collectors}
+        self._known = frozenset(all_collectors())  # looked up once: it lists the package directory
         self.exporter_metrics = exporter_metrics
         self.agent_registry = agent_registry
 
@@ -153,9 +154,8 @@ class Scraper:
             return self.collectors
         if collect and exclude:
             raise FilterError("collect[] and exclude[] cannot be combined in one request")
-        known = all_collectors()
         for name in (*collect, *exclude):
-            if name not in known:
+            if name not in self._known:
                 raise FilterError(f"unknown collector {name!r}")
         if collect:
             wanted = dict.fromkeys(collect)
@@ -248,9 +248,14 @@ class MetricsServer:
         runner = web.AppRunner(self.app, access_log=log if log.isEnabledFor(logging.DEBUG) else None,
                                shutdown_timeout=SHUTDOWN_GRACE_SECONDS, handle_signals=False)
         await runner.setup()
-        site = web.TCPSite(runner, host, port)
         try:
-            await site.start()
+            try:
+                await web.TCPSite(runner, host, port).start()
+            except OSError as exc:
+                # ":9100" means IPv4 and IPv6; on a node with IPv6 disabled, serve IPv4 as node_exporter does.
+                if host is not None or exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                    raise
+                await web.TCPSite(runner, "0.0.0.0", port).start()
         except OSError as exc:
             await runner.cleanup()
             reason = {errno.EADDRINUSE: "address already in use",

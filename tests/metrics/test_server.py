@@ -4,6 +4,7 @@ agent's run loop with a stand-in log shipper."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import gzip
 import sys
 import threading
@@ -11,6 +12,7 @@ import types
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import aiohttp
+import aiohttp.web
 import pytest
 from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
@@ -370,3 +372,24 @@ def test_scraper_families_without_exporter_metrics(paths: Paths) -> None:
     names = {family.name for family in scraper.families()}
     assert {"node_load1", "node_load5", "node_load15", "node_scrape_collector_success"} <= names
     assert not any(name.startswith(("process_", "python_")) for name in names)
+
+
+async def test_all_interfaces_falls_back_to_ipv4_without_ipv6(paths: Paths, monkeypatch: pytest.MonkeyPatch,
+                                                             http: aiohttp.ClientSession) -> None:
+    """':PORT' on a node with IPv6 disabled (binding '::' fails) still serves on IPv4."""
+    original_start = aiohttp.web.TCPSite.start
+
+    async def no_ipv6(site: aiohttp.web.TCPSite) -> None:
+        if site._host is None:
+            raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
+        await original_start(site)
+
+    monkeypatch.setattr(aiohttp.web.TCPSite, "start", no_ipv6)
+    server = MetricsServer(Scraper([LoadavgCollector(paths, {})]), listen_address=":0")
+    await server.start()
+    try:
+        port = server.addresses[0].rsplit(":", 1)[1]
+        assert server.addresses == [f"0.0.0.0:{port}"]
+        assert (await get(http, f"http://127.0.0.1:{port}/healthz"))[0] == 200
+    finally:
+        await server.stop()
