@@ -105,7 +105,7 @@ def test_image_metadata(image: str) -> None:
 
 
 def test_image_has_no_build_tools(image: str) -> None:
-    result = podman("run", "--rm", "--entrypoint", "/bin/sh", image, "-c",
+    result = podman("run", "--rm", "--user", "0", "--entrypoint", "/bin/sh", image, "-c",
                     "command -v gcc cc pip pip3 /opt/nodeagent/bin/pip; ls /root/.cache 2>/dev/null; "
                     "cat /etc/nodeagent/config.yaml", check=False)
     assert result.stdout == (ROOT / "manifests" / "config.yaml").read_text(), result.stdout[:500]
