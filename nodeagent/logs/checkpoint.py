@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,14 +39,11 @@ class Cursor:
     offset: int
     finished: bool = False
     inflight: int = 0
-    encoded: str | None = field(default=None, repr=False)
 
     def to_json(self) -> str:
-        if self.encoded is None:
-            self.encoded = json.dumps({"dev": self.file_id[0], "ino": self.file_id[1], "fp_len": self.fp_len,
-                                       "fp": self.fp, "offset": self.offset, "path": self.path},
-                                      ensure_ascii=False, separators=(",", ":"))
-        return self.encoded
+        return json.dumps({"dev": self.file_id[0], "ino": self.file_id[1], "fp_len": self.fp_len,
+                           "fp": self.fp, "offset": self.offset, "path": self.path},
+                          ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(slots=True)
@@ -83,6 +80,10 @@ class CheckpointStore:
         self.path = path
         self._saved: dict[FileId, list[SavedEntry]] = {}
         self._cursors: dict[int, Cursor] = {}
+        # Each live cursor's JSON, re-encoded only when it changed: thousands of idle files cost a join.
+        self._encoded: dict[int, str] = {}
+        self._changed: set[int] = set()
+        self._finished: set[int] = set()
         self.dirty = False
 
     # -- loading (thread) ---------------------------------------------------------------------------
@@ -136,19 +137,22 @@ class CheckpointStore:
     def open_cursor(self, file_id: FileId, prefix: bytes, path: str, offset: int) -> Cursor:
         cursor = Cursor(file_id, len(prefix), fingerprint(prefix), path, offset)
         self._cursors[id(cursor)] = cursor
+        self._changed.add(id(cursor))
         self.dirty = True
         return cursor
 
     def refresh_fingerprint(self, cursor: Cursor, prefix: bytes) -> None:
         """A file that was shorter than FINGERPRINT_BYTES grew: fingerprint more of it."""
         if len(prefix) > cursor.fp_len:
-            cursor.fp_len, cursor.fp, cursor.encoded = len(prefix), fingerprint(prefix), None
+            cursor.fp_len, cursor.fp = len(prefix), fingerprint(prefix)
+            self._changed.add(id(cursor))
             self.dirty = True
 
     def acknowledge(self, cursor: Cursor, offset: int, count: int) -> None:
         cursor.inflight -= count
         if offset != cursor.offset:
-            cursor.offset, cursor.encoded = offset, None
+            cursor.offset = offset
+            self._changed.add(id(cursor))
             self.dirty = True
         elif cursor.finished and cursor.inflight <= 0:
             self.dirty = True
@@ -156,12 +160,14 @@ class CheckpointStore:
     def move(self, cursor: Cursor, offset: int) -> None:
         """Set a position no record stands for (tail start, nothing but skipped bytes)."""
         if cursor.inflight == 0 and offset != cursor.offset:
-            cursor.offset, cursor.encoded = offset, None
+            cursor.offset = offset
+            self._changed.add(id(cursor))
             self.dirty = True
 
     def finish(self, cursor: Cursor) -> None:
         """The file is done; its entry goes once its last records are acknowledged."""
         cursor.finished = True
+        self._finished.add(id(cursor))
         self.dirty = True
 
     def live_cursors(self) -> list[Cursor]:
@@ -174,10 +180,15 @@ class CheckpointStore:
         if not self.dirty:
             return None
         self.dirty = False
-        done = [key for key, c in self._cursors.items() if c.finished and c.inflight <= 0]
-        for key in done:
+        for key in [k for k in self._finished if self._cursors[k].inflight <= 0]:
+            self._finished.discard(key)
+            self._changed.discard(key)
             del self._cursors[key]
-        parts = [c.to_json() for c in self._cursors.values()]
+            self._encoded.pop(key, None)
+        for key in self._changed:
+            self._encoded[key] = self._cursors[key].to_json()
+        self._changed.clear()
+        parts = list(self._encoded.values())
         parts += [e.to_json() for e in self.unclaimed()]
         body = ",\n".join(parts)
         return f'{{"version":{FORMAT_VERSION},"files":[\n{body}\n]}}\n'.encode()

@@ -172,6 +172,7 @@ class Tailer:
         self.predecessor: Tailer | None = None
         self.successors: list[Tailer] = []
         self.polled = True
+        self.holding = False  # an unfinished line or parser pieces wait for more (or a timeout)
 
     def __repr__(self) -> str:
         return f"<Tailer {self.path} {self.file_id} {self.state.value} @{self.offset}>"
@@ -194,8 +195,12 @@ class Tailer:
         self.fd = fd
         self.size = st.st_size
 
-    def step(self, now: float, budget: int) -> StepResult:
-        """Read what is there (up to ``budget`` bytes), parse it, and look around at the end."""
+    def step(self, now: float, budget: int, reopen_path: str | None = None) -> StepResult:
+        """Read what is there (up to ``budget`` bytes), parse it, and look around at the end.
+
+        ``reopen_path``: the tailer is closed; open it there first (see :meth:`open_checked`)."""
+        if reopen_path is not None:
+            self.open_checked(reopen_path)
         fd = self.fd
         assert fd is not None
         st = os.fstat(fd)
@@ -342,7 +347,8 @@ class _Opened:
     error: str | None = None
 
 
-def _open_new(found: list[FoundFile]) -> list[_Opened]:
+def _open_new(found: list[FoundFile], keep_open: int) -> list[_Opened]:
+    """Open and fingerprint new files; beyond the first ``keep_open`` the descriptors are closed again."""
     opened = []
     for item in found:
         result = _Opened(item)
@@ -359,10 +365,14 @@ def _open_new(found: list[FoundFile]) -> list[_Opened]:
             if (st.st_dev, st.st_ino) != item.file_id:
                 # Replaced since the scan: describe what is there now.
                 result.found = FoundFile(item.path, item.realpath, (st.st_dev, st.st_ino), st.st_size)
-            result.fd, result.size, result.prefix = fd, st.st_size, read_prefix(fd)
+            result.size, result.prefix = st.st_size, read_prefix(fd)
         except OSError as exc:
-            os.close(fd)
             result.error = exc.strerror or type(exc).__name__
+        if result.error is None and keep_open > 0:
+            result.fd = fd
+            keep_open -= 1
+        else:
+            os.close(fd)
         opened.append(result)
     return opened
 
@@ -422,6 +432,8 @@ class FileReader:
         self._warned: set[str] = set()
         self._stopping = False
         self._turning: set[asyncio.Task] = set()  # workers in the middle of a read
+        self._attention: set[Tailer] = set()  # tailers the housekeeper has to look at
+        self._last_gauges = 0.0
         # One turn reads no more than the buffer holds, so backpressure stays close to its bound.
         self._step_bytes = max(4096, min(STEP_BYTES, config.buffer_max_bytes))
         self._metadata_cache: dict[str, dict | None] = {}
@@ -507,19 +519,41 @@ class FileReader:
                 self._turning.discard(task)
 
     async def _turn(self, tailer: Tailer) -> None:
-        if tailer.fd is None and not await self._reopen(tailer):
+        reopen = tailer.fd is None
+        if reopen and not self._reserve_fd():
+            self._fd_waiters.append(tailer)  # woken when a descriptor frees up
             return
         tailer.busy = True
         tailer.rewake = False
         try:
-            result = await asyncio.to_thread(tailer.step, time.time(), self._step_bytes)
+            result = await asyncio.to_thread(tailer.step, time.time(), self._step_bytes,
+                                             tailer.watch_path if reopen else None)
+        except (IdentityLost, FileNotFoundError):  # reopening: the name leads elsewhere now
+            tailer.busy = False
+            self._open_count -= 1
+            if await self._find_moved(tailer):
+                self._wake(tailer)
+            return
         except OSError as exc:
             tailer.busy = False
+            if reopen and tailer.fd is None:
+                self._open_count -= 1
+            elif reopen:
+                tailer.source.open += 1
             self._read_failed(tailer, exc)
             return
         tailer.busy = False
+        if reopen:
+            tailer.source.open += 1
         if tailer.state is State.FINISHED:  # given up on meanwhile
             return
+        try:
+            self._after_turn(tailer, result)
+        finally:
+            tailer.holding = tailer.holds_data()
+            self._attend(tailer)
+
+    def _after_turn(self, tailer: Tailer, result: StepResult) -> None:
         tailer.last_used = time.monotonic()
         source = tailer.source
         if result.bytes_read:
@@ -598,6 +632,7 @@ class FileReader:
             del self.by_path[tailer.watch_path]
         self._request_scan()
         self._wake(tailer)
+        self._attend(tailer)
 
     def _restart_truncated(self, tailer: Tailer, prefix: bytes) -> None:
         """copytruncate: the file is shorter than what was read; read it again from 0."""
@@ -621,6 +656,7 @@ class FileReader:
         if held is not None:
             self.pipeline.put(held)
         tailer.state = State.FINISHED
+        self._attention.discard(tailer)
         self._close_fd(tailer)
         self.store.finish(tailer.cursor)
         if self.tailers.get(tailer.file_id) is tailer:
@@ -675,28 +711,9 @@ class FileReader:
         if self._reserve_fd():
             tailer.fd = fd
             tailer.source.open += 1
+            self._attend(tailer)
         else:
             os.close(fd)
-
-    async def _reopen(self, tailer: Tailer) -> bool:
-        if not self._reserve_fd():
-            self._fd_waiters.append(tailer)
-            return False
-        tailer.busy = True
-        try:
-            await asyncio.to_thread(tailer.open_checked, tailer.watch_path)
-        except (IdentityLost, FileNotFoundError):
-            self._open_count -= 1
-            tailer.busy = False
-            return await self._find_moved(tailer)
-        except OSError as exc:
-            self._open_count -= 1
-            tailer.busy = False
-            self._read_failed(tailer, exc)
-            return False
-        tailer.busy = False
-        tailer.source.open += 1
-        return tailer.state is not State.FINISHED
 
     async def _find_moved(self, tailer: Tailer) -> bool:
         """A closed file is no longer at its path: find it next to it (rotated) or give it up."""
@@ -796,17 +813,17 @@ class FileReader:
     async def _add_files(self, source: InputSource, found: list[FoundFile], *, startup: bool) -> None:
         if not found:
             return
-        opened = await asyncio.to_thread(_open_new, found)
+        opened = await asyncio.to_thread(_open_new, found, self.config.max_open_files - self._open_count)
         read_from_tail = startup and source.config.read_from == "tail"
         for item in opened:
             info = item.found
             if item.error is not None:
                 self._warn_unreadable(source, info.path, item.error)
                 continue
-            assert item.fd is not None
             existing = self.tailers.get(info.file_id)
             if existing is not None:  # found twice (symlink and target), or meanwhile by an event
-                os.close(item.fd)
+                if item.fd is not None:
+                    os.close(item.fd)
                 self._seen_at(existing, info.path, time.monotonic())
                 continue
             self._warned.discard(info.path)
@@ -825,7 +842,8 @@ class FileReader:
                             offset, self.node_name, self._metadata(info.path, info.realpath))
             tailer.polled = not self.watcher.covers(info.realpath)
             self._register(tailer)
-            self._adopt_fd(tailer, item.fd)
+            if item.fd is not None:
+                self._adopt_fd(tailer, item.fd)
             if offset < item.size or not startup:
                 self._wake(tailer)
             else:
@@ -960,31 +978,42 @@ class FileReader:
             except Exception:
                 log.exception("log file housekeeping failed")
 
+    def _attend(self, tailer: Tailer) -> None:
+        """Put a tailer on the housekeeper's list if it has a timer, held data, or needs polling."""
+        if tailer.state is not State.FINISHED and (
+                tailer.wake_at is not None or tailer.holding or tailer.deleted_at is not None
+                or tailer.state is State.ROTATED or (tailer.polled and tailer.fd is not None)):
+            self._attention.add(tailer)
+
     async def _housekeeping(self) -> None:
+        """Timers, held data, polling and idle files; touches only the tailers that need it."""
         cfg = self.config
         now = time.monotonic()
         to_poll: list[Tailer] = []
-        behind: dict[str, int] = {s.name: 0 for s in self.sources}
-        for tailer in list(self.tailers.values()):
-            behind[tailer.source.name] += max(0, tailer.size - tailer.cursor.offset)
+        poll_everything = not self.watcher.available
+        candidates = list(self.tailers.values()) if poll_everything else list(self._attention)
+        for tailer in candidates:
+            if tailer.state is State.FINISHED:
+                self._attention.discard(tailer)
+                continue
             if tailer.busy:
                 continue
             if tailer.wake_at is not None and now >= tailer.wake_at:
                 tailer.wake_at = None
                 self._wake(tailer)
-            elif tailer.holds_data() and tailer.eof:
+            elif tailer.holding and tailer.eof:
                 self._wake(tailer)  # give the parser and the unfinished line their timeouts
             if tailer.deleted_at is not None and now - tailer.deleted_at >= cfg.deleted_file_timeout:
                 self._give_up(tailer, "deleted")
                 continue
-            if tailer.fd is not None and (tailer.polled or not self.watcher.available
-                                          or tailer.state is State.ROTATED):
-                if now - tailer.last_poll >= cfg.poll_interval:
-                    tailer.last_poll = now
-                    to_poll.append(tailer)
-            elif (tailer.fd is not None and tailer.eof and tailer.state is State.ACTIVE and not tailer.queued
-                  and now - tailer.last_used >= cfg.close_inactive and not tailer.holds_data()):
-                self._close_fd(tailer)
+            polled = tailer.fd is not None and (tailer.polled or poll_everything
+                                                or tailer.state is State.ROTATED)
+            if polled and now - tailer.last_poll >= cfg.poll_interval:
+                tailer.last_poll = now
+                to_poll.append(tailer)
+            if not (polled or tailer.holding or tailer.wake_at is not None or tailer.deleted_at is not None
+                    or tailer.state is State.ROTATED):
+                self._attention.discard(tailer)
         if to_poll:
             for result in await asyncio.to_thread(_poll, to_poll):
                 tailer = result.tailer
@@ -994,6 +1023,27 @@ class FileReader:
                     tailer.deleted_at = now
                 if (result.size >= 0 and result.size != tailer.offset) or result.moved or result.nlink == 0:
                     self._wake(tailer)
+        # Idle files, least recently used first: close those idle for close_inactive.
+        expired = []
+        for tailer in self._idle_open.values():
+            if now - tailer.last_used < cfg.close_inactive:
+                break
+            expired.append(tailer)
+        for tailer in expired:
+            if not tailer.busy and not tailer.queued and not tailer.holding:
+                self._close_fd(tailer)
+            else:
+                self._idle_open.pop(id(tailer), None)
+        if now - self._last_gauges >= 1.0:
+            self._last_gauges = now
+            self._update_gauges()
+
+    def _update_gauges(self) -> None:
+        behind: dict[str, int] = {s.name: 0 for s in self.sources}
+        for tailer in self.tailers.values():
+            lag = tailer.size - tailer.cursor.offset
+            if lag > 0:
+                behind[tailer.source.name] += lag
         for source in self.sources:
             source.bytes_behind.set(behind[source.name])
             source.files_open.set(source.open)
