@@ -1,0 +1,37 @@
+"""The batch encoder the file/stdout/http sinks use must give exactly ``Record.to_json`` per line (it
+encodes the fields a file's records share once per batch, for throughput)."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nodeagent.logs.record import Record
+from nodeagent.logs.sinks.stdout import encode_json_lines
+
+text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
+kubernetes = st.none() | st.fixed_dictionaries({"namespace": text, "pod": text}) | st.fixed_dictionaries(
+    {"container_id": text, "restart_count": st.integers(0, 10)})
+records = st.builds(Record, time=text, message=text | st.text(max_size=20), stream=st.none() | text,
+                    file=text, node=text, kubernetes=kubernetes)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(records, max_size=8))
+def test_batch_encoding_is_record_to_json_per_line(batch: list[Record]) -> None:
+    expected = "".join(record.to_json() + "\n" for record in batch).encode("utf-8", "replace")
+    assert encode_json_lines(batch) == (expected if batch else b"\n")
+
+
+def test_shared_metadata_objects_and_special_characters() -> None:
+    meta = {"namespace": "ns", "pod": "p\u00e9", "restart_count": 1}
+    batch = [Record("t", "quote \" backslash \\ nul \x00 tab \t \u2028", s, "/f", "n", meta)
+             for s in ("stdout", "stderr", None)]
+    batch.append(Record("t", "lone \udc80 surrogate", "stdout", "/f", "n", None))
+    lines = encode_json_lines(batch).decode().split("\n")[:-1]  # not splitlines(): U+2028
+    assert [json.loads(line)["stream"] for line in lines] == ["stdout", "stderr", None, "stdout"]
+    assert json.loads(lines[0])["message"] == "quote \" backslash \\ nul \x00 tab \t \u2028"
+    assert json.loads(lines[0])["kubernetes"] == meta
+    assert "kubernetes" not in json.loads(lines[3])
