@@ -98,11 +98,6 @@ def make_scraper(plan: AgentPlan) -> Scraper:
     return Scraper(plan.collectors, exporter_metrics=not plan.settings["web.disable-exporter-metrics"])
 
 
-def scrape_once(plan: AgentPlan, fmt: str = "text") -> bytes:
-    """One /metrics body, as the server would answer (for `nodeagent metrics`)."""
-    return make_scraper(plan).render(fmt=fmt)
-
-
 async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
     try:
         await stop.wait()
@@ -118,9 +113,16 @@ async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event)
         raise RuntimeError("the log shipper stopped on its own")
 
 
-async def _announce_ready(server: MetricsServer, logs_ready: asyncio.Event) -> None:
-    await logs_ready.wait()
-    log.info("log shipper started", extra={"ready": server.ready})
+async def _announce_ready(server: MetricsServer, logs_ready: asyncio.Event, stop: asyncio.Event) -> None:
+    """Log when the shipper is up; gives up at shutdown so that the task group can finish."""
+    waits = {asyncio.ensure_future(logs_ready.wait()), asyncio.ensure_future(stop.wait())}
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waits:
+            waiter.cancel()
+    if logs_ready.is_set():
+        log.info("log shipper started", extra={"ready": server.ready})
 
 
 def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
@@ -184,7 +186,7 @@ async def run_agent(plan: AgentPlan, *, stop: asyncio.Event | None = None,
                 group.create_task(_serve(server, stop), name="http-server")
                 if logs_ready is not None:
                     group.create_task(_ship_logs(plan, stop, logs_ready), name="log-shipper")
-                    group.create_task(_announce_ready(server, logs_ready), name="log-ready")
+                    group.create_task(_announce_ready(server, logs_ready, stop), name="log-ready")
 
         return await _supervise(asyncio.create_task(jobs(), name="agent-jobs"), stop)
     finally:

@@ -313,7 +313,11 @@ class FakeShipper(types.ModuleType):
     async def run_logs(self, config: object, *, node_name: str, stop: asyncio.Event,
                        ready: asyncio.Event | None = None) -> None:
         self.node_name = node_name
-        await self.may_start.wait()
+        go = asyncio.ensure_future(self.may_start.wait())
+        await asyncio.wait({go, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
+        go.cancel()
+        if stop.is_set():  # stopped before it started: nothing to drain
+            return
         self.started.set()
         if ready is not None:
             ready.set()
@@ -393,3 +397,16 @@ async def test_all_interfaces_falls_back_to_ipv4_without_ipv6(paths: Paths, monk
         assert (await get(http, f"http://127.0.0.1:{port}/healthz"))[0] == 200
     finally:
         await server.stop()
+
+
+async def test_stop_before_the_shipper_is_ready_exits_0(paths: Paths,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    shipper = FakeShipper()  # never allowed to start
+    plan = plan_for(paths, monkeypatch, shipper)
+    stop = asyncio.Event()
+    listening = asyncio.Event()
+    agent = asyncio.create_task(run_agent(plan, stop=stop, handle_signals=False, started=listening))
+    await asyncio.wait_for(listening.wait(), 10)
+    stop.set()
+    assert await asyncio.wait_for(agent, 4) == 0  # well inside the shutdown timeout
+    assert not shipper.started.is_set()
