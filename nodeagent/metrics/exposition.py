@@ -96,6 +96,17 @@ def _render_labels(labels: dict[str, str]) -> tuple[str, tuple[str, ...]]:
     return entry
 
 
+_HAS_CREATED = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+_BUCKET_LABELS = ("le", "quantile")
+
+
+def _render_labels_le_last(labels: dict[str, str]) -> str:
+    """client_golang writes a histogram's ``le`` and a summary's ``quantile`` after the other labels."""
+    pairs = sorted((k, v) for k, v in labels.items() if k not in _BUCKET_LABELS)
+    pairs += [(k, labels[k]) for k in _BUCKET_LABELS if k in labels]
+    return "{" + ",".join(f'{k}="{_escape_label(v)}"' for k, v in pairs) + "}"
+
+
 def render_text(families: Iterable[Metric]) -> str:
     """Render families as text 0.0.4: sorted by name, samples sorted by label values, labels by name."""
     merged: dict[str, Metric] = {}
@@ -113,12 +124,17 @@ def render_text(families: Iterable[Metric]) -> str:
     for type_name, family in named:
         out.append(_header(type_name, family.documentation, family.type))
         keep_order = family.type in ("histogram", "summary")  # bucket/quantile order is meaningful
+        # prometheus_client adds <name>_created to its own counters, histograms and summaries; text 0.0.4
+        # has no such series. A gauge that happens to end in _created is data and stays.
+        created = family.name + "_created" if family.type in _HAS_CREATED else None
         rows = []
         for sample in family.samples:
             name = sample.name
-            if name.endswith("_created"):
+            if name == created:
                 continue
-            if sample.labels:
+            if keep_order and sample.labels:
+                label_text, values = _render_labels_le_last(sample.labels), ()
+            elif sample.labels:
                 label_text, values = _render_labels(sample.labels)
             else:
                 label_text, values = "", ()
