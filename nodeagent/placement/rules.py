@@ -7,6 +7,7 @@ order they are reported. Adding a rule means writing one function and listing it
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -162,7 +163,8 @@ def prepare(ds: DaemonSet) -> Prepared:
 def toleration_yaml(taint: Taint) -> str:
     lines = [f"- key: {taint.key}"]
     if taint.value:
-        lines += ["  operator: Equal", f"  value: {taint.value}"]
+        # Quoted: a bare `true` or `1` would be read back as a bool or number, which the API refuses.
+        lines += ["  operator: Equal", f"  value: {json.dumps(taint.value)}"]
     else:
         lines.append("  operator: Exists")
     lines.append(f"  effect: {taint.effect}")
