@@ -268,15 +268,23 @@ class Tailer:
         add_offset = offsets.append
         path, node, kubernetes = self.path, self.node, self.kubernetes
         pos = self.line_start
-        for line in lines:
-            end = pos + len(line) + 1
-            if len(line) > max_line:
+        for line in lines:  # the hot loop: one parser call and one Record per line, nothing else
+            size = len(line)
+            end = pos + size + 1
+            if size > max_line:
                 line = line[:max_line]
                 result.lines_cut += 1
-            for parsed in feed(line, pos, end, now):
+            out = feed(line, pos, end, now)
+            if len(out) == 1:
+                parsed = out[0]
                 add_record(Record(parsed.time or read_time, parsed.message, parsed.stream, path, node,
                                   kubernetes))
                 add_offset(parsed.resume_offset)
+            else:
+                for parsed in out:
+                    add_record(Record(parsed.time or read_time, parsed.message, parsed.stream, path, node,
+                                      kubernetes))
+                    add_offset(parsed.resume_offset)
             pos = end
         result.lines += len(lines)
         self.line_start = pos
