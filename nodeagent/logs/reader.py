@@ -784,6 +784,8 @@ class FileReader:
                     continue
                 seen.add(id(tailer))
                 self._seen_at(tailer, path, started)
+                if not tailer.busy:
+                    tailer.size = found.size
                 if found.size != tailer.offset and not tailer.busy:
                     self._wake(tailer)  # an event went missing (or the file has no watch)
             await self._add_files(source, new, startup=startup)

@@ -212,3 +212,22 @@ async def test_a_file_matched_twice_through_a_symlink_is_read_once(tmp_path: Pat
         await eventually(lambda: len(sink.records) == 1, what="the line")
         await asyncio.sleep(0.3)
     assert sink.messages() == ["once"]
+
+
+async def test_without_file_events_polling_and_rescans_still_find_everything(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nodeagent.logs import watch
+
+    def no_inotify(*args: object) -> None:
+        raise OSError(24, "inotify_init: Too many open files")
+
+    monkeypatch.setattr(watch, "RustNotify", no_inotify)
+    log = tmp_path / "app.log"
+    write_lines(log, ["before"])
+    sink = MemorySink()
+    config = make_config(tmp_path, [tmp_path / "*.log"], rescan_interval="300ms")
+    async with shipping(config, sink):
+        write_lines(log, ["appended"])  # found by polling the open file
+        write_lines(tmp_path / "new.log", ["new file"])  # found by a rescan
+        await eventually(lambda: len(sink.records) == 3, what="all three lines")
+    assert sorted(sink.messages()) == ["appended", "before", "new file"]

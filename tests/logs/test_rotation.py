@@ -316,3 +316,23 @@ async def test_logrotate_copytruncate_mode(tmp_path: Path) -> None:
 
 def test_reader_module_has_the_lifecycle_the_tests_rely_on() -> None:
     assert hasattr(FileReader, "run") and hasattr(FileReader, "close")
+
+
+async def test_a_file_rotated_while_the_agent_was_down_is_finished_before_its_successor(
+        tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    config = make_config(tmp_path, [log])
+    write_lines(log, numbered("old", 500))
+    first = MemorySink()
+    async with shipping(config, first):
+        await eventually(lambda: len(first.records) == 500, what="the first 500 lines")
+    # While the agent is down: more lines, then logrotate-style rename + create.
+    write_lines(log, numbered("old", 300, 500))
+    os.rename(log, tmp_path / "app.log.1")
+    write_lines(log, numbered("new", 200))
+    second = MemorySink()
+    async with shipping(config, second):
+        await eventually(lambda: len(second.records) == 500, what="the rest of the old file and the new one")
+        await asyncio.sleep(0.5)
+    assert second.messages() == numbered("old", 300, 500) + numbered("new", 200)
+    assert {r.file for r in second.records} == {str(log)}
