@@ -27,6 +27,7 @@ from nodeagent.config import (
     LineList,
     load_yaml,
     parse_bool,
+    parse_choice,
     parse_duration,
     parse_int,
     parse_regex,
@@ -80,7 +81,7 @@ class LogsConfig:
     batch_timeout: float = 1.0
     buffer_max_bytes: int = 16 * 1024 * 1024
     checkpoint_interval: float = 0.0  # 0: commit after every acknowledged batch
-    rescan_interval: float = 10.0
+    rescan_interval: float = 60.0  # with file events; without them at most RESCAN_WITHOUT_EVENTS
     poll_interval: float = 1.0
     max_open_files: int = 1024
     close_inactive: float = 300.0
@@ -134,15 +135,6 @@ def _positive(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
             raise ValueError(f"must be greater than 0, got {raw!r}")
         return value
     return parse_positive
-
-
-def _choice(choices: tuple[str, ...]) -> Callable[[Any], str]:
-    def parse(raw: Any) -> str:
-        text = parse_str(raw)
-        if text not in choices:
-            raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
-        return text
-    return parse
 
 
 def _norm(key: Any) -> Any:
@@ -259,8 +251,8 @@ def _parse_input(raw: Any, where: str, index: int, source: str | None) -> InputC
         name=section.get("name", _nonempty_str, f"input{index}"),
         paths=paths,
         exclude=_string_list(section, "exclude", required=False),
-        format=section.get("format", _choice(FORMATS), "auto"),
-        read_from=section.get("read_from", _choice(READ_FROM), "head"),
+        format=section.get("format", parse_choice(*FORMATS), "auto"),
+        read_from=section.get("read_from", parse_choice(*READ_FROM), "head"),
         multiline=_parse_multiline(section),
         max_line_bytes=section.get("max_line_bytes", _at_least(64, parse_size), 256 * 1024),
         max_record_bytes=section.get("max_record_bytes", _at_least(64, parse_size), 1024 * 1024),

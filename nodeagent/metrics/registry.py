@@ -182,5 +182,14 @@ def read_text(path: Path) -> str:
     return b"".join(chunks).decode("utf-8", errors="surrogateescape")
 
 
+def read_optional(path: Path) -> str | None:
+    """Like read_text, but None when the file does not exist (an optional kernel interface)."""
+    try:
+        return read_text(path)
+    except FileNotFoundError:
+        return None
+
+
+
 def read_int(path: Path) -> int:
     return int(read_text(path).strip())

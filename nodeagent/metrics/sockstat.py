@@ -9,12 +9,11 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, NoDataError, read_text, register
+from nodeagent.metrics.registry import Collector, NoDataError, read_optional, register
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -69,20 +68,13 @@ def sockstat_samples(stat: Sockstat, ipv6: bool, page_size: int = PAGE_SIZE) -> 
     return samples
 
 
-def _read_optional(path: Path) -> str | None:
-    try:
-        return read_text(path)
-    except FileNotFoundError:
-        return None
-
-
 @register
 class SockstatCollector(Collector):
     name = "sockstat"
 
     def collect(self) -> Iterable[Metric]:
-        texts = [(False, "net/sockstat", _read_optional(self.paths.procfs / "net" / "sockstat")),
-                 (True, "net/sockstat6", _read_optional(self.paths.procfs / "net" / "sockstat6"))]
+        texts = [(False, "net/sockstat", read_optional(self.paths.procfs / "net" / "sockstat")),
+                 (True, "net/sockstat6", read_optional(self.paths.procfs / "net" / "sockstat6"))]
         if all(text is None for _, _, text in texts):
             raise NoDataError("neither net/sockstat nor net/sockstat6 exists")
         for ipv6, source, text in texts:

@@ -7,12 +7,11 @@ hexadecimal. A missing file (IPv4 or IPv6 disabled) leaves its samples out.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
 from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, NoDataError, read_text, register
+from nodeagent.metrics.registry import Collector, NoDataError, read_optional, register
 
 _MIN_COLUMNS = 10  # sl local rem st tx:rx tr:when retrnsmt uid timeout inode
 
@@ -37,13 +36,6 @@ def parse_udp_queues(text: str, source: str = "net/udp", collector: str = "udp_q
     return tx_total, rx_total
 
 
-def _read_optional(path: Path) -> str | None:
-    try:
-        return read_text(path)
-    except FileNotFoundError:
-        return None
-
-
 @register
 class UdpQueuesCollector(Collector):
     name = "udp_queues"
@@ -53,7 +45,7 @@ class UdpQueuesCollector(Collector):
                                    "over all sockets.", labels=["ip", "queue"])
         found = False
         for ip, name in (("v4", "udp"), ("v6", "udp6")):
-            text = _read_optional(self.paths.procfs / "net" / name)
+            text = read_optional(self.paths.procfs / "net" / name)
             if text is None:
                 continue
             found = True
