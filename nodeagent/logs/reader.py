@@ -6,7 +6,8 @@ lines to its parser and hands the records, as a :class:`~nodeagent.logs.checkpoi
 pipeline. The reader owns the lifecycle:
 
 - discovery: a scan (glob) at start, then file events (see :mod:`nodeagent.logs.watch`) for new files
-  within a second, and a rescan every ``rescan_interval`` as a safety net;
+  within a second, and a rescan every ``rescan_interval`` as a safety net (at least every
+  RESCAN_WITHOUT_EVENTS seconds while inotify is unavailable);
 - rotation by rename: the old file is read to its end, then for ``rotate_wait`` more in case its writer
   is still at it; the new file at the same path starts only once the old one has reached its end;
 - copytruncate (size below the read offset): reading restarts at 0 under a new cursor;
@@ -56,6 +57,7 @@ CHUNK_BYTES = 256 * 1024
 STEP_BYTES = 1024 * 1024  # read per turn, so one busy file cannot starve the others
 WORKERS = 4
 MIN_SCAN_GAP = 0.5  # seconds between two on-demand scans
+RESCAN_WITHOUT_EVENTS = 10.0  # without inotify, scans are how new files are found
 _OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOATIME", 0)
 
 
@@ -444,7 +446,6 @@ class FileReader:
         self._last_gauges = 0.0
         # One turn reads no more than the buffer holds, so backpressure stays close to its bound.
         self._step_bytes = max(4096, min(STEP_BYTES, config.buffer_max_bytes))
-        self._metadata_cache: dict[str, dict | None] = {}
 
     # -- running ------------------------------------------------------------------------------------
 
@@ -454,7 +455,7 @@ class FileReader:
         helpers: list[asyncio.Task] = []
         workers: list[asyncio.Task] = []
         try:
-            helpers.append(asyncio.create_task(self.watcher.run(self.config.rescan_interval),
+            helpers.append(asyncio.create_task(self.watcher.run(RESCAN_WITHOUT_EVENTS),
                                                name="logs-watch"))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.watcher.settled.wait(), 5.0)
@@ -754,7 +755,7 @@ class FileReader:
     async def _scanner(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._scan_requested.wait(), self.config.rescan_interval)
+                await asyncio.wait_for(self._scan_requested.wait(), self._rescan_interval())
             gap = self._last_scan_end + MIN_SCAN_GAP - time.monotonic()
             if gap > 0:
                 await asyncio.sleep(gap)
@@ -763,6 +764,11 @@ class FileReader:
                 await self._scan_all(startup=False)
             except Exception:
                 log.exception("scanning for log files failed")
+
+    def _rescan_interval(self) -> float:
+        if self.watcher.available:
+            return self.config.rescan_interval
+        return min(self.config.rescan_interval, RESCAN_WITHOUT_EVENTS)
 
     def _scan_blocking(self) -> list:
         results = [scan(source.matcher) for source in self.sources]
