@@ -444,6 +444,7 @@ class FileReader:
         self._turning: set[asyncio.Task] = set()  # workers in the middle of a read
         self._attention: set[Tailer] = set()  # tailers the housekeeper has to look at
         self._last_gauges = 0.0
+        self._last_root_check = time.monotonic()
         # One turn reads no more than the buffer holds, so backpressure stays close to its bound.
         self._step_bytes = max(4096, min(STEP_BYTES, config.buffer_max_bytes))
 
@@ -1053,6 +1054,12 @@ class FileReader:
         if now - self._last_gauges >= 1.0:
             self._last_gauges = now
             self._update_gauges()
+        if now - self._last_root_check >= RESCAN_WITHOUT_EVENTS:
+            # A directory the globs start from may appear later (/var/log/pods on a fresh node):
+            # watch it, and scan it now rather than at the next rescan.
+            self._last_root_check = now
+            if await asyncio.to_thread(self.watcher.refresh):
+                self._request_scan()
 
     def _update_gauges(self) -> None:
         behind: dict[str, int] = {s.name: 0 for s in self.sources}

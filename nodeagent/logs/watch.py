@@ -64,10 +64,14 @@ class PathWatcher:
         """Whether changes to ``path`` produce events now."""
         return self.available and any(is_under(path, root) for root in self.watched)
 
-    def refresh(self) -> None:
-        """Restart the watch if the set of existing roots changed (blocking stats: call in a thread)."""
+    def refresh(self) -> bool:
+        """Restart the watch if the set of existing roots changed (blocking stats: call in a thread).
+
+        Returns whether it did: files in a new root were not watched until now."""
         if self._existing_roots() != self.watched:
             self._restart.set()
+            return True
+        return False
 
     def stop(self) -> None:
         self._stopping = True

@@ -231,3 +231,18 @@ async def test_without_file_events_polling_and_rescans_still_find_everything(
         write_lines(tmp_path / "new.log", ["new file"])  # found by a rescan
         await eventually(lambda: len(sink.records) == 3, what="all three lines")
     assert sorted(sink.messages()) == ["appended", "before", "new file"]
+
+
+async def test_a_directory_that_appears_later_is_watched(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader_module, "RESCAN_WITHOUT_EVENTS", 0.2)  # how often roots are looked for
+    pods = tmp_path / "pods"  # does not exist yet, as /var/log/pods before the kubelet's first pod
+    sink = MemorySink()
+    async with shipping(make_config(tmp_path, [pods / "*/*/*.log"], rescan_interval="1h"), sink):
+        (pods / "ns_a_1" / "c").mkdir(parents=True)
+        write_lines(pods / "ns_a_1" / "c" / "0.log", ["first"])
+        await eventually(lambda: len(sink.records) == 1, what="the first file in the new directory")
+        (pods / "ns_b_2" / "c").mkdir(parents=True)
+        write_lines(pods / "ns_b_2" / "c" / "0.log", ["second"])  # now through file events
+        await eventually(lambda: len(sink.records) == 2, what="the second file")
+    assert sink.messages() == ["first", "second"]
