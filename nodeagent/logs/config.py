@@ -79,7 +79,7 @@ class LogsConfig:
     batch_max_records: int = 5000
     batch_max_bytes: int = 2 * 1024 * 1024
     batch_timeout: float = 1.0
-    buffer_max_bytes: int = 16 * 1024 * 1024
+    buffer_max_bytes: int = 8 * 1024 * 1024
     checkpoint_interval: float = 0.0  # 0: commit after every acknowledged batch
     rescan_interval: float = 60.0  # with file events; without them at most RESCAN_WITHOUT_EVENTS
     poll_interval: float = 1.0
