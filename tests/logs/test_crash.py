@@ -185,3 +185,22 @@ def test_sigterm_mid_stream_loses_nothing_and_repeats_nothing(tmp_path: Path) ->
     assert delivered(out) == messages
     assert sorted(messages) == sorted(writer.expected)
     assert len(messages) == len(set(messages))
+
+
+def test_a_line_torn_by_a_kill_is_cut_before_the_batch_is_sent_again(tmp_path: Path) -> None:
+    """SIGKILL inside a large write() leaves half a line in the file sink's output; that batch was not
+    committed, so it is sent again, and must not be glued onto the fragment."""
+    logs, out, config = setup(tmp_path)
+    out.parent.mkdir(parents=True)
+    out.write_bytes(b'{"message":"committed"}\n{"message":"torn, never comm')
+    (logs / "app0.log").write_text("after restart\n")
+    agent = Agent(tmp_path, config, 0)
+    try:
+        agent.wait_ready()
+        deadline = time.monotonic() + 10
+        while "after restart" not in delivered(out) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert agent.terminate() == 0
+    finally:
+        agent.kill()
+    assert delivered(out) == ["committed", "after restart"]

@@ -24,7 +24,24 @@ from nodeagent.logs.sinks.stdout import encode_json_lines
 
 log = logging.getLogger(__name__)
 
-_OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+_OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC  # read: to repair a torn tail
+
+
+def _drop_torn_tail(fd: int) -> None:
+    """A process killed mid-write leaves a line without its end; that batch was never committed and
+    is sent again, so cut the fragment instead of gluing the next record onto it."""
+    end = os.fstat(fd).st_size
+    if end == 0 or os.pread(fd, 1, end - 1) == b"\n":
+        return
+    position = end
+    while position > 0:
+        start = max(0, position - 65536)
+        newline = os.pread(fd, position - start, start).rfind(b"\n")
+        if newline >= 0:
+            os.ftruncate(fd, start + newline + 1)
+            return
+        position = start
+    os.ftruncate(fd, 0)
 
 
 def _parse_path(raw: Any) -> Path:
@@ -52,6 +69,7 @@ class FileSink(Sink):
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, _OPEN_FLAGS, 0o644)
+        _drop_torn_tail(fd)
         stat = os.fstat(fd)
         self._fd, self._identity = fd, (stat.st_dev, stat.st_ino)
 
