@@ -98,7 +98,8 @@ logs:
   drain_timeout: 2s
 """)
     assert (config.batch_max_records, config.batch_max_bytes, config.batch_timeout) == (10, 1 << 20, 0.25)
-    assert (config.buffer_max_bytes, config.checkpoint_interval, config.rescan_interval) == (65536, 5.0, 120.0)
+    assert (config.buffer_max_bytes, config.checkpoint_interval) == (65536, 5.0)
+    assert config.rescan_interval == 120.0
     assert (config.poll_interval, config.max_open_files, config.close_inactive) == (2.0, 50, 600.0)
     assert (config.rotate_wait, config.deleted_file_timeout, config.drain_timeout) == (1.0, 30.0, 2.0)
     assert (config.retry_initial_backoff, config.retry_max_backoff) == (0.1, 60.0)
