@@ -1,10 +1,12 @@
-"""The record every sink receives, and its one JSON-lines encoding."""
+"""The record every sink receives, its one JSON-lines encoding, and the column form the reader makes."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import chain, repeat
+from typing import Any, overload
 
 
 @dataclass(slots=True)
@@ -34,3 +36,79 @@ class Record:
     def to_json(self) -> str:
         """One line of JSON, no trailing newline; invalid UTF-8 was already replaced by the reader."""
         return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+class Records(Sequence[Record]):
+    """Records of one file (same ``file``, ``node`` and ``kubernetes``), kept as columns.
+
+    The reader makes these rather than a Record per line: a Record is built only when a sink looks at
+    one, and the JSON encoder reads the columns directly.
+    """
+
+    __slots__ = ("file", "kubernetes", "messages", "node", "streams", "times")
+
+    def __init__(self, times: list[str], messages: list[str], streams: list[str | None], file: str,
+                 node: str, kubernetes: dict[str, Any] | None) -> None:
+        self.times = times
+        self.messages = messages
+        self.streams = streams
+        self.file = file
+        self.node = node
+        self.kubernetes = kubernetes
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Records: ...
+
+    def __getitem__(self, index: int | slice) -> Record | Records:
+        if isinstance(index, slice):
+            return Records(self.times[index], self.messages[index], self.streams[index], self.file,
+                           self.node, self.kubernetes)
+        return Record(self.times[index], self.messages[index], self.streams[index], self.file, self.node,
+                      self.kubernetes)
+
+    def __iter__(self) -> Iterator[Record]:
+        return map(Record, self.times, self.messages, self.streams, repeat(self.file), repeat(self.node),
+                   repeat(self.kubernetes))
+
+    def __repr__(self) -> str:
+        return f"<Records {self.file} x{len(self)}>"
+
+
+class RecordBatch(Sequence[Record]):
+    """Several :class:`Records` one after the other (a batch the pipeline gives to the sinks)."""
+
+    __slots__ = ("_length", "runs")
+
+    def __init__(self, runs: list[Records]) -> None:
+        self.runs = runs
+        self._length = sum(map(len, runs))
+
+    def __len__(self) -> int:
+        return self._length
+
+    @overload
+    def __getitem__(self, index: int) -> Record: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Record]: ...
+
+    def __getitem__(self, index: int | slice) -> Record | list[Record]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        if index < 0:
+            index += self._length
+        if index >= 0:
+            for run in self.runs:
+                if index < len(run):
+                    return run[index]
+                index -= len(run)
+        raise IndexError("record index out of range")
+
+    def __iter__(self) -> Iterator[Record]:
+        return chain.from_iterable(self.runs)

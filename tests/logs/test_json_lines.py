@@ -8,7 +8,7 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodeagent.logs.record import Record
+from nodeagent.logs.record import Record, RecordBatch, Records
 from nodeagent.logs.sinks.stdout import encode_json_lines
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
@@ -35,3 +35,20 @@ def test_shared_metadata_objects_and_special_characters() -> None:
     assert json.loads(lines[0])["message"] == "quote \" backslash \\ nul \x00 tab \t \u2028"
     assert json.loads(lines[0])["kubernetes"] == meta
     assert "kubernetes" not in json.loads(lines[3])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.lists(st.tuples(text, text | st.text(max_size=20), st.none() | text),
+                                   max_size=5), text, text, kubernetes), max_size=4))
+def test_column_runs_encode_and_read_like_the_records_they_hold(runs: list) -> None:
+    batch = RecordBatch([Records([t for t, _, _ in rows], [m for _, m, _ in rows], [s for _, _, s in rows],
+                                 file, node, meta) for rows, file, node, meta in runs])
+    records = [Record(t, m, s, file, node, meta) for rows, file, node, meta in runs for t, m, s in rows]
+    assert list(batch) == records
+    assert len(batch) == len(records)
+    assert [batch[i] for i in range(len(records))] == records
+    assert batch[1:3] == records[1:3]
+    expected = "".join(record.to_json() + "\n" for record in records).encode("utf-8", "replace")
+    assert encode_json_lines(batch) == (expected if records else b"\n")
+    for run in batch.runs:
+        assert list(run[1:]) == list(run)[1:]
