@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeagent.logs.discovery import FileId, fingerprint
-from nodeagent.logs.record import Record
+from nodeagent.logs.record import Records
 
 log = logging.getLogger("nodeagent.logs.checkpoint")
 
@@ -70,7 +70,7 @@ class Segment:
     """Records read from one file in one go, each with the offset its acknowledgement makes safe."""
 
     cursor: Cursor
-    records: list[Record]
+    records: Records
     offsets: list[int]
     nbytes: int  # raw bytes read for these records, for buffer accounting
 

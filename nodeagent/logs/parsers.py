@@ -47,13 +47,25 @@ from __future__ import annotations
 
 import json
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from itertools import compress
+from operator import itemgetter, not_, sub
 
 FORMATS = ("auto", "cri", "docker", "plain")
 DEFAULT_PARTIAL_TIMEOUT = 10.0
 
 _CRI_STREAMS = {b"stdout": "stdout", b"stderr": "stderr"}
+
+# kubelet's usual CRI line, "2026-11-27T10:00:01.123456789Z stdout F message", in fixed columns.
+_SECOND = itemgetter(slice(0, 20))  # "2026-11-27T10:00:01." (validated once per second)
+_FRACTION = itemgetter(slice(20, 29))
+_CRI_TAG = itemgetter(slice(29, 40))
+_CRI_TIME = itemgetter(slice(0, 30))
+_CRI_MESSAGE = itemgetter(slice(40, None))
+_CRI_FULL_LINE = {"Z stdout F ": "stdout", "Z stderr F ": "stderr"}
+_MAX_SECONDS = 1024  # validated seconds remembered
 
 
 @dataclass(slots=True)
@@ -67,6 +79,25 @@ class Parsed:
     # The record was cut: longer than max_record_bytes (the rest follows in the next record of the
     # stream), or a partial line whose end never came (timeout, file finished).
     truncated: bool = False
+
+
+@dataclass(slots=True)
+class ParsedColumns:
+    """Parsed records as parallel lists, in order (see :meth:`LineParser.feed_lines`); a time None
+    ("use the time it was read") is stored as ``default_time``."""
+
+    default_time: str | None = None
+    times: list[str | None] = field(default_factory=list)
+    messages: list[str] = field(default_factory=list)
+    streams: list[str | None] = field(default_factory=list)
+    offsets: list[int] = field(default_factory=list)
+
+    def add(self, parsed: list[Parsed]) -> None:
+        for record in parsed:
+            self.times.append(record.time or self.default_time)
+            self.messages.append(record.message)
+            self.streams.append(record.stream)
+            self.offsets.append(record.resume_offset)
 
 
 @dataclass(frozen=True)
@@ -177,10 +208,11 @@ class LineParser:
         self._partial_timeout = partial_timeout
         self._partials: dict[str | None, _Held] = {}  # stage 1: CRI/docker pieces, per stream
         self._groups: dict[str | None, _Held] = {}  # stage 2: multiline groups, per stream
-        self._valid_prefix = b""
+        self._valid_seconds: set[str] = set()  # "YYYY-MM-DDTHH:MM:SS." prefixes of times already checked
         self._fed_end = 0  # end offset of the last line fed
         self._decode = {"auto": self._decode_auto, "cri": self._decode_cri, "docker": self._decode_docker,
                         "plain": self._decode_plain}[fmt]
+        self._cri_columns = fmt in ("cri", "auto") and multiline is None
         if fmt in ("cri", "auto"):
             self.feed = self._feed_cri_fast  # type: ignore[method-assign]
 
@@ -213,9 +245,9 @@ class LineParser:
                 raw = parts[0]
                 message = parts[3]
                 # _is_normal_time, inlined: this runs once per line.
-                if (stream is not None and len(raw) == 30 and raw[19] == 46 and raw[29] == 90
-                        and raw[:19] == self._valid_prefix and raw.translate(None, _DIGITS) == b"--T::.Z"
-                        and len(message) <= self._max):
+                if (stream is not None and len(raw) == 30 and raw[29] == 90
+                        and raw[:20].decode("latin-1") in self._valid_seconds
+                        and raw.translate(None, _DIGITS) == b"--T::.Z" and len(message) <= self._max):
                     return [Parsed(raw.decode("ascii"), message.decode("utf-8", "replace"), stream, end)]
         return LineParser.feed(self, line, start, end, now)
 
@@ -245,6 +277,67 @@ class LineParser:
             self._emit_group(group, out)
         return self._finish(out) if out else []
 
+    def feed_lines(self, lines: list[str], block: bytes, ends: list[int], now: float,
+                   out: ParsedColumns) -> None:
+        """:meth:`feed` for many whole lines at once, into ``out``.
+
+        ``block`` is the raw bytes of the lines, each ending with a newline, ``lines`` the same decoded
+        (UTF-8, errors replaced) and split on the newlines, and line ``i`` spans ``ends[i]`` to
+        ``ends[i + 1]`` in the file. Lines must be no longer than the input's max_line_bytes (as for
+        feed). Complete CRI lines in kubelet's usual form, while nothing is held, are cut into columns
+        without a Python step per line; every other line goes through :meth:`feed`.
+        """
+        base, count = ends[0], len(lines)
+        if not self._cri_columns or (len(block) > self._max and max(map(sub, ends[1:], ends)) > self._max):
+            for i in range(count):
+                out.add(self.feed(block[ends[i] - base:ends[i + 1] - 1 - base], ends[i], ends[i + 1], now))
+            return
+        streams = list(map(_CRI_FULL_LINE.get, map(_CRI_TAG, lines)))
+        self._check_times(lines, streams)
+        others = list(compress(range(count), map(not_, streams)))  # lines for feed
+        i = 0
+        while i < count:
+            if self._partials:  # a piece waits for its end: line by line until it has come
+                j = i
+            else:
+                k = bisect_left(others, i)
+                j = others[k] if k < len(others) else count
+                run = lines[i:j]
+                out.times += map(_CRI_TIME, run)
+                out.messages += map(_CRI_MESSAGE, run)
+                out.streams += streams[i:j]
+                out.offsets += ends[i + 1:j + 1]
+            if j < count:
+                out.add(self.feed(block[ends[j] - base:ends[j + 1] - 1 - base], ends[j], ends[j + 1], now))
+            i = j + 1
+
+    def _check_times(self, lines: list[str], streams: list[str | None]) -> None:
+        """Clear the stream of lines (those with one) whose time is not already normal and valid."""
+        candidates = list(compress(lines, streams))
+        fractions = "".join(map(_FRACTION, candidates))
+        seconds = set(map(_SECOND, candidates))
+        if fractions.isascii() and fractions.isdigit() and all(map(self._valid_second, seconds)):
+            return
+        for i in compress(range(len(lines)), streams):  # some are not: find them
+            line = lines[i]
+            fraction = line[20:29]
+            if not (fraction.isascii() and fraction.isdigit() and self._valid_second(line[:20])):
+                streams[i] = None
+
+    def _valid_second(self, second: str) -> bool:
+        """Is "YYYY-MM-DDTHH:MM:SS." a valid date and time (remembered once checked)?"""
+        if second in self._valid_seconds:
+            return True
+        if normalize_time(second + "000000000Z") != second + "000000000Z":
+            return False
+        self._remember_second(second)
+        return True
+
+    def _remember_second(self, second: str) -> None:
+        if len(self._valid_seconds) >= _MAX_SECONDS:
+            self._valid_seconds.clear()
+        self._valid_seconds.add(second)
+
     # -- stage 0: one line -> (time, stream, message piece, is the line's end) ----------------------
 
     def _is_normal_time(self, raw: bytes) -> bool:
@@ -253,7 +346,7 @@ class LineParser:
         kubelet/containerd write this form, and the part up to the seconds changes once a second at
         most, so one full check per second covers the lines in between.
         """
-        return (len(raw) == 30 and raw[19] == 46 and raw[29] == 90 and raw[:19] == self._valid_prefix
+        return (len(raw) == 30 and raw[29] == 90 and raw[:20].decode("latin-1") in self._valid_seconds
                 and raw.translate(None, _DIGITS) == b"--T::.Z")
 
     def _time(self, raw: bytes) -> str | None:
@@ -265,7 +358,7 @@ class LineParser:
             return None
         normalized = normalize_time(text)
         if normalized is not None and normalized == text:
-            self._valid_prefix = raw[:19]
+            self._remember_second(text[:20])
         return normalized
 
     def _split_cri(self, line: bytes) -> tuple[str, str, bytes, bool] | None:

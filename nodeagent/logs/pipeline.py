@@ -30,7 +30,7 @@ from nodeagent.logs import metrics
 from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
 from nodeagent.logs.config import LogsConfig
 from nodeagent.logs.reader import FileReader, PipelineInput
-from nodeagent.logs.record import Record
+from nodeagent.logs.record import RecordBatch, Records
 from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
 
@@ -46,7 +46,7 @@ class DeadlineReached(Exception):
 
 @dataclass(slots=True)
 class Batch:
-    records: list[Record]
+    records: RecordBatch
     acks: list[tuple[Cursor, int, int]]  # (cursor, offset, records) in order
     nbytes: int
 
@@ -158,37 +158,39 @@ class Pipeline(PipelineInput):
 
     def _take_batch(self) -> Batch:
         cfg = self.config
-        records: list[Record] = []
+        runs: list[Records] = []
+        taken = 0
         acks: list[tuple[Cursor, int, int]] = []
         nbytes = 0
-        while self._segments and len(records) < cfg.batch_max_records and nbytes < cfg.batch_max_bytes:
+        while self._segments and taken < cfg.batch_max_records and nbytes < cfg.batch_max_bytes:
             segment = self._segments[0]
             count = len(segment.records)
-            take = min(count, cfg.batch_max_records - len(records))
+            take = min(count, cfg.batch_max_records - taken)
             if segment.nbytes and nbytes + segment.nbytes * take // count > cfg.batch_max_bytes:
                 take = min(take, (cfg.batch_max_bytes - nbytes) * count // segment.nbytes)
                 if take <= 0:
-                    if records:
+                    if runs:
                         break
                     take = 1
             if take == count:
                 self._segments.popleft()
-                records += segment.records
+                runs.append(segment.records)
                 part_bytes = segment.nbytes
                 offset = segment.offsets[-1]
             else:
                 part_bytes = segment.nbytes * take // count
-                records += segment.records[:take]
+                runs.append(segment.records[:take])
                 offset = segment.offsets[take - 1]
                 segment.records = segment.records[take:]
                 segment.offsets = segment.offsets[take:]
                 segment.nbytes -= part_bytes
             acks.append((segment.cursor, offset, take))
+            taken += take
             nbytes += part_bytes
-        self._pending_records -= len(records)
+        self._pending_records -= taken
         self._pending_bytes -= nbytes
         self._first_pending_at = time.monotonic() if self._pending_records else None
-        return Batch(records, acks, nbytes)
+        return Batch(RecordBatch(runs), acks, nbytes)
 
     async def _deliver(self, batch: Batch) -> bool:
         if len(self.sinks) == 1:

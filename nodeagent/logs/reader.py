@@ -1,8 +1,9 @@
 """Reading files: one :class:`Tailer` per file, and the :class:`FileReader` that finds, schedules and
 retires them.
 
-A tailer reads big chunks with ``pread`` in a worker thread, splits them on ``\\n`` in bulk, feeds the
-lines to its parser and hands the records, as a :class:`~nodeagent.logs.checkpoint.Segment`, to the
+A tailer reads big chunks with ``pread`` in a worker thread, decodes and splits each chunk's whole lines
+at once, has its parser cut them into columns (:meth:`LineParser.feed_lines`) and hands the records, as
+a :class:`~nodeagent.logs.checkpoint.Segment` of :class:`~nodeagent.logs.record.Records`, to the
 pipeline. The reader owns the lifecycle:
 
 - discovery: a scan (glob) at start, then file events (see :mod:`nodeagent.logs.watch`) for new files
@@ -30,6 +31,7 @@ import os
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass
+from itertools import accumulate
 
 from nodeagent.logs import metrics
 from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
@@ -47,8 +49,8 @@ from nodeagent.logs.discovery import (
     watch_roots,
 )
 from nodeagent.logs.kubernetes import metadata_from_path
-from nodeagent.logs.parsers import LineParser, make_parser
-from nodeagent.logs.record import Record
+from nodeagent.logs.parsers import LineParser, ParsedColumns, make_parser
+from nodeagent.logs.record import Records
 from nodeagent.logs.watch import Change, PathWatcher
 
 log = logging.getLogger("nodeagent.logs.reader")
@@ -213,9 +215,7 @@ class Tailer:
             result.truncated = True
             result.prefix = read_prefix(fd)
             return result
-        records: list[Record] = []
-        offsets: list[int] = []
-        read_time = rfc3339_ns(time.time_ns())
+        out = ParsedColumns(rfc3339_ns(time.time_ns()))
         while result.bytes_read < budget:
             data = os.pread(fd, min(CHUNK_BYTES, budget - result.bytes_read), self.offset)
             if not data:
@@ -223,20 +223,25 @@ class Tailer:
                 break
             self.offset += len(data)
             result.bytes_read += len(data)
-            self._consume(data, now, read_time, records, offsets, result)
+            self._consume(data, now, out, result)
         if self.pending and not self.discarding and self.pending_since is not None and \
                 now - self.pending_since >= self.source.config.partial_line_timeout:
-            self._emit_pending(now, read_time, records, offsets)
-        self._collect(self.parser.flush_expired(now), read_time, records, offsets)
+            self._emit_pending(now, out)
+        out.add(self.parser.flush_expired(now))
         if result.at_eof:
             self.size = max(self.size, self.offset)
             if self.state is State.ACTIVE:
                 result.moved = self._path_moved()
             if self.cursor.fp_len < FINGERPRINT_BYTES and self.size > self.cursor.fp_len:
                 result.prefix = read_prefix(fd)
-        if records:
-            result.segment = Segment(self.cursor, records, offsets, result.bytes_read)
+        if out.offsets:
+            result.segment = self._segment(out, result.bytes_read)
         return result
+
+    def _segment(self, out: ParsedColumns, nbytes: int) -> Segment:
+        records = Records(out.times, out.messages, out.streams, self.path,  # type: ignore[arg-type]
+                          self.node, self.kubernetes)
+        return Segment(self.cursor, records, out.offsets, nbytes)
 
     def _head_changed(self, fd: int) -> bool:
         fp_len = self.cursor.fp_len
@@ -251,8 +256,7 @@ class Tailer:
             return True
         return (st.st_dev, st.st_ino) != self.file_id
 
-    def _consume(self, data: bytes, now: float, read_time: str, records: list[Record], offsets: list[int],
-                 result: StepResult) -> None:
+    def _consume(self, data: bytes, now: float, out: ParsedColumns, result: StepResult) -> None:
         if self.discarding:
             newline = data.find(b"\n")
             if newline < 0:
@@ -262,73 +266,74 @@ class Tailer:
             data = data[newline + 1:]
             self.discarding = False
         had_pending = bool(self.pending)
-        lines = (self.pending + data if had_pending else data).split(b"\n")
-        tail = lines.pop()
+        data = self.pending + data if had_pending else data
+        whole = data.rfind(b"\n") + 1
+        block, tail = data[:whole], data[whole:]
+        if block:
+            self._feed_block(block, now, out, result)
         max_line = self.source.config.max_line_bytes
-        feed = self.parser.feed
-        add_record = records.append
-        add_offset = offsets.append
-        path, node, kubernetes = self.path, self.node, self.kubernetes
-        pos = self.line_start
-        for line in lines:  # the hot loop: one parser call and one Record per line, nothing else
-            size = len(line)
-            end = pos + size + 1
-            if size > max_line:
-                line = line[:max_line]
-                result.lines_cut += 1
-            out = feed(line, pos, end, now)
-            if len(out) == 1:
-                parsed = out[0]
-                add_record(Record(parsed.time or read_time, parsed.message, parsed.stream, path, node,
-                                  kubernetes))
-                add_offset(parsed.resume_offset)
-            else:
-                for parsed in out:
-                    add_record(Record(parsed.time or read_time, parsed.message, parsed.stream, path, node,
-                                      kubernetes))
-                    add_offset(parsed.resume_offset)
-            pos = end
-        result.lines += len(lines)
-        self.line_start = pos
         if len(tail) > max_line:
             # An over-long line whose end has not come: pass its head on now, skip the rest.
-            self._collect(feed(tail[:max_line], pos, pos + max_line, now), read_time, records, offsets)
+            pos = self.line_start
+            out.add(self.parser.feed(tail[:max_line], pos, pos + max_line, now))
             result.lines += 1
             result.lines_cut += 1
             self.line_start = pos + len(tail)
             self.pending, self.pending_since, self.discarding = b"", None, True
             return
-        if tail and (lines or not had_pending):
+        if tail and (block or not had_pending):
             self.pending_since = now
         elif not tail:
             self.pending_since = None
         self.pending = tail
 
-    def _emit_pending(self, now: float, read_time: str, records: list[Record], offsets: list[int]) -> None:
+    def _feed_block(self, block: bytes, now: float, out: ParsedColumns, result: StepResult) -> None:
+        """Whole lines (``block`` ends with a newline): decoded and split once, parsed together."""
+        text = block.decode("utf-8", "replace")
+        lines = text.split("\n")
+        lines.pop()  # after the last newline
+        # Byte lengths: the text's own when every character is one byte (ASCII, the usual case).
+        sizes = list(map(len, lines if len(text) == len(block) else block.split(b"\n")))
+        max_line = self.source.config.max_line_bytes
+        if max(sizes) > max_line:
+            self._feed_cut(block, max_line, now, out, result)
+        else:
+            ends = list(accumulate(map((1).__add__, sizes[:len(lines)]), initial=self.line_start))
+            self.parser.feed_lines(lines, block, ends, now, out)
+            self.line_start = ends[-1]
+        result.lines += len(lines)
+
+    def _feed_cut(self, block: bytes, max_line: int, now: float, out: ParsedColumns,
+                  result: StepResult) -> None:
+        """Line by line, cutting those longer than ``max_line``."""
+        feed = self.parser.feed
+        pos = self.line_start
+        for line in block.split(b"\n")[:-1]:
+            end = pos + len(line) + 1
+            if len(line) > max_line:
+                line = line[:max_line]
+                result.lines_cut += 1
+            out.add(feed(line, pos, end, now))
+            pos = end
+        self.line_start = pos
+
+    def _emit_pending(self, now: float, out: ParsedColumns) -> None:
         """The last line never got its newline: pass it on as it is (the rest, if any, comes later)."""
         line, start = self.pending, self.line_start
         end = start + len(line)
         self.pending, self.pending_since, self.line_start = b"", None, end
-        self._collect(self.parser.feed(line, start, end, now), read_time, records, offsets)
-
-    def _collect(self, parsed_list: list, read_time: str, records: list[Record], offsets: list[int]) -> None:
-        for parsed in parsed_list:
-            records.append(Record(parsed.time or read_time, parsed.message, parsed.stream, self.path,
-                                  self.node, self.kubernetes))
-            offsets.append(parsed.resume_offset)
+        out.add(self.parser.feed(line, start, end, now))
 
     # -- on the loop (CPU only) ---------------------------------------------------------------------
 
     def drain_held(self) -> Segment | None:
         """Everything held back (unfinished last line, parser pieces) as records: the file is done."""
         now = time.time()
-        read_time = rfc3339_ns(time.time_ns())
-        records: list[Record] = []
-        offsets: list[int] = []
+        out = ParsedColumns(rfc3339_ns(time.time_ns()))
         if self.pending and not self.discarding:
-            self._emit_pending(now, read_time, records, offsets)
-        self._collect(self.parser.flush_all(), read_time, records, offsets)
-        return Segment(self.cursor, records, offsets, 0) if records else None
+            self._emit_pending(now, out)
+        out.add(self.parser.flush_all())
+        return self._segment(out, 0) if out.offsets else None
 
     def settled_offset(self) -> int | None:
         """The offset up to which everything read is delivered or was dropped by the parser, if known."""

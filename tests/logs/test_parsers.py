@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from itertools import accumulate
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodeagent.logs.parsers import MultilineConfig, Parsed, make_parser, normalize_time
+from nodeagent.logs.parsers import MultilineConfig, Parsed, ParsedColumns, make_parser, normalize_time
 from tests.conftest import FIXTURES, require_shared
 
 FLUENT_BIT = FIXTURES / "logs" / "fluent-bit"
@@ -384,3 +385,40 @@ def test_restart_from_any_resume_offset_loses_nothing(events: list[tuple[str, st
     again = _run(lines, first, multiline)
     delivered = {int(t) for r in records[:k + 1] + again for t in re.findall(r"<(\d+)>", r.message)}
     assert delivered == all_tokens
+
+
+# Mostly kubelet's usual form, so runs of such lines meet the odd ones (pieces, bad times, other tags).
+_SECONDS = st.sampled_from(["2026-01-02T03:04:05"] * 4 + ["2026-01-02T03:04:06", "2026-02-30T03:04:05",
+                                                          "2026-01-02 03:04:05", "2026-01-02T03:04:6x"])
+_FRACTIONS = st.sampled_from([".123456789Z"] * 5 + [".123Z", ".12345678xZ", ".123456789+02:00", ".123456789"])
+_TAGS = st.sampled_from(["F"] * 5 + ["P", "P", "F:x", "X", ""])
+_WORDS = st.sampled_from([b"ok", b"quote\"d", b"back\\slash", b"tab\t", "\u00e9t\u00e9".encode(), b"\xff",
+                          b"\xe2\x82", b"\r", b"\x00", b"x" * 70, b"{", b" "])
+
+
+@st.composite
+def cri_ish_lines(draw: st.DrawFn) -> bytes:
+    message = b" ".join(draw(st.lists(_WORDS, max_size=4)))
+    if draw(st.booleans()):
+        stream = draw(st.sampled_from(["stdout", "stdout", "stderr", "stdin"]))
+        head = f"{draw(_SECONDS)}{draw(_FRACTIONS)} {stream}"
+        tag = draw(_TAGS)
+        return f"{head} {tag}".encode() + (b" " + message if draw(st.integers(0, 4)) or not tag else b"")
+    return message
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(cri_ish_lines(), min_size=1, max_size=40), st.sampled_from(["cri", "auto", "plain"]),
+       st.sampled_from([64, 1 << 20]))
+def test_feed_lines_is_feed_line_by_line(lines: list[bytes], fmt: str, max_record_bytes: int) -> None:
+    one_by_one, together = ParsedColumns("read"), ParsedColumns("read")
+    parser = make_parser(fmt, None, max_record_bytes)
+    ends = list(accumulate((len(line) + 1 for line in lines), initial=0))
+    for line, start, end in zip(lines, ends, ends[1:], strict=False):
+        one_by_one.add(parser.feed(line, start, end, 1.0))
+    one_by_one.add(parser.flush_all())
+    block = b"".join(line + b"\n" for line in lines)
+    parser = make_parser(fmt, None, max_record_bytes)
+    parser.feed_lines(block.decode("utf-8", "replace").split("\n")[:-1], block, ends, 1.0, together)
+    together.add(parser.flush_all())
+    assert together == one_by_one
