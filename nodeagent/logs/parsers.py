@@ -47,11 +47,10 @@ from __future__ import annotations
 
 import json
 import re
-from bisect import bisect_left
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import compress
-from operator import itemgetter, not_, sub
+from operator import itemgetter, sub
 
 FORMATS = ("auto", "cri", "docker", "plain")
 DEFAULT_PARTIAL_TIMEOUT = 10.0
@@ -60,7 +59,6 @@ _CRI_STREAMS = {b"stdout": "stdout", b"stderr": "stderr"}
 
 # kubelet's usual CRI line, "2026-11-27T10:00:01.123456789Z stdout F message", in fixed columns.
 _SECOND = itemgetter(slice(0, 20))  # "2026-11-27T10:00:01." (validated once per second)
-_FRACTION = itemgetter(slice(20, 29))
 _CRI_TAG = itemgetter(slice(29, 40))
 _CRI_TIME = itemgetter(slice(0, 30))
 _CRI_MESSAGE = itemgetter(slice(40, None))
@@ -293,35 +291,36 @@ class LineParser:
                 out.add(self.feed(block[ends[i] - base:ends[i + 1] - 1 - base], ends[i], ends[i + 1], now))
             return
         streams = list(map(_CRI_FULL_LINE.get, map(_CRI_TAG, lines)))
-        self._check_times(lines, streams)
-        others = list(compress(range(count), map(not_, streams)))  # lines for feed
+        times = list(map(_CRI_TIME, lines))
+        self._check_times(times, streams)
         i = 0
         while i < count:
             if self._partials:  # a piece waits for its end: line by line until it has come
                 j = i
             else:
-                k = bisect_left(others, i)
-                j = others[k] if k < len(others) else count
-                run = lines[i:j]
-                out.times += map(_CRI_TIME, run)
-                out.messages += map(_CRI_MESSAGE, run)
+                try:
+                    j = streams.index(None, i)  # the next line for feed
+                except ValueError:
+                    j = count
+                out.times += times[i:j]
+                out.messages += map(_CRI_MESSAGE, lines[i:j])
                 out.streams += streams[i:j]
                 out.offsets += ends[i + 1:j + 1]
             if j < count:
                 out.add(self.feed(block[ends[j] - base:ends[j + 1] - 1 - base], ends[j], ends[j + 1], now))
             i = j + 1
 
-    def _check_times(self, lines: list[str], streams: list[str | None]) -> None:
-        """Clear the stream of lines (those with one) whose time is not already normal and valid."""
-        candidates = list(compress(lines, streams))
-        fractions = "".join(map(_FRACTION, candidates))
-        seconds = set(map(_SECOND, candidates))
-        if fractions.isascii() and fractions.isdigit() and all(map(self._valid_second, seconds)):
+    def _check_times(self, times: list[str], streams: list[str | None]) -> None:
+        """Clear the stream of lines (those with one) whose 30-character time is not normal and valid."""
+        candidates = list(compress(times, streams))
+        joined = "".join(candidates)
+        fractions = "".join([joined[column::30] for column in range(20, 29)])  # no object per line
+        if fractions.isascii() and fractions.isdigit() and all(map(self._valid_second,
+                                                                     set(map(_SECOND, candidates)))):
             return
-        for i in compress(range(len(lines)), streams):  # some are not: find them
-            line = lines[i]
-            fraction = line[20:29]
-            if not (fraction.isascii() and fraction.isdigit() and self._valid_second(line[:20])):
+        for i in compress(range(len(times)), streams):  # some are not: find them
+            fraction = times[i][20:29]
+            if not (fraction.isascii() and fraction.isdigit() and self._valid_second(times[i][:20])):
                 streams[i] = None
 
     def _valid_second(self, second: str) -> bool:
