@@ -12,6 +12,8 @@ Interface (the reader relies on exactly this):
   ``partial_timeout`` (a writer that died mid-line must not pin the checkpoint forever).
 - ``LineParser.flush_all() -> list[Parsed]``: everything held (file finished: rotated away, deleted).
 - ``LineParser.pending_bytes``: message bytes held (partials and multiline groups), for buffer accounting.
+- ``LineParser.feed_lines(lines, block, ends, now, out)``: ``feed`` for many whole lines at once (the
+  reader's fast path), appending to a :class:`ParsedColumns`; same records, same offsets.
 - ``Parsed.resume_offset``: the file offset from which reading again after this record (and the ones
   before it) has been delivered loses nothing: the end of the last line fed, or, when the parser still
   holds an earlier unfinished piece (a CRI partial of the other stream, a multiline group) or returns
