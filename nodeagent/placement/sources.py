@@ -7,11 +7,11 @@ import gc
 import json
 import subprocess
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 import yaml
 
@@ -23,6 +23,8 @@ from nodeagent.placement.model import (
     node_from_obj,
     pod_from_obj,
 )
+
+T = TypeVar("T")
 
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
@@ -158,31 +160,27 @@ def daemonsets_from(objects: Iterable[Loaded]) -> list[DaemonSet]:
     return [daemonset_from_obj(o.obj, o.source) for o in objects if o.obj.get("kind") == "DaemonSet"]
 
 
-def nodes_from(objects: Iterable[Loaded], problems: list[str]) -> list[Node]:
-    """Node objects; objects without a kind count as Nodes (`oc adm inspect` style dumps omit it)."""
-    nodes, skipped = [], 0
+def _objects_of_kind(objects: Iterable[Loaded], kind: str, build: Callable[[dict, list[str]], T],
+                     problems: list[str]) -> list[T]:
+    """Objects of one kind; objects without a kind count too (`oc adm inspect` style dumps omit it)."""
+    found, skipped = [], 0
     for loaded in objects:
-        kind = loaded.obj.get("kind")
-        if kind == "Node" or (kind is None and "metadata" in loaded.obj):
-            nodes.append(node_from_obj(loaded.obj, problems))
+        obj_kind = loaded.obj.get("kind")
+        if obj_kind == kind or (obj_kind is None and "metadata" in loaded.obj):
+            found.append(build(loaded.obj, problems))
         else:
             skipped += 1
     if skipped:
-        problems.append(f"{skipped} object(s) in the node input are not Nodes; ignored")
-    return nodes
+        problems.append(f"{skipped} object(s) in the {kind.lower()} input are not {kind}s; ignored")
+    return found
+
+
+def nodes_from(objects: Iterable[Loaded], problems: list[str]) -> list[Node]:
+    return _objects_of_kind(objects, "Node", node_from_obj, problems)
 
 
 def pods_from(objects: Iterable[Loaded], problems: list[str]) -> list[ExistingPod]:
-    pods, skipped = [], 0
-    for loaded in objects:
-        kind = loaded.obj.get("kind")
-        if kind == "Pod" or (kind is None and "metadata" in loaded.obj):
-            pods.append(pod_from_obj(loaded.obj, problems))
-        else:
-            skipped += 1
-    if skipped:
-        problems.append(f"{skipped} object(s) in the pod input are not Pods; ignored")
-    return pods
+    return _objects_of_kind(objects, "Pod", pod_from_obj, problems)
 
 
 def select_daemonsets(daemonsets: list[DaemonSet], wanted: str | None) -> list[DaemonSet]:
