@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from typing import Any
+from operator import itemgetter
 
 from prometheus_client.metrics_core import Metric
 
@@ -19,53 +19,31 @@ _TYPE_NAMES = {"counter": "counter", "gauge": "gauge", "summary": "summary", "hi
                "gaugehistogram": "histogram"}
 
 
-_INT_EXACT = 2.0**53  # below this every integer is a float, and its digits are its shortest form
-
-
 def format_value(value: float) -> str:
     """Go's strconv.FormatFloat(v, 'g', -1, 64), which client_golang uses for sample values.
 
-    Shortest round-trip digits; exponent form when the decimal exponent is < -4 or >= 6. Between 1e-4
-    and 1e6 that is exactly Python's repr(), the common case, so it is taken first.
+    Shortest round-trip digits, as Python's repr(); exponent form when the decimal exponent is < -4 or
+    >= 6. repr() switches to exponent form at the same small exponent, with the same spelling
+    (``1.5e-07``), but only from 1e16 up: between 1e6 and 1e16 its positional digits are rewritten.
     """
     if -1e6 < value < 1e6:
         as_int = int(value)
-        if as_int == value:
-            return str(as_int)
-        if value >= 1e-4 or value <= -1e-4:
-            return repr(float(value))
-    elif -_INT_EXACT < value < _INT_EXACT and int(value) == value:  # large counters: bytes, seconds
-        digits = str(abs(int(value)))
-        significant = digits.rstrip("0")
-        body = f"{significant[0]}.{significant[1:]}" if len(significant) > 1 else significant
-        return f"{'-' if value < 0 else ''}{body}e+{len(digits) - 1:02d}"
-    return _format_general(float(value))
-
-
-def _format_general(value: float) -> str:
-    if value != value:  # NaN
+        return str(as_int) if as_int == value else repr(float(value))
+    if value != value:
         return "NaN"
     if value in (math.inf, -math.inf):
         return "+Inf" if value > 0 else "-Inf"
-    if value == 0:
-        return "0"
     sign = "-" if value < 0 else ""
-    text = repr(abs(value))
-    mantissa, _, exp_text = text.partition("e")
-    int_part, _, frac_part = mantissa.partition(".")
-    digits = (int_part + frac_part).lstrip("0")
-    # position of the decimal point relative to the first significant digit
-    point = len(int_part) + (int(exp_text) if exp_text else 0) - (len(int_part + frac_part) - len(digits))
-    digits = digits.rstrip("0") or "0"
-    exp = point - 1
-    if exp < -4 or exp >= 6:
-        body = f"{digits[0]}.{digits[1:]}" if len(digits) > 1 else digits
-        return f"{sign}{body}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return f"{sign}{digits}{'0' * (point - len(digits))}"
-    return f"{sign}{digits[:point]}.{digits[point:]}"
+    if -1e16 < value < 1e16 and int(value) == value:  # large counters (bytes, seconds): exact digits
+        int_part, frac_part = str(abs(int(value))), ""
+    else:
+        text = repr(abs(float(value)))
+        if "e" in text:
+            return sign + text
+        int_part, _, frac_part = text.partition(".")
+    digits = (int_part + frac_part).rstrip("0")
+    mantissa = f"{digits[0]}.{digits[1:]}" if len(digits) > 1 else digits
+    return f"{sign}{mantissa}e+{len(int_part) - 1:02d}"
 
 
 def _escape_label(value: str) -> str:
@@ -82,21 +60,18 @@ _LABEL_CACHE_LIMIT = 20_000
 _label_cache: dict[tuple[tuple[str, str], ...], tuple[str, tuple[str, ...]]] = {}
 
 
-def _render_labels(labels: dict[str, str]) -> tuple[str, tuple[str, ...]]:
+def _render_labels(key: tuple[tuple[str, str], ...]) -> tuple[str, tuple[str, ...]]:
     """``{a="1",b="2"}`` with names sorted, and the values in that order (the sample's sort key)."""
-    key = tuple(labels.items())
-    entry = _label_cache.get(key)
-    if entry is None:
-        pairs = sorted(key)
-        text = "{" + ",".join(f'{k}="{_escape_label(v)}"' for k, v in pairs) + "}"
-        entry = (text, tuple(v for _, v in pairs))
-        if len(_label_cache) >= _LABEL_CACHE_LIMIT:
-            _label_cache.clear()
-        _label_cache[key] = entry
+    pairs = sorted(key)
+    entry = ("{" + ",".join(f'{k}="{_escape_label(v)}"' for k, v in pairs) + "}", tuple(v for _, v in pairs))
+    if len(_label_cache) >= _LABEL_CACHE_LIMIT:
+        _label_cache.clear()
+    _label_cache[key] = entry
     return entry
 
 
 _HAS_CREATED = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+_KEEPS_ORDER = frozenset({"histogram", "summary"})  # bucket/quantile order is meaningful
 _BUCKET_LABELS = ("le", "quantile")
 
 
@@ -119,34 +94,33 @@ def render_text(families: Iterable[Metric]) -> str:
         else:  # two collectors may contribute to one family; client_golang merges them too
             existing.samples.extend(family.samples)
     out: list[str] = []
-    named = [(_type_name(family), family) for family in merged.values()]
-    named.sort(key=_first)
-    for type_name, family in named:
-        out.append(_header(type_name, family.documentation, family.type))
-        keep_order = family.type in ("histogram", "summary")  # bucket/quantile order is meaningful
+    append = out.append
+    for type_name, family in sorted([(_type_name(family), family) for family in merged.values()], key=_first):
+        append(_header(type_name, family.documentation, family.type))
+        keep_order = family.type in _KEEPS_ORDER
         # prometheus_client adds <name>_created to its own counters, histograms and summaries; text 0.0.4
         # has no such series. A gauge that happens to end in _created is data and stays.
         created = family.name + "_created" if family.type in _HAS_CREATED else None
         rows = []
         for sample in family.samples:
-            name = sample.name
+            name, labels = sample.name, sample.labels
             if name == created:
                 continue
-            if keep_order and sample.labels:
-                label_text, values = _render_labels_le_last(sample.labels), ()
-            elif sample.labels:
-                label_text, values = _render_labels(sample.labels)
-            else:
+            if not labels:
                 label_text, values = "", ()
+            elif keep_order:
+                label_text, values = _render_labels_le_last(labels), ()
+            else:
+                key = tuple(labels.items())
+                label_text, values = _label_cache.get(key) or _render_labels(key)
             line = f"{name}{label_text} {format_value(sample.value)}\n"
             if keep_order:
-                out.append(line)
+                append(line)
             else:
-                rows.append(((name != type_name, values), line))
-        if rows:
-            if len(rows) > 1:
-                rows.sort(key=_first)
-            out.extend(line for _, line in rows)
+                rows.append((name != type_name, values, line))
+        if len(rows) > 1:
+            rows.sort(key=_sort_key)
+        out += [row[2] for row in rows]
     return "".join(out)
 
 
@@ -166,8 +140,8 @@ def _header(type_name: str, documentation: str, type_: str) -> str:
     return header
 
 
-def _first(pair: tuple[Any, Any]) -> Any:
-    return pair[0]
+_first = itemgetter(0)
+_sort_key = itemgetter(0, 1)  # (not the family's own name, label values): the _sum/_count of a summary last
 
 
 def _type_name(family: Metric) -> str:
