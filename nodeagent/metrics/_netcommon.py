@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from nodeagent.metrics._parse_errors import skipped
@@ -58,11 +59,14 @@ _IGNORED_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EINVAL, errno.
 _ATTRIBUTE_MAX = 4096  # sysfs attributes are at most one page
 
 
-def read_attribute(path: str | Path) -> str | None:
-    """A sysfs attribute as stripped text, or None when it is absent or unreadable for this device."""
+def read_attribute(path: str | Path, dir_fd: int | None = None) -> str | None:
+    """A sysfs attribute as stripped text, or None when it is absent or unreadable for this device.
+
+    ``dir_fd``: ``path`` is relative to this open directory (see :func:`read_attributes`).
+    """
     # os.open/os.read: a fraction of the cost of open() for the ~20 tiny files per interface.
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC, dir_fd=dir_fd)
     except OSError as exc:
         if exc.errno in _IGNORED_ERRNOS or isinstance(exc, (IsADirectoryError, NotADirectoryError)):
             return None
@@ -76,6 +80,25 @@ def read_attribute(path: str | Path) -> str | None:
     finally:
         os.close(fd)
     return data.decode("utf-8", errors="surrogateescape").strip()
+
+
+def read_attributes(directory: str | Path, names: Iterable[str]) -> dict[str, str]:
+    """name -> stripped text of the attributes among ``names`` that ``directory`` has and can report.
+
+    The files are opened relative to one descriptor of the directory: the kernel resolves the device
+    path (a symlink below /sys/class) once instead of once per attribute, a third of the cost.
+    A directory that is gone (the device was just removed) has no attributes.
+    """
+    try:
+        dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in _IGNORED_ERRNOS or isinstance(exc, NotADirectoryError):
+            return {}
+        raise
+    try:
+        return {name: value for name in names if (value := read_attribute(name, dir_fd)) is not None}
+    finally:
+        os.close(dir_fd)
 
 
 def list_net_devices(sysfs: Path) -> dict[str, Path]:

@@ -15,13 +15,14 @@ from typing import Any
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from nodeagent.config import parse_bool, parse_regex
-from nodeagent.metrics._netcommon import list_net_devices, parse_go_int, read_attribute, report_bad_input
+from nodeagent.metrics._netcommon import list_net_devices, parse_go_int, read_attributes, report_bad_input
 from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
 
 _TEXT_ATTRIBUTES = ("address", "broadcast", "duplex", "ifalias", "operstate")
 _INT_ATTRIBUTES = ("addr_assign_type", "carrier", "carrier_changes", "carrier_up_count",
                    "carrier_down_count", "dev_id", "dormant", "flags", "ifindex", "iflink", "link_mode",
                    "mtu", "name_assign_type", "netdev_group", "speed", "tx_queue_len", "type")
+_ATTRIBUTES = _TEXT_ATTRIBUTES + _INT_ATTRIBUTES
 
 # (metric suffix, sysfs attribute, is a counter, help)
 _NUMERIC_METRICS = (
@@ -53,14 +54,10 @@ def read_interface(directory: Path, collector: str = "netclass") -> dict[str, An
 
     Absent attributes are missing from the result; an unparsable number is reported and left out.
     """
-    attributes: dict[str, Any] = {}
-    prefix = f"{directory}/"  # plain strings: Path joins would dominate the cost of these tiny reads
-    for name in _TEXT_ATTRIBUTES:
-        value = read_attribute(prefix + name)
-        if value is not None:
-            attributes[name] = value
+    raw = read_attributes(directory, _ATTRIBUTES)
+    attributes: dict[str, Any] = {name: raw[name] for name in _TEXT_ATTRIBUTES if name in raw}
     for name in _INT_ATTRIBUTES:
-        value = read_attribute(prefix + name)
+        value = raw.get(name)
         if value is None:
             continue
         try:
