@@ -89,17 +89,23 @@ class NetstatCollector(Collector):
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
         self.fields = re.compile(self.opts["fields"], re.ASCII)
-        self._selected: dict[str, bool] = {}  # key -> matches; the key set barely changes between scrapes
+        # (protocol, its field names) -> the selected (field, Protocol_Field) pairs: the field names only
+        # change with the kernel, so the regexp runs once per field instead of on every scrape.
+        self._selected: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, str], ...]] = {}
+
+    def _selected_fields(self, protocol: str, fields: dict[str, str]) -> tuple[tuple[str, str], ...]:
+        cache_key = (protocol, tuple(fields))
+        selected = self._selected.get(cache_key)
+        if selected is None:
+            keys = ((field, f"{protocol}_{field}") for field in fields)
+            selected = self._selected[cache_key] = tuple((field, key) for field, key in keys
+                                                         if self.fields.search(key))
+        return selected
 
     def collect(self) -> Iterable[Metric]:
         for protocol, fields in read_netstat(self.paths.procfs).items():
-            for field, raw in fields.items():
-                key = f"{protocol}_{field}"
-                selected = self._selected.get(key)
-                if selected is None:
-                    selected = self._selected[key] = self.fields.search(key) is not None
-                if not selected:
-                    continue
+            for field, key in self._selected_fields(protocol, fields):
+                raw = fields[field]
                 try:
                     value = float(raw)
                 except ValueError:
