@@ -65,14 +65,16 @@ def parse_link_message(body: bytes) -> tuple[str, dict[str, int] | None] | None:
         length, attr_type = _RTATTR.unpack_from(body, offset)
         if length < _RTATTR.size or offset + length > len(body):
             break  # truncated attribute: stop rather than read garbage
-        payload = body[offset + _RTATTR.size:offset + length]
         attr_type &= 0x3FFF  # strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
         if attr_type == IFLA_IFNAME:
+            payload = body[offset + _RTATTR.size:offset + length]
             name = payload.split(b"\0", 1)[0].decode("utf-8", errors="surrogateescape")
         elif attr_type == IFLA_STATS64:
-            stats64 = payload
+            stats64 = body[offset + _RTATTR.size:offset + length]
         elif attr_type == IFLA_STATS:
-            stats32 = payload
+            stats32 = body[offset + _RTATTR.size:offset + length]
+        if name is not None and stats64 is not None:
+            break  # all that is needed; the kernel sends both early, before dozens of other attributes
         offset += _align(length)
     if name is None:
         return None
