@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 
 from nodeagent.config import parse_bool, parse_regex
 from nodeagent.metrics._netcommon import list_net_devices, parse_go_int, read_attributes, report_bad_input
-from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
+from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, add_sample, register
 
 _TEXT_ATTRIBUTES = ("address", "broadcast", "duplex", "ifalias", "operstate")
 _INT_ATTRIBUTES = ("addr_assign_type", "carrier", "carrier_changes", "carrier_up_count",
@@ -109,18 +109,19 @@ class NetclassCollector(Collector):
         speed = GaugeMetricFamily("node_network_speed_bytes", "Link speed in bytes per second.",
                                   labels=["device"])
         for device, attrs in interfaces.items():
+            labels = {"device": device}
             operstate = attrs.get("operstate", "")
-            up.add_metric([device], 1.0 if operstate == "up" else 0.0)
+            add_sample(up, labels, 1.0 if operstate == "up" else 0.0)
             info.add_metric([device, attrs.get("address", ""), attrs.get("broadcast", ""),
                              attrs.get("duplex", ""), operstate, admin_state(attrs.get("flags")),
                              attrs.get("ifalias", "")], 1.0)
             for suffix, attr, _counter, _help in (*_NUMERIC_METRICS, *_TAIL_METRICS):
                 if attr in attrs:
-                    numeric[suffix].add_metric([device], float(attrs[attr]))
+                    add_sample(numeric[suffix], labels, float(attrs[attr]))
             mbit = attrs.get("speed")
             # Some drivers report -1 for an unknown speed.
             if mbit is not None and (mbit >= 0 or not self.ignore_invalid_speed):
-                speed.add_metric([device], float(_go_div(mbit * 1000 * 1000, 8)))
+                add_sample(speed, labels, float(_go_div(mbit * 1000 * 1000, 8)))
         yield up
         yield info
         yield from numeric.values()

@@ -24,7 +24,7 @@ from nodeagent.metrics._netcommon import (
     read_attribute,
     report_bad_input,
 )
-from nodeagent.metrics.registry import Collector, CollectorOption, Paths, read_text, register
+from nodeagent.metrics.registry import Collector, CollectorOption, Paths, add_sample, read_text, register
 
 # /proc/net/dev columns after the colon, with the key node_exporter gives each.
 PROC_NET_DEV_KEYS = (
@@ -200,13 +200,15 @@ class NetdevCollector(Collector):
                 continue
             if not self.detailed:
                 counters = legacy_names(counters)
-            label_values = [device, aliases.get(device, "")] if self.label_ifalias else [device]
+            labels = {"device": device}
+            if self.label_ifalias:
+                labels["ifalias"] = aliases.get(device, "")
             for key, value in counters.items():
                 family = families.get(key)
                 if family is None:
                     family = families[key] = CounterMetricFamily(
                         f"node_network_{key}", f"Interface counter {key.replace('_', ' ')}.", labels=labels)
-                family.add_metric(label_values, float(value))
+                add_sample(family, labels, float(value))
         yield from families.values()
         if self.address_info:
             yield self._address_info()
