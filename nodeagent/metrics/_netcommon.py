@@ -101,11 +101,13 @@ def read_attributes(directory: str | Path, names: Iterable[str]) -> dict[str, st
         os.close(dir_fd)
 
 
-def list_net_devices(sysfs: Path) -> dict[str, Path]:
-    """Device name -> device directory for every interface in <sysfs>/class/net.
+def list_net_devices(sysfs: str | Path) -> dict[str, str]:
+    """Device name -> device directory for every interface in <sysfs>/class/net, sorted by name.
 
     Each device is a symlink to its directory; regular files such as ``bonding_masters`` are not
     devices, nor are dangling links. Raises FileNotFoundError when the directory itself does not exist.
+    Strings, not Paths: this runs on every scrape.
     """
-    base = sysfs / "class" / "net"
-    return {entry.name: entry for entry in sorted(base.iterdir()) if entry.is_dir()}
+    with os.scandir(f"{sysfs}/class/net") as entries:
+        devices = {entry.name: entry.path for entry in entries if entry.is_dir()}
+    return dict(sorted(devices.items()))

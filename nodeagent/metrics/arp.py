@@ -37,7 +37,7 @@ def parse_arp(text: str, collector: str = "arp") -> Counter[str]:
 
 
 def read_arp(procfs: Path) -> Counter[str]:
-    return parse_arp(read_text(procfs / "net" / "arp"))
+    return parse_arp(read_text(f"{procfs}/net/arp"))
 
 
 @register

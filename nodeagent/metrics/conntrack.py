@@ -9,7 +9,6 @@ counters; we keep its types.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
@@ -50,7 +49,7 @@ def parse_conntrack_stat(text: str, collector: str = "conntrack") -> dict[str, i
     return totals
 
 
-def _read_uint(path: Path) -> int:
+def _read_uint(path: str) -> int:
     return int(read_text(path).strip())
 
 
@@ -59,10 +58,10 @@ class ConntrackCollector(Collector):
     name = "conntrack"
 
     def collect(self) -> Iterable[Metric]:
-        netfilter = self.paths.procfs / "sys" / "net" / "netfilter"
+        netfilter = self.paths.proc("sys", "net", "netfilter")
         try:
-            count = _read_uint(netfilter / "nf_conntrack_count")
-            limit = _read_uint(netfilter / "nf_conntrack_max")
+            count = _read_uint(f"{netfilter}/nf_conntrack_count")
+            limit = _read_uint(f"{netfilter}/nf_conntrack_max")
         except FileNotFoundError as exc:
             raise NoDataError(f"conntrack probably not loaded: {exc}") from exc
         yield GaugeMetricFamily("node_nf_conntrack_entries", "Flow entries currently in the connection "
@@ -70,6 +69,6 @@ class ConntrackCollector(Collector):
         yield GaugeMetricFamily("node_nf_conntrack_entries_limit", "Size limit of the connection tracking "
                                 "table.", value=float(limit))
         # A missing stat file fails the collector after entries/limit were yielded, as upstream.
-        totals = parse_conntrack_stat(read_text(self.paths.procfs / "net" / "stat" / "nf_conntrack"))
+        totals = parse_conntrack_stat(read_text(self.paths.proc("net", "stat", "nf_conntrack")))
         for _, name, help_text in STAT_COLUMNS:
             yield GaugeMetricFamily(f"node_nf_conntrack_stat_{name}", help_text, value=float(totals[name]))

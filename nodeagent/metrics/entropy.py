@@ -12,10 +12,10 @@ from nodeagent.metrics.registry import Collector, NoDataError, read_text, regist
 
 def read_entropy(procfs: Path) -> tuple[float, float]:
     """(entropy_avail, poolsize) in bits."""
-    random_dir = procfs / "sys" / "kernel" / "random"
+    random_dir = f"{procfs}/sys/kernel/random"
     try:
-        available = read_text(random_dir / "entropy_avail")
-        pool_size = read_text(random_dir / "poolsize")
+        available = read_text(f"{random_dir}/entropy_avail")
+        pool_size = read_text(f"{random_dir}/poolsize")
     except FileNotFoundError as exc:
         raise NoDataError(f"no entropy information: {exc}") from None
     return float(int(available)), float(int(pool_size))

@@ -19,7 +19,7 @@ def parse_file_nr(text: str) -> tuple[float, float]:
 
 
 def read_file_nr(procfs: Path) -> tuple[float, float]:
-    return parse_file_nr(read_text(procfs / "sys" / "fs" / "file-nr"))
+    return parse_file_nr(read_text(f"{procfs}/sys/fs/file-nr"))
 
 
 @register

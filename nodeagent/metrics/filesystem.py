@@ -113,12 +113,12 @@ def parse_mounts(text: str, on_error: Callable[[str], None] = lambda line: None)
 def read_mount_table(procfs: Path) -> tuple[str, str]:
     """("mountinfo" or "mounts", text): PID 1's table (the host's when the agent shares its PID namespace),
     else the agent's own (hidepid hides PID 1), else the legacy /proc/mounts."""
-    for candidate in (procfs / "1" / "mountinfo", procfs / "self" / "mountinfo"):
+    for candidate in (f"{procfs}/1/mountinfo", f"{procfs}/self/mountinfo"):
         try:
             return "mountinfo", read_text(candidate)
         except (FileNotFoundError, PermissionError):
             continue
-    return "mounts", read_text(procfs / "mounts")
+    return "mounts", read_text(f"{procfs}/mounts")
 
 
 def read_mounts(procfs: Path, on_error: Callable[[str], None] = lambda line: None) -> list[Mount]:

@@ -19,7 +19,7 @@ def parse_loadavg(text: str) -> tuple[float, float, float]:
 
 
 def read_loadavg(procfs: Path) -> tuple[float, float, float]:
-    return parse_loadavg(read_text(procfs / "loadavg"))
+    return parse_loadavg(read_text(f"{procfs}/loadavg"))
 
 
 @register

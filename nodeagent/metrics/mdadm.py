@@ -153,7 +153,7 @@ class MdadmCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         try:
-            arrays = parse_mdstat(read_text(self.paths.procfs / "mdstat"))
+            arrays = parse_mdstat(read_text(self.paths.proc("mdstat")))
         except FileNotFoundError:
             raise NoDataError("no /proc/mdstat (md driver not loaded)") from None
         device = ["device"]

@@ -7,6 +7,7 @@ is not implemented). An attribute the device does not expose, or cannot report r
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -49,7 +50,7 @@ _TAIL_METRICS = (
 IFF_UP = 0x1
 
 
-def read_interface(directory: Path, collector: str = "netclass") -> dict[str, Any]:
+def read_interface(directory: str | Path, collector: str = "netclass") -> dict[str, Any]:
     """The attributes of one interface directory: text ones as str, numeric ones as int.
 
     Absent attributes are missing from the result; an unparsable number is reported and left out.
@@ -63,7 +64,7 @@ def read_interface(directory: Path, collector: str = "netclass") -> dict[str, An
         try:
             attributes[name] = parse_go_int(value)
         except ValueError:
-            report_bad_input(collector, f"{directory.name}/{name}: not an integer", value)
+            report_bad_input(collector, f"{os.path.basename(directory)}/{name}: not an integer", value)
     return attributes
 
 

@@ -98,7 +98,7 @@ def parse_proc_net_dev(text: str, collector: str = "netdev") -> dict[str, dict[s
 
 
 def read_proc_net_dev(procfs: Path) -> dict[str, dict[str, int]]:
-    return parse_proc_net_dev(read_text(procfs / "net" / "dev"))
+    return parse_proc_net_dev(read_text(f"{procfs}/net/dev"))
 
 
 def netlink_stats(links: Iterable[tuple[str, dict[str, int] | None]]) -> dict[str, dict[str, int]]:
@@ -218,7 +218,7 @@ class NetdevCollector(Collector):
             devices = list_net_devices(self.paths.sysfs)
         except FileNotFoundError:
             return {}
-        return {name: read_attribute(path / "ifalias") or "" for name, path in devices.items()}
+        return {name: read_attribute(f"{path}/ifalias") or "" for name, path in devices.items()}
 
     def _address_info(self) -> Metric:
         import psutil  # only needed with address-info

@@ -72,10 +72,10 @@ def parse_snmp6(text: str) -> dict[str, dict[str, str]]:
 
 def read_netstat(procfs: Path) -> dict[str, dict[str, str]]:
     """All three files merged; a protocol found in a later file replaces the earlier one (as upstream)."""
-    stats = parse_netstat(read_text(procfs / "net" / "netstat"), "net/netstat")
-    stats.update(parse_netstat(read_text(procfs / "net" / "snmp"), "net/snmp"))
+    stats = parse_netstat(read_text(f"{procfs}/net/netstat"), "net/netstat")
+    stats.update(parse_netstat(read_text(f"{procfs}/net/snmp"), "net/snmp"))
     with contextlib.suppress(FileNotFoundError):  # absent when IPv6 is disabled
-        stats.update(parse_snmp6(read_text(procfs / "net" / "snmp6")))
+        stats.update(parse_snmp6(read_text(f"{procfs}/net/snmp6")))
     return stats
 
 

@@ -49,7 +49,7 @@ def parse_psi(text: str) -> dict[str, int]:
 
 
 def read_psi(procfs: Path, resource: str) -> dict[str, int]:
-    return parse_psi(read_text(procfs / "pressure" / resource))
+    return parse_psi(read_text(f"{procfs}/pressure/{resource}"))
 
 
 @register

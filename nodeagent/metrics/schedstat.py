@@ -38,7 +38,7 @@ def parse_schedstat(text: str) -> list[CPUSchedstat]:
 
 def read_schedstat(procfs: Path) -> list[CPUSchedstat]:
     try:
-        return parse_schedstat(read_text(procfs / "schedstat"))
+        return parse_schedstat(read_text(f"{procfs}/schedstat"))
     except FileNotFoundError:
         raise NoDataError("no schedstat (kernel without CONFIG_SCHEDSTATS)") from None
 

@@ -73,8 +73,8 @@ class SockstatCollector(Collector):
     name = "sockstat"
 
     def collect(self) -> Iterable[Metric]:
-        texts = [(False, "net/sockstat", read_optional(self.paths.procfs / "net" / "sockstat")),
-                 (True, "net/sockstat6", read_optional(self.paths.procfs / "net" / "sockstat6"))]
+        texts = [(False, "net/sockstat", read_optional(self.paths.proc("net", "sockstat"))),
+                 (True, "net/sockstat6", read_optional(self.paths.proc("net", "sockstat6")))]
         if all(text is None for _, _, text in texts):
             raise NoDataError("neither net/sockstat nor net/sockstat6 exists")
         for ipv6, source, text in texts:

@@ -60,7 +60,7 @@ def parse_softnet(text: str, collector: str = "softnet") -> list[SoftnetRow]:
 
 
 def read_softnet(procfs: Path) -> list[SoftnetRow]:
-    return parse_softnet(read_text(procfs / "net" / "softnet_stat"))
+    return parse_softnet(read_text(f"{procfs}/net/softnet_stat"))
 
 
 @register

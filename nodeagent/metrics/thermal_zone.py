@@ -9,6 +9,7 @@ skipped, as node_exporter does.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,7 @@ class ThermalZoneCollector(Collector):
     name = "thermal_zone"
 
     def collect(self) -> Iterable[Metric]:
-        if not (self.paths.sysfs / "class" / "thermal").is_dir():
+        if not os.path.isdir(self.paths.sys("class", "thermal")):
             raise NoDataError("no /sys/class/thermal")
         temp = GaugeMetricFamily("node_thermal_zone_temp", "Thermal zone temperature, in degrees Celsius.",
                                  labels=["zone", "type"])

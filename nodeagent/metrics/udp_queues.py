@@ -45,7 +45,7 @@ class UdpQueuesCollector(Collector):
                                    "over all sockets.", labels=["ip", "queue"])
         found = False
         for ip, name in (("v4", "udp"), ("v6", "udp6")):
-            text = read_optional(self.paths.procfs / "net" / name)
+            text = read_optional(self.paths.proc("net", name))
             if text is None:
                 continue
             found = True

@@ -24,7 +24,7 @@ def read_uname(procfs: Path) -> dict[str, str]:
     """The six node_uname_info label values."""
     info = os.uname()
     try:
-        domainname = read_text(procfs / "sys" / "kernel" / "domainname").strip()
+        domainname = read_text(f"{procfs}/sys/kernel/domainname").strip()
     except OSError:
         domainname = "(none)"  # what the kernel reports when none is set
     return {"sysname": info.sysname, "release": info.release, "version": info.version,
