@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import errno
+import gc
 import gzip
 import html
 import logging
@@ -265,6 +266,9 @@ class MetricsServer:
         self._runner = runner
         self.addresses = [_format_address(a) for a in runner.addresses]
         self.listening = True
+        # What exists now (modules, collectors, the application) lives as long as the process: keep the
+        # cyclic GC from walking those ~50k objects again in every full collection, which scrapes trigger.
+        gc.freeze()
         log.info("listening", extra={"address": ",".join(self.addresses), "path": self.telemetry_path})
 
     async def stop(self) -> None:
