@@ -15,6 +15,16 @@ from nodeagent.metrics import _parse_errors
 from nodeagent.metrics._proc_stat import parse_stat_totals
 from nodeagent.metrics.registry import Collector, CollectorOption, read_text, register
 
+# /proc/stat totals exported as one unlabelled sample each: (attribute, family type, name, help).
+_SCALARS = (
+    ("interrupts", CounterMetricFamily, "node_intr_total", "Interrupts serviced since boot."),
+    ("context_switches", CounterMetricFamily, "node_context_switches_total", "Context switches since boot."),
+    ("forks", CounterMetricFamily, "node_forks_total", "Tasks created since boot."),
+    ("boot_time", GaugeMetricFamily, "node_boot_time_seconds", "Boot time as a Unix timestamp."),
+    ("procs_running", GaugeMetricFamily, "node_procs_running", "Processes in runnable state."),
+    ("procs_blocked", GaugeMetricFamily, "node_procs_blocked", "Processes blocked waiting for I/O."),
+)
+
 
 @register
 class StatCollector(Collector):
@@ -26,24 +36,10 @@ class StatCollector(Collector):
         totals = parse_stat_totals(read_text(self.paths.proc("stat")),
                                    lambda what, line: _parse_errors.skipped(self.name, what, line))
         families: list[Metric] = []
-        if totals.interrupts is not None:
-            families.append(CounterMetricFamily("node_intr_total", "Interrupts serviced since boot.",
-                                                value=totals.interrupts))
-        if totals.context_switches is not None:
-            families.append(CounterMetricFamily("node_context_switches_total", "Context switches since boot.",
-                                                value=totals.context_switches))
-        if totals.forks is not None:
-            families.append(CounterMetricFamily("node_forks_total", "Tasks created since boot.",
-                                                value=totals.forks))
-        if totals.boot_time is not None:
-            families.append(GaugeMetricFamily("node_boot_time_seconds", "Boot time as a Unix timestamp.",
-                                              value=totals.boot_time))
-        if totals.procs_running is not None:
-            families.append(GaugeMetricFamily("node_procs_running", "Processes in runnable state.",
-                                              value=totals.procs_running))
-        if totals.procs_blocked is not None:
-            families.append(GaugeMetricFamily("node_procs_blocked", "Processes blocked waiting for I/O.",
-                                              value=totals.procs_blocked))
+        for attribute, family_type, name, documentation in _SCALARS:
+            value = getattr(totals, attribute)
+            if value is not None:
+                families.append(family_type(name, documentation, value=value))
         if self.opts.get("softirq") and totals.softirqs:
             softirqs = CounterMetricFamily("node_softirqs_total", "Softirqs raised since boot, by vector.",
                                            labels=["vector"])
