@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from nodeagent.config import ConfigError
+from nodeagent.config import ConfigError, parse_regex
+from nodeagent.metrics.registry import CollectorOption
 
 
 def go_regex(pattern: str | None) -> re.Pattern[str] | None:
@@ -48,3 +49,13 @@ def exclusive_filter(collector: str, exclude_option: str, exclude: str | None, d
             f"--collector.{collector}.{exclude_option} and --collector.{collector}.{include_option} "
             "are mutually exclusive", key=f"collector.{collector}.{include_option}")
     return NameFilter(exclude, include)
+
+
+def filter_options(prefix: str, what: str, default_exclude: str = "") -> tuple[CollectorOption, ...]:
+    """The ``<prefix>-exclude`` / ``<prefix>-include`` option pair of a node_exporter filter."""
+    return (
+        CollectorOption(f"{prefix}-exclude", default_exclude, f"Regexp of {what} to leave out (mutually "
+                        f"exclusive with {prefix}-include).", parse_regex),
+        CollectorOption(f"{prefix}-include", "", f"Regexp of {what} to export, all others left out (mutually "
+                        f"exclusive with {prefix}-exclude).", parse_regex),
+    )

@@ -13,10 +13,9 @@ from typing import Any
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from nodeagent.config import parse_regex
-from nodeagent.metrics._filters import exclusive_filter
+from nodeagent.metrics._filters import exclusive_filter, filter_options
 from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, CollectorOption, Paths, read_text, register
+from nodeagent.metrics.registry import Collector, Paths, read_text, register
 
 _HEADER_COLUMNS = 9  # "IP address", "HW type", "HW address" split into two words each
 _DATA_COLUMNS = 6
@@ -44,10 +43,7 @@ def read_arp(procfs: Path) -> Counter[str]:
 class ArpCollector(Collector):
     name = "arp"
     options = (
-        CollectorOption("device-include", "", "Regexp of arp devices to include (mutually exclusive to "
-                        "device-exclude).", parse_regex),
-        CollectorOption("device-exclude", "", "Regexp of arp devices to exclude (mutually exclusive to "
-                        "device-include).", parse_regex),
+        *filter_options("device", "arp devices"),
     )
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:

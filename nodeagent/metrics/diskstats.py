@@ -15,10 +15,9 @@ from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from nodeagent.config import parse_regex
 from nodeagent.metrics import _parse_errors
-from nodeagent.metrics._filters import exclusive_filter
-from nodeagent.metrics.registry import Collector, CollectorOption, read_text, register
+from nodeagent.metrics._filters import exclusive_filter, filter_options
+from nodeagent.metrics.registry import Collector, read_text, register
 
 DEFAULT_DEVICE_EXCLUDE = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
 SECTOR_BYTES = 512.0
@@ -125,12 +124,7 @@ def disk_serial(properties: dict[str, str]) -> str:
 class DiskstatsCollector(Collector):
     name = "diskstats"
     options = (
-        CollectorOption("device-exclude", DEFAULT_DEVICE_EXCLUDE,
-                        "Regexp of devices to leave out (mutually exclusive with device-include).",
-                        parse_regex),
-        CollectorOption("device-include", "",
-                        "Regexp of devices to export, all others left out (mutually exclusive with "
-                        "device-exclude).", parse_regex),
+        *filter_options("device", "devices", DEFAULT_DEVICE_EXCLUDE),
     )
 
     def __init__(self, paths: Any, options: dict[str, Any]) -> None:

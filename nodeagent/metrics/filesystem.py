@@ -25,9 +25,9 @@ from typing import Any, NamedTuple
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
-from nodeagent.config import parse_duration, parse_int, parse_regex
+from nodeagent.config import parse_duration, parse_int
 from nodeagent.metrics import _parse_errors
-from nodeagent.metrics._filters import exclusive_filter
+from nodeagent.metrics._filters import exclusive_filter, filter_options
 from nodeagent.metrics.registry import Collector, CollectorOption, read_text, register
 
 log = logging.getLogger("nodeagent.metrics")
@@ -255,18 +255,8 @@ class StatfsWorkers:
 class FilesystemCollector(Collector):
     name = "filesystem"
     options = (
-        CollectorOption("mount-points-exclude", DEFAULT_MOUNT_POINTS_EXCLUDE,
-                        "Regexp of mount points to leave out (mutually exclusive with mount-points-include).",
-                        parse_regex),
-        CollectorOption("mount-points-include", "",
-                        "Regexp of mount points to export, all others left out (mutually exclusive with "
-                        "mount-points-exclude).", parse_regex),
-        CollectorOption("fs-types-exclude", DEFAULT_FS_TYPES_EXCLUDE,
-                        "Regexp of filesystem types to leave out (mutually exclusive with fs-types-include).",
-                        parse_regex),
-        CollectorOption("fs-types-include", "",
-                        "Regexp of filesystem types to export, all others left out (mutually exclusive with "
-                        "fs-types-exclude).", parse_regex),
+        *filter_options("mount-points", "mount points", DEFAULT_MOUNT_POINTS_EXCLUDE),
+        *filter_options("fs-types", "filesystem types", DEFAULT_FS_TYPES_EXCLUDE),
         CollectorOption("mount-timeout", 5.0,
                         "How long a statvfs call may take before the mount is reported as stuck and skipped "
                         "until the call returns.", parse_duration),

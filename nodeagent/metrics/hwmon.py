@@ -28,9 +28,9 @@ from typing import Any
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from nodeagent.config import parse_regex
+from nodeagent.metrics._filters import filter_options
 from nodeagent.metrics._sysfs_attrs import go_parse_float, read_raw, to_valid_utf8
-from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
+from nodeagent.metrics.registry import Collector, NoDataError, Paths, register
 
 log = logging.getLogger("nodeagent.metrics.hwmon")
 
@@ -313,16 +313,8 @@ def chip_metrics(chip: str, data: SensorData, families: _Families, human_name: s
 class HwmonCollector(Collector):
     name = "hwmon"
     options = (
-        CollectorOption("chip-include", "", "Regexp of hwmon chips to include (exclusive with chip-exclude).",
-                        parse_regex),
-        CollectorOption("chip-exclude", "", "Regexp of hwmon chips to exclude (exclusive with chip-include).",
-                        parse_regex),
-        CollectorOption("sensor-include", "",
-                        "Regexp of '<chip>;<sensor>' to include (exclusive with sensor-exclude).",
-                        parse_regex),
-        CollectorOption("sensor-exclude", "",
-                        "Regexp of '<chip>;<sensor>' to exclude (exclusive with sensor-include).",
-                        parse_regex),
+        *filter_options("chip", "hwmon chips"),
+        *filter_options("sensor", "'<chip>;<sensor>' names"),
     )
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:

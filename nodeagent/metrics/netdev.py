@@ -16,9 +16,9 @@ from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from nodeagent.config import parse_bool, parse_regex
+from nodeagent.config import parse_bool
 from nodeagent.metrics import _netlink
-from nodeagent.metrics._filters import exclusive_filter
+from nodeagent.metrics._filters import exclusive_filter, filter_options
 from nodeagent.metrics._netcommon import (
     list_net_devices,
     read_attribute,
@@ -162,10 +162,7 @@ def address_info(if_addrs: dict[str, list]) -> list[tuple[str, str, str, str]]:
 class NetdevCollector(Collector):
     name = "netdev"
     options = (
-        CollectorOption("device-include", "", "Regexp of net devices to include (mutually exclusive to "
-                        "device-exclude).", parse_regex),
-        CollectorOption("device-exclude", "", "Regexp of net devices to exclude (mutually exclusive to "
-                        "device-include).", parse_regex),
+        *filter_options("device", "net devices"),
         CollectorOption("address-info", False, "Also expose node_network_address_info for every IP address "
                         "of every device.", parse_bool),
         CollectorOption("enable-detailed-metrics", False, "Expose the kernel's detailed error counters "
