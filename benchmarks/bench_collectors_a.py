@@ -49,8 +49,13 @@ def node_exporter(scrapes: int, info: bool) -> float | None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    args = [binary, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
-            "--collector.stat.softirq", *(f"--collector.{name}" for name in COLLECTORS)]
+    args = [
+        binary,
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--collector.disable-defaults",
+        "--collector.stat.softirq",
+        *(f"--collector.{name}" for name in COLLECTORS),
+    ]
     if info:
         args.append("--collector.cpu.info")
     process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

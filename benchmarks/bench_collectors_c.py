@@ -24,8 +24,23 @@ from nodeagent.metrics.exposition import render_text
 from nodeagent.metrics.registry import Paths, build_collectors, run_collectors
 from tests.conftest import NODE_EXPORTER_FIXTURE, materialize_node_exporter_fixture
 
-COLLECTORS = ["filefd", "entropy", "pressure", "schedstat", "time", "timex", "uname", "os", "textfile",
-              "mdadm", "hwmon", "thermal_zone", "edac", "powersupplyclass", "watchdog"]
+COLLECTORS = [
+    "filefd",
+    "entropy",
+    "pressure",
+    "schedstat",
+    "time",
+    "timex",
+    "uname",
+    "os",
+    "textfile",
+    "mdadm",
+    "hwmon",
+    "thermal_zone",
+    "edac",
+    "powersupplyclass",
+    "watchdog",
+]
 NODE_EXPORTER_1_5_LACKS = {"watchdog"}
 
 
@@ -47,10 +62,16 @@ def node_exporter(paths: Paths, textfile_dir: str, scrapes: int) -> float | None
         return None
     port = free_port()
     url = f"http://127.0.0.1:{port}/metrics"
-    argv = [binary, f"--web.listen-address=127.0.0.1:{port}", "--collector.disable-defaults",
-            f"--path.procfs={paths.procfs}", f"--path.sysfs={paths.sysfs}", f"--path.rootfs={paths.rootfs}",
-            f"--collector.textfile.directory={textfile_dir}",
-            *(f"--collector.{name}" for name in COLLECTORS if name not in NODE_EXPORTER_1_5_LACKS)]
+    argv = [
+        binary,
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--collector.disable-defaults",
+        f"--path.procfs={paths.procfs}",
+        f"--path.sysfs={paths.sysfs}",
+        f"--path.rootfs={paths.rootfs}",
+        f"--collector.textfile.directory={textfile_dir}",
+        *(f"--collector.{name}" for name in COLLECTORS if name not in NODE_EXPORTER_1_5_LACKS),
+    ]
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     with running(argv, url) as proc:
         opener.open(url, timeout=5).read()
@@ -81,10 +102,18 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as tmp:
         fixture = materialize_node_exporter_fixture(NODE_EXPORTER_FIXTURE, Path(tmp) / "fixture")
-        paths = Paths(procfs=fixture / "proc", sysfs=fixture / "sys", rootfs=fixture,
-                      udev_data=fixture / "udev" / "data")
-        report("node_exporter's fixture host", paths, str(fixture / "textfile" / "two_metric_files"),
-               args.scrapes)
+        paths = Paths(
+            procfs=fixture / "proc",
+            sysfs=fixture / "sys",
+            rootfs=fixture,
+            udev_data=fixture / "udev" / "data",
+        )
+        report(
+            "node_exporter's fixture host",
+            paths,
+            str(fixture / "textfile" / "two_metric_files"),
+            args.scrapes,
+        )
 
 
 if __name__ == "__main__":

@@ -48,8 +48,12 @@ class AgentPlan:
 
 
 def host_paths(settings: Settings) -> Paths:
-    return Paths(procfs=Path(settings["path.procfs"]), sysfs=Path(settings["path.sysfs"]),
-                 rootfs=Path(settings["path.rootfs"]), udev_data=Path(settings["path.udev.data"]))
+    return Paths(
+        procfs=Path(settings["path.procfs"]),
+        sysfs=Path(settings["path.sysfs"]),
+        rootfs=Path(settings["path.rootfs"]),
+        udev_data=Path(settings["path.udev.data"]),
+    )
 
 
 def node_collectors(settings: Settings) -> list[Collector]:
@@ -90,8 +94,9 @@ def plan_agent(settings: Settings) -> AgentPlan:
     config = logs_config(settings)
     if not settings["metrics"] and config is None:
         raise ConfigError("nothing to run: node metrics and the log shipper are both off", key="metrics")
-    return AgentPlan(settings=settings, node_name=node_name(settings), collectors=collectors,
-                     logs_config=config)
+    return AgentPlan(
+        settings=settings, node_name=node_name(settings), collectors=collectors, logs_config=config
+    )
 
 
 def make_scraper(plan: AgentPlan) -> Scraper:
@@ -158,8 +163,13 @@ def settle_gc() -> None:
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
 
 
-async def run_agent(plan: AgentPlan, *, stop: asyncio.Event | None = None,
-                    handle_signals: bool = True, started: asyncio.Event | None = None) -> int:
+async def run_agent(
+    plan: AgentPlan,
+    *,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
+    started: asyncio.Event | None = None,
+) -> int:
     """Run until SIGTERM/SIGINT (or ``stop``); returns the exit code.
 
     Raises :class:`nodeagent.server.ListenError` when the address cannot be bound (exit code 2).
@@ -169,15 +179,25 @@ async def run_agent(plan: AgentPlan, *, stop: asyncio.Event | None = None,
     installed = _install_signal_handlers(stop) if handle_signals else []
     settings = plan.settings
     logs_ready = asyncio.Event() if plan.runs_logs else None
-    server = MetricsServer(make_scraper(plan), listen_address=settings["web.listen-address"],
-                           telemetry_path=settings["web.telemetry-path"],
-                           max_requests=settings["web.max-requests"], logs_ready=logs_ready)
+    server = MetricsServer(
+        make_scraper(plan),
+        listen_address=settings["web.listen-address"],
+        telemetry_path=settings["web.telemetry-path"],
+        max_requests=settings["web.max-requests"],
+        logs_ready=logs_ready,
+    )
     try:
         await server.start()
-        log.info("nodeagent started", extra={
-            "version": __version__, "node": plan.node_name, "config": settings.config_file or "none",
-            "collectors": ",".join(c.name for c in plan.collectors) or "none",
-            "logs": "on" if plan.runs_logs else "off"})
+        log.info(
+            "nodeagent started",
+            extra={
+                "version": __version__,
+                "node": plan.node_name,
+                "config": settings.config_file or "none",
+                "collectors": ",".join(c.name for c in plan.collectors) or "none",
+                "logs": "on" if plan.runs_logs else "off",
+            },
+        )
         if started is not None:
             started.set()
 
@@ -203,8 +223,10 @@ async def _supervise(jobs: asyncio.Task[None], stop: asyncio.Event) -> int:
     stopped.cancel()
     await asyncio.wait({jobs}, timeout=SHUTDOWN_TIMEOUT)
     if not jobs.done():
-        log.error("shutdown took too long; stopping without waiting further",
-                  extra={"timeout_seconds": SHUTDOWN_TIMEOUT})
+        log.error(
+            "shutdown took too long; stopping without waiting further",
+            extra={"timeout_seconds": SHUTDOWN_TIMEOUT},
+        )
         jobs.cancel()
         await asyncio.wait({jobs})
         return 1

@@ -21,15 +21,25 @@ from prometheus_client import Counter
 
 from nodeagent.agentmetrics import AGENT_REGISTRY
 
-LEVEL_NUMBERS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING,
-                 "error": logging.ERROR}
+LEVEL_NUMBERS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+}
 
-LOG_LINES_DROPPED = Counter("nodeagent_log_lines_dropped", "Lines of the agent's own log dropped because "
-                            "stderr could not keep up.", registry=AGENT_REGISTRY)
+LOG_LINES_DROPPED = Counter(
+    "nodeagent_log_lines_dropped",
+    "Lines of the agent's own log dropped because stderr could not keep up.",
+    registry=AGENT_REGISTRY,
+)
 
 # Attributes every LogRecord has; anything else on a record came from ``extra=``.
 _STANDARD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
-    "message", "asctime", "taskName"}
+    "message",
+    "asctime",
+    "taskName",
+}
 _QUEUE_SIZE = 10_000
 
 
@@ -50,8 +60,12 @@ def _timestamp(created: float) -> str:
 
 def record_fields(record: logging.LogRecord) -> dict[str, Any]:
     """ts, level, msg, logger, then the record's extra fields, then err/stack for exceptions."""
-    fields: dict[str, Any] = {"ts": _timestamp(record.created), "level": _level_name(record.levelno),
-                              "msg": record.getMessage(), "logger": record.name}
+    fields: dict[str, Any] = {
+        "ts": _timestamp(record.created),
+        "level": _level_name(record.levelno),
+        "msg": record.getMessage(),
+        "logger": record.name,
+    }
     for key, value in vars(record).items():
         if key not in _STANDARD_ATTRS and not key.startswith("_"):
             fields[key] = value
@@ -65,8 +79,13 @@ def _logfmt_value(value: Any) -> str:
     text = value if isinstance(value, str) else ("null" if value is None else str(value))
     if text and not any(c in text for c in ' ="\\') and text.isprintable():
         return text
-    escaped = (text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
-               .replace("\t", "\\t"))
+    escaped = (
+        text.replace("\\", "\\\\")
+        .replace('"', '\\"')
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
     return f'"{escaped}"'
 
 
@@ -106,8 +125,12 @@ class _DroppingQueueHandler(logging.handlers.QueueHandler):
 class AgentLogging:
     """Handle on the installed logging; :meth:`close` flushes pending lines and restores the old setup."""
 
-    def __init__(self, listener: logging.handlers.QueueListener | None, handler: logging.Handler,
-                 previous: tuple[int, list[logging.Handler]]) -> None:
+    def __init__(
+        self,
+        listener: logging.handlers.QueueListener | None,
+        handler: logging.Handler,
+        previous: tuple[int, list[logging.Handler]],
+    ) -> None:
         self._listener = listener
         self._handler = handler
         self._previous = previous
@@ -129,8 +152,9 @@ class AgentLogging:
         self.close()
 
 
-def setup_logging(level: str = "info", fmt: str = "logfmt", *, stream: TextIO | None = None,
-                  background: bool = True) -> AgentLogging:
+def setup_logging(
+    level: str = "info", fmt: str = "logfmt", *, stream: TextIO | None = None, background: bool = True
+) -> AgentLogging:
     """Send every log record (the agent's and libraries') to ``stream`` (stderr) in ``fmt``.
 
     ``background`` writes from a thread (for the long-running agent); off, lines are written at once

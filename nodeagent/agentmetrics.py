@@ -20,6 +20,10 @@ ProcessCollector(registry=AGENT_REGISTRY)
 PlatformCollector(registry=AGENT_REGISTRY)
 GCCollector(registry=AGENT_REGISTRY)
 
-BUILD_INFO = Gauge("nodeagent_build_info", "nodeagent version and the Python that runs it; always 1.",
-                   ["version", "pythonversion", "implementation"], registry=AGENT_REGISTRY)
+BUILD_INFO = Gauge(
+    "nodeagent_build_info",
+    "nodeagent version and the Python that runs it; always 1.",
+    ["version", "pythonversion", "implementation"],
+    registry=AGENT_REGISTRY,
+)
 BUILD_INFO.labels(__version__, platform.python_version(), platform.python_implementation()).set(1)

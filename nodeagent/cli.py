@@ -38,20 +38,36 @@ def _is_boolean(setting: Setting) -> bool:
 def add_setting_arguments(parser: argparse.ArgumentParser, table: dict[str, Setting]) -> None:
     """One flag per setting (``--KEY VALUE``; booleans: ``--KEY``, ``--KEY=false``, ``--no-KEY``)."""
     core = parser.add_argument_group("agent")
-    collectors = parser.add_argument_group("collectors (--collector.NAME / --no-collector.NAME switch one "
-                                           "on or off)")
-    core.add_argument("--config", metavar="FILE",
-                      help="YAML file with any of these settings (and the logs section); flags override it.")
+    collectors = parser.add_argument_group(
+        "collectors (--collector.NAME / --no-collector.NAME switch one on or off)"
+    )
+    core.add_argument(
+        "--config",
+        metavar="FILE",
+        help="YAML file with any of these settings (and the logs section); flags override it.",
+    )
     for setting in table.values():
         group = collectors if setting.key.startswith("collector.") else core
         text = setting.help.replace("%", "%%")
         if _is_boolean(setting):
             if setting.default is not None:
                 text += f" (default: {str(setting.default).lower()})"
-            group.add_argument(setting.flag, dest=setting.key, nargs="?", const=True, default=None,
-                               metavar="BOOL", help=f"{text} --no-{setting.key} turns it off.")
-            group.add_argument(f"--no-{setting.key}", dest=setting.key, action="store_const", const=False,
-                               help=argparse.SUPPRESS)
+            group.add_argument(
+                setting.flag,
+                dest=setting.key,
+                nargs="?",
+                const=True,
+                default=None,
+                metavar="BOOL",
+                help=f"{text} --no-{setting.key} turns it off.",
+            )
+            group.add_argument(
+                f"--no-{setting.key}",
+                dest=setting.key,
+                action="store_const",
+                const=False,
+                help=argparse.SUPPRESS,
+            )
         else:
             if setting.default not in (None, ""):
                 text += f" (default: {str(setting.default).replace('%', '%%')})"
@@ -61,19 +77,26 @@ def add_setting_arguments(parser: argparse.ArgumentParser, table: dict[str, Sett
 
 def build_parser(command: str | None = None, table: dict[str, Setting] | None = None) -> _Parser:
     """The parser; collector flags (and the placement checker's) are added only for their command."""
-    parser = _Parser(prog="nodeagent", allow_abbrev=False,
-                     description="Node agent: node_exporter-compatible metrics and a log shipper, "
-                                 "plus a DaemonSet placement checker.")
+    parser = _Parser(
+        prog="nodeagent",
+        allow_abbrev=False,
+        description="Node agent: node_exporter-compatible metrics and a log shipper, "
+        "plus a DaemonSet placement checker.",
+    )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    run = commands.add_parser("run", allow_abbrev=False,
-                              help="Run the agent: metrics server and log shipper.")
-    metrics = commands.add_parser("metrics", allow_abbrev=False,
-                                  help="Print one scrape (text format) to stdout and exit.")
+    run = commands.add_parser(
+        "run", allow_abbrev=False, help="Run the agent: metrics server and log shipper."
+    )
+    metrics = commands.add_parser(
+        "metrics", allow_abbrev=False, help="Print one scrape (text format) to stdout and exit."
+    )
     commands.add_parser("version", help="Print the version and exit.")
-    placement = commands.add_parser("check-placement", allow_abbrev=False,
-                                    help="Check where a DaemonSet's pods can run "
-                                         "(see check-placement --help).")
+    placement = commands.add_parser(
+        "check-placement",
+        allow_abbrev=False,
+        help="Check where a DaemonSet's pods can run (see check-placement --help).",
+    )
     if command in SETTINGS_COMMANDS:
         if table is None:
             from nodeagent.settings import settings_table

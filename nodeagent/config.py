@@ -25,8 +25,9 @@ STRUCTURED_SECTIONS = ("logs",)
 class ConfigError(Exception):
     """A configuration problem, reported as ``file:line: key: message``."""
 
-    def __init__(self, message: str, *, key: str | None = None, file: str | None = None,
-                 line: int | None = None) -> None:
+    def __init__(
+        self, message: str, *, key: str | None = None, file: str | None = None, line: int | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.key = key
@@ -81,8 +82,9 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=True)
         if key in result:
-            raise ConfigError("duplicate key", key=str(key), file=loader.source_name,
-                              line=key_node.start_mark.line + 1)
+            raise ConfigError(
+                "duplicate key", key=str(key), file=loader.source_name, line=key_node.start_mark.line + 1
+            )
         result[key] = loader.construct_object(value_node, deep=True)
         result.key_lines[key] = key_node.start_mark.line + 1
     return result
@@ -127,6 +129,7 @@ def load_yaml_file(path: str | Path) -> Any:
 # ---------------------------------------------------------------------------------------------------
 # Value parsers shared by flags and YAML values. Each takes the raw value (a string from the command
 # line, or any YAML scalar) and returns the typed value or raises ValueError with a short reason.
+
 
 def parse_bool(raw: Any) -> bool:
     if isinstance(raw, bool):
@@ -193,10 +196,12 @@ def parse_choice(*choices: str) -> Callable[[Any], str]:
         if text not in choices:
             raise ValueError(f"expected one of {', '.join(choices)}, got {raw!r}")
         return text
+
     return parse
 
 
 # ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Setting:
@@ -250,19 +255,24 @@ def flatten_config(data: Any, file: str) -> Iterator[tuple[str, Any, LineDict, A
     if data is None:
         return
     if not isinstance(data, LineDict):
-        raise ConfigError("the config file must be a YAML mapping", file=file,
-                          line=getattr(data, "line", None))
+        raise ConfigError(
+            "the config file must be a YAML mapping", file=file, line=getattr(data, "line", None)
+        )
     yield from walk(data, "")
 
 
-def resolve_settings(table: dict[str, Setting], config_file: str | None,
-                     flag_values: dict[str, Any]) -> Settings:
+def resolve_settings(
+    table: dict[str, Setting], config_file: str | None, flag_values: dict[str, Any]
+) -> Settings:
     """Combine defaults, the config file and flags (already parsed by argparse, raw strings or bools).
 
     Raises ConfigError naming the key (and file and line) of the first bad value or unknown key.
     """
-    settings = Settings(values={k: s.default for k, s in table.items()},
-                        origins=dict.fromkeys(table, "default"), config_file=config_file)
+    settings = Settings(
+        values={k: s.default for k, s in table.items()},
+        origins=dict.fromkeys(table, "default"),
+        config_file=config_file,
+    )
     if config_file:
         data = load_yaml_file(config_file)
         if isinstance(data, LineDict):
@@ -278,8 +288,7 @@ def resolve_settings(table: dict[str, Setting], config_file: str | None,
             try:
                 settings.values[setting.key] = setting.parse(raw)
             except ValueError as exc:
-                raise ConfigError(str(exc), key=key, file=config_file,
-                                  line=parent.line_of(raw_key)) from None
+                raise ConfigError(str(exc), key=key, file=config_file, line=parent.line_of(raw_key)) from None
             settings.origins[setting.key] = f"{config_file}:{parent.line_of(raw_key)}"
     for key, raw in flag_values.items():
         if raw is None:

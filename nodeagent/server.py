@@ -36,10 +36,15 @@ OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset
 EXPORTER_METRIC_PREFIXES = ("process_", "python_", "nodeagent_scrape_requests")
 SHUTDOWN_GRACE_SECONDS = 3.0  # for in-flight scrapes once the listener is closed
 
-SCRAPE_REQUESTS = Counter("nodeagent_scrape_requests", "Requests to the telemetry path, by HTTP status code.",
-                          ["code"], registry=AGENT_REGISTRY)
-SCRAPES_IN_FLIGHT = Gauge("nodeagent_scrape_requests_in_flight", "Scrapes being served right now.",
-                          registry=AGENT_REGISTRY)
+SCRAPE_REQUESTS = Counter(
+    "nodeagent_scrape_requests",
+    "Requests to the telemetry path, by HTTP status code.",
+    ["code"],
+    registry=AGENT_REGISTRY,
+)
+SCRAPES_IN_FLIGHT = Gauge(
+    "nodeagent_scrape_requests_in_flight", "Scrapes being served right now.", registry=AGENT_REGISTRY
+)
 for _code in ("200", "400", "500", "503"):
     SCRAPE_REQUESTS.labels(_code)
 
@@ -54,6 +59,7 @@ class FilterError(ValueError):
 
 # ------------------------------------------------------------------------------------------------
 # Content negotiation
+
 
 def _media_ranges(header: str) -> Iterable[tuple[str, dict[str, str], float]]:
     for part in header.split(","):
@@ -97,6 +103,7 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
 # ------------------------------------------------------------------------------------------------
 # Scraping
 
+
 def _openmetrics_families(families: Iterable[Metric]) -> list[Metric]:
     """Families ready for prometheus_client's OpenMetrics writer.
 
@@ -118,8 +125,9 @@ def _openmetrics_families(families: Iterable[Metric]) -> list[Metric]:
         else:
             existing.samples.extend(samples)
     for family in merged.values():
-        if family.type == "counter" and any(not s.name.endswith(("_total", "_created"))
-                                            for s in family.samples):
+        if family.type == "counter" and any(
+            not s.name.endswith(("_total", "_created")) for s in family.samples
+        ):
             family.type = "unknown"
     return sorted(merged.values(), key=lambda f: f.name)
 
@@ -137,8 +145,13 @@ class _FamilyList:
 class Scraper:
     """Runs collectors and the agent registry and renders one response body. Thread-safe."""
 
-    def __init__(self, collectors: Sequence[Collector], *, exporter_metrics: bool = True,
-                 agent_registry: CollectorRegistry = AGENT_REGISTRY) -> None:
+    def __init__(
+        self,
+        collectors: Sequence[Collector],
+        *,
+        exporter_metrics: bool = True,
+        agent_registry: CollectorRegistry = AGENT_REGISTRY,
+    ) -> None:
         self.collectors = list(collectors)
         self._by_name = {c.name: c for c in self.collectors}
         self._known = frozenset(all_collectors())  # looked up once: it lists the package directory
@@ -178,8 +191,9 @@ class Scraper:
         families.extend(self.agent_families())
         return families
 
-    def render(self, selected: Sequence[Collector] | None = None, fmt: str = "text",
-               compress: bool = False) -> bytes:
+    def render(
+        self, selected: Sequence[Collector] | None = None, fmt: str = "text", compress: bool = False
+    ) -> bytes:
         """One response body. Blocking (reads procfs): call it from a worker thread."""
         families = self.families(selected)
         if fmt == "openmetrics":
@@ -215,8 +229,15 @@ _LANDING = """<!DOCTYPE html>
 class MetricsServer:
     """The aiohttp application and its listener."""
 
-    def __init__(self, scraper: Scraper, *, listen_address: str = ":9100", telemetry_path: str = "/metrics",
-                 max_requests: int = 40, logs_ready: asyncio.Event | None = None) -> None:
+    def __init__(
+        self,
+        scraper: Scraper,
+        *,
+        listen_address: str = ":9100",
+        telemetry_path: str = "/metrics",
+        max_requests: int = 40,
+        logs_ready: asyncio.Event | None = None,
+    ) -> None:
         self.scraper = scraper
         self.listen_address = listen_address
         self.telemetry_path = telemetry_path
@@ -246,8 +267,12 @@ class MetricsServer:
     async def start(self) -> None:
         """Bind and start serving; raises :class:`ListenError` with a one-line reason."""
         host, port = split_listen_address(self.listen_address)
-        runner = web.AppRunner(self.app, access_log=log if log.isEnabledFor(logging.DEBUG) else None,
-                               shutdown_timeout=SHUTDOWN_GRACE_SECONDS, handle_signals=False)
+        runner = web.AppRunner(
+            self.app,
+            access_log=log if log.isEnabledFor(logging.DEBUG) else None,
+            shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
+            handle_signals=False,
+        )
         await runner.setup()
         try:
             try:
@@ -259,9 +284,11 @@ class MetricsServer:
                 await web.TCPSite(runner, "0.0.0.0", port).start()
         except OSError as exc:
             await runner.cleanup()
-            reason = {errno.EADDRINUSE: "address already in use",
-                      errno.EADDRNOTAVAIL: "address not available on this host",
-                      errno.EACCES: "permission denied"}.get(exc.errno or 0, exc.strerror or str(exc))
+            reason = {
+                errno.EADDRINUSE: "address already in use",
+                errno.EADDRNOTAVAIL: "address not available on this host",
+                errno.EACCES: "permission denied",
+            }.get(exc.errno or 0, exc.strerror or str(exc))
             raise ListenError(f"cannot listen on {self.listen_address}: {reason}") from None
         self._runner = runner
         self.addresses = [_format_address(a) for a in runner.addresses]
@@ -282,11 +309,13 @@ class MetricsServer:
     async def handle_metrics(self, request: web.Request) -> web.Response:
         if self.max_requests and self._in_flight >= self.max_requests:
             SCRAPE_REQUESTS.labels("503").inc()
-            return web.Response(status=503,
-                                text=f"Too many concurrent scrapes (limit {self.max_requests}).\n")
+            return web.Response(
+                status=503, text=f"Too many concurrent scrapes (limit {self.max_requests}).\n"
+            )
         try:
-            selected = self.scraper.select(request.query.getall("collect[]", []),
-                                           request.query.getall("exclude[]", []))
+            selected = self.scraper.select(
+                request.query.getall("collect[]", []), request.query.getall("exclude[]", [])
+            )
         except FilterError as exc:
             SCRAPE_REQUESTS.labels("400").inc()
             return web.Response(status=400, text=f"Cannot filter collectors: {exc}.\n")
@@ -304,15 +333,20 @@ class MetricsServer:
             self._in_flight -= 1
             SCRAPES_IN_FLIGHT.dec()
         SCRAPE_REQUESTS.labels("200").inc()
-        headers = {"Content-Type": OPENMETRICS_CONTENT_TYPE if fmt == "openmetrics" else TEXT_CONTENT_TYPE,
-                   "Vary": "Accept, Accept-Encoding"}
+        headers = {
+            "Content-Type": OPENMETRICS_CONTENT_TYPE if fmt == "openmetrics" else TEXT_CONTENT_TYPE,
+            "Vary": "Accept, Accept-Encoding",
+        }
         if compress:
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)
 
     async def handle_landing(self, request: web.Request) -> web.Response:
-        page = _LANDING.format(version=html.escape(__version__), path=html.escape(self.telemetry_path),
-                               collectors=html.escape(", ".join(self.scraper.names) or "none"))
+        page = _LANDING.format(
+            version=html.escape(__version__),
+            path=html.escape(self.telemetry_path),
+            collectors=html.escape(", ".join(self.scraper.names) or "none"),
+        )
         return web.Response(text=page, content_type="text/html")
 
     async def handle_healthz(self, request: web.Request) -> web.Response:

@@ -56,31 +56,81 @@ def parse_optional_bool(raw: Any) -> bool | None:
 
 
 CORE_SETTINGS: tuple[Setting, ...] = (
-    Setting("web.listen-address", ":9100", "Address to serve metrics, /healthz and /readyz on.",
-            parse=parse_listen_address, metavar="[HOST]:PORT"),
-    Setting("web.telemetry-path", "/metrics", "Path under which to expose metrics.",
-            parse=parse_url_path, metavar="PATH"),
-    Setting("web.max-requests", 40, "Maximum number of concurrent scrapes; more get 503. 0 disables the "
-            "limit.", parse=parse_non_negative_int, metavar="N"),
-    Setting("web.disable-exporter-metrics", False, "Leave out the agent's process_* and python_* metrics.",
-            parse=parse_bool, is_switch=True),
+    Setting(
+        "web.listen-address",
+        ":9100",
+        "Address to serve metrics, /healthz and /readyz on.",
+        parse=parse_listen_address,
+        metavar="[HOST]:PORT",
+    ),
+    Setting(
+        "web.telemetry-path",
+        "/metrics",
+        "Path under which to expose metrics.",
+        parse=parse_url_path,
+        metavar="PATH",
+    ),
+    Setting(
+        "web.max-requests",
+        40,
+        "Maximum number of concurrent scrapes; more get 503. 0 disables the limit.",
+        parse=parse_non_negative_int,
+        metavar="N",
+    ),
+    Setting(
+        "web.disable-exporter-metrics",
+        False,
+        "Leave out the agent's process_* and python_* metrics.",
+        parse=parse_bool,
+        is_switch=True,
+    ),
     Setting("path.procfs", "/proc", "procfs mountpoint (the host's /proc).", metavar="DIR"),
     Setting("path.sysfs", "/sys", "sysfs mountpoint (the host's /sys).", metavar="DIR"),
-    Setting("path.rootfs", "/", "Root of the host filesystem (mounts are reported relative to it).",
-            metavar="DIR"),
+    Setting(
+        "path.rootfs", "/", "Root of the host filesystem (mounts are reported relative to it).", metavar="DIR"
+    ),
     Setting("path.udev.data", "/run/udev/data", "udev data directory.", metavar="DIR"),
-    Setting("collector.disable-defaults", False, "Start with every collector off; enable them one by "
-            "one with --collector.NAME.", parse=parse_bool, is_switch=True),
-    Setting("log.level", "info", f"Lowest level of the agent's own log lines: {', '.join(LOG_LEVELS)}.",
-            parse=parse_choice(*LOG_LEVELS), metavar="LEVEL"),
-    Setting("log.format", "logfmt", f"Format of the agent's own log lines: {', '.join(LOG_FORMATS)}.",
-            parse=parse_choice(*LOG_FORMATS), metavar="FORMAT"),
-    Setting("node-name", None, "Name of this node, stamped on shipped log records (default: $NODE_NAME, "
-            "else the hostname).", metavar="NAME"),
-    Setting("metrics", True, "Run the node collectors (off: /metrics carries only the agent's own "
-            "metrics).", parse=parse_bool, is_switch=True),
-    Setting("logs", None, "Run the log shipper (default: the logs section's 'enabled', which is on).",
-            parse=parse_optional_bool, is_switch=True),
+    Setting(
+        "collector.disable-defaults",
+        False,
+        "Start with every collector off; enable them one by one with --collector.NAME.",
+        parse=parse_bool,
+        is_switch=True,
+    ),
+    Setting(
+        "log.level",
+        "info",
+        f"Lowest level of the agent's own log lines: {', '.join(LOG_LEVELS)}.",
+        parse=parse_choice(*LOG_LEVELS),
+        metavar="LEVEL",
+    ),
+    Setting(
+        "log.format",
+        "logfmt",
+        f"Format of the agent's own log lines: {', '.join(LOG_FORMATS)}.",
+        parse=parse_choice(*LOG_FORMATS),
+        metavar="FORMAT",
+    ),
+    Setting(
+        "node-name",
+        None,
+        "Name of this node, stamped on shipped log records (default: $NODE_NAME, else the hostname).",
+        metavar="NAME",
+    ),
+    Setting(
+        "metrics",
+        True,
+        "Run the node collectors (off: /metrics carries only the agent's own metrics).",
+        parse=parse_bool,
+        is_switch=True,
+    ),
+    Setting(
+        "logs",
+        None,
+        "Run the log shipper (default: the logs section's 'enabled', which is on).",
+        parse=parse_optional_bool,
+        is_switch=True,
+    ),
 )
 
 

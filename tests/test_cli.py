@@ -33,8 +33,11 @@ def run_parser(argv: list[str]) -> argparse.Namespace:
 
 def test_every_registered_collector_gets_its_flags() -> None:
     parser = cli.build_parser("run", settings_table())
-    flags = {opt for action in parser._subparsers._group_actions[0].choices["run"]._actions
-             for opt in action.option_strings}
+    flags = {
+        opt
+        for action in parser._subparsers._group_actions[0].choices["run"]._actions
+        for opt in action.option_strings
+    }
     for name, cls in all_collectors().items():
         assert f"--collector.{name}" in flags
         assert f"--no-collector.{name}" in flags
@@ -60,8 +63,12 @@ def test_collector_switch_forms() -> None:
 
 def test_boolean_option_forms() -> None:
     table = settings_table()
-    assert cli.resolve_from_args(run_parser(["--web.disable-exporter-metrics"]), table)[
-        "web.disable-exporter-metrics"] is True
+    assert (
+        cli.resolve_from_args(run_parser(["--web.disable-exporter-metrics"]), table)[
+            "web.disable-exporter-metrics"
+        ]
+        is True
+    )
     assert cli.resolve_from_args(run_parser(["--no-logs"]), table)["logs"] is False
     assert cli.resolve_from_args(run_parser(["--logs"]), table)["logs"] is True
     assert cli.resolve_from_args(run_parser([]), table)["logs"] is None
@@ -90,24 +97,41 @@ def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) 
 
 def test_metrics_command_prints_one_scrape(capsys: pytest.CaptureFixture[str]) -> None:
     fixture = require_shared(NODE_EXPORTER_FIXTURE)
-    code = cli.main(["metrics", f"--path.procfs={fixture / 'proc'}", "--collector.disable-defaults",
-                     "--collector.loadavg"])
+    code = cli.main(
+        [
+            "metrics",
+            f"--path.procfs={fixture / 'proc'}",
+            "--collector.disable-defaults",
+            "--collector.loadavg",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
     assert "node_load1 0.21" in lines  # the fixture's /proc/loadavg
     assert "node_load15 0.39" in lines
     assert 'node_scrape_collector_success{collector="loadavg"} 1' in lines
-    assert not [line for line in lines if line.startswith("node_scrape_collector_success")
-                and "loadavg" not in line]
+    assert not [
+        line for line in lines if line.startswith("node_scrape_collector_success") and "loadavg" not in line
+    ]
     assert any(line.startswith("process_resident_memory_bytes ") for line in lines)
     assert any(line.startswith("nodeagent_build_info{") for line in lines)
 
 
 def test_metrics_command_without_exporter_metrics(capsys: pytest.CaptureFixture[str]) -> None:
     fixture = require_shared(NODE_EXPORTER_FIXTURE)
-    assert cli.main(["metrics", f"--path.procfs={fixture / 'proc'}", "--collector.disable-defaults",
-                     "--collector.loadavg", "--web.disable-exporter-metrics"]) == 0
+    assert (
+        cli.main(
+            [
+                "metrics",
+                f"--path.procfs={fixture / 'proc'}",
+                "--collector.disable-defaults",
+                "--collector.loadavg",
+                "--web.disable-exporter-metrics",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "node_load1 0.21" in out
     assert "\nprocess_" not in out and "\npython_" not in out
@@ -143,24 +167,36 @@ def test_check_placement_delegates_to_placement_cli(monkeypatch: pytest.MonkeyPa
     assert fake.seen[0].nodes == "n.json"
 
 
-def test_broken_placement_module_breaks_only_check_placement(monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_broken_placement_module_breaks_only_check_placement(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _use_placement_module(monkeypatch, None)  # None in sys.modules: importing it raises ImportError
     assert cli.main(["check-placement"]) == 1
     assert "check-placement is not available" in capsys.readouterr().err
     fixture = require_shared(NODE_EXPORTER_FIXTURE)
-    assert cli.main(["metrics", f"--path.procfs={fixture / 'proc'}", "--collector.disable-defaults",
-                     "--collector.loadavg"]) == 0
+    assert (
+        cli.main(
+            [
+                "metrics",
+                f"--path.procfs={fixture / 'proc'}",
+                "--collector.disable-defaults",
+                "--collector.loadavg",
+            ]
+        )
+        == 0
+    )
     assert "node_load1 0.21" in capsys.readouterr().out
 
 
 # --- the agent's own log lines ---------------------------------------------------------------------
 
+
 def _log_line(fmt: str, background: bool = False) -> str:
     stream = io.StringIO()
     with setup_logging("info", fmt, stream=stream, background=background):
-        logging.getLogger("nodeagent.metrics").error("collector failed",
-                                                     extra={"collector": "cpu", "err": 'bad "x"\nline 2'})
+        logging.getLogger("nodeagent.metrics").error(
+            "collector failed", extra={"collector": "cpu", "err": 'bad "x"\nline 2'}
+        )
         logging.getLogger("nodeagent.test").debug("not shown at info")
     return stream.getvalue()
 
@@ -201,6 +237,7 @@ def test_exceptions_stay_on_one_line() -> None:
 
 # --- the real entry point as a process -------------------------------------------------------------
 
+
 def _wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 15.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -217,8 +254,14 @@ def _wait_ready(port: int, proc: subprocess.Popen[str], timeout: float = 15.0) -
 
 def _start_agent(port: int, *extra: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    return subprocess.Popen([*AGENT, "run", "--no-logs", f"--web.listen-address=127.0.0.1:{port}", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    return subprocess.Popen(
+        [*AGENT, "run", "--no-logs", f"--web.listen-address=127.0.0.1:{port}", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
 
 
 def _stop(proc: subprocess.Popen[str]) -> None:
@@ -238,7 +281,7 @@ def test_signal_stops_the_agent_with_exit_0(signum: signal.Signals) -> None:
         proc.send_signal(signum)
         assert proc.wait(timeout=5) == 0  # the bound for a clean stop
         err = proc.stderr.read()
-        assert "msg=\"shutting down\"" in err and f"signal={signum.name}" in err
+        assert 'msg="shutting down"' in err and f"signal={signum.name}" in err
         assert "msg=stopped" in err
         for line in err.splitlines():
             assert line.startswith("ts="), line  # one logfmt line per event
@@ -284,12 +327,18 @@ def test_logs_only_agent_ships_and_drains_on_sigterm(tmp_path: Path) -> None:
         "logs:\n"
         f"  state_dir: {tmp_path / 'state'}\n"
         f"  inputs: [{{name: app, paths: ['{logs}/*.log'], read_from: head}}]\n"
-        f"  sinks: [{{type: file, path: '{shipped}'}}]\n")
+        f"  sinks: [{{type: file, path: '{shipped}'}}]\n"
+    )
     port = free_port()
     env = {**os.environ, "NODE_NAME": "node-under-test"}
-    proc = subprocess.Popen([*AGENT, "run", "--no-metrics", f"--config={config}",
-                             f"--web.listen-address=127.0.0.1:{port}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env)
+    proc = subprocess.Popen(
+        [*AGENT, "run", "--no-metrics", f"--config={config}", f"--web.listen-address=127.0.0.1:{port}"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    )
     try:
         _wait_ready(port, proc)  # ready only once the shipper has started
         with (logs / "app.log").open("a") as handle:

@@ -74,7 +74,9 @@ def test_defaults_match_node_exporter() -> None:
 
 
 def test_file_overrides_defaults_and_flags_override_file(tmp_path: Path) -> None:
-    config = write(tmp_path, """
+    config = write(
+        tmp_path,
+        """
         web:
           listen-address: 127.0.0.1:9200
           telemetry_path: /m
@@ -86,7 +88,8 @@ def test_file_overrides_defaults_and_flags_override_file(tmp_path: Path) -> None
         node-name: from-file
         collector:
           loadavg: {enabled: false}
-    """)
+    """,
+    )
     settings = resolve([f"--config={config}", "--web.listen-address=127.0.0.1:9300", "--log.level", "warn"])
     assert settings["web.listen-address"] == "127.0.0.1:9300"
     assert settings.origins["web.listen-address"] == "command line"
@@ -109,25 +112,31 @@ def test_flag_switch_overrides_file_switch(tmp_path: Path) -> None:
 
 
 def test_collector_options_come_from_the_file(tmp_path: Path, regex_collector: type[Collector]) -> None:
-    config = write(tmp_path, """
+    config = write(
+        tmp_path,
+        """
         collector:
           testregex:
             enabled: true
             names-include: ^(a|b)$
-    """)
+    """,
+    )
     settings = resolve([f"--config={config}"])
     assert settings["collector.testregex"] is True
     assert settings["collector.testregex.names-include"] == "^(a|b)$"
 
 
 def test_logs_section_is_passed_through_untouched(tmp_path: Path) -> None:
-    config = write(tmp_path, """
+    config = write(
+        tmp_path,
+        """
         logs:
           inputs:
             - name: varlog
               paths: [/var/log/*.log]
         node-name: n1
-    """)
+    """,
+    )
     settings = resolve([f"--config={config}"])
     logs = settings.structured["logs"]
     assert logs["inputs"][0]["paths"] == ["/var/log/*.log"]
@@ -141,12 +150,15 @@ def test_resolve_settings_rejects_bad_flag_value_naming_flag() -> None:
     assert str(error.value).startswith("--web.max-requests: expected an integer")
 
 
-@pytest.mark.parametrize(("address", "expected"), [
-    (":9100", (None, 9100)),
-    ("127.0.0.1:9100", ("127.0.0.1", 9100)),
-    ("[::1]:9100", ("::1", 9100)),
-    ("localhost:0", ("localhost", 0)),
-])
+@pytest.mark.parametrize(
+    ("address", "expected"),
+    [
+        (":9100", (None, 9100)),
+        ("127.0.0.1:9100", ("127.0.0.1", 9100)),
+        ("[::1]:9100", ("::1", 9100)),
+        ("localhost:0", ("localhost", 0)),
+    ],
+)
 def test_listen_address_forms(address: str, expected: tuple[str | None, int]) -> None:
     assert split_listen_address(address) == expected
 
@@ -158,6 +170,7 @@ def test_bad_listen_addresses_are_refused(address: str) -> None:
 
 
 # --- refusals through the real entry point: one line, exit code 2 ---------------------------------
+
 
 def test_unknown_key_names_key_file_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     config = write(tmp_path, "web:\n  listen-address: :9100\n  listen-adress: :9200\n")
@@ -173,15 +186,17 @@ def test_unknown_collector_in_file_is_refused(tmp_path: Path, capsys: pytest.Cap
     assert "collector.nosuchcollector" in line
 
 
-def test_bad_regex_in_file_names_key_and_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                              regex_collector: type[Collector]) -> None:
+def test_bad_regex_in_file_names_key_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], regex_collector: type[Collector]
+) -> None:
     config = write(tmp_path, "collector:\n  testregex:\n    names-include: '(unclosed'\n")
     line = refuse(["metrics", f"--config={config}"], capsys)
     assert f"{config}:3: collector.testregex.names-include: invalid regular expression" in line
 
 
-def test_bad_regex_flag_names_flag(capsys: pytest.CaptureFixture[str],
-                                   regex_collector: type[Collector]) -> None:
+def test_bad_regex_flag_names_flag(
+    capsys: pytest.CaptureFixture[str], regex_collector: type[Collector]
+) -> None:
     line = refuse(["run", "--no-logs", "--collector.testregex.names-include=[z-a]"], capsys)
     assert "--collector.testregex.names-include: invalid regular expression" in line
 
@@ -225,13 +240,16 @@ def test_nothing_to_run_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_bad_logs_section_is_refused_before_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    config = write(tmp_path, """
+    config = write(
+        tmp_path,
+        """
         web:
           listen-address: 127.0.0.1:0
         logs:
           state_dir: /tmp
           sinks:
             - type: no-such-sink
-    """)
+    """,
+    )
     line = refuse(["run", f"--config={config}"], capsys)
     assert f"{config}:" in line and "logs.sinks" in line

@@ -10,6 +10,7 @@ from tests.conftest import ROOT
 def test_ruff_clean() -> None:
     ruff = shutil.which("ruff")
     command = [ruff] if ruff else [sys.executable, "-m", "ruff"]
-    result = subprocess.run([*command, "check", "--quiet", str(ROOT)], capture_output=True, text=True,
-                            timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        [*command, "check", "--quiet", str(ROOT)], capture_output=True, text=True, timeout=120, cwd=ROOT
+    )
     assert result.returncode == 0, result.stdout + result.stderr

@@ -41,9 +41,18 @@ class Cursor:
     inflight: int = 0
 
     def to_json(self) -> str:
-        return json.dumps({"dev": self.file_id[0], "ino": self.file_id[1], "fp_len": self.fp_len,
-                           "fp": self.fp, "offset": self.offset, "path": self.path},
-                          ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(
+            {
+                "dev": self.file_id[0],
+                "ino": self.file_id[1],
+                "fp_len": self.fp_len,
+                "fp": self.fp,
+                "offset": self.offset,
+                "path": self.path,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
 
 
 @dataclass(slots=True)
@@ -57,12 +66,21 @@ class SavedEntry:
     path: str
 
     def matches(self, prefix: bytes) -> bool:
-        return len(prefix) >= self.fp_len and fingerprint(prefix[:self.fp_len]) == self.fp
+        return len(prefix) >= self.fp_len and fingerprint(prefix[: self.fp_len]) == self.fp
 
     def to_json(self) -> str:
-        return json.dumps({"dev": self.file_id[0], "ino": self.file_id[1], "fp_len": self.fp_len,
-                           "fp": self.fp, "offset": self.offset, "path": self.path},
-                          ensure_ascii=False, separators=(",", ":"))
+        return json.dumps(
+            {
+                "dev": self.file_id[0],
+                "ino": self.file_id[1],
+                "fp_len": self.fp_len,
+                "fp": self.fp,
+                "offset": self.offset,
+                "path": self.path,
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
 
 
 @dataclass(slots=True)
@@ -99,8 +117,10 @@ class CheckpointStore:
             entries = _parse_state(text)
         except ValueError as exc:
             aside = self.path.with_name(self.path.name + ".corrupt")
-            log.error("checkpoint file is unreadable; starting without it",
-                      extra={"path": str(self.path), "err": str(exc), "moved_to": str(aside)})
+            log.error(
+                "checkpoint file is unreadable; starting without it",
+                extra={"path": str(self.path), "err": str(exc), "moved_to": str(aside)},
+            )
             with contextlib.suppress(OSError):
                 os.replace(self.path, aside)
             return
@@ -220,14 +240,24 @@ def _parse_state(text: bytes) -> list[SavedEntry]:
         data: Any = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
-    if not isinstance(data, dict) or data.get("version") != FORMAT_VERSION or not isinstance(
-            data.get("files"), list):
+    if (
+        not isinstance(data, dict)
+        or data.get("version") != FORMAT_VERSION
+        or not isinstance(data.get("files"), list)
+    ):
         raise ValueError(f"expected {{'version': {FORMAT_VERSION}, 'files': [...]}}")
     entries = []
     for item in data["files"]:
         try:
-            entries.append(SavedEntry((int(item["dev"]), int(item["ino"])), int(item["fp_len"]),
-                                      str(item["fp"]), int(item["offset"]), str(item["path"])))
+            entries.append(
+                SavedEntry(
+                    (int(item["dev"]), int(item["ino"])),
+                    int(item["fp_len"]),
+                    str(item["fp"]),
+                    int(item["offset"]),
+                    str(item["path"]),
+                )
+            )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad entry {item!r}: {exc}") from None
     return entries

@@ -38,8 +38,19 @@ from nodeagent.logs.parsers import FORMATS, MultilineConfig
 DEFAULT_YAML = Path(__file__).with_name("default.yaml")
 READ_FROM = ("head", "tail")
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?\s*$", re.IGNORECASE)
-_SIZE_UNITS = {None: 1, "b": 1, "k": 1024, "kib": 1024, "kb": 1000, "m": 1024 ** 2, "mib": 1024 ** 2,
-               "mb": 1000 ** 2, "g": 1024 ** 3, "gib": 1024 ** 3, "gb": 1000 ** 3}
+_SIZE_UNITS = {
+    None: 1,
+    "b": 1,
+    "k": 1024,
+    "kib": 1024,
+    "kb": 1000,
+    "m": 1024**2,
+    "mib": 1024**2,
+    "mb": 1000**2,
+    "g": 1024**3,
+    "gib": 1024**3,
+    "gb": 1000**3,
+}
 
 
 @dataclass(frozen=True)
@@ -134,6 +145,7 @@ def _positive(parse: Callable[[Any], Any]) -> Callable[[Any], Any]:
         if value <= 0:
             raise ValueError(f"must be greater than 0, got {raw!r}")
         return value
+
     return parse_positive
 
 
@@ -159,8 +171,17 @@ _TUNING: dict[str, Callable[[Any], Any]] = {
     "drain_timeout": parse_duration,
 }
 _TOP_KEYS = {"enabled", "state_dir", "inputs", "sinks", *_TUNING}
-_INPUT_KEYS = {"name", "paths", "exclude", "format", "read_from", "multiline", "max_line_bytes",
-               "max_record_bytes", "partial_line_timeout"}
+_INPUT_KEYS = {
+    "name",
+    "paths",
+    "exclude",
+    "format",
+    "read_from",
+    "multiline",
+    "max_line_bytes",
+    "max_record_bytes",
+    "partial_line_timeout",
+}
 
 
 class _Section:
@@ -169,8 +190,9 @@ class _Section:
     def __init__(self, raw: Any, where: str, source: str | None) -> None:
         if not isinstance(raw, dict):
             line = getattr(raw, "line", None)
-            raise ConfigError("expected a mapping", key=where, file=getattr(raw, "file", None) or source,
-                              line=line)
+            raise ConfigError(
+                "expected a mapping", key=where, file=getattr(raw, "file", None) or source, line=line
+            )
         self.raw = raw
         self.where = where
         self.source = source
@@ -273,6 +295,7 @@ def _at_least(minimum: int, parse: Callable[[Any], int]) -> Callable[[Any], int]
         if value < minimum:
             raise ValueError(f"must be at least {minimum}, got {raw!r}")
         return value
+
     return parse_bounded
 
 
@@ -292,8 +315,9 @@ def _parse_sink(raw: Any, where: str, index: int, source: str | None, used: set[
     sink_type = section.get("type", _nonempty_str, None)
     make_sink, sink_types = _sink_types()
     if sink_types is not None and sink_type not in sink_types:
-        raise section.error("type", f"unknown sink type {sink_type!r} (expected one of "
-                                    f"{', '.join(sorted(sink_types))})")
+        raise section.error(
+            "type", f"unknown sink type {sink_type!r} (expected one of {', '.join(sorted(sink_types))})"
+        )
     name = section.get("name", _nonempty_str, None)
     if name is None:
         name = sink_type if sink_type not in used else f"{sink_type}{index}"
@@ -344,8 +368,9 @@ def _load_default() -> LineDict:
     return data
 
 
-def parse_logs_config(section: Any, *, source: str | None = None,
-                      environ: Mapping[str, str] | None = None) -> LogsConfig:
+def parse_logs_config(
+    section: Any, *, source: str | None = None, environ: Mapping[str, str] | None = None
+) -> LogsConfig:
     """Validate the ``logs:`` mapping (None: the embedded default); raises ConfigError naming key and line."""
     environ = os.environ if environ is None else environ
     default = _Section(_load_default(), "logs", str(DEFAULT_YAML))
@@ -363,33 +388,44 @@ def parse_logs_config(section: Any, *, source: str | None = None,
 
     sink_section = pick("sinks")
     used: set[str] = set()
-    sinks = tuple(_parse_sink(raw, where, i, sink_section.source, used)
-                  for i, (raw, where) in enumerate(sink_section.items_of("sinks")))
+    sinks = tuple(
+        _parse_sink(raw, where, i, sink_section.source, used)
+        for i, (raw, where) in enumerate(sink_section.items_of("sinks"))
+    )
     if not sinks:
         raise sink_section.error("sinks", "at least one sink is required")
 
     input_section = pick("inputs")
-    inputs = [_parse_input(raw, where, i, input_section.source)
-              for i, (raw, where) in enumerate(input_section.items_of("inputs"))]
+    inputs = [
+        _parse_input(raw, where, i, input_section.source)
+        for i, (raw, where) in enumerate(input_section.items_of("inputs"))
+    ]
     if not inputs:
         raise input_section.error("inputs", "at least one input is required")
     names: set[str] = set()
     for i, item in enumerate(inputs):
         if item.name in names:
             line = input_section.line_of_item("inputs", i)
-            raise ConfigError(f"duplicate input name {item.name!r}", key=f"logs.inputs[{i}].name",
-                              file=input_section.source, line=line)
+            raise ConfigError(
+                f"duplicate input name {item.name!r}",
+                key=f"logs.inputs[{i}].name",
+                file=input_section.source,
+                line=line,
+            )
         names.add(item.name)
     own = own_output_excludes(sinks, environ)
     if own:
         inputs = [_with_excludes(item, own) for item in inputs]
 
-    tuning = {key: top.get(key, parse, LogsConfig.__dataclass_fields__[key].default)
-              for key, parse in _TUNING.items()}
+    tuning = {
+        key: top.get(key, parse, LogsConfig.__dataclass_fields__[key].default)
+        for key, parse in _TUNING.items()
+    }
     if tuning["retry_max_backoff"] < tuning["retry_initial_backoff"]:
         raise top.error("retry_max_backoff", "must not be smaller than retry_initial_backoff")
-    return LogsConfig(enabled=enabled, state_dir=state_dir, inputs=tuple(inputs), sinks=sinks,
-                      source=source, **tuning)
+    return LogsConfig(
+        enabled=enabled, state_dir=state_dir, inputs=tuple(inputs), sinks=sinks, source=source, **tuning
+    )
 
 
 def _with_excludes(item: InputConfig, extra: tuple[str, ...]) -> InputConfig:

@@ -41,11 +41,11 @@ def glob_to_regex(pattern: str) -> re.Pattern[str]:
             elif char == "?":
                 out += "[^/]"
             elif char == "[":
-                close = segment.find("]", i + 2 if segment[i + 1:i + 2] in ("!", "]") else i + 1)
+                close = segment.find("]", i + 2 if segment[i + 1 : i + 2] in ("!", "]") else i + 1)
                 if close == -1:
                     out += re.escape(char)
                 else:
-                    body = segment[i + 1:close]
+                    body = segment[i + 1 : close]
                     if body.startswith("!"):
                         body = "^" + body[1:]
                     out += "[" + body.replace("\\", "\\\\") + "]"
@@ -76,8 +76,9 @@ class PathMatcher:
 
     def excluded(self, path: str) -> bool:
         name = os.path.basename(path)
-        return any(r.match(name) for r in self._exclude_name) or any(r.match(path)
-                                                                      for r in self._exclude_path)
+        return any(r.match(name) for r in self._exclude_name) or any(
+            r.match(path) for r in self._exclude_path
+        )
 
     def matches(self, path: str, realpath: str | None = None) -> bool:
         if not self.included(path) or self.excluded(path):

@@ -36,8 +36,13 @@ def metadata_from_path(path: str) -> dict[str, Any] | None:
         container = parts[-2]
         if pod_dir and restart and container:
             namespace, pod, pod_uid = pod_dir.groups()
-            return {"namespace": namespace, "pod": pod, "pod_uid": pod_uid, "container": container,
-                    "restart_count": int(restart.group(1))}
+            return {
+                "namespace": namespace,
+                "pod": pod,
+                "pod_uid": pod_uid,
+                "container": container,
+                "restart_count": int(restart.group(1)),
+            }
         return None
 
     if parts[-2] == "containers":

@@ -116,7 +116,8 @@ class MultilineConfig:
 # Timestamps
 
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))")
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))"
+)
 _DIGITS = b"0123456789"
 
 
@@ -134,8 +135,10 @@ def normalize_time(text: str) -> str | None:
     except (ValueError, OverflowError):
         return None
     nanos = (frac or "")[:9].ljust(9, "0")
-    return f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:" \
-           f"{moment.second:02d}.{nanos}Z"
+    return (
+        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
+        f"{moment.second:02d}.{nanos}Z"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -166,8 +169,17 @@ class _Held:
 
     __slots__ = ("end", "nbytes", "parts", "split", "start", "stream", "time", "updated")
 
-    def __init__(self, time: str | None, stream: str | None, part: bytes | str, nbytes: int, start: int,
-                 end: int, now: float, split: bool = False) -> None:
+    def __init__(
+        self,
+        time: str | None,
+        stream: str | None,
+        part: bytes | str,
+        nbytes: int,
+        start: int,
+        end: int,
+        now: float,
+        split: bool = False,
+    ) -> None:
         self.time = time
         self.stream = stream
         self.parts: list[bytes | str] = [part]
@@ -197,8 +209,13 @@ _Out = list[tuple[int, int, Parsed]]
 class LineParser:
     """Per-file parser state; see the module docstring for the contract."""
 
-    def __init__(self, fmt: str, multiline: MultilineConfig | None, max_record_bytes: int,
-                 partial_timeout: float = DEFAULT_PARTIAL_TIMEOUT) -> None:
+    def __init__(
+        self,
+        fmt: str,
+        multiline: MultilineConfig | None,
+        max_record_bytes: int,
+        partial_timeout: float = DEFAULT_PARTIAL_TIMEOUT,
+    ) -> None:
         if fmt not in FORMATS:
             raise ValueError(f"unknown log format {fmt!r} (expected one of {', '.join(FORMATS)})")
         self.format = fmt
@@ -210,8 +227,12 @@ class LineParser:
         self._groups: dict[str | None, _Held] = {}  # stage 2: multiline groups, per stream
         self._valid_seconds: set[str] = set()  # "YYYY-MM-DDTHH:MM:SS." prefixes of times already checked
         self._fed_end = 0  # end offset of the last line fed
-        self._decode = {"auto": self._decode_auto, "cri": self._decode_cri, "docker": self._decode_docker,
-                        "plain": self._decode_plain}[fmt]
+        self._decode = {
+            "auto": self._decode_auto,
+            "cri": self._decode_cri,
+            "docker": self._decode_docker,
+            "plain": self._decode_plain,
+        }[fmt]
         self._cri_columns = fmt in ("cri", "auto") and multiline is None
         if fmt in ("cri", "auto"):
             self.feed = self._feed_cri_fast  # type: ignore[method-assign]
@@ -245,9 +266,14 @@ class LineParser:
                 raw = parts[0]
                 message = parts[3]
                 # _is_normal_time, inlined: this runs once per line.
-                if (stream is not None and len(raw) == 30 and raw[29] == 90
-                        and raw[:20].decode("latin-1") in self._valid_seconds
-                        and raw.translate(None, _DIGITS) == b"--T::.Z" and len(message) <= self._max):
+                if (
+                    stream is not None
+                    and len(raw) == 30
+                    and raw[29] == 90
+                    and raw[:20].decode("latin-1") in self._valid_seconds
+                    and raw.translate(None, _DIGITS) == b"--T::.Z"
+                    and len(message) <= self._max
+                ):
                     return [Parsed(raw.decode("ascii"), message.decode("utf-8", "replace"), stream, end)]
         return LineParser.feed(self, line, start, end, now)
 
@@ -256,8 +282,9 @@ class LineParser:
         for stream, held in list(self._partials.items()):
             if now - held.updated >= self._partial_timeout:
                 del self._partials[stream]
-                self._complete(held.time, stream, _as_text(held.joined()), held.start, held.end,
-                               True, now, out)
+                self._complete(
+                    held.time, stream, _as_text(held.joined()), held.start, held.end, True, now, out
+                )
         if self._multiline is not None:
             timeout = self._multiline.timeout
             for stream, group in list(self._groups.items()):
@@ -270,15 +297,17 @@ class LineParser:
         out: _Out = []
         for stream, held in list(self._partials.items()):
             del self._partials[stream]
-            self._complete(held.time, stream, _as_text(held.joined()), held.start, held.end, True,
-                           held.updated, out)
+            self._complete(
+                held.time, stream, _as_text(held.joined()), held.start, held.end, True, held.updated, out
+            )
         for stream, group in list(self._groups.items()):
             del self._groups[stream]
             self._emit_group(group, out)
         return self._finish(out) if out else []
 
-    def feed_lines(self, lines: list[str], block: bytes, ends: list[int], now: float,
-                   out: ParsedColumns) -> None:
+    def feed_lines(
+        self, lines: list[str], block: bytes, ends: list[int], now: float, out: ParsedColumns
+    ) -> None:
         """:meth:`feed` for many whole lines at once, into ``out``.
 
         ``block`` is the raw bytes of the lines, each ending with a newline, ``lines`` the same decoded
@@ -290,7 +319,7 @@ class LineParser:
         base, count = ends[0], len(lines)
         if not self._cri_columns or (len(block) > self._max and max(map(sub, ends[1:], ends)) > self._max):
             for i in range(count):
-                out.add(self.feed(block[ends[i] - base:ends[i + 1] - 1 - base], ends[i], ends[i + 1], now))
+                out.add(self.feed(block[ends[i] - base : ends[i + 1] - 1 - base], ends[i], ends[i + 1], now))
             return
         streams = list(map(_CRI_FULL_LINE.get, map(_CRI_TAG, lines)))
         times = list(map(_CRI_TIME, lines))
@@ -307,9 +336,9 @@ class LineParser:
                 out.times += times[i:j]
                 out.messages += map(_CRI_MESSAGE, lines[i:j])
                 out.streams += streams[i:j]
-                out.offsets += ends[i + 1:j + 1]
+                out.offsets += ends[i + 1 : j + 1]
             if j < count:
-                out.add(self.feed(block[ends[j] - base:ends[j + 1] - 1 - base], ends[j], ends[j + 1], now))
+                out.add(self.feed(block[ends[j] - base : ends[j + 1] - 1 - base], ends[j], ends[j + 1], now))
             i = j + 1
 
     def _check_times(self, times: list[str], streams: list[str | None]) -> None:
@@ -317,8 +346,11 @@ class LineParser:
         candidates = list(compress(times, streams))
         joined = "".join(candidates)
         fractions = "".join([joined[column::30] for column in range(20, 29)])  # no object per line
-        if fractions.isascii() and fractions.isdigit() and all(map(self._valid_second,
-                                                                     set(map(_SECOND, candidates)))):
+        if (
+            fractions.isascii()
+            and fractions.isdigit()
+            and all(map(self._valid_second, set(map(_SECOND, candidates))))
+        ):
             return
         for i in compress(range(len(times)), streams):  # some are not: find them
             fraction = times[i][20:29]
@@ -347,8 +379,12 @@ class LineParser:
         kubelet/containerd write this form, and the part up to the seconds changes once a second at
         most, so one full check per second covers the lines in between.
         """
-        return (len(raw) == 30 and raw[29] == 90 and raw[:20].decode("latin-1") in self._valid_seconds
-                and raw.translate(None, _DIGITS) == b"--T::.Z")
+        return (
+            len(raw) == 30
+            and raw[29] == 90
+            and raw[:20].decode("latin-1") in self._valid_seconds
+            and raw.translate(None, _DIGITS) == b"--T::.Z"
+        )
 
     def _time(self, raw: bytes) -> str | None:
         if self._is_normal_time(raw):
@@ -433,8 +469,17 @@ class LineParser:
 
     # -- stage 1: join pieces of one line, per stream; cap the size ---------------------------------
 
-    def _piece(self, time: str | None, stream: str | None, message: bytes | str, final: bool, start: int,
-               end: int, now: float, out: _Out) -> None:
+    def _piece(
+        self,
+        time: str | None,
+        stream: str | None,
+        message: bytes | str,
+        final: bool,
+        start: int,
+        end: int,
+        now: float,
+        out: _Out,
+    ) -> None:
         nbytes = len(message) if isinstance(message, bytes) else _utf8_len(message)
         held = self._partials.get(stream)
         if held is None:
@@ -447,8 +492,9 @@ class LineParser:
             if type(message) is not type(held.parts[0]):
                 # A CRI piece and a docker piece on one stream (auto format, mixed garbage): finish the old.
                 del self._partials[stream]
-                self._complete(held.time, stream, _as_text(held.joined()), held.start, held.end,
-                               True, now, out)
+                self._complete(
+                    held.time, stream, _as_text(held.joined()), held.start, held.end, True, now, out
+                )
                 self._piece(time, stream, message, final, start, end, now, out)
                 return
             held.parts.append(message)
@@ -461,8 +507,9 @@ class LineParser:
                 data = data.encode("utf-8", "surrogatepass")
             cut = _cut_utf8(data, self._max)
             head, rest = data[:cut], data[cut:]
-            self._complete(held.time, stream, head.decode("utf-8", "replace"), held.start, end, True, now,
-                           out)
+            self._complete(
+                held.time, stream, head.decode("utf-8", "replace"), held.start, end, True, now, out
+            )
             # The rest came from this line (the cap was not exceeded before it), so it starts here.
             held.parts = [rest if isinstance(message, bytes) else rest.decode("utf-8", "replace")]
             held.nbytes = len(rest)
@@ -474,8 +521,17 @@ class LineParser:
 
     # -- stage 2: multiline grouping, per stream ----------------------------------------------------
 
-    def _complete(self, time: str | None, stream: str | None, text: str, start: int, end: int,
-                  truncated: bool, now: float, out: _Out) -> None:
+    def _complete(
+        self,
+        time: str | None,
+        stream: str | None,
+        text: str,
+        start: int,
+        end: int,
+        truncated: bool,
+        now: float,
+        out: _Out,
+    ) -> None:
         start_re = self._start_re
         if start_re is None:
             out.append((start, end, Parsed(time, text, stream, end, truncated)))
@@ -512,8 +568,7 @@ class LineParser:
     @staticmethod
     def _emit_group(group: _Held, out: _Out) -> None:
         text = "\n".join(group.parts)  # type: ignore[arg-type]
-        out.append((group.start, group.end,
-                    Parsed(group.time, text, group.stream, group.end, group.split)))
+        out.append((group.start, group.end, Parsed(group.time, text, group.stream, group.end, group.split)))
 
     # -- resume offsets -----------------------------------------------------------------------------
 
@@ -539,7 +594,12 @@ class LineParser:
         return records
 
 
-def make_parser(fmt: str, multiline: MultilineConfig | None, max_record_bytes: int, *,
-                partial_timeout: float = DEFAULT_PARTIAL_TIMEOUT) -> LineParser:
+def make_parser(
+    fmt: str,
+    multiline: MultilineConfig | None,
+    max_record_bytes: int,
+    *,
+    partial_timeout: float = DEFAULT_PARTIAL_TIMEOUT,
+) -> LineParser:
     """A parser for one open file (see the module docstring)."""
     return LineParser(fmt, multiline, max_record_bytes, partial_timeout)

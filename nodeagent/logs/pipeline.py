@@ -130,8 +130,10 @@ class Pipeline(PipelineInput):
         except DeadlineReached:
             raise
         except Exception as exc:  # send retries until it works
-            log.warning("sink could not start; will retry with the first batch",
-                        extra={"sink": sink.name, "err": repr(exc)})
+            log.warning(
+                "sink could not start; will retry with the first batch",
+                extra={"sink": sink.name, "err": repr(exc)},
+            )
 
     async def _next_batch(self) -> Batch | None:
         cfg = self.config
@@ -139,8 +141,10 @@ class Pipeline(PipelineInput):
             now = time.monotonic()
             closing = self._closing.is_set()
             if self._pending_records:
-                full = (self._pending_records >= cfg.batch_max_records
-                        or self._pending_bytes >= cfg.batch_max_bytes)
+                full = (
+                    self._pending_records >= cfg.batch_max_records
+                    or self._pending_bytes >= cfg.batch_max_bytes
+                )
                 waited = now - (self._first_pending_at or now)
                 if full or closing or waited >= cfg.batch_timeout:
                     return self._take_batch()
@@ -217,16 +221,25 @@ class Pipeline(PipelineInput):
             except PermanentSinkError as exc:
                 metrics.RECORDS_FAILED.labels(sink.name, "rejected").inc(count)
                 metrics.RECORDS_DROPPED.labels(sink.name, "rejected").inc(count)
-                log.error("sink rejected a batch; it is dropped", extra={
-                    "sink": sink.name, "records": count, "err": str(exc)})
+                log.error(
+                    "sink rejected a batch; it is dropped",
+                    extra={"sink": sink.name, "records": count, "err": str(exc)},
+                )
                 return True
             except Exception as exc:
                 reason = "retryable" if isinstance(exc, RetryableSinkError) else "error"
                 metrics.RECORDS_FAILED.labels(sink.name, reason).inc(count)
                 delay = self._backoff(attempt)
-                log.warning("sending to a sink failed; retrying", extra={
-                    "sink": sink.name, "records": count, "attempt": attempt + 1,
-                    "retry_in_seconds": round(delay, 3), "err": str(exc) or repr(exc)})
+                log.warning(
+                    "sending to a sink failed; retrying",
+                    extra={
+                        "sink": sink.name,
+                        "records": count,
+                        "attempt": attempt + 1,
+                        "retry_in_seconds": round(delay, 3),
+                        "err": str(exc) or repr(exc),
+                    },
+                )
                 if not await self._sleep(delay):
                     return False
                 attempt += 1
@@ -301,23 +314,32 @@ class Pipeline(PipelineInput):
         except Exception as exc:
             self.store.dirty = True
             metrics.CHECKPOINT_ERRORS.labels("flush").inc()
-            log.warning("a sink could not flush; positions not committed",
-                        extra={"err": str(exc) or repr(exc)})
+            log.warning(
+                "a sink could not flush; positions not committed", extra={"err": str(exc) or repr(exc)}
+            )
             return
         try:
             await asyncio.to_thread(self.store.write, data)
         except OSError as exc:
             self.store.dirty = True
             metrics.CHECKPOINT_ERRORS.labels("write").inc()
-            log.error("cannot write the checkpoint file; positions will not survive a restart",
-                      extra={"path": str(self.store.path), "err": str(exc)})
+            log.error(
+                "cannot write the checkpoint file; positions will not survive a restart",
+                extra={"path": str(self.store.path), "err": str(exc)},
+            )
             return
         self._last_commit = time.monotonic()
         metrics.CHECKPOINT_AGE.set(0)
 
 
-async def run_logs(config: LogsConfig, *, node_name: str, stop: asyncio.Event,
-                   ready: asyncio.Event | None = None, sinks: Sequence[Sink] | None = None) -> None:
+async def run_logs(
+    config: LogsConfig,
+    *,
+    node_name: str,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
+    sinks: Sequence[Sink] | None = None,
+) -> None:
     """Ship logs until ``stop`` is set; then drain (at most ``drain_timeout``), commit and return.
 
     ``ready`` is set once the first scan is done and file events are armed. ``sinks`` replaces the
@@ -330,8 +352,10 @@ async def run_logs(config: LogsConfig, *, node_name: str, stop: asyncio.Event,
         await asyncio.to_thread(store.load)
     except OSError as exc:
         metrics.CHECKPOINT_ERRORS.labels("load").inc()
-        log.error("cannot use the state directory; positions will not survive a restart",
-                  extra={"path": str(config.state_dir), "err": str(exc)})
+        log.error(
+            "cannot use the state directory; positions will not survive a restart",
+            extra={"path": str(config.state_dir), "err": str(exc)},
+        )
     pipeline = Pipeline(sinks, store, config)
     reader = FileReader(config, store, pipeline, node_name)
     sender = asyncio.create_task(pipeline.run(), name="logs-send")

@@ -117,8 +117,9 @@ class InputSource:
 
     def new_parser(self) -> LineParser:
         cfg = self.config
-        return make_parser(cfg.format, cfg.multiline, cfg.max_record_bytes,
-                           partial_timeout=cfg.partial_line_timeout)
+        return make_parser(
+            cfg.format, cfg.multiline, cfg.max_record_bytes, partial_timeout=cfg.partial_line_timeout
+        )
 
 
 @dataclass(slots=True)
@@ -142,8 +143,15 @@ class Tailer:
     the event loop. A tailer is in at most one worker at a time (``busy``).
     """
 
-    def __init__(self, source: InputSource, found: FoundFile, cursor: Cursor, offset: int, node: str,
-                 kubernetes: dict | None) -> None:
+    def __init__(
+        self,
+        source: InputSource,
+        found: FoundFile,
+        cursor: Cursor,
+        offset: int,
+        node: str,
+        kubernetes: dict | None,
+    ) -> None:
         self.source = source
         self.path = found.path  # the name records carry, kept across renames
         self.watch_path = found.path  # the name that leads to it now
@@ -224,8 +232,12 @@ class Tailer:
             self.offset += len(data)
             result.bytes_read += len(data)
             self._consume(data, now, out, result)
-        if self.pending and not self.discarding and self.pending_since is not None and \
-                now - self.pending_since >= self.source.config.partial_line_timeout:
+        if (
+            self.pending
+            and not self.discarding
+            and self.pending_since is not None
+            and now - self.pending_since >= self.source.config.partial_line_timeout
+        ):
             self._emit_pending(now, out)
         out.add(self.parser.flush_expired(now))
         if result.at_eof:
@@ -239,8 +251,14 @@ class Tailer:
         return result
 
     def _segment(self, out: ParsedColumns, nbytes: int) -> Segment:
-        records = Records(out.times, out.messages, out.streams, self.path,  # type: ignore[arg-type]
-                          self.node, self.kubernetes)
+        records = Records(
+            out.times,
+            out.messages,
+            out.streams,
+            self.path,  # type: ignore[arg-type]
+            self.node,
+            self.kubernetes,
+        )
         return Segment(self.cursor, records, out.offsets, nbytes)
 
     def _head_changed(self, fd: int) -> bool:
@@ -263,7 +281,7 @@ class Tailer:
                 self.line_start += len(data)
                 return
             self.line_start += newline + 1
-            data = data[newline + 1:]
+            data = data[newline + 1 :]
             self.discarding = False
         had_pending = bool(self.pending)
         data = self.pending + data if had_pending else data
@@ -298,13 +316,14 @@ class Tailer:
         if max(sizes) > max_line:
             self._feed_cut(block, max_line, now, out, result)
         else:
-            ends = list(accumulate(map((1).__add__, sizes[:len(lines)]), initial=self.line_start))
+            ends = list(accumulate(map((1).__add__, sizes[: len(lines)]), initial=self.line_start))
             self.parser.feed_lines(lines, block, ends, now, out)
             self.line_start = ends[-1]
         result.lines += len(lines)
 
-    def _feed_cut(self, block: bytes, max_line: int, now: float, out: ParsedColumns,
-                  result: StepResult) -> None:
+    def _feed_cut(
+        self, block: bytes, max_line: int, now: float, out: ParsedColumns, result: StepResult
+    ) -> None:
         """Line by line, cutting those longer than ``max_line``."""
         feed = self.parser.feed
         pos = self.line_start
@@ -424,8 +443,9 @@ def _stat_paths(paths: set[str]) -> list[tuple[str, FoundFile | None]]:
 class FileReader:
     """Every input's files: discovery, scheduling of reads, the open-file budget, rotation and the end."""
 
-    def __init__(self, config: LogsConfig, store: CheckpointStore, pipeline: PipelineInput,
-                 node_name: str) -> None:
+    def __init__(
+        self, config: LogsConfig, store: CheckpointStore, pipeline: PipelineInput, node_name: str
+    ) -> None:
         self.config = config
         self.store = store
         self.pipeline = pipeline
@@ -433,8 +453,9 @@ class FileReader:
         self.sources = [InputSource(item) for item in config.inputs]
         self.tailers: dict[FileId, Tailer] = {}
         self.by_path: dict[str, Tailer] = {}
-        self.watcher = PathWatcher(watch_roots(p for s in self.sources for p in s.config.paths),
-                                   self._on_changes)
+        self.watcher = PathWatcher(
+            watch_roots(p for s in self.sources for p in s.config.paths), self._on_changes
+        )
         self._queue: asyncio.Queue[Tailer | None] = asyncio.Queue()
         self._idle_open: OrderedDict[int, Tailer] = OrderedDict()  # open, at the end, LRU first
         self._fd_waiters: deque[Tailer] = deque()
@@ -461,16 +482,17 @@ class FileReader:
         helpers: list[asyncio.Task] = []
         workers: list[asyncio.Task] = []
         try:
-            helpers.append(asyncio.create_task(self.watcher.run(RESCAN_WITHOUT_EVENTS),
-                                               name="logs-watch"))
+            helpers.append(asyncio.create_task(self.watcher.run(RESCAN_WITHOUT_EVENTS), name="logs-watch"))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.watcher.settled.wait(), 5.0)
             await self._scan_all(startup=True)
             await self._recover_orphans()
             self.store.drop_unclaimed()
-            helpers += [asyncio.create_task(self._scanner(), name="logs-scan"),
-                        asyncio.create_task(self._candidate_loop(), name="logs-new-files"),
-                        asyncio.create_task(self._housekeeper(), name="logs-housekeeping")]
+            helpers += [
+                asyncio.create_task(self._scanner(), name="logs-scan"),
+                asyncio.create_task(self._candidate_loop(), name="logs-new-files"),
+                asyncio.create_task(self._housekeeper(), name="logs-housekeeping"),
+            ]
             workers = [asyncio.create_task(self._worker(), name=f"logs-read-{i}") for i in range(WORKERS)]
             if ready is not None:
                 ready.set()
@@ -541,8 +563,9 @@ class FileReader:
         tailer.busy = True
         tailer.rewake = False
         try:
-            result = await asyncio.to_thread(tailer.step, time.time(), self._step_bytes,
-                                             tailer.watch_path if reopen else None)
+            result = await asyncio.to_thread(
+                tailer.step, time.time(), self._step_bytes, tailer.watch_path if reopen else None
+            )
         except (IdentityLost, FileNotFoundError):  # reopening: the name leads elsewhere now
             tailer.busy = False
             self._open_count -= 1
@@ -652,8 +675,10 @@ class FileReader:
     def _restart_truncated(self, tailer: Tailer, prefix: bytes) -> None:
         """copytruncate: the file is shorter than what was read; read it again from 0."""
         tailer.source.files_truncated.inc()
-        log.info("file truncated; reading it again from the start",
-                 extra={"path": tailer.path, "input": tailer.source.name, "offset": tailer.offset})
+        log.info(
+            "file truncated; reading it again from the start",
+            extra={"path": tailer.path, "input": tailer.source.name, "offset": tailer.offset},
+        )
         held = tailer.drain_held()
         if held is not None:
             self.pipeline.put(held)
@@ -688,14 +713,18 @@ class FileReader:
         lost = max(0, tailer.size - tailer.offset)
         if lost:
             metrics.BYTES_GIVEN_UP.labels(tailer.source.name, reason).inc(lost)
-        log.warning("closing a file before it was read to its end", extra={
-            "path": tailer.path, "input": tailer.source.name, "reason": reason, "unread_bytes": lost})
+        log.warning(
+            "closing a file before it was read to its end",
+            extra={"path": tailer.path, "input": tailer.source.name, "reason": reason, "unread_bytes": lost},
+        )
         self._finish(tailer, reason)
 
     def _read_failed(self, tailer: Tailer, exc: OSError) -> None:
         metrics.READ_ERRORS.labels(tailer.source.name, "read").inc()
-        log.warning("reading a file failed; closing it", extra={
-            "path": tailer.path, "input": tailer.source.name, "err": str(exc)})
+        log.warning(
+            "reading a file failed; closing it",
+            extra={"path": tailer.path, "input": tailer.source.name, "err": str(exc)},
+        )
         self._give_up(tailer, "read_error")
 
     # -- open-file budget ---------------------------------------------------------------------------
@@ -823,8 +852,9 @@ class FileReader:
             return
         self._warned.add(path)
         metrics.READ_ERRORS.labels(source.name, "open").inc()
-        log.warning("cannot read a log file; skipping it", extra={"path": path, "input": source.name,
-                                                                  "err": reason})
+        log.warning(
+            "cannot read a log file; skipping it", extra={"path": path, "input": source.name, "err": reason}
+        )
 
     def _metadata(self, path: str, realpath: str) -> dict | None:
         meta = metadata_from_path(path)
@@ -860,8 +890,14 @@ class FileReader:
             else:
                 offset = 0
             cursor = self.store.open_cursor(info.file_id, item.prefix, info.path, offset)
-            tailer = Tailer(source, FoundFile(info.path, info.realpath, info.file_id, item.size), cursor,
-                            offset, self.node_name, self._metadata(info.path, info.realpath))
+            tailer = Tailer(
+                source,
+                FoundFile(info.path, info.realpath, info.file_id, item.size),
+                cursor,
+                offset,
+                self.node_name,
+                self._metadata(info.path, info.realpath),
+            )
             tailer.polled = not self.watcher.covers(info.realpath)
             self._register(tailer)
             if item.fd is not None:
@@ -924,8 +960,14 @@ class FileReader:
             self.store.claim(entry.file_id, prefix)
             offset = entry.offset if entry.offset <= size else 0
             cursor = self.store.open_cursor(entry.file_id, prefix, entry.path, offset)
-            tailer = Tailer(source, FoundFile(entry.path, path, entry.file_id, size), cursor, offset,
-                            self.node_name, self._metadata(entry.path, path))
+            tailer = Tailer(
+                source,
+                FoundFile(entry.path, path, entry.file_id, size),
+                cursor,
+                offset,
+                self.node_name,
+                self._metadata(entry.path, path),
+            )
             tailer.watch_path = path
             tailer.state = State.ROTATED
             tailer.rotated_at = -1.0
@@ -937,8 +979,10 @@ class FileReader:
             source.watched += 1
             source.files_watched.set(source.watched)
             self._adopt_fd(tailer, fd)
-            log.info("reading the rest of a file rotated while stopped",
-                     extra={"path": entry.path, "now_at": path, "offset": offset})
+            log.info(
+                "reading the rest of a file rotated while stopped",
+                extra={"path": entry.path, "now_at": path, "offset": offset},
+            )
             self._wake(tailer)
 
     # -- events -------------------------------------------------------------------------------------
@@ -1003,8 +1047,12 @@ class FileReader:
     def _attend(self, tailer: Tailer) -> None:
         """Put a tailer on the housekeeper's list if it has a timer, held data, or needs polling."""
         if tailer.state is not State.FINISHED and (
-                tailer.wake_at is not None or tailer.holding or tailer.deleted_at is not None
-                or tailer.state is State.ROTATED or (tailer.polled and tailer.fd is not None)):
+            tailer.wake_at is not None
+            or tailer.holding
+            or tailer.deleted_at is not None
+            or tailer.state is State.ROTATED
+            or (tailer.polled and tailer.fd is not None)
+        ):
             self._attention.add(tailer)
 
     async def _housekeeping(self) -> None:
@@ -1028,13 +1076,19 @@ class FileReader:
             if tailer.deleted_at is not None and now - tailer.deleted_at >= cfg.deleted_file_timeout:
                 self._give_up(tailer, "deleted")
                 continue
-            polled = tailer.fd is not None and (tailer.polled or poll_everything
-                                                or tailer.state is State.ROTATED)
+            polled = tailer.fd is not None and (
+                tailer.polled or poll_everything or tailer.state is State.ROTATED
+            )
             if polled and now - tailer.last_poll >= cfg.poll_interval:
                 tailer.last_poll = now
                 to_poll.append(tailer)
-            if not (polled or tailer.holding or tailer.wake_at is not None or tailer.deleted_at is not None
-                    or tailer.state is State.ROTATED):
+            if not (
+                polled
+                or tailer.holding
+                or tailer.wake_at is not None
+                or tailer.deleted_at is not None
+                or tailer.state is State.ROTATED
+            ):
                 self._attention.discard(tailer)
         if to_poll:
             for result in await asyncio.to_thread(_poll, to_poll):

@@ -27,8 +27,13 @@ class Record:
     kubernetes: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"time": self.time, "message": self.message, "stream": self.stream,
-                                "file": self.file, "node": self.node}
+        data: dict[str, Any] = {
+            "time": self.time,
+            "message": self.message,
+            "stream": self.stream,
+            "file": self.file,
+            "node": self.node,
+        }
         if self.kubernetes is not None:
             data["kubernetes"] = self.kubernetes
         return data
@@ -47,8 +52,15 @@ class Records(Sequence[Record]):
 
     __slots__ = ("file", "kubernetes", "messages", "node", "streams", "times")
 
-    def __init__(self, times: list[str], messages: list[str], streams: list[str | None], file: str,
-                 node: str, kubernetes: dict[str, Any] | None) -> None:
+    def __init__(
+        self,
+        times: list[str],
+        messages: list[str],
+        streams: list[str | None],
+        file: str,
+        node: str,
+        kubernetes: dict[str, Any] | None,
+    ) -> None:
         self.times = times
         self.messages = messages
         self.streams = streams
@@ -67,14 +79,33 @@ class Records(Sequence[Record]):
 
     def __getitem__(self, index: int | slice) -> Record | Records:
         if isinstance(index, slice):
-            return Records(self.times[index], self.messages[index], self.streams[index], self.file,
-                           self.node, self.kubernetes)
-        return Record(self.times[index], self.messages[index], self.streams[index], self.file, self.node,
-                      self.kubernetes)
+            return Records(
+                self.times[index],
+                self.messages[index],
+                self.streams[index],
+                self.file,
+                self.node,
+                self.kubernetes,
+            )
+        return Record(
+            self.times[index],
+            self.messages[index],
+            self.streams[index],
+            self.file,
+            self.node,
+            self.kubernetes,
+        )
 
     def __iter__(self) -> Iterator[Record]:
-        return map(Record, self.times, self.messages, self.streams, repeat(self.file), repeat(self.node),
-                   repeat(self.kubernetes))
+        return map(
+            Record,
+            self.times,
+            self.messages,
+            self.streams,
+            repeat(self.file),
+            repeat(self.node),
+            repeat(self.kubernetes),
+        )
 
     def __repr__(self) -> str:
         return f"<Records {self.file} x{len(self)}>"

@@ -28,8 +28,11 @@ log = logging.getLogger("nodeagent.logs.watch")
 # (kind, path) with kind "added", "modified" or "deleted".
 Change = tuple[str, str]
 
-_KINDS = {int(WatchChange.added): "added", int(WatchChange.modified): "modified",
-          int(WatchChange.deleted): "deleted"}
+_KINDS = {
+    int(WatchChange.added): "added",
+    int(WatchChange.modified): "modified",
+    int(WatchChange.deleted): "deleted",
+}
 DEBOUNCE_MS = 100  # the longest a burst of events is held back before it is delivered
 STEP_MS = 50  # a burst ends after this much quiet; also how often the idle watch thread checks for stop
 TIMEOUT_MS = 5000
@@ -95,10 +98,13 @@ class PathWatcher:
                 if roots:
                     try:
                         notify = await loop.run_in_executor(
-                            self._executor, RustNotify, list(roots), False, False, 300, True, True)
+                            self._executor, RustNotify, list(roots), False, False, 300, True, True
+                        )
                     except Exception as exc:  # inotify limits, permissions, a root removed meanwhile
-                        log.warning("file events unavailable; polling instead",
-                                    extra={"roots": ",".join(roots), "err": repr(exc)})
+                        log.warning(
+                            "file events unavailable; polling instead",
+                            extra={"roots": ",".join(roots), "err": repr(exc)},
+                        )
                 self.watched = roots if notify is not None else {}
                 self.available = notify is not None
                 self.settled.set()
@@ -125,8 +131,9 @@ class PathWatcher:
 
     async def _watch(self, loop: asyncio.AbstractEventLoop, notify: RustNotify) -> None:
         while not self._restart.is_set():
-            raw = await loop.run_in_executor(self._executor, notify.watch, DEBOUNCE_MS, STEP_MS, TIMEOUT_MS,
-                                             self._restart)
+            raw = await loop.run_in_executor(
+                self._executor, notify.watch, DEBOUNCE_MS, STEP_MS, TIMEOUT_MS, self._restart
+            )
             if isinstance(raw, str):  # "timeout", "stop" or "signal"
                 continue
             batch = [(_KINDS.get(kind, "modified"), path) for kind, path in raw]

@@ -35,8 +35,14 @@ class NameFilter:
         return self.include is not None and not self.include.search(name)
 
 
-def exclusive_filter(collector: str, exclude_option: str, exclude: str | None, default_exclude: str,
-                     include_option: str, include: str | None) -> NameFilter:
+def exclusive_filter(
+    collector: str,
+    exclude_option: str,
+    exclude: str | None,
+    default_exclude: str,
+    include_option: str,
+    include: str | None,
+) -> NameFilter:
     """node_exporter's rule for an ``*-exclude``/``*-include`` pair.
 
     Setting only the include pattern drops the default exclude pattern; setting both (the exclude one to
@@ -47,15 +53,25 @@ def exclusive_filter(collector: str, exclude_option: str, exclude: str | None, d
     if include and exclude:
         raise ConfigError(
             f"--collector.{collector}.{exclude_option} and --collector.{collector}.{include_option} "
-            "are mutually exclusive", key=f"collector.{collector}.{include_option}")
+            "are mutually exclusive",
+            key=f"collector.{collector}.{include_option}",
+        )
     return NameFilter(exclude, include)
 
 
 def filter_options(prefix: str, what: str, default_exclude: str = "") -> tuple[CollectorOption, ...]:
     """The ``<prefix>-exclude`` / ``<prefix>-include`` option pair of a node_exporter filter."""
     return (
-        CollectorOption(f"{prefix}-exclude", default_exclude, f"Regexp of {what} to leave out (mutually "
-                        f"exclusive with {prefix}-include).", parse_regex),
-        CollectorOption(f"{prefix}-include", "", f"Regexp of {what} to export, all others left out (mutually "
-                        f"exclusive with {prefix}-exclude).", parse_regex),
+        CollectorOption(
+            f"{prefix}-exclude",
+            default_exclude,
+            f"Regexp of {what} to leave out (mutually exclusive with {prefix}-include).",
+            parse_regex,
+        ),
+        CollectorOption(
+            f"{prefix}-include",
+            "",
+            f"Regexp of {what} to export, all others left out (mutually exclusive with {prefix}-exclude).",
+            parse_regex,
+        ),
     )

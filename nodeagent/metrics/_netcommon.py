@@ -52,8 +52,15 @@ def parse_go_int(text: str) -> int:
 
 # Errors a sysfs attribute read may return when the device does not support the attribute (e.g. speed
 # of a down link): the attribute is skipped, as upstream does.
-_IGNORED_ERRNOS = {errno.ENOENT, errno.EACCES, errno.EPERM, errno.EINVAL, errno.EOPNOTSUPP, errno.ENODEV,
-                   errno.EBUSY}
+_IGNORED_ERRNOS = {
+    errno.ENOENT,
+    errno.EACCES,
+    errno.EPERM,
+    errno.EINVAL,
+    errno.EOPNOTSUPP,
+    errno.ENODEV,
+    errno.EBUSY,
+}
 
 
 _ATTRIBUTE_MAX = 4096  # sysfs attributes are at most one page

@@ -29,10 +29,29 @@ _RTATTR = struct.Struct("=HH")  # len, type
 # struct rtnl_link_stats64 / rtnl_link_stats field order (include/uapi/linux/if_link.h). Kernels add
 # fields at the end over time; missing trailing fields read as 0.
 LINK_STATS_FIELDS = (
-    "rx_packets", "tx_packets", "rx_bytes", "tx_bytes", "rx_errors", "tx_errors", "rx_dropped",
-    "tx_dropped", "multicast", "collisions", "rx_length_errors", "rx_over_errors", "rx_crc_errors",
-    "rx_frame_errors", "rx_fifo_errors", "rx_missed_errors", "tx_aborted_errors", "tx_carrier_errors",
-    "tx_fifo_errors", "tx_heartbeat_errors", "tx_window_errors", "rx_compressed", "tx_compressed",
+    "rx_packets",
+    "tx_packets",
+    "rx_bytes",
+    "tx_bytes",
+    "rx_errors",
+    "tx_errors",
+    "rx_dropped",
+    "tx_dropped",
+    "multicast",
+    "collisions",
+    "rx_length_errors",
+    "rx_over_errors",
+    "rx_crc_errors",
+    "rx_frame_errors",
+    "rx_fifo_errors",
+    "rx_missed_errors",
+    "tx_aborted_errors",
+    "tx_carrier_errors",
+    "tx_fifo_errors",
+    "tx_heartbeat_errors",
+    "tx_window_errors",
+    "rx_compressed",
+    "tx_compressed",
     "rx_nohandler",
 )
 
@@ -67,12 +86,12 @@ def parse_link_message(body: bytes) -> tuple[str, dict[str, int] | None] | None:
             break  # truncated attribute: stop rather than read garbage
         attr_type &= 0x3FFF  # strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
         if attr_type == IFLA_IFNAME:
-            payload = body[offset + _RTATTR.size:offset + length]
+            payload = body[offset + _RTATTR.size : offset + length]
             name = payload.split(b"\0", 1)[0].decode("utf-8", errors="surrogateescape")
         elif attr_type == IFLA_STATS64:
-            stats64 = body[offset + _RTATTR.size:offset + length]
+            stats64 = body[offset + _RTATTR.size : offset + length]
         elif attr_type == IFLA_STATS:
-            stats32 = body[offset + _RTATTR.size:offset + length]
+            stats32 = body[offset + _RTATTR.size : offset + length]
         if name is not None and stats64 is not None:
             break  # all that is needed; the kernel sends both early, before dozens of other attributes
         offset += _align(length)
@@ -94,7 +113,7 @@ def parse_dump(chunks: list[bytes], seq: int) -> tuple[list[tuple[str, dict[str,
             length, msg_type, _flags, msg_seq, _pid = _NLMSGHDR.unpack_from(data, offset)
             if length < _NLMSGHDR.size or offset + length > len(data):
                 raise NetlinkError(f"truncated netlink message ({length} bytes)")
-            body = data[offset + _NLMSGHDR.size:offset + length]
+            body = data[offset + _NLMSGHDR.size : offset + length]
             offset += _align(length)
             if msg_seq != seq:
                 continue
@@ -115,8 +134,9 @@ def parse_dump(chunks: list[bytes], seq: int) -> tuple[list[tuple[str, dict[str,
 def dump_links(timeout: float = 5.0) -> list[tuple[str, dict[str, int] | None]]:
     """All links of the current network namespace with their counters. Bounded by ``timeout``."""
     seq = 1
-    request = _NLMSGHDR.pack(_NLMSGHDR.size + _IFINFOMSG.size, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP,
-                             seq, 0) + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
+    request = _NLMSGHDR.pack(
+        _NLMSGHDR.size + _IFINFOMSG.size, RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, seq, 0
+    ) + _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0)
     with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC, NETLINK_ROUTE) as sock:
         sock.settimeout(timeout)
         sock.bind((0, 0))

@@ -16,9 +16,12 @@ from nodeagent.agentmetrics import AGENT_REGISTRY
 
 log = logging.getLogger("nodeagent.metrics")
 
-PARSE_ERRORS = Counter("nodeagent_collector_parse_errors",
-                       "Malformed lines or values that node collectors skipped, by collector.",
-                       ["collector"], registry=AGENT_REGISTRY)
+PARSE_ERRORS = Counter(
+    "nodeagent_collector_parse_errors",
+    "Malformed lines or values that node collectors skipped, by collector.",
+    ["collector"],
+    registry=AGENT_REGISTRY,
+)
 
 _seen: set[tuple[str, str]] = set()
 _seen_lock = threading.Lock()
@@ -34,5 +37,8 @@ def skipped(collector: str, what: str, detail: object) -> None:
         if first and len(_seen) < _SEEN_LIMIT:
             _seen.add(key)
     level = logging.WARNING if first else logging.DEBUG
-    log.log(level, "skipped malformed input",
-            extra={"collector": collector, "source": what, "detail": repr(detail)[:200]})
+    log.log(
+        level,
+        "skipped malformed input",
+        extra={"collector": collector, "source": what, "detail": repr(detail)[:200]},
+    )

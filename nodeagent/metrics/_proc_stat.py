@@ -20,8 +20,18 @@ except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
 CPU_MODES = ("user", "nice", "system", "idle", "iowait", "irq", "softirq", "steal", "guest", "guest_nice")
 
 # Column order of the "softirq" line after its total, as node_exporter labels them.
-SOFTIRQ_VECTORS = ("hi", "timer", "net_tx", "net_rx", "block", "block_iopoll", "tasklet", "sched",
-                   "hrtimer", "rcu")
+SOFTIRQ_VECTORS = (
+    "hi",
+    "timer",
+    "net_tx",
+    "net_rx",
+    "block",
+    "block_iopoll",
+    "tasklet",
+    "sched",
+    "hrtimer",
+    "rcu",
+)
 
 ErrorCallback = Callable[[str, str], None]
 
@@ -72,8 +82,14 @@ class StatTotals:
     softirqs: dict[str, float] = field(default_factory=dict)
 
 
-_TOTAL_KEYS = {"intr": "interrupts", "ctxt": "context_switches", "btime": "boot_time",
-               "processes": "forks", "procs_running": "procs_running", "procs_blocked": "procs_blocked"}
+_TOTAL_KEYS = {
+    "intr": "interrupts",
+    "ctxt": "context_switches",
+    "btime": "boot_time",
+    "processes": "forks",
+    "procs_running": "procs_running",
+    "procs_blocked": "procs_blocked",
+}
 
 
 def parse_stat_totals(text: str, on_error: ErrorCallback = _ignore) -> StatTotals:

@@ -81,7 +81,7 @@ def _unescape_help(text: str, line: int) -> str:
     while i < len(text):
         ch = text[i]
         if ch == "\\":
-            nxt = text[i + 1:i + 2]
+            nxt = text[i + 1 : i + 2]
             if nxt == "\\":
                 out.append("\\")
             elif nxt == "n":
@@ -109,7 +109,7 @@ def _parse_labels(text: str, pos: int, line: int) -> tuple[list[tuple[str, str]]
             pos += 1
         name = text[start:pos]
         if not _is_name(name, _LABEL_START, _LABEL_CHARS):
-            raise TextParseError(line, f"invalid label name {text[start:pos + 1]!r}")
+            raise TextParseError(line, f"invalid label name {text[start : pos + 1]!r}")
         while pos < n and text[pos] in " \t":
             pos += 1
         if pos >= n or text[pos] != "=":
@@ -129,7 +129,7 @@ def _parse_labels(text: str, pos: int, line: int) -> tuple[list[tuple[str, str]]
                 pos += 1
                 break
             if ch == "\\":
-                escaped = _VALUE_ESCAPES.get(text[pos + 1:pos + 2])
+                escaped = _VALUE_ESCAPES.get(text[pos + 1 : pos + 2])
                 if escaped is None:
                     raise TextParseError(line, f"invalid escape sequence in the value of label {name!r}")
                 value.append(escaped)
@@ -161,10 +161,13 @@ class _Parser:
         family = self.families.get(name)
         if family is not None:
             return family, ""
-        for suffix, types in (("_sum", ("summary", "histogram")), ("_count", ("summary", "histogram")),
-                              ("_bucket", ("histogram",))):
+        for suffix, types in (
+            ("_sum", ("summary", "histogram")),
+            ("_count", ("summary", "histogram")),
+            ("_bucket", ("histogram",)),
+        ):
             if name.endswith(suffix):
-                base = self.families.get(name[:-len(suffix)])
+                base = self.families.get(name[: -len(suffix)])
                 if base is not None and base.type in types:
                     return base, suffix
         family = self.families[name] = ParsedFamily(name)

@@ -105,8 +105,8 @@ def numbered_entries(directory: str | Path, prefix: str) -> list[tuple[str, str]
     directory = os.fspath(directory)
     found = []
     for name in os.listdir(directory):
-        first = name[len(prefix):len(prefix) + 1]
+        first = name[len(prefix) : len(prefix) + 1]
         if name.startswith(prefix) and first and first in "0123456789":
             found.append(name)
     found.sort(key=lambda name: name.encode("utf-8", "surrogateescape"))
-    return [(name[len(prefix):], f"{directory}/{name}") for name in found]
+    return [(name[len(prefix) :], f"{directory}/{name}") for name in found]

@@ -42,14 +42,18 @@ def read_arp(procfs: Path) -> Counter[str]:
 @register
 class ArpCollector(Collector):
     name = "arp"
-    options = (
-        *filter_options("device", "arp devices"),
-    )
+    options = (*filter_options("device", "arp devices"),)
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
-        self.filter = exclusive_filter(self.name, "device-exclude", self.opts["device-exclude"], "",
-                                       "device-include", self.opts["device-include"])
+        self.filter = exclusive_filter(
+            self.name,
+            "device-exclude",
+            self.opts["device-exclude"],
+            "",
+            "device-include",
+            self.opts["device-include"],
+        )
 
     def collect(self) -> Iterable[Metric]:
         family = GaugeMetricFamily("node_arp_entries", "ARP table entries per device.", labels=["device"])

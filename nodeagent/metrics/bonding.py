@@ -60,10 +60,12 @@ class BondingCollector(Collector):
             status = read_bonding(self.paths.sysfs)
         except FileNotFoundError as exc:
             raise NoDataError(f"bonding not loaded: {exc}") from exc
-        slaves = GaugeMetricFamily("node_bonding_slaves", "Slaves configured in each bonding master.",
-                                   labels=["master"])
-        active = GaugeMetricFamily("node_bonding_active", "Slaves of each bonding master whose MII status "
-                                   "is up.", labels=["master"])
+        slaves = GaugeMetricFamily(
+            "node_bonding_slaves", "Slaves configured in each bonding master.", labels=["master"]
+        )
+        active = GaugeMetricFamily(
+            "node_bonding_active", "Slaves of each bonding master whose MII status is up.", labels=["master"]
+        )
         for master, (configured, up) in status.items():
             slaves.add_metric([master], float(configured))
             active.add_metric([master], float(up))

@@ -64,10 +64,16 @@ class ConntrackCollector(Collector):
             limit = _read_uint(f"{netfilter}/nf_conntrack_max")
         except FileNotFoundError as exc:
             raise NoDataError(f"conntrack probably not loaded: {exc}") from exc
-        yield GaugeMetricFamily("node_nf_conntrack_entries", "Flow entries currently in the connection "
-                                "tracking table.", value=float(count))
-        yield GaugeMetricFamily("node_nf_conntrack_entries_limit", "Size limit of the connection tracking "
-                                "table.", value=float(limit))
+        yield GaugeMetricFamily(
+            "node_nf_conntrack_entries",
+            "Flow entries currently in the connection tracking table.",
+            value=float(count),
+        )
+        yield GaugeMetricFamily(
+            "node_nf_conntrack_entries_limit",
+            "Size limit of the connection tracking table.",
+            value=float(limit),
+        )
         # A missing stat file fails the collector after entries/limit were yielded, as upstream.
         totals = parse_conntrack_stat(read_text(self.paths.proc("net", "stat", "nf_conntrack")))
         for _, name, help_text in STAT_COLUMNS:

@@ -50,10 +50,19 @@ class CPUInfo:
 
 
 # /proc/cpuinfo key -> CPUInfo attribute ("Features"/"Processor" are the arm spellings).
-_CPUINFO_KEYS = {"vendor_id": "vendor", "vendor": "vendor", "cpu family": "family", "model": "model",
-                 "model name": "model_name", "Processor": "model_name", "stepping": "stepping",
-                 "microcode": "microcode", "cache size": "cache_size", "physical id": "physical_id",
-                 "core id": "core_id"}
+_CPUINFO_KEYS = {
+    "vendor_id": "vendor",
+    "vendor": "vendor",
+    "cpu family": "family",
+    "model": "model",
+    "model name": "model_name",
+    "Processor": "model_name",
+    "stepping": "stepping",
+    "microcode": "microcode",
+    "cache size": "cache_size",
+    "physical id": "physical_id",
+    "core id": "core_id",
+}
 
 
 def parse_cpuinfo(text: str) -> list[CPUInfo]:
@@ -178,15 +187,24 @@ class CpuCollector(Collector):
     name = "cpu"
     options = (
         CollectorOption("guest", True, "Export node_cpu_guest_seconds_total.", parse_bool),
-        CollectorOption("info", False,
-                        "Export node_cpu_info (and node_cpu_frequency_hertz) from /proc/cpuinfo.",
-                        parse_bool),
-        CollectorOption("info.flags-include", "",
-                        "Regexp of /proc/cpuinfo flags to export as node_cpu_flag_info (turns on info).",
-                        parse_regex),
-        CollectorOption("info.bugs-include", "",
-                        "Regexp of /proc/cpuinfo bugs to export as node_cpu_bug_info (turns on info).",
-                        parse_regex),
+        CollectorOption(
+            "info",
+            False,
+            "Export node_cpu_info (and node_cpu_frequency_hertz) from /proc/cpuinfo.",
+            parse_bool,
+        ),
+        CollectorOption(
+            "info.flags-include",
+            "",
+            "Regexp of /proc/cpuinfo flags to export as node_cpu_flag_info (turns on info).",
+            parse_regex,
+        ),
+        CollectorOption(
+            "info.bugs-include",
+            "",
+            "Regexp of /proc/cpuinfo bugs to export as node_cpu_bug_info (turns on info).",
+            parse_regex,
+        ),
     )
 
     def __init__(self, paths: Any, options: dict[str, Any]) -> None:
@@ -194,15 +212,17 @@ class CpuCollector(Collector):
         self.flags_include = go_regex(options.get("info.flags-include"))
         self.bugs_include = go_regex(options.get("info.bugs-include"))
         # Setting either include filter implies info, as upstream.
-        self.info = bool(options.get("info")) or self.flags_include is not None \
-            or self.bugs_include is not None
+        self.info = (
+            bool(options.get("info")) or self.flags_include is not None or self.bugs_include is not None
+        )
         self.guest = bool(options.get("guest", True))
         self._cache: dict[int, list[float]] = {}
         self._lock = threading.Lock()
         # Isolation is a boot parameter: read once, as node_exporter does.
         try:
             self.isolated: list[int] | None = parse_cpu_list(
-                read_text(paths.sys("devices", "system", "cpu", "isolated")))
+                read_text(paths.sys("devices", "system", "cpu", "isolated"))
+            )
         except FileNotFoundError:
             self.isolated = None
         except (OSError, ValueError) as exc:
@@ -218,8 +238,11 @@ class CpuCollector(Collector):
             families.extend(self._collect_info())
         families.extend(self._collect_times())
         if self.isolated:
-            isolated = GaugeMetricFamily("node_cpu_isolated", "1 for each CPU isolated from the scheduler "
-                                         "(isolcpus), from sysfs.", labels=["cpu"])
+            isolated = GaugeMetricFamily(
+                "node_cpu_isolated",
+                "1 for each CPU isolated from the scheduler (isolcpus), from sysfs.",
+                labels=["cpu"],
+            )
             for cpu in self.isolated:
                 isolated.add_metric([str(cpu)], 1.0)
             families.append(isolated)
@@ -230,8 +253,9 @@ class CpuCollector(Collector):
         families.extend(self._collect_throttles(cpus))
         online = read_online(cpus)
         if online:
-            family = GaugeMetricFamily("node_cpu_online", "1 if the CPU is online, 0 if it is offline.",
-                                       labels=["cpu"])
+            family = GaugeMetricFamily(
+                "node_cpu_online", "1 if the CPU is online, 0 if it is offline.", labels=["cpu"]
+            )
             for cpu, value in online:
                 family.add_metric([cpu], value)
             families.append(family)
@@ -240,28 +264,58 @@ class CpuCollector(Collector):
     def _collect_info(self) -> list[Metric]:
         cpus = parse_cpuinfo(read_text(self.paths.proc("cpuinfo")))
         info = GaugeMetricFamily(
-            "node_cpu_info", "Processor identity from /proc/cpuinfo; always 1.",
-            labels=["package", "core", "cpu", "vendor", "family", "model", "model_name", "microcode",
-                    "stepping", "cachesize"])
-        frequency = GaugeMetricFamily("node_cpu_frequency_hertz",
-                                      "Current processor clock from /proc/cpuinfo, in hertz.",
-                                      labels=["package", "core", "cpu"])
+            "node_cpu_info",
+            "Processor identity from /proc/cpuinfo; always 1.",
+            labels=[
+                "package",
+                "core",
+                "cpu",
+                "vendor",
+                "family",
+                "model",
+                "model_name",
+                "microcode",
+                "stepping",
+                "cachesize",
+            ],
+        )
+        frequency = GaugeMetricFamily(
+            "node_cpu_frequency_hertz",
+            "Current processor clock from /proc/cpuinfo, in hertz.",
+            labels=["package", "core", "cpu"],
+        )
         for cpu in cpus:
             number = str(cpu.processor)
-            info.add_metric([cpu.physical_id, cpu.core_id, number, cpu.vendor, cpu.family, cpu.model,
-                             cpu.model_name, cpu.microcode, cpu.stepping, cpu.cache_size], 1.0)
+            info.add_metric(
+                [
+                    cpu.physical_id,
+                    cpu.core_id,
+                    number,
+                    cpu.vendor,
+                    cpu.family,
+                    cpu.model,
+                    cpu.model_name,
+                    cpu.microcode,
+                    cpu.stepping,
+                    cpu.cache_size,
+                ],
+                1.0,
+            )
             frequency.add_metric([cpu.physical_id, cpu.core_id, number], cpu.mhz * 1e6)
         families: list[Metric] = [info, frequency]
         if cpus:
             first = cpus[0]
             for name, label, values, pattern in (
-                    ("node_cpu_flag_info", "flag", first.flags, self.flags_include),
-                    ("node_cpu_bug_info", "bug", first.bugs, self.bugs_include)):
+                ("node_cpu_flag_info", "flag", first.flags, self.flags_include),
+                ("node_cpu_bug_info", "bug", first.bugs, self.bugs_include),
+            ):
                 if pattern is None:
                     continue
                 family = GaugeMetricFamily(
-                    name, f"Selected {label}s of the first processor in /proc/cpuinfo; always 1.",
-                    labels=[label])
+                    name,
+                    f"Selected {label}s of the first processor in /proc/cpuinfo; always 1.",
+                    labels=[label],
+                )
                 for value in values:
                     if pattern.search(value):
                         family.add_metric([value], 1.0)
@@ -270,11 +324,14 @@ class CpuCollector(Collector):
 
     def _collect_times(self) -> list[Metric]:
         times = parse_cpu_times(read_text(self.paths.proc("stat")), self._on_error)
-        seconds = CounterMetricFamily("node_cpu_seconds_total",
-                                      "Time each CPU spent in each mode, in seconds.", labels=["cpu", "mode"])
-        guest = CounterMetricFamily("node_cpu_guest_seconds_total",
-                                    "Time each CPU spent running guests (VMs), in seconds; also counted in "
-                                    "user and nice.", labels=["cpu", "mode"])
+        seconds = CounterMetricFamily(
+            "node_cpu_seconds_total", "Time each CPU spent in each mode, in seconds.", labels=["cpu", "mode"]
+        )
+        guest = CounterMetricFamily(
+            "node_cpu_guest_seconds_total",
+            "Time each CPU spent running guests (VMs), in seconds; also counted in user and nice.",
+            labels=["cpu", "mode"],
+        )
         with self._lock:
             merge_cpu_times(self._cache, times)
             snapshot = [(str(cpu), list(values)) for cpu, values in self._cache.items()]
@@ -290,14 +347,19 @@ class CpuCollector(Collector):
         packages, cores = read_throttles(cpus)
         families: list[Metric] = []
         if packages:
-            family = CounterMetricFamily("node_cpu_package_throttles_total",
-                                         "Thermal throttling events of each CPU package.", labels=["package"])
+            family = CounterMetricFamily(
+                "node_cpu_package_throttles_total",
+                "Thermal throttling events of each CPU package.",
+                labels=["package"],
+            )
             for package, count in packages.items():
                 family.add_metric([str(package)], float(count))
             families.append(family)
-        core_family = CounterMetricFamily("node_cpu_core_throttles_total",
-                                          "Thermal throttling events of each CPU core.",
-                                          labels=["package", "core"])
+        core_family = CounterMetricFamily(
+            "node_cpu_core_throttles_total",
+            "Thermal throttling events of each CPU core.",
+            labels=["package", "core"],
+        )
         for package, counts in cores.items():
             for core, count in counts.items():
                 core_family.add_metric([str(package), str(core)], float(count))

@@ -18,18 +18,36 @@ from nodeagent.metrics.registry import Collector, NoDataError, register
 
 # sysfs file -> (metric name, HELP)
 FREQUENCY_FILES = (
-    ("cpuinfo_cur_freq", "node_cpu_frequency_hertz",
-     "Current CPU thread frequency reported by the hardware, in hertz."),
-    ("cpuinfo_min_freq", "node_cpu_frequency_min_hertz",
-     "Lowest frequency the CPU thread supports, in hertz."),
-    ("cpuinfo_max_freq", "node_cpu_frequency_max_hertz",
-     "Highest frequency the CPU thread supports, in hertz."),
-    ("scaling_cur_freq", "node_cpu_scaling_frequency_hertz",
-     "Current CPU thread frequency as seen by the cpufreq driver, in hertz."),
-    ("scaling_min_freq", "node_cpu_scaling_frequency_min_hertz",
-     "Lower frequency limit set for the cpufreq governor, in hertz."),
-    ("scaling_max_freq", "node_cpu_scaling_frequency_max_hertz",
-     "Upper frequency limit set for the cpufreq governor, in hertz."),
+    (
+        "cpuinfo_cur_freq",
+        "node_cpu_frequency_hertz",
+        "Current CPU thread frequency reported by the hardware, in hertz.",
+    ),
+    (
+        "cpuinfo_min_freq",
+        "node_cpu_frequency_min_hertz",
+        "Lowest frequency the CPU thread supports, in hertz.",
+    ),
+    (
+        "cpuinfo_max_freq",
+        "node_cpu_frequency_max_hertz",
+        "Highest frequency the CPU thread supports, in hertz.",
+    ),
+    (
+        "scaling_cur_freq",
+        "node_cpu_scaling_frequency_hertz",
+        "Current CPU thread frequency as seen by the cpufreq driver, in hertz.",
+    ),
+    (
+        "scaling_min_freq",
+        "node_cpu_scaling_frequency_min_hertz",
+        "Lower frequency limit set for the cpufreq governor, in hertz.",
+    ),
+    (
+        "scaling_max_freq",
+        "node_cpu_scaling_frequency_max_hertz",
+        "Upper frequency limit set for the cpufreq governor, in hertz.",
+    ),
 )
 
 
@@ -85,11 +103,15 @@ class CpufreqCollector(Collector):
             cpus = read_cpufreq(self.paths.sysfs, self.name)
         except FileNotFoundError as exc:
             raise NoDataError(str(exc)) from None
-        families = {filename: GaugeMetricFamily(metric, doc, labels=["cpu"])
-                    for filename, metric, doc in FREQUENCY_FILES}
-        governor = GaugeMetricFamily("node_cpu_scaling_governor",
-                                     "1 for the cpufreq governor in use on each CPU, 0 for the other "
-                                     "available ones.", labels=["cpu", "governor"])
+        families = {
+            filename: GaugeMetricFamily(metric, doc, labels=["cpu"])
+            for filename, metric, doc in FREQUENCY_FILES
+        }
+        governor = GaugeMetricFamily(
+            "node_cpu_scaling_governor",
+            "1 for the cpufreq governor in use on each CPU, 0 for the other available ones.",
+            labels=["cpu", "governor"],
+        )
         for stats in cpus:
             for filename, khz in stats.frequencies_khz.items():
                 families[filename].add_metric([stats.cpu], khz * 1000.0)

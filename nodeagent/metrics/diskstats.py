@@ -35,28 +35,50 @@ STAT_COLUMNS: tuple[tuple[str, str, float, str], ...] = (
     ("node_disk_written_bytes_total", _COUNTER, SECTOR_BYTES, "Bytes written."),
     ("node_disk_write_time_seconds_total", _COUNTER, SECONDS_PER_MS, "Time spent by all writes, in seconds."),
     ("node_disk_io_now", _GAUGE, 1.0, "I/O requests in flight right now."),
-    ("node_disk_io_time_seconds_total", _COUNTER, SECONDS_PER_MS,
-     "Time the device had I/O in flight, in seconds."),
-    ("node_disk_io_time_weighted_seconds_total", _COUNTER, SECONDS_PER_MS,
-     "I/O time weighted by the number of requests in flight, in seconds."),
+    (
+        "node_disk_io_time_seconds_total",
+        _COUNTER,
+        SECONDS_PER_MS,
+        "Time the device had I/O in flight, in seconds.",
+    ),
+    (
+        "node_disk_io_time_weighted_seconds_total",
+        _COUNTER,
+        SECONDS_PER_MS,
+        "I/O time weighted by the number of requests in flight, in seconds.",
+    ),
     ("node_disk_discards_completed_total", _COUNTER, 1.0, "Discards completed successfully."),
     ("node_disk_discards_merged_total", _COUNTER, 1.0, "Adjacent discards merged into one request."),
     ("node_disk_discarded_sectors_total", _COUNTER, 1.0, "Sectors discarded."),
-    ("node_disk_discard_time_seconds_total", _COUNTER, SECONDS_PER_MS,
-     "Time spent by all discards, in seconds."),
+    (
+        "node_disk_discard_time_seconds_total",
+        _COUNTER,
+        SECONDS_PER_MS,
+        "Time spent by all discards, in seconds.",
+    ),
     ("node_disk_flush_requests_total", _COUNTER, 1.0, "Flush requests completed successfully."),
-    ("node_disk_flush_requests_time_seconds_total", _COUNTER, SECONDS_PER_MS,
-     "Time spent by all flush requests, in seconds."),
+    (
+        "node_disk_flush_requests_time_seconds_total",
+        _COUNTER,
+        SECONDS_PER_MS,
+        "Time spent by all flush requests, in seconds.",
+    ),
 )
 # Lines with fewer statistics columns than this (kernels before 2.6.25) are skipped, as procfs does.
 MIN_STAT_COLUMNS = 11
 
 ATA_PROPERTIES = (
     ("ID_ATA_WRITE_CACHE", "node_disk_ata_write_cache", "1 if the ATA disk has a write cache."),
-    ("ID_ATA_WRITE_CACHE_ENABLED", "node_disk_ata_write_cache_enabled",
-     "1 if the ATA disk's write cache is enabled."),
-    ("ID_ATA_ROTATION_RATE_RPM", "node_disk_ata_rotation_rate_rpm",
-     "Rotation rate of the ATA disk in revolutions per minute (0 for solid state)."),
+    (
+        "ID_ATA_WRITE_CACHE_ENABLED",
+        "node_disk_ata_write_cache_enabled",
+        "1 if the ATA disk's write cache is enabled.",
+    ),
+    (
+        "ID_ATA_ROTATION_RATE_RPM",
+        "node_disk_ata_rotation_rate_rpm",
+        "Rotation rate of the ATA disk in revolutions per minute (0 for solid state).",
+    ),
 )
 
 
@@ -78,8 +100,14 @@ def parse_diskstats(text: str, on_error: Callable[[str], None] = lambda line: No
             on_error(line)
             continue
         try:
-            disks.append(DiskStats(int(fields[0]), int(fields[1]), fields[2],
-                                   [int(v) for v in fields[3:3 + len(STAT_COLUMNS)]]))
+            disks.append(
+                DiskStats(
+                    int(fields[0]),
+                    int(fields[1]),
+                    fields[2],
+                    [int(v) for v in fields[3 : 3 + len(STAT_COLUMNS)]],
+                )
+            )
         except ValueError:
             on_error(line)
     return disks
@@ -116,39 +144,55 @@ def read_rotational(sysfs: Path | str, device: str) -> int:
 
 def disk_serial(properties: dict[str, str]) -> str:
     """The serial printed on the disk label where udev knows it, else udev's short or full serial."""
-    return (properties.get("SCSI_IDENT_SERIAL") or properties.get("ID_SERIAL_SHORT")
-            or properties.get("ID_SERIAL") or "")
+    return (
+        properties.get("SCSI_IDENT_SERIAL")
+        or properties.get("ID_SERIAL_SHORT")
+        or properties.get("ID_SERIAL")
+        or ""
+    )
 
 
 @register
 class DiskstatsCollector(Collector):
     name = "diskstats"
-    options = (
-        *filter_options("device", "devices", DEFAULT_DEVICE_EXCLUDE),
-    )
+    options = (*filter_options("device", "devices", DEFAULT_DEVICE_EXCLUDE),)
 
     def __init__(self, paths: Any, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
         self.filter = exclusive_filter(
-            self.name, "device-exclude", options.get("device-exclude", DEFAULT_DEVICE_EXCLUDE),
-            DEFAULT_DEVICE_EXCLUDE, "device-include", options.get("device-include"))
+            self.name,
+            "device-exclude",
+            options.get("device-exclude", DEFAULT_DEVICE_EXCLUDE),
+            DEFAULT_DEVICE_EXCLUDE,
+            "device-include",
+            options.get("device-include"),
+        )
 
     def collect(self) -> Iterable[Metric]:
-        disks = parse_diskstats(read_text(self.paths.proc("diskstats")),
-                                lambda line: _parse_errors.skipped(self.name, "diskstats line", line))
-        columns = [(CounterMetricFamily if kind == _COUNTER else GaugeMetricFamily)(
-            name, doc, labels=["device"]) for name, kind, _, doc in STAT_COLUMNS]
+        disks = parse_diskstats(
+            read_text(self.paths.proc("diskstats")),
+            lambda line: _parse_errors.skipped(self.name, "diskstats line", line),
+        )
+        columns = [
+            (CounterMetricFamily if kind == _COUNTER else GaugeMetricFamily)(name, doc, labels=["device"])
+            for name, kind, _, doc in STAT_COLUMNS
+        ]
         scales = [scale for _, _, scale, _ in STAT_COLUMNS]
-        info = GaugeMetricFamily("node_disk_info",
-                                 "Identity of each block device (udev and sysfs); always 1.",
-                                 labels=["device", "major", "minor", "path", "wwn", "model", "serial",
-                                         "revision", "rotational"])
-        filesystem = GaugeMetricFamily("node_disk_filesystem_info",
-                                       "Filesystem signature udev found on the device; always 1.",
-                                       labels=["device", "type", "usage", "uuid", "version"])
-        device_mapper = GaugeMetricFamily("node_disk_device_mapper_info",
-                                          "Device mapper names of the device; always 1.",
-                                          labels=["device", "name", "uuid", "vg_name", "lv_name", "lv_layer"])
+        info = GaugeMetricFamily(
+            "node_disk_info",
+            "Identity of each block device (udev and sysfs); always 1.",
+            labels=["device", "major", "minor", "path", "wwn", "model", "serial", "revision", "rotational"],
+        )
+        filesystem = GaugeMetricFamily(
+            "node_disk_filesystem_info",
+            "Filesystem signature udev found on the device; always 1.",
+            labels=["device", "type", "usage", "uuid", "version"],
+        )
+        device_mapper = GaugeMetricFamily(
+            "node_disk_device_mapper_info",
+            "Device mapper names of the device; always 1.",
+            labels=["device", "name", "uuid", "vg_name", "lv_name", "lv_layer"],
+        )
         ata = {prop: GaugeMetricFamily(name, doc, labels=["device"]) for prop, name, doc in ATA_PROPERTIES}
         udev_data = self.paths.udev_data
         sysfs = self.paths.sysfs
@@ -160,20 +204,47 @@ class DiskstatsCollector(Collector):
             for family, scale, value in zip(columns, scales, disk.stats, strict=False):
                 family.add_metric(labels, value * scale)
             props = read_udev_properties(udev_data, disk.major, disk.minor)
-            info.add_metric([device, str(disk.major), str(disk.minor), props.get("ID_PATH", ""),
-                             props.get("ID_WWN", ""), props.get("ID_MODEL", ""), disk_serial(props),
-                             props.get("ID_REVISION", ""), format(read_rotational(sysfs, device), "b")], 1.0)
+            info.add_metric(
+                [
+                    device,
+                    str(disk.major),
+                    str(disk.minor),
+                    props.get("ID_PATH", ""),
+                    props.get("ID_WWN", ""),
+                    props.get("ID_MODEL", ""),
+                    disk_serial(props),
+                    props.get("ID_REVISION", ""),
+                    format(read_rotational(sysfs, device), "b"),
+                ],
+                1.0,
+            )
             if not props:
                 continue
             fs_type = props.get("ID_FS_TYPE")
             if fs_type:
-                filesystem.add_metric([device, fs_type, props.get("ID_FS_USAGE", ""),
-                                       props.get("ID_FS_UUID", ""), props.get("ID_FS_VERSION", "")], 1.0)
+                filesystem.add_metric(
+                    [
+                        device,
+                        fs_type,
+                        props.get("ID_FS_USAGE", ""),
+                        props.get("ID_FS_UUID", ""),
+                        props.get("ID_FS_VERSION", ""),
+                    ],
+                    1.0,
+                )
             dm_name = props.get("DM_NAME")
             if dm_name:
-                device_mapper.add_metric([device, dm_name, props.get("DM_UUID", ""),
-                                          props.get("DM_VG_NAME", ""), props.get("DM_LV_NAME", ""),
-                                          props.get("DM_LV_LAYER", "")], 1.0)
+                device_mapper.add_metric(
+                    [
+                        device,
+                        dm_name,
+                        props.get("DM_UUID", ""),
+                        props.get("DM_VG_NAME", ""),
+                        props.get("DM_LV_NAME", ""),
+                        props.get("DM_LV_LAYER", ""),
+                    ],
+                    1.0,
+                )
             if props.get("ID_ATA"):
                 for prop, family in ata.items():
                     raw = props.get(prop)

@@ -37,25 +37,37 @@ def dimm_label(csrow: str, channel: str) -> str:
 
 class EdacFamilies:
     def __init__(self) -> None:
-        self.ce = CounterMetricFamily("node_edac_correctable_errors_total",
-                                      "Correctable memory errors of the memory controller.",
-                                      labels=["controller"])
-        self.ue = CounterMetricFamily("node_edac_uncorrectable_errors_total",
-                                      "Uncorrectable memory errors of the memory controller.",
-                                      labels=["controller"])
-        self.csrow_ce = CounterMetricFamily("node_edac_csrow_correctable_errors_total",
-                                            "Correctable memory errors of the chip-select row.",
-                                            labels=["controller", "csrow"])
-        self.csrow_ue = CounterMetricFamily("node_edac_csrow_uncorrectable_errors_total",
-                                            "Uncorrectable memory errors of the chip-select row.",
-                                            labels=["controller", "csrow"])
+        self.ce = CounterMetricFamily(
+            "node_edac_correctable_errors_total",
+            "Correctable memory errors of the memory controller.",
+            labels=["controller"],
+        )
+        self.ue = CounterMetricFamily(
+            "node_edac_uncorrectable_errors_total",
+            "Uncorrectable memory errors of the memory controller.",
+            labels=["controller"],
+        )
+        self.csrow_ce = CounterMetricFamily(
+            "node_edac_csrow_correctable_errors_total",
+            "Correctable memory errors of the chip-select row.",
+            labels=["controller", "csrow"],
+        )
+        self.csrow_ue = CounterMetricFamily(
+            "node_edac_csrow_uncorrectable_errors_total",
+            "Uncorrectable memory errors of the chip-select row.",
+            labels=["controller", "csrow"],
+        )
         channel_labels = ["controller", "csrow", "channel", "dimm_label"]
-        self.channel_ce = CounterMetricFamily("node_edac_channel_correctable_errors_total",
-                                              "Correctable memory errors of the channel.",
-                                              labels=channel_labels)
-        self.channel_ue = CounterMetricFamily("node_edac_channel_uncorrectable_errors_total",
-                                              "Uncorrectable memory errors of the channel.",
-                                              labels=channel_labels)
+        self.channel_ce = CounterMetricFamily(
+            "node_edac_channel_correctable_errors_total",
+            "Correctable memory errors of the channel.",
+            labels=channel_labels,
+        )
+        self.channel_ue = CounterMetricFamily(
+            "node_edac_channel_uncorrectable_errors_total",
+            "Uncorrectable memory errors of the channel.",
+            labels=channel_labels,
+        )
 
     def all(self) -> list[Metric]:
         return [self.ce, self.ue, self.csrow_ce, self.csrow_ue, self.channel_ce, self.channel_ue]

@@ -27,7 +27,11 @@ class EntropyCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         available, pool_size = read_entropy(self.paths.procfs)
-        yield GaugeMetricFamily("node_entropy_available_bits",
-                                "Entropy currently available in the pool, in bits.", value=available)
-        yield GaugeMetricFamily("node_entropy_pool_size_bits", "Size of the kernel entropy pool, in bits.",
-                                value=pool_size)
+        yield GaugeMetricFamily(
+            "node_entropy_available_bits",
+            "Entropy currently available in the pool, in bits.",
+            value=available,
+        )
+        yield GaugeMetricFamily(
+            "node_entropy_pool_size_bits", "Size of the kernel entropy pool, in bits.", value=pool_size
+        )

@@ -14,9 +14,17 @@ from operator import itemgetter
 
 from prometheus_client.metrics_core import Metric
 
-_TYPE_NAMES = {"counter": "counter", "gauge": "gauge", "summary": "summary", "histogram": "histogram",
-               "unknown": "untyped", "untyped": "untyped", "info": "gauge", "stateset": "gauge",
-               "gaugehistogram": "histogram"}
+_TYPE_NAMES = {
+    "counter": "counter",
+    "gauge": "gauge",
+    "summary": "summary",
+    "histogram": "histogram",
+    "unknown": "untyped",
+    "untyped": "untyped",
+    "info": "gauge",
+    "stateset": "gauge",
+    "gaugehistogram": "histogram",
+}
 
 
 def format_value(value: float) -> str:
@@ -132,8 +140,10 @@ def _header(type_name: str, documentation: str, type_: str) -> str:
     key = (type_name, documentation, type_)
     header = _header_cache.get(key)
     if header is None:
-        header = (f"# HELP {type_name} {_escape_help(documentation)}\n"
-                  f"# TYPE {type_name} {_TYPE_NAMES.get(type_, 'untyped')}\n")
+        header = (
+            f"# HELP {type_name} {_escape_help(documentation)}\n"
+            f"# TYPE {type_name} {_TYPE_NAMES.get(type_, 'untyped')}\n"
+        )
         if len(_header_cache) >= _LABEL_CACHE_LIMIT:
             _header_cache.clear()
         _header_cache[key] = header

@@ -28,7 +28,9 @@ class FilefdCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         allocated, maximum = read_file_nr(self.paths.procfs)
-        yield GaugeMetricFamily("node_filefd_allocated", "Number of file handles the kernel has allocated.",
-                                value=allocated)
-        yield GaugeMetricFamily("node_filefd_maximum", "Maximum number of file handles (fs.file-max).",
-                                value=maximum)
+        yield GaugeMetricFamily(
+            "node_filefd_allocated", "Number of file handles the kernel has allocated.", value=allocated
+        )
+        yield GaugeMetricFamily(
+            "node_filefd_maximum", "Maximum number of file handles (fs.file-max).", value=maximum
+        )

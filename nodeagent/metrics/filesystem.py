@@ -32,11 +32,15 @@ from nodeagent.metrics.registry import Collector, CollectorOption, read_text, re
 
 log = logging.getLogger("nodeagent.metrics")
 
-DEFAULT_MOUNT_POINTS_EXCLUDE = (r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|"
-                                r"var/lib/containers/storage/.+)($|/)")
-DEFAULT_FS_TYPES_EXCLUDE = (r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|"
-                            r"hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|"
-                            r"selinuxfs|squashfs|erofs|sysfs|tracefs)$")
+DEFAULT_MOUNT_POINTS_EXCLUDE = (
+    r"^/(dev|proc|run/credentials/.+|sys|var/lib/docker/.+|"
+    r"var/lib/containers/storage/.+)($|/)"
+)
+DEFAULT_FS_TYPES_EXCLUDE = (
+    r"^(autofs|binfmt_misc|bpf|cgroup2?|configfs|debugfs|devpts|devtmpfs|fusectl|"
+    r"hugetlbfs|iso9660|mqueue|nsfs|overlay|proc|procfs|pstore|rpc_pipefs|securityfs|"
+    r"selinuxfs|squashfs|erofs|sysfs|tracefs)$"
+)
 TIMEOUT_ERROR = "mountpoint timeout"
 
 
@@ -62,7 +66,7 @@ def unescape_mount_path(path: str) -> str:
     i = 0
     while i < len(path):
         char = path[i]
-        digits = path[i + 1:i + 4]
+        digits = path[i + 1 : i + 4]
         if char == "\\" and len(digits) == 3 and all(d in "01234567" for d in digits):
             out.append(chr(int(digits, 8)))
             i += 4
@@ -89,9 +93,17 @@ def parse_mountinfo(text: str, on_error: Callable[[str], None] = lambda line: No
             continue
         source = fields[separator + 2] if len(fields) > separator + 2 else ""
         super_options = fields[separator + 3] if len(fields) > separator + 3 else ""
-        mounts.append(Mount(device=unescape_mount_path(source), mount_point=unescape_mount_path(fields[4]),
-                            fs_type=fs_type, options=fields[5], super_options=super_options,
-                            major=major_minor[0], minor=major_minor[1]))
+        mounts.append(
+            Mount(
+                device=unescape_mount_path(source),
+                mount_point=unescape_mount_path(fields[4]),
+                fs_type=fs_type,
+                options=fields[5],
+                super_options=super_options,
+                major=major_minor[0],
+                minor=major_minor[1],
+            )
+        )
     return mounts
 
 
@@ -105,8 +117,14 @@ def parse_mounts(text: str, on_error: Callable[[str], None] = lambda line: None)
         if len(fields) < 4:
             on_error(line)
             continue
-        mounts.append(Mount(device=unescape_mount_path(fields[0]), mount_point=unescape_mount_path(fields[1]),
-                            fs_type=fields[2], options=fields[3]))
+        mounts.append(
+            Mount(
+                device=unescape_mount_path(fields[0]),
+                mount_point=unescape_mount_path(fields[1]),
+                fs_type=fields[2],
+                options=fields[3],
+            )
+        )
     return mounts
 
 
@@ -135,8 +153,18 @@ def host_relative(mounts: list[Mount], rootfs: str) -> list[Mount]:
     inside = [m for m in mounts if m.mount_point == root or m.mount_point.startswith(prefix)]
     if not inside:
         return mounts  # the host's own mount table: already host-relative
-    return [Mount(m.device, m.mount_point[len(root):] or "/", m.fs_type, m.options, m.super_options,
-                  m.major, m.minor) for m in inside]
+    return [
+        Mount(
+            m.device,
+            m.mount_point[len(root) :] or "/",
+            m.fs_type,
+            m.options,
+            m.super_options,
+            m.major,
+            m.minor,
+        )
+        for m in inside
+    ]
 
 
 TIMED_OUT = object()  # outcome of a statvfs call abandoned after the timeout
@@ -153,8 +181,12 @@ class StatfsBatch:
 
     __slots__ = ("abandoned", "cond", "fn", "items", "on_late_return", "outcomes", "remaining", "started_at")
 
-    def __init__(self, fn: Callable[[str], os.statvfs_result], items: list[tuple[str, str]],
-                 on_late_return: Callable[[str], None]) -> None:
+    def __init__(
+        self,
+        fn: Callable[[str], os.statvfs_result],
+        items: list[tuple[str, str]],
+        on_late_return: Callable[[str], None],
+    ) -> None:
         self.fn = fn
         self.items = items  # (path to stat, mount point)
         self.on_late_return = on_late_return
@@ -257,21 +289,34 @@ class FilesystemCollector(Collector):
     options = (
         *filter_options("mount-points", "mount points", DEFAULT_MOUNT_POINTS_EXCLUDE),
         *filter_options("fs-types", "filesystem types", DEFAULT_FS_TYPES_EXCLUDE),
-        CollectorOption("mount-timeout", 5.0,
-                        "How long a statvfs call may take before the mount is reported as stuck and skipped "
-                        "until the call returns.", parse_duration),
+        CollectorOption(
+            "mount-timeout",
+            5.0,
+            "How long a statvfs call may take before the mount is reported as stuck and skipped "
+            "until the call returns.",
+            parse_duration,
+        ),
         CollectorOption("stat-workers", 4, "statvfs calls run at the same time.", parse_int),
     )
 
     def __init__(self, paths: Any, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
         self.mount_filter = exclusive_filter(
-            self.name, "mount-points-exclude",
-            options.get("mount-points-exclude", DEFAULT_MOUNT_POINTS_EXCLUDE), DEFAULT_MOUNT_POINTS_EXCLUDE,
-            "mount-points-include", options.get("mount-points-include"))
+            self.name,
+            "mount-points-exclude",
+            options.get("mount-points-exclude", DEFAULT_MOUNT_POINTS_EXCLUDE),
+            DEFAULT_MOUNT_POINTS_EXCLUDE,
+            "mount-points-include",
+            options.get("mount-points-include"),
+        )
         self.type_filter = exclusive_filter(
-            self.name, "fs-types-exclude", options.get("fs-types-exclude", DEFAULT_FS_TYPES_EXCLUDE),
-            DEFAULT_FS_TYPES_EXCLUDE, "fs-types-include", options.get("fs-types-include"))
+            self.name,
+            "fs-types-exclude",
+            options.get("fs-types-exclude", DEFAULT_FS_TYPES_EXCLUDE),
+            DEFAULT_FS_TYPES_EXCLUDE,
+            "fs-types-include",
+            options.get("fs-types-include"),
+        )
         self.timeout = float(options.get("mount-timeout", 5.0))
         self.workers = StatfsWorkers(int(options.get("stat-workers", 4)))
         self.statfs: Callable[[str], os.statvfs_result] = os.statvfs  # replaceable in tests
@@ -294,9 +339,11 @@ class FilesystemCollector(Collector):
         kind, text = table
         on_error = lambda line: _parse_errors.skipped(self.name, "mount table line", line)  # noqa: E731
         mounts = parse_mountinfo(text, on_error) if kind == "mountinfo" else parse_mounts(text, on_error)
-        self._selected = [m for m in host_relative(mounts, self.rootfs)
-                          if not self.mount_filter.ignored(m.mount_point)
-                          and not self.type_filter.ignored(m.fs_type)]
+        self._selected = [
+            m
+            for m in host_relative(mounts, self.rootfs)
+            if not self.mount_filter.ignored(m.mount_point) and not self.type_filter.ignored(m.fs_type)
+        ]
         self._table = table
         return self._selected
 
@@ -311,27 +358,37 @@ class FilesystemCollector(Collector):
             mount_point = to_stat[index].mount_point
             with self._stuck_lock:
                 self.stuck.add(mount_point)
-            log.warning("statvfs timed out; skipping the mount until it responds",
-                        extra={"mountpoint": mount_point, "timeout": self.timeout})
+            log.warning(
+                "statvfs timed out; skipping the mount until it responds",
+                extra={"mountpoint": mount_point, "timeout": self.timeout},
+            )
         outcomes = dict(zip(to_stat, batch.outcomes, strict=True))
 
         labels = ["device", "mountpoint", "fstype", "device_error"]
-        size = GaugeMetricFamily("node_filesystem_size_bytes", "Total size of the filesystem, in bytes.",
-                                 labels=labels)
-        free = GaugeMetricFamily("node_filesystem_free_bytes",
-                                 "Free bytes, including those reserved for root.", labels=labels)
-        avail = GaugeMetricFamily("node_filesystem_avail_bytes",
-                                  "Free bytes available to unprivileged users.", labels=labels)
+        size = GaugeMetricFamily(
+            "node_filesystem_size_bytes", "Total size of the filesystem, in bytes.", labels=labels
+        )
+        free = GaugeMetricFamily(
+            "node_filesystem_free_bytes", "Free bytes, including those reserved for root.", labels=labels
+        )
+        avail = GaugeMetricFamily(
+            "node_filesystem_avail_bytes", "Free bytes available to unprivileged users.", labels=labels
+        )
         files = GaugeMetricFamily("node_filesystem_files", "Inodes in the filesystem.", labels=labels)
         files_free = GaugeMetricFamily("node_filesystem_files_free", "Free inodes.", labels=labels)
-        readonly = GaugeMetricFamily("node_filesystem_readonly", "1 if the filesystem is mounted read-only.",
-                                     labels=labels)
-        device_error = GaugeMetricFamily("node_filesystem_device_error",
-                                         "1 if statvfs failed or timed out for this mount (see label "
-                                         "device_error).", labels=labels)
-        mount_info = GaugeMetricFamily("node_filesystem_mount_info",
-                                       "Device numbers of each mount; always 1.",
-                                       labels=["device", "major", "minor", "mountpoint"])
+        readonly = GaugeMetricFamily(
+            "node_filesystem_readonly", "1 if the filesystem is mounted read-only.", labels=labels
+        )
+        device_error = GaugeMetricFamily(
+            "node_filesystem_device_error",
+            "1 if statvfs failed or timed out for this mount (see label device_error).",
+            labels=labels,
+        )
+        mount_info = GaugeMetricFamily(
+            "node_filesystem_mount_info",
+            "Device numbers of each mount; always 1.",
+            labels=["device", "major", "minor", "mountpoint"],
+        )
         seen: set[tuple[str, ...]] = set()
         seen_info: set[tuple[str, ...]] = set()
         for mount in mounts:
@@ -349,8 +406,12 @@ class FilesystemCollector(Collector):
                 continue
             seen.add(key)
             # One label dict shared by the mount's samples (Sample directly: add_metric builds a dict each).
-            labels = {"device": mount.device, "mountpoint": mount.mount_point, "fstype": mount.fs_type,
-                      "device_error": error}
+            labels = {
+                "device": mount.device,
+                "mountpoint": mount.mount_point,
+                "fstype": mount.fs_type,
+                "device_error": error,
+            }
             device_error.samples.append(Sample(device_error.name, labels, 1.0 if error else 0.0))
             readonly.samples.append(Sample(readonly.name, labels, 1.0 if mount.read_only else 0.0))
             if stats is None:

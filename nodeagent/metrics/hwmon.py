@@ -36,8 +36,24 @@ log = logging.getLogger("nodeagent.metrics.hwmon")
 
 _SENSOR_FILE = re.compile(r"^(?P<type>[^0-9]+)(?P<id>[0-9]*)?(_(?P<property>.+))?$")
 _INVALID_NAME_CHARS = re.compile(r"[^a-z0-9:_]")
-SENSOR_TYPES = frozenset({"vrm", "beep_enable", "update_interval", "in", "cpu", "fan", "pwm", "temp", "curr",
-                          "power", "energy", "humidity", "intrusion", "freq"})
+SENSOR_TYPES = frozenset(
+    {
+        "vrm",
+        "beep_enable",
+        "update_interval",
+        "in",
+        "cpu",
+        "fan",
+        "pwm",
+        "temp",
+        "curr",
+        "power",
+        "energy",
+        "humidity",
+        "intrusion",
+        "freq",
+    }
+)
 _POWER_INTERVALS = ("average_interval", "average_interval_min", "average_interval_max")
 _VALUE_LIMIT = 128  # node_exporter reads at most 128 bytes of a sensor attribute
 
@@ -195,8 +211,9 @@ class _Families:
         self.families: dict[str, Metric] = {}
         self._series: dict[str, set[tuple[str, ...]]] = {}
 
-    def add(self, name: str, help_text: str, labels: dict[str, str], value: float,
-            kind: str = "gauge") -> None:
+    def add(
+        self, name: str, help_text: str, labels: dict[str, str], value: float, kind: str = "gauge"
+    ) -> None:
         series = self._series.get(name)
         if series is None:
             series = self._series[name] = set()
@@ -225,18 +242,30 @@ def _unit_metric(sensor_type: str, element: str, name: str, value: float) -> tup
     if sensor_type in ("in", "cpu"):
         return f"{name}_volts", f"Voltage sensor reading ({element}), in volts.", value * 0.001, "gauge"
     if sensor_type == "temp" and element != "type":
-        return (f"{name}_celsius", f"Temperature sensor reading ({element or 'input'}), in degrees Celsius.",
-                value * 0.001, "gauge")
+        return (
+            f"{name}_celsius",
+            f"Temperature sensor reading ({element or 'input'}), in degrees Celsius.",
+            value * 0.001,
+            "gauge",
+        )
     if sensor_type == "curr":
         return f"{name}_amps", f"Current sensor reading ({element}), in amperes.", value * 0.001, "gauge"
     if sensor_type == "energy":
-        return (f"{name}_joule_total", f"Energy consumed so far ({element}), in joules.",
-                value / 1000000.0, "counter")
+        return (
+            f"{name}_joule_total",
+            f"Energy consumed so far ({element}), in joules.",
+            value / 1000000.0,
+            "counter",
+        )
     if sensor_type == "power" and element == "accuracy":
         return name, "Accuracy of the power meter, as a ratio.", value / 1000000.0, "gauge"
     if sensor_type == "power" and element in _POWER_INTERVALS:
-        return (f"{name}_seconds", f"Power averaging interval ({element}), in seconds.",
-                value * 0.001, "gauge")
+        return (
+            f"{name}_seconds",
+            f"Power averaging interval ({element}), in seconds.",
+            value * 0.001,
+            "gauge",
+        )
     if sensor_type == "power":
         return f"{name}_watt", f"Power sensor reading ({element}), in watts.", value / 1000000.0, "gauge"
     if sensor_type == "humidity":
@@ -246,12 +275,17 @@ def _unit_metric(sensor_type: str, element: str, name: str, value: float) -> tup
     return name, f"Hardware sensor attribute {sensor_type} {element}.", value, "gauge"
 
 
-def chip_metrics(chip: str, data: SensorData, families: _Families, human_name: str | None,
-                 sensor_filter: _Filter) -> None:
+def chip_metrics(
+    chip: str, data: SensorData, families: _Families, human_name: str | None, sensor_filter: _Filter
+) -> None:
     """Add the metrics of one chip's sensor data to ``families``."""
     if human_name:
-        families.add("node_hwmon_chip_names", "Human-readable name of each hwmon chip, value 1.",
-                     {"chip": chip, "chip_name": human_name}, 1.0)
+        families.add(
+            "node_hwmon_chip_names",
+            "Human-readable name of each hwmon chip, value 1.",
+            {"chip": chip, "chip_name": human_name},
+            1.0,
+        )
     for sensor in sorted(data):
         if sensor_filter.ignored(f"{chip};{sensor}"):
             continue
@@ -262,11 +296,19 @@ def chip_metrics(chip: str, data: SensorData, families: _Families, human_name: s
         sensor_type = parts[0]
         labels = {"chip": chip, "sensor": sensor}
         if "label" in properties:
-            families.add("node_hwmon_sensor_label", "Label of a hwmon sensor, value 1.",
-                         {"chip": chip, "sensor": sensor, "label": properties["label"]}, 1.0)
+            families.add(
+                "node_hwmon_sensor_label",
+                "Label of a hwmon sensor, value 1.",
+                {"chip": chip, "sensor": sensor, "label": properties["label"]},
+                1.0,
+            )
         if sensor_type == "beep_enable":
-            families.add("node_hwmon_beep_enabled", "1 if the chip's alarm beep is enabled.", labels,
-                         1.0 if properties.get("") == "1" else 0.0)
+            families.add(
+                "node_hwmon_beep_enabled",
+                "1 if the chip's alarm beep is enabled.",
+                labels,
+                1.0 if properties.get("") == "1" else 0.0,
+            )
             continue
         if sensor_type in ("vrm", "update_interval"):
             try:
@@ -274,11 +316,16 @@ def chip_metrics(chip: str, data: SensorData, families: _Families, human_name: s
             except ValueError:
                 continue
             if sensor_type == "vrm":
-                families.add("node_hwmon_voltage_regulator_version", "Voltage regulator module version.",
-                             labels, value)
+                families.add(
+                    "node_hwmon_voltage_regulator_version", "Voltage regulator module version.", labels, value
+                )
             else:
-                families.add("node_hwmon_update_interval_seconds", "Sensor update interval, in seconds.",
-                             labels, value * 0.001)
+                families.add(
+                    "node_hwmon_update_interval_seconds",
+                    "Sensor update interval, in seconds.",
+                    labels,
+                    value * 0.001,
+                )
             continue
         prefix = f"node_hwmon_{sensor_type}"
         for element in sorted(properties):
@@ -302,8 +349,12 @@ def chip_metrics(chip: str, data: SensorData, families: _Families, human_name: s
                 continue
             if sensor_type == "freq" and element == "input":
                 if "label" in properties:  # the label (e.g. "sclk") replaces the sensor name
-                    families.add(f"{name}_freq_mhz", "Frequency sensor reading (e.g. GPU clocks), in MHz.",
-                                 {"chip": chip, "sensor": clean_name(properties["label"])}, value / 1000000.0)
+                    families.add(
+                        f"{name}_freq_mhz",
+                        "Frequency sensor reading (e.g. GPU clocks), in MHz.",
+                        {"chip": chip, "sensor": clean_name(properties["label"])},
+                        value / 1000000.0,
+                    )
                 continue
             metric_name, help_text, converted, kind = _unit_metric(sensor_type, element, name, value)
             families.add(metric_name, help_text, labels, converted, kind)

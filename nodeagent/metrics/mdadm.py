@@ -25,8 +25,13 @@ log = logging.getLogger("nodeagent.metrics.mdadm")
 _STATUS_LINE = re.compile(r"(\d+) blocks .*\[(\d+)/(\d+)\] \[([U_]+)\]")
 _RECOVERY_BLOCKS = re.compile(r"\((\d+)/\d+\)")
 # node_md_state label -> activity state as parsed from mdstat
-STATES = {"active": "active", "inactive": "inactive", "recovering": "recovering", "resync": "resyncing",
-          "check": "checking"}
+STATES = {
+    "active": "active",
+    "inactive": "inactive",
+    "recovering": "recovering",
+    "resync": "resyncing",
+    "check": "checking",
+}
 REDUNDANT_LEVELS = frozenset({"raid1", "raid4", "raid5", "raid6", "raid10"})
 
 
@@ -157,15 +162,21 @@ class MdadmCollector(Collector):
         except FileNotFoundError:
             raise NoDataError("no /proc/mdstat (md driver not loaded)") from None
         device = ["device"]
-        required = GaugeMetricFamily("node_md_disks_required", "Number of member disks the array is made of.",
-                                     labels=device)
-        disks = GaugeMetricFamily("node_md_disks", "Member disks of the array by state.",
-                                  labels=["device", "state"])
-        state = GaugeMetricFamily("node_md_state", "1 for the current state of the array, 0 for the others.",
-                                  labels=["device", "state"])
+        required = GaugeMetricFamily(
+            "node_md_disks_required", "Number of member disks the array is made of.", labels=device
+        )
+        disks = GaugeMetricFamily(
+            "node_md_disks", "Member disks of the array by state.", labels=["device", "state"]
+        )
+        state = GaugeMetricFamily(
+            "node_md_state",
+            "1 for the current state of the array, 0 for the others.",
+            labels=["device", "state"],
+        )
         blocks = GaugeMetricFamily("node_md_blocks", "Size of the array, in blocks.", labels=device)
-        synced = GaugeMetricFamily("node_md_blocks_synced", "Blocks of the array that are in sync.",
-                                   labels=device)
+        synced = GaugeMetricFamily(
+            "node_md_blocks_synced", "Blocks of the array that are in sync.", labels=device
+        )
         for md in arrays:
             required.add_metric([md.name], float(md.disks_total))
             disks.add_metric([md.name, "active"], float(md.disks_active))
@@ -175,10 +186,12 @@ class MdadmCollector(Collector):
                 state.add_metric([md.name, label], 1.0 if md.activity_state == activity else 0.0)
             blocks.add_metric([md.name], float(md.blocks_total))
             synced.add_metric([md.name], float(md.blocks_synced))
-        raid_disks = GaugeMetricFamily("node_md_raid_disks", "Number of RAID disks configured for the array.",
-                                       labels=device)
-        degraded = GaugeMetricFamily("node_md_degraded", "Number of missing (degraded) disks of the array.",
-                                     labels=device)
+        raid_disks = GaugeMetricFamily(
+            "node_md_raid_disks", "Number of RAID disks configured for the array.", labels=device
+        )
+        degraded = GaugeMetricFamily(
+            "node_md_degraded", "Number of missing (degraded) disks of the array.", labels=device
+        )
         for raid in read_mdraids(self.paths.sysfs):
             if raid.raid_disks is not None:
                 raid_disks.add_metric([raid.device], float(raid.raid_disks))

@@ -17,16 +17,61 @@ from nodeagent.metrics import _parse_errors
 from nodeagent.metrics.registry import Collector, read_text, register
 
 # The /proc/meminfo fields node_exporter exports (prometheus/procfs Meminfo fields it maps).
-EXPORTED_FIELDS = frozenset((
-    "Active", "Active(anon)", "Active(file)", "AnonHugePages", "AnonPages", "Bounce", "Buffers", "Cached",
-    "CmaFree", "CmaTotal", "CommitLimit", "Committed_AS", "DirectMap1G", "DirectMap2M", "DirectMap4k",
-    "Dirty", "HardwareCorrupted", "Hugepagesize", "Inactive", "Inactive(anon)", "Inactive(file)",
-    "KernelStack", "Mapped", "MemAvailable", "MemFree", "MemTotal", "Mlocked", "NFS_Unstable", "PageTables",
-    "Percpu", "SReclaimable", "SUnreclaim", "Shmem", "ShmemHugePages", "ShmemPmdMapped", "Slab",
-    "SwapCached", "SwapFree", "SwapTotal", "Unevictable", "VmallocChunk", "VmallocTotal", "VmallocUsed",
-    "Writeback", "WritebackTmp", "Zswap", "Zswapped",
-    "HugePages_Free", "HugePages_Rsvd", "HugePages_Surp", "HugePages_Total",
-))
+EXPORTED_FIELDS = frozenset(
+    (
+        "Active",
+        "Active(anon)",
+        "Active(file)",
+        "AnonHugePages",
+        "AnonPages",
+        "Bounce",
+        "Buffers",
+        "Cached",
+        "CmaFree",
+        "CmaTotal",
+        "CommitLimit",
+        "Committed_AS",
+        "DirectMap1G",
+        "DirectMap2M",
+        "DirectMap4k",
+        "Dirty",
+        "HardwareCorrupted",
+        "Hugepagesize",
+        "Inactive",
+        "Inactive(anon)",
+        "Inactive(file)",
+        "KernelStack",
+        "Mapped",
+        "MemAvailable",
+        "MemFree",
+        "MemTotal",
+        "Mlocked",
+        "NFS_Unstable",
+        "PageTables",
+        "Percpu",
+        "SReclaimable",
+        "SUnreclaim",
+        "Shmem",
+        "ShmemHugePages",
+        "ShmemPmdMapped",
+        "Slab",
+        "SwapCached",
+        "SwapFree",
+        "SwapTotal",
+        "Unevictable",
+        "VmallocChunk",
+        "VmallocTotal",
+        "VmallocUsed",
+        "Writeback",
+        "WritebackTmp",
+        "Zswap",
+        "Zswapped",
+        "HugePages_Free",
+        "HugePages_Rsvd",
+        "HugePages_Surp",
+        "HugePages_Total",
+    )
+)
 
 
 def metric_suffix(field: str, has_unit: bool) -> str:
@@ -37,8 +82,9 @@ def metric_suffix(field: str, has_unit: bool) -> str:
 
 
 # "Field:" as it starts a line -> (suffix with a kB unit, suffix without), computed once.
-_SUFFIXES = {f"{field}:": (metric_suffix(field, True), metric_suffix(field, False))
-             for field in EXPORTED_FIELDS}
+_SUFFIXES = {
+    f"{field}:": (metric_suffix(field, True), metric_suffix(field, False)) for field in EXPORTED_FIELDS
+}
 
 
 def parse_meminfo(text: str, on_error: Callable[[str], None] = lambda line: None) -> dict[str, float]:
@@ -65,9 +111,15 @@ def parse_meminfo(text: str, on_error: Callable[[str], None] = lambda line: None
     return values
 
 
-_HELP = {suffix: (f"{suffix.removesuffix('_bytes')} from /proc/meminfo, in bytes."
-                  if suffix.endswith("_bytes") else f"{suffix} from /proc/meminfo.")
-         for pair in _SUFFIXES.values() for suffix in pair}
+_HELP = {
+    suffix: (
+        f"{suffix.removesuffix('_bytes')} from /proc/meminfo, in bytes."
+        if suffix.endswith("_bytes")
+        else f"{suffix} from /proc/meminfo."
+    )
+    for pair in _SUFFIXES.values()
+    for suffix in pair
+}
 
 
 @register
@@ -75,8 +127,10 @@ class MeminfoCollector(Collector):
     name = "meminfo"
 
     def collect(self) -> Iterable[Metric]:
-        values = parse_meminfo(read_text(self.paths.proc("meminfo")),
-                               lambda line: _parse_errors.skipped(self.name, "meminfo line", line))
+        values = parse_meminfo(
+            read_text(self.paths.proc("meminfo")),
+            lambda line: _parse_errors.skipped(self.name, "meminfo line", line),
+        )
         families = []
         for suffix, value in values.items():
             # Metric + Sample directly: a third cheaper than GaugeMetricFamily, and there are ~50 per scrape.

@@ -20,9 +20,25 @@ from nodeagent.metrics._netcommon import list_net_devices, parse_go_int, read_at
 from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, add_sample, register
 
 _TEXT_ATTRIBUTES = ("address", "broadcast", "duplex", "ifalias", "operstate")
-_INT_ATTRIBUTES = ("addr_assign_type", "carrier", "carrier_changes", "carrier_up_count",
-                   "carrier_down_count", "dev_id", "dormant", "flags", "ifindex", "iflink", "link_mode",
-                   "mtu", "name_assign_type", "netdev_group", "speed", "tx_queue_len", "type")
+_INT_ATTRIBUTES = (
+    "addr_assign_type",
+    "carrier",
+    "carrier_changes",
+    "carrier_up_count",
+    "carrier_down_count",
+    "dev_id",
+    "dormant",
+    "flags",
+    "ifindex",
+    "iflink",
+    "link_mode",
+    "mtu",
+    "name_assign_type",
+    "netdev_group",
+    "speed",
+    "tx_queue_len",
+    "type",
+)
 _ATTRIBUTES = _TEXT_ATTRIBUTES + _INT_ATTRIBUTES
 
 # (metric suffix, sysfs attribute, is a counter, help)
@@ -70,8 +86,11 @@ def read_interface(directory: str | Path, collector: str = "netclass") -> dict[s
 
 def read_net_class(sysfs: Path, ignored: re.Pattern[str]) -> dict[str, dict[str, Any]]:
     """device -> attributes for every interface below <sysfs>/class/net not matching ``ignored``."""
-    return {name: read_interface(directory)
-            for name, directory in list_net_devices(sysfs).items() if not ignored.search(name)}
+    return {
+        name: read_interface(directory)
+        for name, directory in list_net_devices(sysfs).items()
+        if not ignored.search(name)
+    }
 
 
 def admin_state(flags: int | None) -> str:
@@ -84,10 +103,15 @@ def admin_state(flags: int | None) -> str:
 class NetclassCollector(Collector):
     name = "netclass"
     options = (
-        CollectorOption("ignored-devices", "^$", "Regexp of net devices to ignore for netclass collector.",
-                        parse_regex),
-        CollectorOption("ignore-invalid-speed", False, "Leave out node_network_speed_bytes for devices "
-                        "reporting an invalid (negative) speed.", parse_bool),
+        CollectorOption(
+            "ignored-devices", "^$", "Regexp of net devices to ignore for netclass collector.", parse_regex
+        ),
+        CollectorOption(
+            "ignore-invalid-speed",
+            False,
+            "Leave out node_network_speed_bytes for devices reporting an invalid (negative) speed.",
+            parse_bool,
+        ),
     )
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
@@ -100,22 +124,37 @@ class NetclassCollector(Collector):
             interfaces = read_net_class(self.paths.sysfs, self.ignored)
         except (FileNotFoundError, PermissionError) as exc:
             raise NoDataError(str(exc)) from exc
-        up = GaugeMetricFamily("node_network_up", "1 if the interface's operational state is up, else 0.",
-                               labels=["device"])
-        info = GaugeMetricFamily("node_network_info", "Interface properties as labels; always 1.",
-                                 labels=["device", "address", "broadcast", "duplex", "operstate",
-                                         "adminstate", "ifalias"])
-        numeric = {suffix: self._family(suffix, counter, help_text)
-                   for suffix, _attr, counter, help_text in (*_NUMERIC_METRICS, *_TAIL_METRICS)}
-        speed = GaugeMetricFamily("node_network_speed_bytes", "Link speed in bytes per second.",
-                                  labels=["device"])
+        up = GaugeMetricFamily(
+            "node_network_up", "1 if the interface's operational state is up, else 0.", labels=["device"]
+        )
+        info = GaugeMetricFamily(
+            "node_network_info",
+            "Interface properties as labels; always 1.",
+            labels=["device", "address", "broadcast", "duplex", "operstate", "adminstate", "ifalias"],
+        )
+        numeric = {
+            suffix: self._family(suffix, counter, help_text)
+            for suffix, _attr, counter, help_text in (*_NUMERIC_METRICS, *_TAIL_METRICS)
+        }
+        speed = GaugeMetricFamily(
+            "node_network_speed_bytes", "Link speed in bytes per second.", labels=["device"]
+        )
         for device, attrs in interfaces.items():
             labels = {"device": device}
             operstate = attrs.get("operstate", "")
             add_sample(up, labels, 1.0 if operstate == "up" else 0.0)
-            info.add_metric([device, attrs.get("address", ""), attrs.get("broadcast", ""),
-                             attrs.get("duplex", ""), operstate, admin_state(attrs.get("flags")),
-                             attrs.get("ifalias", "")], 1.0)
+            info.add_metric(
+                [
+                    device,
+                    attrs.get("address", ""),
+                    attrs.get("broadcast", ""),
+                    attrs.get("duplex", ""),
+                    operstate,
+                    admin_state(attrs.get("flags")),
+                    attrs.get("ifalias", ""),
+                ],
+                1.0,
+            )
             for suffix, attr, _counter, _help in (*_NUMERIC_METRICS, *_TAIL_METRICS):
                 if attr in attrs:
                     add_sample(numeric[suffix], labels, float(attrs[attr]))

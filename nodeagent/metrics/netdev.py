@@ -28,26 +28,49 @@ from nodeagent.metrics.registry import Collector, CollectorOption, Paths, add_sa
 
 # /proc/net/dev columns after the colon, with the key node_exporter gives each.
 PROC_NET_DEV_KEYS = (
-    "receive_bytes", "receive_packets", "receive_errors", "receive_dropped", "receive_fifo",
-    "receive_frame", "receive_compressed", "receive_multicast",
-    "transmit_bytes", "transmit_packets", "transmit_errors", "transmit_dropped", "transmit_fifo",
-    "transmit_colls", "transmit_carrier", "transmit_compressed",
+    "receive_bytes",
+    "receive_packets",
+    "receive_errors",
+    "receive_dropped",
+    "receive_fifo",
+    "receive_frame",
+    "receive_compressed",
+    "receive_multicast",
+    "transmit_bytes",
+    "transmit_packets",
+    "transmit_errors",
+    "transmit_dropped",
+    "transmit_fifo",
+    "transmit_colls",
+    "transmit_carrier",
+    "transmit_compressed",
 )
 
 # rtnetlink counter -> node_exporter key.
 NETLINK_KEYS = {
-    "rx_packets": "receive_packets", "tx_packets": "transmit_packets",
-    "rx_bytes": "receive_bytes", "tx_bytes": "transmit_bytes",
-    "rx_errors": "receive_errors", "tx_errors": "transmit_errors",
-    "rx_dropped": "receive_dropped", "tx_dropped": "transmit_dropped",
-    "multicast": "multicast", "collisions": "collisions",
-    "rx_length_errors": "receive_length_errors", "rx_over_errors": "receive_over_errors",
-    "rx_crc_errors": "receive_crc_errors", "rx_frame_errors": "receive_frame_errors",
-    "rx_fifo_errors": "receive_fifo_errors", "rx_missed_errors": "receive_missed_errors",
-    "tx_aborted_errors": "transmit_aborted_errors", "tx_carrier_errors": "transmit_carrier_errors",
-    "tx_fifo_errors": "transmit_fifo_errors", "tx_heartbeat_errors": "transmit_heartbeat_errors",
+    "rx_packets": "receive_packets",
+    "tx_packets": "transmit_packets",
+    "rx_bytes": "receive_bytes",
+    "tx_bytes": "transmit_bytes",
+    "rx_errors": "receive_errors",
+    "tx_errors": "transmit_errors",
+    "rx_dropped": "receive_dropped",
+    "tx_dropped": "transmit_dropped",
+    "multicast": "multicast",
+    "collisions": "collisions",
+    "rx_length_errors": "receive_length_errors",
+    "rx_over_errors": "receive_over_errors",
+    "rx_crc_errors": "receive_crc_errors",
+    "rx_frame_errors": "receive_frame_errors",
+    "rx_fifo_errors": "receive_fifo_errors",
+    "rx_missed_errors": "receive_missed_errors",
+    "tx_aborted_errors": "transmit_aborted_errors",
+    "tx_carrier_errors": "transmit_carrier_errors",
+    "tx_fifo_errors": "transmit_fifo_errors",
+    "tx_heartbeat_errors": "transmit_heartbeat_errors",
     "tx_window_errors": "transmit_window_errors",
-    "rx_compressed": "receive_compressed", "tx_compressed": "transmit_compressed",
+    "rx_compressed": "receive_compressed",
+    "tx_compressed": "transmit_compressed",
     "rx_nohandler": "receive_nohandler",
 }
 
@@ -56,15 +79,21 @@ _LEGACY_FOLDS = (
     ("receive_errs", "receive_errors", ()),
     ("receive_drop", "receive_dropped", ("receive_missed_errors",)),
     ("receive_fifo", "receive_fifo_errors", ()),
-    ("receive_frame", "receive_frame_errors",
-     ("receive_length_errors", "receive_over_errors", "receive_crc_errors")),
+    (
+        "receive_frame",
+        "receive_frame_errors",
+        ("receive_length_errors", "receive_over_errors", "receive_crc_errors"),
+    ),
     ("receive_multicast", "multicast", ()),
     ("transmit_errs", "transmit_errors", ()),
     ("transmit_drop", "transmit_dropped", ()),
     ("transmit_fifo", "transmit_fifo_errors", ()),
     ("transmit_colls", "collisions", ()),
-    ("transmit_carrier", "transmit_carrier_errors",
-     ("transmit_aborted_errors", "transmit_heartbeat_errors", "transmit_window_errors")),
+    (
+        "transmit_carrier",
+        "transmit_carrier_errors",
+        ("transmit_aborted_errors", "transmit_heartbeat_errors", "transmit_window_errors"),
+    ),
 )
 
 
@@ -89,7 +118,7 @@ def parse_proc_net_dev(text: str, collector: str = "netdev") -> dict[str, dict[s
                 report_bad_input(collector, "net/dev line without name and 16 counters", line)
             continue
         try:
-            values = [int(field) for field in fields[:len(PROC_NET_DEV_KEYS)]]
+            values = [int(field) for field in fields[: len(PROC_NET_DEV_KEYS)]]
         except ValueError:
             report_bad_input(collector, "net/dev line with a non-numeric counter", line)
             continue
@@ -163,20 +192,37 @@ class NetdevCollector(Collector):
     name = "netdev"
     options = (
         *filter_options("device", "net devices"),
-        CollectorOption("address-info", False, "Also expose node_network_address_info for every IP address "
-                        "of every device.", parse_bool),
-        CollectorOption("enable-detailed-metrics", False, "Expose the kernel's detailed error counters "
-                        "under their own (incompatible) names instead of the classic ones.", parse_bool),
-        CollectorOption("netlink", True, "Read counters over rtnetlink instead of /proc/net/dev.",
-                        parse_bool),
-        CollectorOption("label-ifalias", False, "Add an ifalias label (the interface alias from sysfs).",
-                        parse_bool),
+        CollectorOption(
+            "address-info",
+            False,
+            "Also expose node_network_address_info for every IP address of every device.",
+            parse_bool,
+        ),
+        CollectorOption(
+            "enable-detailed-metrics",
+            False,
+            "Expose the kernel's detailed error counters "
+            "under their own (incompatible) names instead of the classic ones.",
+            parse_bool,
+        ),
+        CollectorOption(
+            "netlink", True, "Read counters over rtnetlink instead of /proc/net/dev.", parse_bool
+        ),
+        CollectorOption(
+            "label-ifalias", False, "Add an ifalias label (the interface alias from sysfs).", parse_bool
+        ),
     )
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
-        self.filter = exclusive_filter(self.name, "device-exclude", self.opts["device-exclude"], "",
-                                       "device-include", self.opts["device-include"])
+        self.filter = exclusive_filter(
+            self.name,
+            "device-exclude",
+            self.opts["device-exclude"],
+            "",
+            "device-include",
+            self.opts["device-include"],
+        )
         self.use_netlink = parse_bool(self.opts["netlink"])
         self.detailed = parse_bool(self.opts["enable-detailed-metrics"])
         self.address_info = parse_bool(self.opts["address-info"])
@@ -204,7 +250,8 @@ class NetdevCollector(Collector):
                 family = families.get(key)
                 if family is None:
                     family = families[key] = CounterMetricFamily(
-                        f"node_network_{key}", f"Interface counter {key.replace('_', ' ')}.", labels=labels)
+                        f"node_network_{key}", f"Interface counter {key.replace('_', ' ')}.", labels=labels
+                    )
                 add_sample(family, labels, float(value))
         yield from families.values()
         if self.address_info:
@@ -220,8 +267,11 @@ class NetdevCollector(Collector):
     def _address_info(self) -> Metric:
         import psutil  # only needed with address-info
 
-        family = GaugeMetricFamily("node_network_address_info", "IP addresses of each interface; always 1.",
-                                   labels=["device", "address", "netmask", "scope"])
+        family = GaugeMetricFamily(
+            "node_network_address_info",
+            "IP addresses of each interface; always 1.",
+            labels=["device", "address", "netmask", "scope"],
+        )
         for row in address_info(psutil.net_if_addrs()):
             family.add_metric(list(row), 1.0)
         return family

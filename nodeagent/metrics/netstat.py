@@ -27,8 +27,9 @@ DEFAULT_FIELDS = (
 )
 
 
-def parse_netstat(text: str, source: str = "net/netstat",
-                  collector: str = "netstat") -> dict[str, dict[str, str]]:
+def parse_netstat(
+    text: str, source: str = "net/netstat", collector: str = "netstat"
+) -> dict[str, dict[str, str]]:
     """``Proto: Name1 Name2`` / ``Proto: v1 v2`` line pairs -> protocol -> {name: raw value}.
 
     A pair whose prefixes or lengths differ is reported and skipped; parsing resynchronises on the
@@ -66,7 +67,7 @@ def parse_snmp6(text: str) -> dict[str, dict[str, str]]:
         six = key.find("6")
         if six == -1:
             continue
-        stats.setdefault(key[:six + 1], {})[key[six + 1:]] = fields[1]
+        stats.setdefault(key[: six + 1], {})[key[six + 1 :]] = fields[1]
     return stats
 
 
@@ -98,8 +99,9 @@ class NetstatCollector(Collector):
         selected = self._selected.get(cache_key)
         if selected is None:
             keys = ((field, f"{protocol}_{field}") for field in fields)
-            selected = self._selected[cache_key] = tuple((field, key) for field, key in keys
-                                                         if self.fields.search(key))
+            selected = self._selected[cache_key] = tuple(
+                (field, key) for field, key in keys if self.fields.search(key)
+            )
         return selected
 
     def collect(self) -> Iterable[Metric]:

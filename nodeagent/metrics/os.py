@@ -25,8 +25,20 @@ from nodeagent.metrics.registry import Collector, NoDataError, Paths, register
 log = logging.getLogger("nodeagent.metrics.os")
 
 OS_RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
-INFO_LABELS = ("build_id", "id", "id_like", "image_id", "image_version", "name", "pretty_name",
-               "variant", "variant_id", "version", "version_codename", "version_id")
+INFO_LABELS = (
+    "build_id",
+    "id",
+    "id_like",
+    "image_id",
+    "image_version",
+    "name",
+    "pretty_name",
+    "variant",
+    "variant_id",
+    "version",
+    "version_codename",
+    "version_id",
+)
 _VERSION_PREFIX = re.compile(r"^[0-9]+\.?[0-9]*")
 _KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _DOUBLE_QUOTE_ESCAPES = {'"', "\\", "$", "`"}
@@ -59,7 +71,7 @@ def parse_os_release(text: str) -> dict[str, str]:
         if not line or line.startswith("#"):
             continue
         if line.startswith("export "):
-            line = line[len("export "):].lstrip()
+            line = line[len("export ") :].lstrip()
         key, sep, raw = line.partition("=")
         if not sep or not _KEY.match(key):
             log.warning("skipping malformed os-release line", extra={"line": number})
@@ -133,18 +145,26 @@ class OSCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         release = self._release()
-        info = GaugeMetricFamily("node_os_info", "Operating system identification from os-release, value 1.",
-                                 labels=list(INFO_LABELS))
+        info = GaugeMetricFamily(
+            "node_os_info",
+            "Operating system identification from os-release, value 1.",
+            labels=list(INFO_LABELS),
+        )
         info.add_metric([release.get(label.upper()) for label in INFO_LABELS], 1.0)
         yield info
         version = os_version(release.get("VERSION_ID"))
         if version > 0:
-            family = GaugeMetricFamily("node_os_version", "Major.minor part of the OS version (VERSION_ID).",
-                                       labels=["id", "id_like", "name"])
+            family = GaugeMetricFamily(
+                "node_os_version",
+                "Major.minor part of the OS version (VERSION_ID).",
+                labels=["id", "id_like", "name"],
+            )
             family.add_metric([release.get("ID"), release.get("ID_LIKE"), release.get("NAME")], version)
             yield family
         end = support_end(release.get("SUPPORT_END"))
         if end is not None:
-            yield GaugeMetricFamily("node_os_support_end_timestamp_seconds",
-                                    "End of support of this OS release (SUPPORT_END), as a Unix time.",
-                                    value=end)
+            yield GaugeMetricFamily(
+                "node_os_support_end_timestamp_seconds",
+                "End of support of this OS release (SUPPORT_END), as a Unix time.",
+                value=end,
+            )

@@ -23,29 +23,90 @@ from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, 
 log = logging.getLogger("nodeagent.metrics.powersupplyclass")
 
 # Numeric attributes by unit divisor; exported under their own name unless renamed below.
-_PLAIN = ("authentic", "calibrate", "capacity", "capacity_alert_max", "capacity_alert_min", "cycle_count",
-          "online", "present", "time_to_empty_now", "time_to_full_now")
-_MICRO = ("current_boot", "current_max", "current_now", "energy_empty", "energy_empty_design", "energy_full",
-          "energy_full_design", "energy_now", "voltage_boot", "voltage_max", "voltage_max_design",
-          "voltage_min", "voltage_min_design", "voltage_now", "voltage_ocv", "charge_control_limit",
-          "charge_control_limit_max", "charge_counter", "charge_empty", "charge_empty_design", "charge_full",
-          "charge_full_design", "charge_now", "charge_term_current", "constant_charge_current",
-          "constant_charge_current_max", "constant_charge_voltage", "constant_charge_voltage_max",
-          "precharge_current", "input_current_limit", "power_now")
-_DECI = ("temp", "temp_alert_max", "temp_alert_min", "temp_ambient", "temp_ambient_max", "temp_ambient_min",
-         "temp_max", "temp_min")
-_RENAMED = {"cycle_count": "cyclecount", "time_to_empty_now": "time_to_empty_seconds",
-            "time_to_full_now": "time_to_full_seconds", "current_now": "current_ampere",
-            "energy_now": "energy_watthour", "voltage_now": "voltage_volt", "charge_now": "charge_ampere",
-            "power_now": "power_watt"}
+_PLAIN = (
+    "authentic",
+    "calibrate",
+    "capacity",
+    "capacity_alert_max",
+    "capacity_alert_min",
+    "cycle_count",
+    "online",
+    "present",
+    "time_to_empty_now",
+    "time_to_full_now",
+)
+_MICRO = (
+    "current_boot",
+    "current_max",
+    "current_now",
+    "energy_empty",
+    "energy_empty_design",
+    "energy_full",
+    "energy_full_design",
+    "energy_now",
+    "voltage_boot",
+    "voltage_max",
+    "voltage_max_design",
+    "voltage_min",
+    "voltage_min_design",
+    "voltage_now",
+    "voltage_ocv",
+    "charge_control_limit",
+    "charge_control_limit_max",
+    "charge_counter",
+    "charge_empty",
+    "charge_empty_design",
+    "charge_full",
+    "charge_full_design",
+    "charge_now",
+    "charge_term_current",
+    "constant_charge_current",
+    "constant_charge_current_max",
+    "constant_charge_voltage",
+    "constant_charge_voltage_max",
+    "precharge_current",
+    "input_current_limit",
+    "power_now",
+)
+_DECI = (
+    "temp",
+    "temp_alert_max",
+    "temp_alert_min",
+    "temp_ambient",
+    "temp_ambient_max",
+    "temp_ambient_min",
+    "temp_max",
+    "temp_min",
+)
+_RENAMED = {
+    "cycle_count": "cyclecount",
+    "time_to_empty_now": "time_to_empty_seconds",
+    "time_to_full_now": "time_to_full_seconds",
+    "current_now": "current_ampere",
+    "energy_now": "energy_watthour",
+    "voltage_now": "voltage_volt",
+    "charge_now": "charge_ampere",
+    "power_now": "power_watt",
+}
 # attribute file -> (metric name suffix, divisor)
 NUMERIC_ATTRIBUTES: dict[str, tuple[str, float]] = {
     **{attr: (_RENAMED.get(attr, attr), 1.0) for attr in _PLAIN},
     **{attr: (_RENAMED.get(attr, attr), 1e6) for attr in _MICRO},
     **{attr: (_RENAMED.get(attr, f"{attr}_celsius"), 10.0) for attr in _DECI},
 }
-INFO_ATTRIBUTES = ("capacity_level", "charge_type", "health", "manufacturer", "model_name", "serial_number",
-                   "status", "technology", "type", "usb_type", "scope")
+INFO_ATTRIBUTES = (
+    "capacity_level",
+    "charge_type",
+    "health",
+    "manufacturer",
+    "model_name",
+    "serial_number",
+    "status",
+    "technology",
+    "type",
+    "usb_type",
+    "scope",
+)
 
 
 def read_power_supply(path: str) -> tuple[dict[str, float], dict[str, str]]:
@@ -84,8 +145,12 @@ def read_power_supply(path: str) -> tuple[dict[str, float], dict[str, str]]:
 class PowerSupplyClassCollector(Collector):
     name = "powersupplyclass"
     options = (
-        CollectorOption("ignored-supplies", "^$", "Regexp of power supplies to ignore "
-                        "(node_exporter: --collector.powersupply.ignored-supplies).", parse_regex),
+        CollectorOption(
+            "ignored-supplies",
+            "^$",
+            "Regexp of power supplies to ignore (node_exporter: --collector.powersupply.ignored-supplies).",
+            parse_regex,
+        ),
     )
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
@@ -100,8 +165,9 @@ class PowerSupplyClassCollector(Collector):
         except FileNotFoundError:
             raise NoDataError("no /sys/class/power_supply") from None
         families: dict[str, GaugeMetricFamily] = {}
-        info_family = GaugeMetricFamily("node_power_supply_info",
-                                        "Text attributes of the power supply as labels, value 1.")
+        info_family = GaugeMetricFamily(
+            "node_power_supply_info", "Text attributes of the power supply as labels, value 1."
+        )
         for supply in supplies:
             if self.ignored.search(supply):
                 continue
@@ -113,9 +179,11 @@ class PowerSupplyClassCollector(Collector):
             for name, value in numbers.items():
                 family = families.get(name)
                 if family is None:
-                    family = families[name] = GaugeMetricFamily(f"node_power_supply_{name}",
-                                                                f"Power supply attribute {name}.",
-                                                                labels=["power_supply"])
+                    family = families[name] = GaugeMetricFamily(
+                        f"node_power_supply_{name}",
+                        f"Power supply attribute {name}.",
+                        labels=["power_supply"],
+                    )
                 family.add_metric([supply], value)
             labels = {"power_supply": supply}
             labels.update((key, value) for key, value in info.items() if value)

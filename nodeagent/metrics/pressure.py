@@ -16,18 +16,44 @@ from nodeagent.metrics.registry import Collector, NoDataError, read_text, regist
 
 # resource -> ((line kind, metric name, help), ...)
 _EXPORTS = {
-    "cpu": (("some", "node_pressure_cpu_waiting_seconds_total",
-             "Total time in seconds that processes waited for a CPU."),),
-    "io": (("some", "node_pressure_io_waiting_seconds_total",
-            "Total time in seconds that some processes were stalled waiting for IO."),
-           ("full", "node_pressure_io_stalled_seconds_total",
-            "Total time in seconds that all non-idle processes were stalled on IO at once.")),
-    "memory": (("some", "node_pressure_memory_waiting_seconds_total",
-                "Total time in seconds that some processes were stalled waiting for memory."),
-               ("full", "node_pressure_memory_stalled_seconds_total",
-                "Total time in seconds that all non-idle processes were stalled on memory at once.")),
-    "irq": (("full", "node_pressure_irq_stalled_seconds_total",
-             "Total time in seconds that all non-idle processes were stalled by IRQ handling."),),
+    "cpu": (
+        (
+            "some",
+            "node_pressure_cpu_waiting_seconds_total",
+            "Total time in seconds that processes waited for a CPU.",
+        ),
+    ),
+    "io": (
+        (
+            "some",
+            "node_pressure_io_waiting_seconds_total",
+            "Total time in seconds that some processes were stalled waiting for IO.",
+        ),
+        (
+            "full",
+            "node_pressure_io_stalled_seconds_total",
+            "Total time in seconds that all non-idle processes were stalled on IO at once.",
+        ),
+    ),
+    "memory": (
+        (
+            "some",
+            "node_pressure_memory_waiting_seconds_total",
+            "Total time in seconds that some processes were stalled waiting for memory.",
+        ),
+        (
+            "full",
+            "node_pressure_memory_stalled_seconds_total",
+            "Total time in seconds that all non-idle processes were stalled on memory at once.",
+        ),
+    ),
+    "irq": (
+        (
+            "full",
+            "node_pressure_irq_stalled_seconds_total",
+            "Total time in seconds that all non-idle processes were stalled by IRQ handling.",
+        ),
+    ),
 }
 
 
@@ -70,8 +96,9 @@ class PressureCollector(Collector):
             if any(kind not in totals for kind, _, _ in exports):
                 raise NoDataError(f"incomplete pressure data for {resource}")
             for kind, metric_name, help_text in exports:
-                families.append(CounterMetricFamily(metric_name, help_text,
-                                                    value=float(totals[kind]) / 1000.0 / 1000.0))
+                families.append(
+                    CounterMetricFamily(metric_name, help_text, value=float(totals[kind]) / 1000.0 / 1000.0)
+                )
         if not families:
             raise NoDataError("no pressure stall information (needs Linux >= 4.20 with CONFIG_PSI)")
         return families

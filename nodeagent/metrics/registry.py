@@ -109,8 +109,12 @@ def collector_settings() -> dict[str, Setting]:
     for name, cls in all_collectors().items():
         state = "enabled" if cls.default_enabled else "disabled"
         table[f"collector.{name}"] = Setting(
-            f"collector.{name}", None, f"Enable the {name} collector (default: {state}).",
-            parse=parse_bool, is_switch=True)
+            f"collector.{name}",
+            None,
+            f"Enable the {name} collector (default: {state}).",
+            parse=parse_bool,
+            is_switch=True,
+        )
         for option in cls.options:
             key = f"collector.{name}.{option.name}"
             table[key] = Setting(key, option.default, option.help, parse=option.parse)
@@ -153,11 +157,16 @@ def run_collectors(collectors: Iterable[Collector]) -> list[Metric]:
     One failing collector never fails the scrape. Runs synchronously: call it from a worker thread.
     """
     families: list[Metric] = []
-    duration = GaugeMetricFamily("node_scrape_collector_duration_seconds",
-                                 "Time a collector took to run during this scrape.", labels=["collector"])
-    success = GaugeMetricFamily("node_scrape_collector_success",
-                                "1 if the collector succeeded during this scrape, else 0.",
-                                labels=["collector"])
+    duration = GaugeMetricFamily(
+        "node_scrape_collector_duration_seconds",
+        "Time a collector took to run during this scrape.",
+        labels=["collector"],
+    )
+    success = GaugeMetricFamily(
+        "node_scrape_collector_success",
+        "1 if the collector succeeded during this scrape, else 0.",
+        labels=["collector"],
+    )
     for collector in collectors:
         start = time.perf_counter()
         ok = 1.0
@@ -199,7 +208,6 @@ def read_optional(path: str | Path) -> str | None:
         return read_text(path)
     except FileNotFoundError:
         return None
-
 
 
 def read_int(path: str | Path) -> int:

@@ -48,12 +48,17 @@ class SchedstatCollector(Collector):
     name = "schedstat"
 
     def collect(self) -> Iterable[Metric]:
-        running = CounterMetricFamily("node_schedstat_running_seconds_total",
-                                      "Seconds this CPU spent running tasks.", labels=["cpu"])
-        waiting = CounterMetricFamily("node_schedstat_waiting_seconds_total",
-                                      "Seconds tasks spent waiting to run on this CPU.", labels=["cpu"])
-        timeslices = CounterMetricFamily("node_schedstat_timeslices_total",
-                                         "Timeslices run on this CPU.", labels=["cpu"])
+        running = CounterMetricFamily(
+            "node_schedstat_running_seconds_total", "Seconds this CPU spent running tasks.", labels=["cpu"]
+        )
+        waiting = CounterMetricFamily(
+            "node_schedstat_waiting_seconds_total",
+            "Seconds tasks spent waiting to run on this CPU.",
+            labels=["cpu"],
+        )
+        timeslices = CounterMetricFamily(
+            "node_schedstat_timeslices_total", "Timeslices run on this CPU.", labels=["cpu"]
+        )
         for cpu in read_schedstat(self.paths.procfs):
             running.add_metric([cpu.cpu], float(cpu.running_ns) / 1e9)
             waiting.add_metric([cpu.cpu], float(cpu.waiting_ns) / 1e9)

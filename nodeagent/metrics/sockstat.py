@@ -60,11 +60,21 @@ def sockstat_samples(stat: Sockstat, ipv6: bool, page_size: int = PAGE_SIZE) -> 
         samples.append((f"{protocol}_inuse", f"{protocol} sockets in use.", values.get("inuse", 0)))
         for key in _PROTOCOL_KEYS:
             if key in values:
-                samples.append((f"{protocol}_{key}", f"{protocol} sockets: {key} as reported by the kernel.",
-                                values[key]))
+                samples.append(
+                    (
+                        f"{protocol}_{key}",
+                        f"{protocol} sockets: {key} as reported by the kernel.",
+                        values[key],
+                    )
+                )
         if "mem" in values:
-            samples.append((f"{protocol}_mem_bytes", f"Memory used by {protocol} sockets in bytes.",
-                            values["mem"] * page_size))
+            samples.append(
+                (
+                    f"{protocol}_mem_bytes",
+                    f"Memory used by {protocol} sockets in bytes.",
+                    values["mem"] * page_size,
+                )
+            )
     return samples
 
 
@@ -73,8 +83,10 @@ class SockstatCollector(Collector):
     name = "sockstat"
 
     def collect(self) -> Iterable[Metric]:
-        texts = [(False, "net/sockstat", read_optional(self.paths.proc("net", "sockstat"))),
-                 (True, "net/sockstat6", read_optional(self.paths.proc("net", "sockstat6")))]
+        texts = [
+            (False, "net/sockstat", read_optional(self.paths.proc("net", "sockstat"))),
+            (True, "net/sockstat6", read_optional(self.paths.proc("net", "sockstat6"))),
+        ]
         if all(text is None for _, _, text in texts):
             raise NoDataError("neither net/sockstat nor net/sockstat6 exists")
         for ipv6, source, text in texts:

@@ -46,16 +46,18 @@ def parse_softnet(text: str, collector: str = "softnet") -> list[SoftnetRow]:
             report_bad_input(collector, f"net/softnet_stat row {index}", exc)
             continue
         width = len(values)
-        rows.append(SoftnetRow(
-            cpu=values[12] if width >= 13 else index,
-            processed=values[0],
-            dropped=values[1],
-            time_squeezed=values[2],
-            cpu_collision=values[8],
-            received_rps=values[9] if width >= 10 else 0,
-            flow_limit_count=values[10] if width >= 11 else 0,
-            backlog_len=values[11] if width >= 13 else 0,
-        ))
+        rows.append(
+            SoftnetRow(
+                cpu=values[12] if width >= 13 else index,
+                processed=values[0],
+                dropped=values[1],
+                time_squeezed=values[2],
+                cpu_collision=values[8],
+                received_rps=values[9] if width >= 10 else 0,
+                flow_limit_count=values[10] if width >= 11 else 0,
+                backlog_len=values[11] if width >= 13 else 0,
+            )
+        )
     return rows
 
 
@@ -72,11 +74,17 @@ class SoftnetCollector(Collector):
         counters = (
             ("processed", "processed", "Packets processed by this CPU's network receive softirq."),
             ("dropped", "dropped", "Packets dropped because this CPU's input backlog was full."),
-            ("times_squeezed", "time_squeezed", "Times the receive softirq stopped with work left "
-             "because its budget or time ran out."),
+            (
+                "times_squeezed",
+                "time_squeezed",
+                "Times the receive softirq stopped with work left because its budget or time ran out.",
+            ),
             ("cpu_collision", "cpu_collision", "Times this CPU found a device's transmit lock taken."),
-            ("received_rps", "received_rps", "Times this CPU was woken by an inter-processor interrupt "
-             "to process packets (RPS)."),
+            (
+                "received_rps",
+                "received_rps",
+                "Times this CPU was woken by an inter-processor interrupt to process packets (RPS).",
+            ),
             ("flow_limit_count", "flow_limit_count", "Times the per-flow backlog limit was hit."),
         )
         for name, attr, help_text in counters:
@@ -84,8 +92,9 @@ class SoftnetCollector(Collector):
             for row in rows:
                 family.add_metric([str(row.cpu)], float(getattr(row, attr)))
             yield family
-        backlog = GaugeMetricFamily("node_softnet_backlog_len", "Packets waiting in this CPU's input "
-                                    "backlog.", labels=["cpu"])
+        backlog = GaugeMetricFamily(
+            "node_softnet_backlog_len", "Packets waiting in this CPU's input backlog.", labels=["cpu"]
+        )
         for row in rows:
             backlog.add_metric([str(row.cpu)], float(row.backlog_len))
         yield backlog

@@ -29,20 +29,24 @@ _SCALARS = (
 @register
 class StatCollector(Collector):
     name = "stat"
-    options = (CollectorOption("softirq", False, "Export node_softirqs_total per softirq vector.",
-                               parse_bool),)
+    options = (
+        CollectorOption("softirq", False, "Export node_softirqs_total per softirq vector.", parse_bool),
+    )
 
     def collect(self) -> Iterable[Metric]:
-        totals = parse_stat_totals(read_text(self.paths.proc("stat")),
-                                   lambda what, line: _parse_errors.skipped(self.name, what, line))
+        totals = parse_stat_totals(
+            read_text(self.paths.proc("stat")),
+            lambda what, line: _parse_errors.skipped(self.name, what, line),
+        )
         families: list[Metric] = []
         for attribute, family_type, name, documentation in _SCALARS:
             value = getattr(totals, attribute)
             if value is not None:
                 families.append(family_type(name, documentation, value=value))
         if self.opts.get("softirq") and totals.softirqs:
-            softirqs = CounterMetricFamily("node_softirqs_total", "Softirqs raised since boot, by vector.",
-                                           labels=["vector"])
+            softirqs = CounterMetricFamily(
+                "node_softirqs_total", "Softirqs raised since boot, by vector.", labels=["vector"]
+            )
             for vector, count in totals.softirqs.items():
                 softirqs.add_metric([vector], count)
             families.append(softirqs)

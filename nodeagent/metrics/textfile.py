@@ -27,8 +27,13 @@ from nodeagent.metrics.registry import Collector, CollectorOption, Paths, regist
 
 log = logging.getLogger("nodeagent.metrics.textfile")
 
-_METRIC_TYPES = {"counter": "counter", "gauge": "gauge", "untyped": "unknown", "summary": "summary",
-                 "histogram": "histogram"}
+_METRIC_TYPES = {
+    "counter": "counter",
+    "gauge": "gauge",
+    "untyped": "unknown",
+    "summary": "summary",
+    "histogram": "histogram",
+}
 
 
 @dataclass
@@ -78,7 +83,8 @@ def read_textfiles(pattern: str) -> TextfileResult:
                     family.help = None  # an empty HELP counts as none, as in node_exporter
                 family_name = family.name
                 if family_name in conflicting or (
-                        family.help is not None and help_of.get(family_name, family.help) != family.help):
+                    family.help is not None and help_of.get(family_name, family.help) != family.help
+                ):
                     conflicting.add(family_name)
                     result.errored = True
                     log.error("inconsistent metric help text", extra={"metric": family_name, "file": path})
@@ -139,8 +145,11 @@ def to_metric(name: str, help_text: str, parsed: list[ParsedFamily]) -> Metric:
             metric.add_sample(f"{name}_count", labels, float(_as_count(series.count)))
             continue
         for bound in sorted(series.buckets):
-            metric.add_sample(f"{name}_bucket", {**labels, "le": format_value(bound)},
-                              float(_as_count(series.buckets[bound])))
+            metric.add_sample(
+                f"{name}_bucket",
+                {**labels, "le": format_value(bound)},
+                float(_as_count(series.buckets[bound])),
+            )
         if float("inf") not in series.buckets:
             metric.add_sample(f"{name}_bucket", {**labels, "le": "+Inf"}, float(_as_count(series.count)))
         metric.add_sample(f"{name}_sum", labels, series.sum)
@@ -160,8 +169,13 @@ def _as_count(value: float) -> int:
 class TextfileCollector(Collector):
     name = "textfile"
     options = (
-        CollectorOption("directory", "", "Directory (or glob of directories) to read *.prom files from; "
-                        "empty disables the collector's file reading.", parse_str),
+        CollectorOption(
+            "directory",
+            "",
+            "Directory (or glob of directories) to read *.prom files from; "
+            "empty disables the collector's file reading.",
+            parse_str,
+        ),
     )
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
@@ -180,13 +194,19 @@ class TextfileCollector(Collector):
             except ValueError as exc:  # e.g. a name prometheus_client refuses
                 log.error("cannot export textfile metric", extra={"metric": name, "err": str(exc)})
         if result.mtimes:
-            mtime = GaugeMetricFamily("node_textfile_mtime_seconds",
-                                      "Modification time of each text file read, as a Unix time.",
-                                      labels=["file"])
+            mtime = GaugeMetricFamily(
+                "node_textfile_mtime_seconds",
+                "Modification time of each text file read, as a Unix time.",
+                labels=["file"],
+            )
             for path in sorted(result.mtimes):
                 mtime.add_metric([path], float(result.mtimes[path]))
             families.append(mtime)
-        families.append(GaugeMetricFamily("node_textfile_scrape_error",
-                                          "1 if a text file or directory could not be read or parsed.",
-                                          value=1.0 if result.errored else 0.0))
+        families.append(
+            GaugeMetricFamily(
+                "node_textfile_scrape_error",
+                "1 if a text file or directory could not be read or parsed.",
+                value=1.0 if result.errored else 0.0,
+            )
+        )
         return families

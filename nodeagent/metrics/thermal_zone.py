@@ -72,14 +72,21 @@ class ThermalZoneCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         if not os.path.isdir(self.paths.sys("class", "thermal")):
             raise NoDataError("no /sys/class/thermal")
-        temp = GaugeMetricFamily("node_thermal_zone_temp", "Thermal zone temperature, in degrees Celsius.",
-                                 labels=["zone", "type"])
+        temp = GaugeMetricFamily(
+            "node_thermal_zone_temp", "Thermal zone temperature, in degrees Celsius.", labels=["zone", "type"]
+        )
         for zone in read_thermal_zones(self.paths.sysfs):
             temp.add_metric([zone.zone, zone.type], zone.temp_millicelsius / 1000.0)
-        cur = GaugeMetricFamily("node_cooling_device_cur_state",
-                                "Current throttle state of the cooling device.", labels=["name", "type"])
-        top = GaugeMetricFamily("node_cooling_device_max_state",
-                                "Highest throttle state of the cooling device.", labels=["name", "type"])
+        cur = GaugeMetricFamily(
+            "node_cooling_device_cur_state",
+            "Current throttle state of the cooling device.",
+            labels=["name", "type"],
+        )
+        top = GaugeMetricFamily(
+            "node_cooling_device_max_state",
+            "Highest throttle state of the cooling device.",
+            labels=["name", "type"],
+        )
         for device in read_cooling_devices(self.paths.sysfs):
             cur.add_metric([device.name, device.type], float(device.cur_state))
             top.add_metric([device.name, device.type], float(device.max_state))

@@ -57,18 +57,28 @@ class TimeCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         now_ns = _time.time_ns()
         zone, offset = zone_offset(now_ns / 1e9)
-        yield GaugeMetricFamily("node_time_seconds", "Current system time in seconds since the Unix epoch.",
-                                value=float(now_ns) / 1e9)
-        tz = GaugeMetricFamily("node_time_zone_offset_seconds",
-                               "Offset of the local time zone from UTC, in seconds.", labels=["time_zone"])
+        yield GaugeMetricFamily(
+            "node_time_seconds",
+            "Current system time in seconds since the Unix epoch.",
+            value=float(now_ns) / 1e9,
+        )
+        tz = GaugeMetricFamily(
+            "node_time_zone_offset_seconds",
+            "Offset of the local time zone from UTC, in seconds.",
+            labels=["time_zone"],
+        )
         tz.add_metric([zone], float(offset))
         yield tz
-        available = GaugeMetricFamily("node_time_clocksource_available_info",
-                                      "Clocksources the kernel offers, from /sys/devices/system/clocksource.",
-                                      labels=["device", "clocksource"])
-        current = GaugeMetricFamily("node_time_clocksource_current_info",
-                                    "Clocksource the kernel uses, from /sys/devices/system/clocksource.",
-                                    labels=["device", "clocksource"])
+        available = GaugeMetricFamily(
+            "node_time_clocksource_available_info",
+            "Clocksources the kernel offers, from /sys/devices/system/clocksource.",
+            labels=["device", "clocksource"],
+        )
+        current = GaugeMetricFamily(
+            "node_time_clocksource_current_info",
+            "Clocksource the kernel uses, from /sys/devices/system/clocksource.",
+            labels=["device", "clocksource"],
+        )
         for index, source in enumerate(read_clocksources(self.paths.sysfs)):
             for name in source.available:
                 available.add_metric([str(index), name], 1.0)

@@ -41,8 +41,11 @@ class UdpQueuesCollector(Collector):
     name = "udp_queues"
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("node_udp_queues", "Bytes of UDP datagrams queued in the kernel, summed "
-                                   "over all sockets.", labels=["ip", "queue"])
+        family = GaugeMetricFamily(
+            "node_udp_queues",
+            "Bytes of UDP datagrams queued in the kernel, summed over all sockets.",
+            labels=["ip", "queue"],
+        )
         found = False
         for ip, name in (("v4", "udp"), ("v6", "udp6")):
             text = read_optional(self.paths.proc("net", name))

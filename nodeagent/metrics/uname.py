@@ -27,8 +27,14 @@ def read_uname(procfs: Path) -> dict[str, str]:
         domainname = read_text(f"{procfs}/sys/kernel/domainname").strip()
     except OSError:
         domainname = "(none)"  # what the kernel reports when none is set
-    return {"sysname": info.sysname, "release": info.release, "version": info.version,
-            "machine": info.machine, "nodename": info.nodename, "domainname": domainname}
+    return {
+        "sysname": info.sysname,
+        "release": info.release,
+        "version": info.version,
+        "machine": info.machine,
+        "nodename": info.nodename,
+        "domainname": domainname,
+    }
 
 
 @register
@@ -37,7 +43,8 @@ class UnameCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         fields = read_uname(self.paths.procfs)
-        family = GaugeMetricFamily("node_uname_info", "Kernel identification from uname(2), value always 1.",
-                                   labels=list(LABELS))
+        family = GaugeMetricFamily(
+            "node_uname_info", "Kernel identification from uname(2), value always 1.", labels=list(LABELS)
+        )
         family.add_metric([fields[label] for label in LABELS], 1.0)
         yield family

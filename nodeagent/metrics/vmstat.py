@@ -21,9 +21,12 @@ from nodeagent.metrics.registry import Collector, CollectorOption, read_text, re
 DEFAULT_FIELDS = r"^(oom_kill|pgpg|pswp|pg.*fault).*"
 
 
-def parse_vmstat(text: str, fields: re.Pattern[str] | None,
-                 on_error: Callable[[str], None] = lambda line: None,
-                 selected: dict[str, bool] | None = None) -> dict[str, float]:
+def parse_vmstat(
+    text: str,
+    fields: re.Pattern[str] | None,
+    on_error: Callable[[str], None] = lambda line: None,
+    selected: dict[str, bool] | None = None,
+) -> dict[str, float]:
     """Counter name -> value for names matching ``fields`` (None selects nothing).
 
     ``selected`` caches the pattern's verdict per name (the set of names is fixed per kernel), so a
@@ -61,8 +64,9 @@ def parse_vmstat(text: str, fields: re.Pattern[str] | None,
 @register
 class VmstatCollector(Collector):
     name = "vmstat"
-    options = (CollectorOption("fields", DEFAULT_FIELDS, "Regexp of /proc/vmstat fields to export.",
-                               parse_regex),)
+    options = (
+        CollectorOption("fields", DEFAULT_FIELDS, "Regexp of /proc/vmstat fields to export.", parse_regex),
+    )
 
     def __init__(self, paths: Any, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
@@ -70,9 +74,12 @@ class VmstatCollector(Collector):
         self._selected: dict[str, bool] = {}
 
     def collect(self) -> Iterable[Metric]:
-        values = parse_vmstat(read_text(self.paths.proc("vmstat")), self.fields,
-                              lambda line: _parse_errors.skipped(self.name, "vmstat line", line),
-                              self._selected)
+        values = parse_vmstat(
+            read_text(self.paths.proc("vmstat")),
+            self.fields,
+            lambda line: _parse_errors.skipped(self.name, "vmstat line", line),
+            self._selected,
+        )
         families = []
         for name, value in values.items():
             metric = "node_vmstat_" + name

@@ -63,11 +63,15 @@ class WatchdogCollector(Collector):
                 names = sorted(entry.name for entry in entries)
         except (FileNotFoundError, PermissionError):
             raise NoDataError("no readable /sys/class/watchdog") from None
-        families = {attr: GaugeMetricFamily(metric, help_text, labels=["name"])
-                    for attr, (metric, help_text) in NUMERIC_ATTRIBUTES.items()}
-        info_family = GaugeMetricFamily("node_watchdog_info",
-                                        "Text attributes of the watchdog as labels, value 1.",
-                                        labels=["name", *INFO_ATTRIBUTES])
+        families = {
+            attr: GaugeMetricFamily(metric, help_text, labels=["name"])
+            for attr, (metric, help_text) in NUMERIC_ATTRIBUTES.items()
+        }
+        info_family = GaugeMetricFamily(
+            "node_watchdog_info",
+            "Text attributes of the watchdog as labels, value 1.",
+            labels=["name", *INFO_ATTRIBUTES],
+        )
         for name in names:
             try:
                 numbers, info = read_watchdog(f"{root}/{name}")

@@ -160,8 +160,9 @@ def daemonsets_from(objects: Iterable[Loaded]) -> list[DaemonSet]:
     return [daemonset_from_obj(o.obj, o.source) for o in objects if o.obj.get("kind") == "DaemonSet"]
 
 
-def _objects_of_kind(objects: Iterable[Loaded], kind: str, build: Callable[[dict, list[str]], T],
-                     problems: list[str]) -> list[T]:
+def _objects_of_kind(
+    objects: Iterable[Loaded], kind: str, build: Callable[[dict, list[str]], T], problems: list[str]
+) -> list[T]:
     """Objects of one kind; objects without a kind count too (`oc adm inspect` style dumps omit it)."""
     found, skipped = [], 0
     for loaded in objects:

@@ -23,8 +23,9 @@ KUSTOMIZE_TIMEOUT = 60
 def kustomize(directory: Path) -> list[dict[str, Any]]:
     """`kubectl kustomize DIRECTORY` as a list of objects; fails the test with kubectl's message."""
     kubectl = require_binary("kubectl")
-    result = subprocess.run([kubectl, "kustomize", str(directory)], capture_output=True, text=True,
-                            timeout=KUSTOMIZE_TIMEOUT)
+    result = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=KUSTOMIZE_TIMEOUT
+    )
     assert result.returncode == 0, f"kubectl kustomize {directory} failed:\n{result.stderr}"
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
 
@@ -32,19 +33,24 @@ def kustomize(directory: Path) -> list[dict[str, Any]]:
 def component_overlay(component: Path, directory: Path) -> Path:
     """A throw-away overlay of the base plus one component (a component cannot be rendered alone)."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "kustomization.yaml").write_text(yaml.safe_dump({
-        "apiVersion": "kustomize.config.k8s.io/v1beta1",
-        "kind": "Kustomization",
-        # kustomize refuses absolute paths here.
-        "resources": [os.path.relpath(MANIFESTS, directory)],
-        "components": [os.path.relpath(component, directory)],
-    }))
+    (directory / "kustomization.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "kustomize.config.k8s.io/v1beta1",
+                "kind": "Kustomization",
+                # kustomize refuses absolute paths here.
+                "resources": [os.path.relpath(MANIFESTS, directory)],
+                "components": [os.path.relpath(component, directory)],
+            }
+        )
+    )
     return directory
 
 
 def find(objects: Iterable[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
-    matches = [o for o in objects
-               if o.get("kind") == kind and (name is None or o["metadata"]["name"] == name)]
+    matches = [
+        o for o in objects if o.get("kind") == kind and (name is None or o["metadata"]["name"] == name)
+    ]
     assert len(matches) == 1, f"expected one {kind} {name or ''}, found {len(matches)}"
     return matches[0]
 

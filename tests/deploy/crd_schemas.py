@@ -10,99 +10,161 @@ from __future__ import annotations
 
 from typing import Any
 
-DURATION = {"type": "string",
-            "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?"
-                       r"(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$"}
+DURATION = {
+    "type": "string",
+    "pattern": r"^(0|(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?"
+    r"(([0-9]+)m)?(([0-9]+)s)?(([0-9]+)ms)?)$",
+}
 LABEL_NAME = {"type": "string", "pattern": r"^[a-zA-Z_][a-zA-Z0-9_]*$"}
 STRING_MAP = {"type": "object", "additionalProperties": {"type": "string"}}
-RELABEL_ACTIONS = [form for action in ("Replace", "Keep", "Drop", "HashMod", "LabelMap", "LabelDrop",
-                                       "LabelKeep", "Lowercase", "Uppercase", "KeepEqual", "DropEqual")
-                   for form in (action, action.lower())]
+RELABEL_ACTIONS = [
+    form
+    for action in (
+        "Replace",
+        "Keep",
+        "Drop",
+        "HashMod",
+        "LabelMap",
+        "LabelDrop",
+        "LabelKeep",
+        "Lowercase",
+        "Uppercase",
+        "KeepEqual",
+        "DropEqual",
+    )
+    for form in (action, action.lower())
+]
 
 
 def _closed(properties: dict[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": list(required),
-            "additionalProperties": False}
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
 
 
-LABEL_SELECTOR = _closed({
-    "matchLabels": STRING_MAP,
-    "matchExpressions": {"type": "array", "items": _closed({
-        "key": {"type": "string"},
-        "operator": {"type": "string"},
-        "values": {"type": "array", "items": {"type": "string"}},
-    }, ("key", "operator"))},
-})
+LABEL_SELECTOR = _closed(
+    {
+        "matchLabels": STRING_MAP,
+        "matchExpressions": {
+            "type": "array",
+            "items": _closed(
+                {
+                    "key": {"type": "string"},
+                    "operator": {"type": "string"},
+                    "values": {"type": "array", "items": {"type": "string"}},
+                },
+                ("key", "operator"),
+            ),
+        },
+    }
+)
 
-RELABEL_CONFIG = _closed({
-    "action": {"type": "string", "enum": RELABEL_ACTIONS},
-    "sourceLabels": {"type": "array", "items": LABEL_NAME},
-    "separator": {"type": "string"},
-    "targetLabel": {"type": "string"},
-    "regex": {"type": "string"},
-    "modulus": {"type": "integer"},
-    "replacement": {"type": "string"},
-})
+RELABEL_CONFIG = _closed(
+    {
+        "action": {"type": "string", "enum": RELABEL_ACTIONS},
+        "sourceLabels": {"type": "array", "items": LABEL_NAME},
+        "separator": {"type": "string"},
+        "targetLabel": {"type": "string"},
+        "regex": {"type": "string"},
+        "modulus": {"type": "integer"},
+        "replacement": {"type": "string"},
+    }
+)
 
 OBJECT_METADATA = {
     "type": "object",
-    "properties": {"name": {"type": "string", "minLength": 1},
-                   "namespace": {"type": "string", "minLength": 1},
-                   "labels": STRING_MAP, "annotations": STRING_MAP},
+    "properties": {
+        "name": {"type": "string", "minLength": 1},
+        "namespace": {"type": "string", "minLength": 1},
+        "labels": STRING_MAP,
+        "annotations": STRING_MAP,
+    },
     "required": ["name", "namespace"],
 }
 
-SERVICE_MONITOR = _closed({
-    "apiVersion": {"const": "monitoring.coreos.com/v1"},
-    "kind": {"const": "ServiceMonitor"},
-    "metadata": OBJECT_METADATA,
-    "spec": _closed({
-        "jobLabel": {"type": "string"},
-        "targetLabels": {"type": "array", "items": {"type": "string"}},
-        "podTargetLabels": {"type": "array", "items": {"type": "string"}},
-        "selector": LABEL_SELECTOR,
-        "namespaceSelector": _closed({"any": {"type": "boolean"},
-                                      "matchNames": {"type": "array", "items": {"type": "string"}}}),
-        "sampleLimit": {"type": "integer"},
-        "endpoints": {"type": "array", "items": _closed({
-            "port": {"type": "string"},
-            "targetPort": {"type": ["integer", "string"]},
-            "path": {"type": "string"},
-            "scheme": {"type": "string", "enum": ["http", "https", "HTTP", "HTTPS"]},
-            "interval": DURATION,
-            "scrapeTimeout": DURATION,
-            "honorLabels": {"type": "boolean"},
-            "honorTimestamps": {"type": "boolean"},
-            "relabelings": {"type": "array", "items": RELABEL_CONFIG},
-            "metricRelabelings": {"type": "array", "items": RELABEL_CONFIG},
-        })},
-    }, ("selector",)),
-}, ("apiVersion", "kind", "metadata", "spec"))
+SERVICE_MONITOR = _closed(
+    {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "ServiceMonitor"},
+        "metadata": OBJECT_METADATA,
+        "spec": _closed(
+            {
+                "jobLabel": {"type": "string"},
+                "targetLabels": {"type": "array", "items": {"type": "string"}},
+                "podTargetLabels": {"type": "array", "items": {"type": "string"}},
+                "selector": LABEL_SELECTOR,
+                "namespaceSelector": _closed(
+                    {"any": {"type": "boolean"}, "matchNames": {"type": "array", "items": {"type": "string"}}}
+                ),
+                "sampleLimit": {"type": "integer"},
+                "endpoints": {
+                    "type": "array",
+                    "items": _closed(
+                        {
+                            "port": {"type": "string"},
+                            "targetPort": {"type": ["integer", "string"]},
+                            "path": {"type": "string"},
+                            "scheme": {"type": "string", "enum": ["http", "https", "HTTP", "HTTPS"]},
+                            "interval": DURATION,
+                            "scrapeTimeout": DURATION,
+                            "honorLabels": {"type": "boolean"},
+                            "honorTimestamps": {"type": "boolean"},
+                            "relabelings": {"type": "array", "items": RELABEL_CONFIG},
+                            "metricRelabelings": {"type": "array", "items": RELABEL_CONFIG},
+                        }
+                    ),
+                },
+            },
+            ("selector",),
+        ),
+    },
+    ("apiVersion", "kind", "metadata", "spec"),
+)
 
-PROMETHEUS_RULE = _closed({
-    "apiVersion": {"const": "monitoring.coreos.com/v1"},
-    "kind": {"const": "PrometheusRule"},
-    "metadata": OBJECT_METADATA,
-    "spec": _closed({
-        "groups": {"type": "array", "items": _closed({
-            "name": {"type": "string", "minLength": 1},
-            "interval": DURATION,
-            "limit": {"type": "integer"},
-            "rules": {"type": "array", "items": {
-                **_closed({
-                    "alert": {"type": "string"},
-                    "record": {"type": "string"},
-                    "expr": {"type": ["string", "integer"]},
-                    "for": DURATION,
-                    "keep_firing_for": DURATION,
-                    "labels": STRING_MAP,
-                    "annotations": STRING_MAP,
-                }, ("expr",)),
-                "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
-            }},
-        }, ("name",))},
-    }),
-}, ("apiVersion", "kind", "metadata", "spec"))
+PROMETHEUS_RULE = _closed(
+    {
+        "apiVersion": {"const": "monitoring.coreos.com/v1"},
+        "kind": {"const": "PrometheusRule"},
+        "metadata": OBJECT_METADATA,
+        "spec": _closed(
+            {
+                "groups": {
+                    "type": "array",
+                    "items": _closed(
+                        {
+                            "name": {"type": "string", "minLength": 1},
+                            "interval": DURATION,
+                            "limit": {"type": "integer"},
+                            "rules": {
+                                "type": "array",
+                                "items": {
+                                    **_closed(
+                                        {
+                                            "alert": {"type": "string"},
+                                            "record": {"type": "string"},
+                                            "expr": {"type": ["string", "integer"]},
+                                            "for": DURATION,
+                                            "keep_firing_for": DURATION,
+                                            "labels": STRING_MAP,
+                                            "annotations": STRING_MAP,
+                                        },
+                                        ("expr",),
+                                    ),
+                                    "oneOf": [{"required": ["alert"]}, {"required": ["record"]}],
+                                },
+                            },
+                        },
+                        ("name",),
+                    ),
+                },
+            }
+        ),
+    },
+    ("apiVersion", "kind", "metadata", "spec"),
+)
 
 SCHEMAS: dict[tuple[str, str], dict[str, Any]] = {
     ("monitoring.coreos.com/v1", "ServiceMonitor"): SERVICE_MONITOR,

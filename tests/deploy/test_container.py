@@ -39,11 +39,16 @@ BUILD_TIMEOUT = 600
 READY_TIMEOUT = 60
 SHIPPED_TIMEOUT = 30
 STOP_GRACE = 5  # seconds podman waits after SIGTERM before SIGKILL: the agent must be gone by then
-HOST_CA_BUNDLE = Path(os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE")
-                      or "/etc/ssl/certs/ca-certificates.crt")
+HOST_CA_BUNDLE = Path(
+    os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
+)
 # What the pod's downward-API env resolves to in this run.
-POD_FIELDS = {"spec.nodeName": "test-node", "metadata.name": "nodeagent-test",
-              "metadata.namespace": "nodeagent", "metadata.uid": "0c0ffee0-0000-4000-8000-000000000001"}
+POD_FIELDS = {
+    "spec.nodeName": "test-node",
+    "metadata.name": "nodeagent-test",
+    "metadata.namespace": "nodeagent",
+    "metadata.uid": "0c0ffee0-0000-4000-8000-000000000001",
+}
 
 
 def podman_env() -> dict[str, str]:
@@ -51,8 +56,9 @@ def podman_env() -> dict[str, str]:
 
 
 def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([require_binary("podman"), *args], capture_output=True, text=True,
-                            timeout=timeout, env=podman_env())
+    result = subprocess.run(
+        [require_binary("podman"), *args], capture_output=True, text=True, timeout=timeout, env=podman_env()
+    )
     if check:
         assert result.returncode == 0, f"podman {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
     return result
@@ -62,8 +68,12 @@ def host_pip_index() -> list[str]:
     """Build args that point pip inside the build at the package index this machine's pip uses."""
     index = os.environ.get("PIP_INDEX_URL")
     if not index:
-        found = subprocess.run(["python3", "-m", "pip", "config", "get", "global.index-url"],
-                               capture_output=True, text=True, timeout=60)
+        found = subprocess.run(
+            ["python3", "-m", "pip", "config", "get", "global.index-url"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         index = found.stdout.strip() if found.returncode == 0 else ""
     return ["--build-arg", f"PIP_INDEX_URL={index}"] if index else []
 
@@ -73,18 +83,39 @@ def image() -> str:
     require_binary("podman")
     if podman("image", "exists", BASE_IMAGE, check=False).returncode != 0:
         require_binary("debootstrap")
-        result = subprocess.run([str(ROOT / "deploy" / "build-base-image.sh"), BASE_IMAGE],
-                                capture_output=True, text=True, timeout=BASE_BUILD_TIMEOUT, env=podman_env())
-        assert result.returncode == 0, (f"base image build failed:\n{result.stdout[-3000:]}\n"
-                                        f"{result.stderr[-3000:]}")
+        result = subprocess.run(
+            [str(ROOT / "deploy" / "build-base-image.sh"), BASE_IMAGE],
+            capture_output=True,
+            text=True,
+            timeout=BASE_BUILD_TIMEOUT,
+            env=podman_env(),
+        )
+        assert result.returncode == 0, (
+            f"base image build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     previous = podman("image", "inspect", "--format", "{{.Id}}", IMAGE, check=False).stdout.strip()
     ca_args = []
     if HOST_CA_BUNDLE.is_file():  # the build must trust what this machine trusts (e.g. a proxy's CA)
-        ca_args = ["-v", f"{HOST_CA_BUNDLE}:/etc/ssl/certs/ca-certificates.crt:ro",
-                   "--build-arg", "PIP_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt"]
-    podman("build", "--network=host", "--build-arg", f"BASE_IMAGE={BASE_IMAGE}",
-           "--build-arg", f"VERSION={__version__}", *host_pip_index(), *ca_args, "-t", IMAGE, str(ROOT),
-           timeout=BUILD_TIMEOUT)
+        ca_args = [
+            "-v",
+            f"{HOST_CA_BUNDLE}:/etc/ssl/certs/ca-certificates.crt:ro",
+            "--build-arg",
+            "PIP_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
+        ]
+    podman(
+        "build",
+        "--network=host",
+        "--build-arg",
+        f"BASE_IMAGE={BASE_IMAGE}",
+        "--build-arg",
+        f"VERSION={__version__}",
+        *host_pip_index(),
+        *ca_args,
+        "-t",
+        IMAGE,
+        str(ROOT),
+        timeout=BUILD_TIMEOUT,
+    )
     current = podman("image", "inspect", "--format", "{{.Id}}", IMAGE).stdout.strip()
     if previous and previous != current:
         podman("rmi", previous, check=False)  # the last run's image, now untagged
@@ -105,17 +136,40 @@ def test_image_metadata(image: str) -> None:
 
 
 def test_image_has_no_build_tools(image: str) -> None:
-    result = podman("run", "--rm", "--user", "0", "--entrypoint", "/bin/sh", image, "-c",
-                    "command -v gcc cc pip pip3 /opt/nodeagent/bin/pip; ls /root/.cache 2>/dev/null; "
-                    "cat /etc/nodeagent/config.yaml", check=False)
+    result = podman(
+        "run",
+        "--rm",
+        "--user",
+        "0",
+        "--entrypoint",
+        "/bin/sh",
+        image,
+        "-c",
+        "command -v gcc cc pip pip3 /opt/nodeagent/bin/pip; ls /root/.cache 2>/dev/null; "
+        "cat /etc/nodeagent/config.yaml",
+        check=False,
+    )
     assert result.stdout == (ROOT / "manifests" / "config.yaml").read_text(), result.stdout[:500]
 
 
 def test_runs_under_any_uid_read_only_without_capabilities(image: str) -> None:
     """OpenShift-style arbitrary UID: one scrape of this host's /proc, nothing writable, no capabilities."""
-    result = podman("run", "--rm", "--user", "123456:0", "--read-only", "--cap-drop=ALL",
-                    "--security-opt=no-new-privileges", image, "metrics", "--path.procfs=/proc",
-                    "--path.sysfs=/sys", "--no-logs", timeout=60, check=False)
+    result = podman(
+        "run",
+        "--rm",
+        "--user",
+        "123456:0",
+        "--read-only",
+        "--cap-drop=ALL",
+        "--security-opt=no-new-privileges",
+        image,
+        "metrics",
+        "--path.procfs=/proc",
+        "--path.sysfs=/sys",
+        "--no-logs",
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     names = {family.name for family in text_string_to_metric_families(result.stdout)}
     assert {"node_memory_MemTotal_bytes", "node_cpu_seconds"} <= names
@@ -134,8 +188,9 @@ class Node:
     config: Path
 
 
-def run_args(daemonset: dict[str, Any], configmap: dict[str, Any], node: Node, port: int,
-             name: str) -> list[str]:
+def run_args(
+    daemonset: dict[str, Any], configmap: dict[str, Any], node: Node, port: int, name: str
+) -> list[str]:
     """`podman run` arguments equivalent to the DaemonSet's pod (see the module docstring)."""
     pod = daemonset["spec"]["template"]["spec"]
     [container] = pod["containers"]
@@ -160,8 +215,11 @@ def run_args(daemonset: dict[str, Any], configmap: dict[str, Any], node: Node, p
     seccomp = security.get("seccompProfile") or pod_security.get("seccompProfile")
     assert seccomp == {"type": "RuntimeDefault"}
 
-    stand_ins = {"/var/log": node.var_log, "/var/lib/docker/containers": node.docker_containers,
-                 "/var/lib/nodeagent": node.state}
+    stand_ins = {
+        "/var/log": node.var_log,
+        "/var/lib/docker/containers": node.docker_containers,
+        "/var/lib/nodeagent": node.state,
+    }
     volumes = {v["name"]: v for v in pod["volumes"]}
     for mount in container["volumeMounts"]:
         volume = volumes[mount["name"]]
@@ -226,11 +284,16 @@ def http_get(url: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def agent(image: str, base_objects: list[dict[str, Any]],
-          tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+def agent(
+    image: str, base_objects: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Running]:
     root = tmp_path_factory.mktemp("node")
-    node = Node(var_log=root / "var-log", docker_containers=root / "docker-containers", state=root / "state",
-                config=root / "config")
+    node = Node(
+        var_log=root / "var-log",
+        docker_containers=root / "docker-containers",
+        state=root / "state",
+        config=root / "config",
+    )
     for directory in (node.var_log, node.docker_containers, node.state, node.config):
         directory.mkdir()
     # A system log that exists before the agent starts: read from its end (read_from: tail).
@@ -245,8 +308,9 @@ def agent(image: str, base_objects: list[dict[str, Any]],
         deadline = time.monotonic() + READY_TIMEOUT
         while True:
             if not running.state()["Running"]:
-                pytest.fail(f"the agent exited early: {running.state()['ExitCode']}\n"
-                            f"{running.logs()[1][-3000:]}")
+                pytest.fail(
+                    f"the agent exited early: {running.state()['ExitCode']}\n{running.logs()[1][-3000:]}"
+                )
             try:
                 if http_get(running.url + "/readyz")[0] == 200:
                     break
@@ -278,8 +342,11 @@ def test_metrics_are_the_hosts(agent: Running) -> None:
     reported = {s.labels["device"] for s in samples["node_network_receive_bytes_total"]}
     assert host_devices <= reported
     # Host mount table through /host/proc/1 and /host/root: "/" is the host's root filesystem.
-    host_root_type = next(line.split(" - ", 1)[1].split()[0] for line in
-                          Path("/proc/1/mountinfo").read_text().splitlines() if line.split()[4] == "/")
+    host_root_type = next(
+        line.split(" - ", 1)[1].split()[0]
+        for line in Path("/proc/1/mountinfo").read_text().splitlines()
+        if line.split()[4] == "/"
+    )
     root = [s for s in samples["node_filesystem_size_bytes"] if s.labels["mountpoint"] == "/"]
     assert [s.labels["fstype"] for s in root] == [host_root_type]
     assert host_root_type != "overlay"
@@ -316,8 +383,10 @@ def shipped(agent: Running) -> dict[str, dict[str, Any]]:
         if wanted <= {r["message"] for r in records}:
             break
         if time.monotonic() > deadline:
-            pytest.fail(f"not shipped within {SHIPPED_TIMEOUT}s: {wanted - {r['message'] for r in records}}\n"
-                        f"{agent.logs()[1][-3000:]}")
+            pytest.fail(
+                f"not shipped within {SHIPPED_TIMEOUT}s: {wanted - {r['message'] for r in records}}\n"
+                f"{agent.logs()[1][-3000:]}"
+            )
         time.sleep(0.2)
     agent.appended = {r["message"]: r for r in records}
     return agent.appended
@@ -361,11 +430,10 @@ def test_stop_exits_cleanly_and_commits(agent: Running) -> None:
     podman("stop", "--time", str(STOP_GRACE), agent.name, timeout=STOP_GRACE + 30)
     state = agent.state()
     assert state["Running"] is False
-    assert state["ExitCode"] == 0, (f"exit code {state['ExitCode']} (137 means SIGKILL)\n"
-                                    f"{agent.logs()[1][-3000:]}")
+    assert state["ExitCode"] == 0, (
+        f"exit code {state['ExitCode']} (137 means SIGKILL)\n{agent.logs()[1][-3000:]}"
+    )
     offsets = checkpoint_offsets(agent.node.state)
     assert offsets.get("/var/log/test.log") == (agent.node.var_log / "test.log").stat().st_size
     stderr = agent.logs()[1]
     assert "Traceback" not in stderr, stderr[-3000:]
-
-

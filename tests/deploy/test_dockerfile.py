@@ -33,8 +33,9 @@ def instructions() -> list[tuple[str, str]]:
 
 def test_hadolint_passes() -> None:
     hadolint = require_binary("hadolint")
-    result = subprocess.run([hadolint, "--format", "json", str(DOCKERFILE)], capture_output=True, text=True,
-                            timeout=60)
+    result = subprocess.run(
+        [hadolint, "--format", "json", str(DOCKERFILE)], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, json.dumps(json.loads(result.stdout or "[]"), indent=1) + result.stderr
     # Any `# hadolint ignore=` must say why on the same or the previous line.
     lines = DOCKERFILE.read_text().splitlines()
@@ -61,8 +62,10 @@ def test_final_stage_contract() -> None:
     assert by_word["CMD"] == ['["run", "--config", "/etc/nodeagent/config.yaml"]']
     assert by_word["EXPOSE"] == ["9100"]
     assert "RUN" not in by_word, "the final stage only copies: no package manager, compiler or pip"
-    assert sorted(by_word["COPY"]) == ["--from=builder /opt/nodeagent /opt/nodeagent",
-                                       "manifests/config.yaml /etc/nodeagent/config.yaml"]
+    assert sorted(by_word["COPY"]) == [
+        "--from=builder /opt/nodeagent /opt/nodeagent",
+        "manifests/config.yaml /etc/nodeagent/config.yaml",
+    ]
     [user] = by_word["USER"]
     assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), "numeric non-root default user"
     labels = " ".join(by_word["LABEL"])
@@ -80,8 +83,11 @@ def test_no_pip_cache_and_no_compiler() -> None:
 
 def test_dockerignore_sends_what_the_build_copies() -> None:
     """The build context is an allow-list; the files the Dockerfile needs must be on it."""
-    patterns = [line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
 
     def sent(path: str) -> bool:
         included = True
@@ -92,8 +98,13 @@ def test_dockerignore_sends_what_the_build_copies() -> None:
                 included = negated
         return included
 
-    for needed in ("pyproject.toml", "nodeagent/__init__.py", "nodeagent/cli.py",
-                   "nodeagent/logs/default.yaml", "manifests/config.yaml"):
+    for needed in (
+        "pyproject.toml",
+        "nodeagent/__init__.py",
+        "nodeagent/cli.py",
+        "nodeagent/logs/default.yaml",
+        "manifests/config.yaml",
+    ):
         assert sent(needed), needed
     for unneeded in ("tests/conftest.py", ".git/HEAD", "manifests/daemonset.yaml", "benchmarks/x.py"):
         assert not sent(unneeded), unneeded

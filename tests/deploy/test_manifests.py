@@ -20,8 +20,16 @@ from tests.deploy.crd_schemas import SCHEMAS
 OLDEST_SUPPORTED = "1.28.0"
 NEWEST_SHIPPED = kubernetes_validate.latest_version()
 RENDERINGS = ["manifests", *(str(p.relative_to(MANIFESTS.parent)) for p in (*COMPONENTS, *EXAMPLES))]
-BASE_KINDS = {"Namespace", "ResourceQuota", "ServiceAccount", "ClusterRole", "ClusterRoleBinding",
-              "ConfigMap", "Service", "DaemonSet"}
+BASE_KINDS = {
+    "Namespace",
+    "ResourceQuota",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "ConfigMap",
+    "Service",
+    "DaemonSet",
+}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
 
@@ -43,8 +51,9 @@ def test_renders_the_whole_install(rendering: str, all_renderings: dict[str, lis
 
 @pytest.mark.parametrize("version", [OLDEST_SUPPORTED, NEWEST_SHIPPED])
 @pytest.mark.parametrize("rendering", RENDERINGS)
-def test_objects_validate_strictly(rendering: str, version: str,
-                                   all_renderings: dict[str, list[dict[str, Any]]]) -> None:
+def test_objects_validate_strictly(
+    rendering: str, version: str, all_renderings: dict[str, list[dict[str, Any]]]
+) -> None:
     """Built-in kinds against Kubernetes' own schemas; the operator's kinds against crd_schemas."""
     for obj in all_renderings[rendering]:
         custom_schema = SCHEMAS.get((obj["apiVersion"], obj["kind"]))
@@ -54,13 +63,15 @@ def test_objects_validate_strictly(rendering: str, version: str,
         try:
             kubernetes_validate.validate(obj, version, strict=True)
         except kubernetes_validate.ValidationError as exc:
-            pytest.fail(f"{obj['kind']} {obj['metadata']['name']} is invalid for Kubernetes {version}: "
-                        f"{exc.message}")
+            pytest.fail(
+                f"{obj['kind']} {obj['metadata']['name']} is invalid for Kubernetes {version}: {exc.message}"
+            )
         # SchemaNotFoundError (a kind neither Kubernetes nor crd_schemas knows) propagates and fails.
 
 
 def test_custom_resource_schema_rejects_a_misspelt_field(
-        all_renderings: dict[str, list[dict[str, Any]]]) -> None:
+    all_renderings: dict[str, list[dict[str, Any]]],
+) -> None:
     objects = all_renderings["examples/prometheus-operator"]
     monitor = find(objects, "ServiceMonitor")
     monitor["spec"]["endpoints"][0]["relabellings"] = monitor["spec"]["endpoints"][0].pop("relabelings")
@@ -82,12 +93,16 @@ def test_daemonset_runs_on_every_node(daemonset: dict[str, Any]) -> None:
     assert required["nodeSelectorTerms"] == [{"matchExpressions": [not_windows]}]
 
 
-def test_quota_admits_the_critical_priority_class(base_objects: list[dict[str, Any]],
-                                                 daemonset: dict[str, Any]) -> None:
+def test_quota_admits_the_critical_priority_class(
+    base_objects: list[dict[str, Any]], daemonset: dict[str, Any]
+) -> None:
     quota = find(base_objects, "ResourceQuota")
     [scope] = quota["spec"]["scopeSelector"]["matchExpressions"]
-    assert scope == {"scopeName": "PriorityClass", "operator": "In",
-                     "values": [daemonset["spec"]["template"]["spec"]["priorityClassName"]]}
+    assert scope == {
+        "scopeName": "PriorityClass",
+        "operator": "In",
+        "values": [daemonset["spec"]["template"]["spec"]["priorityClassName"]],
+    }
     assert int(quota["spec"]["hard"]["pods"]) >= 5000  # Kubernetes' largest supported cluster
 
 
@@ -104,15 +119,23 @@ def _mounts(daemonset: dict[str, Any], container: dict[str, Any]) -> dict[str, d
     return {m["mountPath"]: {**m, "volume": volumes[m["name"]]} for m in container["volumeMounts"]}
 
 
-@pytest.mark.parametrize(("mount_path", "host_path", "propagation"), [
-    ("/host/proc", "/proc", None),
-    ("/host/sys", "/sys", None),
-    ("/host/root", "/", "HostToContainer"),
-    ("/var/log", "/var/log", None),
-    ("/var/lib/docker/containers", "/var/lib/docker/containers", None),
-])
-def test_host_paths_are_mounted_read_only(daemonset: dict[str, Any], container: dict[str, Any],
-                                          mount_path: str, host_path: str, propagation: str | None) -> None:
+@pytest.mark.parametrize(
+    ("mount_path", "host_path", "propagation"),
+    [
+        ("/host/proc", "/proc", None),
+        ("/host/sys", "/sys", None),
+        ("/host/root", "/", "HostToContainer"),
+        ("/var/log", "/var/log", None),
+        ("/var/lib/docker/containers", "/var/lib/docker/containers", None),
+    ],
+)
+def test_host_paths_are_mounted_read_only(
+    daemonset: dict[str, Any],
+    container: dict[str, Any],
+    mount_path: str,
+    host_path: str,
+    propagation: str | None,
+) -> None:
     mount = _mounts(daemonset, container)[mount_path]
     assert mount["volume"]["hostPath"]["path"] == host_path
     assert mount.get("readOnly") is True
@@ -129,8 +152,9 @@ def test_state_dir_is_a_writable_host_directory(daemonset: dict[str, Any], conta
 
 def test_path_flags_point_at_the_host_mounts(daemonset: dict[str, Any], container: dict[str, Any]) -> None:
     mounts = _mounts(daemonset, container)
-    host_mount = {m["volume"]["hostPath"]["path"]: path
-                  for path, m in mounts.items() if "hostPath" in m["volume"]}
+    host_mount = {
+        m["volume"]["hostPath"]["path"]: path for path, m in mounts.items() if "hostPath" in m["volume"]
+    }
     flags = dict(arg.split("=", 1) for arg in container["args"] if arg.startswith("--path."))
     assert flags == {
         "--path.procfs": host_mount["/proc"],
@@ -140,8 +164,12 @@ def test_path_flags_point_at_the_host_mounts(daemonset: dict[str, Any], containe
     }
     # The image's default config (the same file) says the same, for runs without these flags.
     config = yaml.safe_load((MANIFESTS / "config.yaml").read_text())
-    assert config["path"] == {"procfs": "/host/proc", "sysfs": "/host/sys", "rootfs": "/host/root",
-                              "udev": {"data": "/host/root/run/udev/data"}}
+    assert config["path"] == {
+        "procfs": "/host/proc",
+        "sysfs": "/host/sys",
+        "rootfs": "/host/root",
+        "udev": {"data": "/host/root/run/udev/data"},
+    }
 
 
 def test_container_is_locked_down(daemonset: dict[str, Any], container: dict[str, Any]) -> None:
@@ -164,8 +192,12 @@ def test_node_name_comes_from_the_downward_api(container: dict[str, Any]) -> Non
 def test_the_shipper_skips_its_own_container_log(container: dict[str, Any]) -> None:
     """The env the DaemonSet sets is what the log shipper reads to leave out its own pod's log."""
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"] if "valueFrom" in e}
-    fake_pod = {"metadata.name": "nodeagent-x1", "metadata.namespace": "nodeagent", "metadata.uid": "u-1",
-                "spec.nodeName": "node-1"}
+    fake_pod = {
+        "metadata.name": "nodeagent-x1",
+        "metadata.namespace": "nodeagent",
+        "metadata.uid": "u-1",
+        "spec.nodeName": "node-1",
+    }
     environ = {name: fake_pod[field] for name, field in env.items()}
     config = parse_logs_config(_config_document()["logs"], environ=environ)
     assert own_output_excludes(config.sinks, environ), "no own-pod exclude: a stdout sink would loop"
@@ -197,8 +229,9 @@ def _config_document() -> dict[str, Any]:
     return yaml.safe_load((MANIFESTS / "config.yaml").read_text())
 
 
-def test_configmap_is_the_config_file(base_objects: list[dict[str, Any]], daemonset: dict[str, Any],
-                                      container: dict[str, Any]) -> None:
+def test_configmap_is_the_config_file(
+    base_objects: list[dict[str, Any]], daemonset: dict[str, Any], container: dict[str, Any]
+) -> None:
     configmap = find(base_objects, "ConfigMap")
     assert configmap["data"] == {"config.yaml": (MANIFESTS / "config.yaml").read_text()}
     volumes = {v["name"]: v for v in daemonset["spec"]["template"]["spec"]["volumes"]}
@@ -242,12 +275,14 @@ def test_commented_loki_example_is_valid_once_uncommented() -> None:
 # ------------------------------------------------------------------------------------------- Service, RBAC
 
 
-def test_headless_metrics_service_selects_the_agents(base_objects: list[dict[str, Any]],
-                                                     daemonset: dict[str, Any]) -> None:
+def test_headless_metrics_service_selects_the_agents(
+    base_objects: list[dict[str, Any]], daemonset: dict[str, Any]
+) -> None:
     service = find(base_objects, "Service", "nodeagent")
     assert service["spec"]["clusterIP"] == "None"
-    assert service["spec"]["ports"] == [{"name": "metrics", "port": 9100, "targetPort": "metrics",
-                                         "protocol": "TCP"}]
+    assert service["spec"]["ports"] == [
+        {"name": "metrics", "port": 9100, "targetPort": "metrics", "protocol": "TCP"}
+    ]
     pod_labels = daemonset["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert daemonset["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
@@ -267,17 +302,30 @@ def test_servicemonitor_selects_the_service(all_renderings: dict[str, list[dict[
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "nodeagent"
 
 
-def test_rbac_is_read_only_and_bound_to_the_agent(base_objects: list[dict[str, Any]],
-                                                  daemonset: dict[str, Any]) -> None:
+def test_rbac_is_read_only_and_bound_to_the_agent(
+    base_objects: list[dict[str, Any]], daemonset: dict[str, Any]
+) -> None:
     role = find(base_objects, "ClusterRole", "nodeagent")
-    granted = {(group, resource) for rule in role["rules"] for group in rule["apiGroups"]
-               for resource in rule["resources"]}
-    assert granted == {("", "nodes"), ("", "pods"), ("apps", "daemonsets"), ("", "events"),
-                       ("events.k8s.io", "events")}
+    granted = {
+        (group, resource)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+    }
+    assert granted == {
+        ("", "nodes"),
+        ("", "pods"),
+        ("apps", "daemonsets"),
+        ("", "events"),
+        ("events.k8s.io", "events"),
+    }
     for rule in role["rules"]:
         assert set(rule["verbs"]) <= {"get", "list", "watch"}
     binding = find(base_objects, "ClusterRoleBinding", "nodeagent")
-    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
-                                  "name": "nodeagent"}
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "ClusterRole",
+        "name": "nodeagent",
+    }
     account = daemonset["spec"]["template"]["spec"]["serviceAccountName"]
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "nodeagent"}]

@@ -44,7 +44,11 @@ CHECK_TIMEOUT = 120
 def check_placement(manifests: Path, *args: str) -> tuple[int, dict[str, Any]]:
     result = subprocess.run(
         [sys.executable, "-m", "nodeagent", "check-placement", "-f", str(manifests), "-o", "json", *args],
-        capture_output=True, text=True, timeout=CHECK_TIMEOUT, cwd=ROOT)
+        capture_output=True,
+        text=True,
+        timeout=CHECK_TIMEOUT,
+        cwd=ROOT,
+    )
     assert result.returncode in (0, 1), f"check-placement failed ({result.returncode}): {result.stderr}"
     return result.returncode, json.loads(result.stdout)
 
@@ -103,8 +107,9 @@ def test_kustomization_directory_is_accepted_as_is() -> None:
     assert {n["verdict"] for n in verdicts(report).values()} == {"runs"}
 
 
-def test_without_the_tolerations_tainted_nodes_would_be_missed(base_objects: list[dict[str, Any]],
-                                                                tmp_path: Path) -> None:
+def test_without_the_tolerations_tainted_nodes_would_be_missed(
+    base_objects: list[dict[str, Any]], tmp_path: Path
+) -> None:
     """The check above is not vacuous: the same DaemonSet without its toleration misses the tainted nodes."""
     objects = [dict(o) for o in base_objects]
     daemonset = next(o for o in objects if o["kind"] == "DaemonSet")
@@ -115,5 +120,11 @@ def test_without_the_tolerations_tainted_nodes_would_be_missed(base_objects: lis
     status, report = check_placement(untolerant, "--nodes", str(NODE_LISTS["tainted-pools"]))
     blocked = {name for name, result in verdicts(report).items() if result["verdict"] == "blocked"}
     assert status == 1
-    assert blocked == {"cp-transition", "gpu-a100-1", "gke-spot-1", "aks-spot-1", "karpenter-spot-1",
-                       "infra-1"}
+    assert blocked == {
+        "cp-transition",
+        "gpu-a100-1",
+        "gke-spot-1",
+        "aks-spot-1",
+        "karpenter-spot-1",
+        "infra-1",
+    }

@@ -24,10 +24,24 @@ PROMTOOL_TIMEOUT = 60
 PROMETHEUS_TIMEOUT = 30
 # The fields Prometheus documents for a kubernetes_sd_configs entry (used only where promtool was built
 # without Kubernetes discovery, as Debian's is).
-KUBERNETES_SD_FIELDS = {"api_server", "role", "kubeconfig_file", "namespaces", "selectors",
-                        "attach_metadata", "basic_auth", "authorization", "oauth2", "proxy_url", "no_proxy",
-                        "proxy_from_environment", "proxy_connect_header", "follow_redirects", "enable_http2",
-                        "tls_config"}
+KUBERNETES_SD_FIELDS = {
+    "api_server",
+    "role",
+    "kubeconfig_file",
+    "namespaces",
+    "selectors",
+    "attach_metadata",
+    "basic_auth",
+    "authorization",
+    "oauth2",
+    "proxy_url",
+    "no_proxy",
+    "proxy_from_environment",
+    "proxy_connect_header",
+    "follow_redirects",
+    "enable_http2",
+    "tls_config",
+}
 KUBERNETES_SD_ROLES = {"node", "service", "pod", "endpoints", "endpointslice", "ingress"}
 
 
@@ -91,8 +105,13 @@ def scrape_config() -> dict[str, Any]:
 
 
 def prometheus_yml(scrape_configs: list[dict[str, Any]]) -> str:
-    return yaml.safe_dump({"global": {"scrape_interval": "30s", "evaluation_interval": "30s"},
-                           "scrape_configs": scrape_configs}, sort_keys=False)
+    return yaml.safe_dump(
+        {
+            "global": {"scrape_interval": "30s", "evaluation_interval": "30s"},
+            "scrape_configs": scrape_configs,
+        },
+        sort_keys=False,
+    )
 
 
 def promtool_knows_kubernetes_sd(tmp_path: Path) -> bool:
@@ -131,14 +150,17 @@ def test_scrape_config_passes_promtool_check(tmp_path: Path) -> None:
 
 def _endpoint_target(port: int, service: str, port_name: str, node: str) -> dict[str, Any]:
     """What Kubernetes endpoints discovery reports for one endpoint (the labels our relabeling reads)."""
-    return {"targets": [f"127.0.0.1:{port}"], "labels": {
-        "__meta_kubernetes_namespace": "nodeagent",
-        "__meta_kubernetes_service_name": service,
-        "__meta_kubernetes_endpoint_port_name": port_name,
-        "__meta_kubernetes_endpoint_ready": "true",
-        "__meta_kubernetes_pod_name": f"{service}-{node}",
-        "__meta_kubernetes_pod_node_name": node,
-    }}
+    return {
+        "targets": [f"127.0.0.1:{port}"],
+        "labels": {
+            "__meta_kubernetes_namespace": "nodeagent",
+            "__meta_kubernetes_service_name": service,
+            "__meta_kubernetes_endpoint_port_name": port_name,
+            "__meta_kubernetes_endpoint_ready": "true",
+            "__meta_kubernetes_pod_name": f"{service}-{node}",
+            "__meta_kubernetes_pod_node_name": node,
+        },
+    }
 
 
 def _get_json(url: str) -> dict[str, Any]:
@@ -166,15 +188,23 @@ def test_scrape_config_keeps_only_agents_and_names_them_by_node(tmp_path: Path) 
     port = free_port()
     log = (tmp_path / "prometheus.log").open("w")
     proc = subprocess.Popen(
-        [binary, f"--config.file={tmp_path / 'prometheus.yml'}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}"],
-        stdout=log, stderr=subprocess.STDOUT)
+        [
+            binary,
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     try:
         deadline = time.monotonic() + PROMETHEUS_TIMEOUT
         while True:
             if proc.poll() is not None:
-                pytest.fail(f"prometheus exited with {proc.returncode}: "
-                            f"{(tmp_path / 'prometheus.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"prometheus exited with {proc.returncode}: "
+                    f"{(tmp_path / 'prometheus.log').read_text()[-2000:]}"
+                )
             try:
                 data = _get_json(f"http://127.0.0.1:{port}/api/v1/targets")["data"]
                 if len(data["activeTargets"]) + len(data["droppedTargets"]) == len(targets):
@@ -193,10 +223,19 @@ def test_scrape_config_keeps_only_agents_and_names_them_by_node(tmp_path: Path) 
             proc.wait()
         log.close()
     [active] = data["activeTargets"]
-    assert active["labels"] == {"job": "nodeagent", "instance": "node-1", "node": "node-1",
-                                "namespace": "nodeagent", "pod": "nodeagent-node-1"}
+    assert active["labels"] == {
+        "job": "nodeagent",
+        "instance": "node-1",
+        "node": "node-1",
+        "namespace": "nodeagent",
+        "pod": "nodeagent-node-1",
+    }
     assert active["scrapeUrl"] == f"http://127.0.0.1:{unused_port}/metrics"
-    dropped = sorted((t["discoveredLabels"]["__meta_kubernetes_service_name"],
-                      t["discoveredLabels"]["__meta_kubernetes_endpoint_port_name"])
-                     for t in data["droppedTargets"])
+    dropped = sorted(
+        (
+            t["discoveredLabels"]["__meta_kubernetes_service_name"],
+            t["discoveredLabels"]["__meta_kubernetes_endpoint_port_name"],
+        )
+        for t in data["droppedTargets"]
+    )
     assert dropped == [("kube-dns", "metrics"), ("nodeagent", "debug")]

@@ -73,8 +73,14 @@ def unique_name(prefix: str = "t") -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
 
 
-def make_config(tmp_path: Path, paths: Sequence[str | Path], *, input_options: dict | None = None,
-                inputs: list[dict] | None = None, **tuning: Any) -> LogsConfig:
+def make_config(
+    tmp_path: Path,
+    paths: Sequence[str | Path],
+    *,
+    input_options: dict | None = None,
+    inputs: list[dict] | None = None,
+    **tuning: Any,
+) -> LogsConfig:
     section: dict[str, Any] = {"state_dir": str(tmp_path / "state"), **FAST, **tuning}
     if inputs is None:
         inputs = [{"name": unique_name("in"), "paths": [str(p) for p in paths], **(input_options or {})}]
@@ -101,8 +107,15 @@ class Shipper:
         return self.config.inputs[0].name
 
     async def start(self) -> None:
-        self.task = asyncio.create_task(run_logs(self.config, node_name=self.node_name, stop=self.stop_event,
-                                                 ready=self.ready, sinks=self.sinks))
+        self.task = asyncio.create_task(
+            run_logs(
+                self.config,
+                node_name=self.node_name,
+                stop=self.stop_event,
+                ready=self.ready,
+                sinks=self.sinks,
+            )
+        )
         ready = asyncio.create_task(self.ready.wait())
         await asyncio.wait({ready, self.task}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
         if self.task.done():

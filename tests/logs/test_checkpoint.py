@@ -111,8 +111,9 @@ def test_a_corrupt_file_is_set_aside(tmp_path: Path, caplog: pytest.LogCaptureFi
     assert "checkpoint file is unreadable" in caplog.text
 
 
-def test_a_failed_write_leaves_the_previous_checkpoint_intact(tmp_path: Path,
-                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failed_write_leaves_the_previous_checkpoint_intact(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store = store_at(tmp_path)
     cursor = store.open_cursor((1, 1), b"a", "/a.log", 0)
     store.acknowledge(cursor, 100, 0)

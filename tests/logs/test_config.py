@@ -49,8 +49,13 @@ def test_embedded_default() -> None:
     config = parse_logs_config(None, environ={"HOME": "/home/u"})
     assert config.enabled
     paths = [p for i in config.inputs for p in i.paths]
-    assert paths == ["/var/log/*.log", "/var/log/syslog", "/var/log/messages", "/var/log/pods/*/*/*.log",
-                     "/var/lib/docker/containers/*/*-json.log"]
+    assert paths == [
+        "/var/log/*.log",
+        "/var/log/syslog",
+        "/var/log/messages",
+        "/var/log/pods/*/*/*.log",
+        "/var/lib/docker/containers/*/*-json.log",
+    ]
     assert {i.read_from for i in config.inputs} == {"tail"}
     assert [(s.type, s.name) for s in config.sinks] == [("stdout", "stdout")]
 
@@ -58,10 +63,12 @@ def test_embedded_default() -> None:
 def test_state_dir_default_per_user() -> None:
     assert default_state_dir({}, is_root=True) == Path("/var/lib/nodeagent")
     assert default_state_dir({"XDG_STATE_HOME": "/x/state", "HOME": "/home/u"}, is_root=False) == Path(
-        "/x/state/nodeagent")
+        "/x/state/nodeagent"
+    )
     assert default_state_dir({"HOME": "/home/u"}, is_root=False) == Path("/home/u/.local/state/nodeagent")
     assert default_state_dir({"XDG_STATE_HOME": "relative", "HOME": "/h"}, is_root=False) == Path(
-        "/h/.local/state/nodeagent")
+        "/h/.local/state/nodeagent"
+    )
 
 
 def test_the_issue_example() -> None:
@@ -112,26 +119,45 @@ def test_enabled_false() -> None:
     assert parse("logs: {enabled: false}").enabled is False
 
 
-@pytest.mark.parametrize(("text", "key", "line", "words"), [
-    ("logs:\n  inputz: []\n", "logs.inputz", 2, "unknown key"),
-    ("logs:\n  inputs:\n    - paths: [/a/*.log]\n      format: json\n", "logs.inputs[0].format", 4,
-     "expected one of"),
-    ("logs:\n  inputs:\n    - paths: [relative/*.log]\n", "logs.inputs[0].paths", 3, "absolute"),
-    ("logs:\n  inputs:\n    - name: a\n", "logs.inputs[0]", 3, "'paths' is required"),
-    ("logs:\n  inputs:\n    - {paths: [/a], multiline: {start_pattern: '('}}\n",
-     "logs.inputs[0].multiline.start_pattern", 3, "invalid regular expression"),
-    ("logs:\n  batch_timeout: soon\n", "logs.batch_timeout", 2, "duration"),
-    ("logs:\n  buffer_max_bytes: lots\n", "logs.buffer_max_bytes", 2, "size"),
-    ("logs:\n  max_open_files: 0\n", "logs.max_open_files", 2, "greater than 0"),
-    ("logs:\n  state_dir: var/lib\n", "logs.state_dir", 2, "absolute"),
-    ("logs:\n  sinks:\n    - {type: kafka}\n", "logs.sinks[0].type", 3, "unknown sink type"),
-    ("logs:\n  sinks:\n    - {type: file}\n", "logs.sinks[0].path", 3, "required"),
-    ("logs:\n  sinks: []\n", "logs.sinks", 2, "at least one sink"),
-    ("logs:\n  inputs:\n    - {name: a, paths: [/a]}\n    - {name: a, paths: [/b]}\n",
-     "logs.inputs[1].name", 4, "duplicate input name"),
-    ("logs:\n  retry_initial_backoff: 10s\n  retry_max_backoff: 1s\n", "logs.retry_max_backoff", 3,
-     "smaller"),
-])
+@pytest.mark.parametrize(
+    ("text", "key", "line", "words"),
+    [
+        ("logs:\n  inputz: []\n", "logs.inputz", 2, "unknown key"),
+        (
+            "logs:\n  inputs:\n    - paths: [/a/*.log]\n      format: json\n",
+            "logs.inputs[0].format",
+            4,
+            "expected one of",
+        ),
+        ("logs:\n  inputs:\n    - paths: [relative/*.log]\n", "logs.inputs[0].paths", 3, "absolute"),
+        ("logs:\n  inputs:\n    - name: a\n", "logs.inputs[0]", 3, "'paths' is required"),
+        (
+            "logs:\n  inputs:\n    - {paths: [/a], multiline: {start_pattern: '('}}\n",
+            "logs.inputs[0].multiline.start_pattern",
+            3,
+            "invalid regular expression",
+        ),
+        ("logs:\n  batch_timeout: soon\n", "logs.batch_timeout", 2, "duration"),
+        ("logs:\n  buffer_max_bytes: lots\n", "logs.buffer_max_bytes", 2, "size"),
+        ("logs:\n  max_open_files: 0\n", "logs.max_open_files", 2, "greater than 0"),
+        ("logs:\n  state_dir: var/lib\n", "logs.state_dir", 2, "absolute"),
+        ("logs:\n  sinks:\n    - {type: kafka}\n", "logs.sinks[0].type", 3, "unknown sink type"),
+        ("logs:\n  sinks:\n    - {type: file}\n", "logs.sinks[0].path", 3, "required"),
+        ("logs:\n  sinks: []\n", "logs.sinks", 2, "at least one sink"),
+        (
+            "logs:\n  inputs:\n    - {name: a, paths: [/a]}\n    - {name: a, paths: [/b]}\n",
+            "logs.inputs[1].name",
+            4,
+            "duplicate input name",
+        ),
+        (
+            "logs:\n  retry_initial_backoff: 10s\n  retry_max_backoff: 1s\n",
+            "logs.retry_max_backoff",
+            3,
+            "smaller",
+        ),
+    ],
+)
 def test_errors_name_key_file_and_line(text: str, key: str, line: int, words: str) -> None:
     error = error_of(text)
     assert error.key == key
@@ -171,8 +197,11 @@ logs:
 
 
 def test_the_agents_own_pod_logs_are_excluded_when_the_pod_is_known() -> None:
-    environ = {"NODEAGENT_POD_NAME": "nodeagent-x7k2p", "NODEAGENT_POD_NAMESPACE": "monitoring",
-               "NODEAGENT_POD_UID": "5c3e-11"}
+    environ = {
+        "NODEAGENT_POD_NAME": "nodeagent-x7k2p",
+        "NODEAGENT_POD_NAMESPACE": "monitoring",
+        "NODEAGENT_POD_UID": "5c3e-11",
+    }
     config = parse("logs:\n  sinks: [{type: stdout}]\n", environ)
     containers = next(i for i in config.inputs if i.name == "containers")
     matcher = PathMatcher(containers.paths, containers.exclude)

@@ -30,8 +30,21 @@ class Agent:
         for key in ("NODEAGENT_POD_NAME", "NODEAGENT_POD_NAMESPACE", "NODEAGENT_POD_UID"):
             env.pop(key, None)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "nodeagent", "run", "--no-metrics", "--config", str(config),
-             "--node-name", "crash-node"], stdout=subprocess.DEVNULL, stderr=self.stderr, env=env)
+            [
+                sys.executable,
+                "-m",
+                "nodeagent",
+                "run",
+                "--no-metrics",
+                "--config",
+                str(config),
+                "--node-name",
+                "crash-node",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=self.stderr,
+            env=env,
+        )
 
     def wait_ready(self, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

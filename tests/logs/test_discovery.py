@@ -30,10 +30,23 @@ def make_tree(root: Path) -> None:
             (root / sub / name).write_text("x\n")
 
 
-@pytest.mark.parametrize("pattern", [
-    "*.log", "*.log*", "pods/*/*/*.log", "pods/*/c/*", "*/*/*/*.log", "?.log", "[ab].log", "[!ab].log",
-    "**/*.log", "deep/**/*.txt", "*-json.log", ".*.log",
-])
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        "*.log",
+        "*.log*",
+        "pods/*/*/*.log",
+        "pods/*/c/*",
+        "*/*/*/*.log",
+        "?.log",
+        "[ab].log",
+        "[!ab].log",
+        "**/*.log",
+        "deep/**/*.txt",
+        "*-json.log",
+        ".*.log",
+    ],
+)
 def test_glob_regex_agrees_with_glob(tmp_path: Path, pattern: str) -> None:
     make_tree(tmp_path)
     full = f"{tmp_path}/{pattern}"
@@ -44,10 +57,13 @@ def test_glob_regex_agrees_with_glob(tmp_path: Path, pattern: str) -> None:
 
 
 @settings(max_examples=200, deadline=None)
-@given(name=st.text(alphabet="ab.*?-_/x0", min_size=1, max_size=12),
-       pattern=st.text(alphabet="ab.*?-x0", min_size=1, max_size=8))
+@given(
+    name=st.text(alphabet="ab.*?-_/x0", min_size=1, max_size=12),
+    pattern=st.text(alphabet="ab.*?-x0", min_size=1, max_size=8),
+)
 def test_glob_regex_matches_fnmatch_within_one_segment(name: str, pattern: str) -> None:
     import fnmatch
+
     if "/" in name or name.startswith("."):
         return
     assert bool(glob_to_regex(pattern).match(name)) == fnmatch.fnmatchcase(name, pattern)
@@ -67,8 +83,9 @@ def test_watch_roots_are_the_fixed_directories() -> None:
     assert static_prefix("/var/log/pods/*/*/*.log") == "/var/log/pods"
     assert static_prefix("/var/log/syslog") == "/var/log"
     assert static_prefix("/*.log") == "/"
-    assert watch_roots(["/var/log/*.log", "/var/log/pods/*/*/*.log", "/var/lib/docker/containers/*/*.log",
-                        "/var/log/syslog"]) == ["/var/lib/docker/containers", "/var/log"]
+    assert watch_roots(
+        ["/var/log/*.log", "/var/log/pods/*/*/*.log", "/var/lib/docker/containers/*/*.log", "/var/log/syslog"]
+    ) == ["/var/lib/docker/containers", "/var/log"]
 
 
 def test_scan_finds_regular_files_follows_symlinks_and_skips_the_rest(tmp_path: Path) -> None:

@@ -12,10 +12,20 @@ from nodeagent.logs.record import Record, RecordBatch, Records
 from nodeagent.logs.sinks.stdout import encode_json_lines
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
-kubernetes = st.none() | st.fixed_dictionaries({"namespace": text, "pod": text}) | st.fixed_dictionaries(
-    {"container_id": text, "restart_count": st.integers(0, 10)})
-records = st.builds(Record, time=text, message=text | st.text(max_size=20), stream=st.none() | text,
-                    file=text, node=text, kubernetes=kubernetes)
+kubernetes = (
+    st.none()
+    | st.fixed_dictionaries({"namespace": text, "pod": text})
+    | st.fixed_dictionaries({"container_id": text, "restart_count": st.integers(0, 10)})
+)
+records = st.builds(
+    Record,
+    time=text,
+    message=text | st.text(max_size=20),
+    stream=st.none() | text,
+    file=text,
+    node=text,
+    kubernetes=kubernetes,
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -27,22 +37,39 @@ def test_batch_encoding_is_record_to_json_per_line(batch: list[Record]) -> None:
 
 def test_shared_metadata_objects_and_special_characters() -> None:
     meta = {"namespace": "ns", "pod": "p\u00e9", "restart_count": 1}
-    batch = [Record("t", "quote \" backslash \\ nul \x00 tab \t \u2028", s, "/f", "n", meta)
-             for s in ("stdout", "stderr", None)]
+    batch = [
+        Record("t", 'quote " backslash \\ nul \x00 tab \t \u2028', s, "/f", "n", meta)
+        for s in ("stdout", "stderr", None)
+    ]
     batch.append(Record("t", "lone \udc80 surrogate", "stdout", "/f", "n", None))
     lines = encode_json_lines(batch).decode().split("\n")[:-1]  # not splitlines(): U+2028
     assert [json.loads(line)["stream"] for line in lines] == ["stdout", "stderr", None, "stdout"]
-    assert json.loads(lines[0])["message"] == "quote \" backslash \\ nul \x00 tab \t \u2028"
+    assert json.loads(lines[0])["message"] == 'quote " backslash \\ nul \x00 tab \t \u2028'
     assert json.loads(lines[0])["kubernetes"] == meta
     assert "kubernetes" not in json.loads(lines[3])
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.lists(st.tuples(text, text | st.text(max_size=20), st.none() | text),
-                                   max_size=5), text, text, kubernetes), max_size=4))
+@given(
+    st.lists(
+        st.tuples(
+            st.lists(st.tuples(text, text | st.text(max_size=20), st.none() | text), max_size=5),
+            text,
+            text,
+            kubernetes,
+        ),
+        max_size=4,
+    )
+)
 def test_column_runs_encode_and_read_like_the_records_they_hold(runs: list) -> None:
-    batch = RecordBatch([Records([t for t, _, _ in rows], [m for _, m, _ in rows], [s for _, _, s in rows],
-                                 file, node, meta) for rows, file, node, meta in runs])
+    batch = RecordBatch(
+        [
+            Records(
+                [t for t, _, _ in rows], [m for _, m, _ in rows], [s for _, _, s in rows], file, node, meta
+            )
+            for rows, file, node, meta in runs
+        ]
+    )
     records = [Record(t, m, s, file, node, meta) for rows, file, node, meta in runs for t, m, s in rows]
     assert list(batch) == records
     assert len(batch) == len(records)

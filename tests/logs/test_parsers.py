@@ -20,8 +20,13 @@ T0 = "2026-01-02T03:04:05.123456789Z"
 class Feeder:
     """Feeds lines with realistic offsets (each line plus its newline), collecting the records."""
 
-    def __init__(self, fmt: str = "auto", multiline: MultilineConfig | None = None,
-                 max_record_bytes: int = 1 << 20, **kwargs: float) -> None:
+    def __init__(
+        self,
+        fmt: str = "auto",
+        multiline: MultilineConfig | None = None,
+        max_record_bytes: int = 1 << 20,
+        **kwargs: float,
+    ) -> None:
         self.parser = make_parser(fmt, multiline, max_record_bytes, **kwargs)
         self.offset = 0
         self.records: list[Parsed] = []
@@ -41,6 +46,7 @@ class Feeder:
 
 # -- CRI ----------------------------------------------------------------------------------------------
 
+
 def test_cri_full_line() -> None:
     f = Feeder("cri")
     (record,) = f.feed(f"{T0} stdout F hello world")
@@ -54,21 +60,33 @@ def test_cri_message_keeps_inner_spaces_and_empty_message() -> None:
     assert f.feed(f"{T0} stdout F")[0].message == ""
 
 
-@pytest.mark.parametrize(("raw", "normalized"), [
-    ("2026-01-02T03:04:05.123456789Z", "2026-01-02T03:04:05.123456789Z"),
-    ("2026-01-02T03:04:05.5Z", "2026-01-02T03:04:05.500000000Z"),  # Go's RFC3339Nano trims zeros
-    ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05.000000000Z"),
-    ("2026-01-02T05:04:05.123+02:00", "2026-01-02T03:04:05.123000000Z"),
-    ("2026-01-01T23:30:00.000000001-04:30", "2026-01-02T04:00:00.000000001Z"),
-    ("2026-01-02t03:04:05.1234567891234z", "2026-01-02T03:04:05.123456789Z"),
-])
+@pytest.mark.parametrize(
+    ("raw", "normalized"),
+    [
+        ("2026-01-02T03:04:05.123456789Z", "2026-01-02T03:04:05.123456789Z"),
+        ("2026-01-02T03:04:05.5Z", "2026-01-02T03:04:05.500000000Z"),  # Go's RFC3339Nano trims zeros
+        ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05.000000000Z"),
+        ("2026-01-02T05:04:05.123+02:00", "2026-01-02T03:04:05.123000000Z"),
+        ("2026-01-01T23:30:00.000000001-04:30", "2026-01-02T04:00:00.000000001Z"),
+        ("2026-01-02t03:04:05.1234567891234z", "2026-01-02T03:04:05.123456789Z"),
+    ],
+)
 def test_cri_time_is_normalised_to_utc_nanoseconds(raw: str, normalized: str) -> None:
     assert normalize_time(raw) == normalized
     assert Feeder("cri").feed(f"{raw} stdout F x")[0].time == normalized
 
 
-@pytest.mark.parametrize("raw", ["2026-13-02T03:04:05Z", "2026-02-30T03:04:05Z", "yesterday", "",
-                                 "2026-01-02 03:04:05", "2026-01-02T03:04:05.Z"])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "2026-13-02T03:04:05Z",
+        "2026-02-30T03:04:05Z",
+        "yesterday",
+        "",
+        "2026-01-02 03:04:05",
+        "2026-01-02T03:04:05.Z",
+    ],
+)
 def test_invalid_times_are_rejected(raw: str) -> None:
     assert normalize_time(raw) is None
 
@@ -78,8 +96,11 @@ def test_cri_partials_are_joined_with_first_piece_time() -> None:
     assert f.feed("2026-01-02T03:04:05.000000001Z stdout P hel") == []
     assert f.feed("2026-01-02T03:04:05.000000002Z stdout P lo ") == []
     (record,) = f.feed("2026-01-02T03:04:05.000000003Z stdout F world")
-    assert (record.time, record.message, record.stream) == ("2026-01-02T03:04:05.000000001Z", "hello world",
-                                                           "stdout")
+    assert (record.time, record.message, record.stream) == (
+        "2026-01-02T03:04:05.000000001Z",
+        "hello world",
+        "stdout",
+    )
     assert record.resume_offset == f.offset
 
 
@@ -124,6 +145,7 @@ def test_cri_line_that_is_not_cri_is_plain() -> None:
 
 # -- docker json-file ---------------------------------------------------------------------------------
 
+
 def _fixture_messages(name: str) -> list[str]:
     f = Feeder("docker")
     for line in require_shared(FLUENT_BIT / name).read_bytes().splitlines():
@@ -141,8 +163,13 @@ def test_docker_fluent_bit_splitted_line_fixture() -> None:
 
 def test_docker_fluent_bit_splitted_multiple_lines_fixture() -> None:
     assert _fixture_messages("dockermode_splitted_multiple_lines.log") == [
-        "2020-03-24 Multiple lines: ", "first bullet point", "second bullet point", "third bullet point",
-        "fourth bullet point", "2020-03-24 Single line"]
+        "2020-03-24 Multiple lines: ",
+        "first bullet point",
+        "second bullet point",
+        "third bullet point",
+        "fourth bullet point",
+        "2020-03-24 Single line",
+    ]
 
 
 def test_docker_fields_and_time() -> None:
@@ -158,7 +185,8 @@ def test_docker_pieces_join_per_stream() -> None:
     f.feed('{"log":"out-b\\n","stream":"stdout","time":"2026-01-02T03:04:07Z"}')
     assert [(r.stream, r.message, r.time) for r in f.records] == [
         ("stderr", "err", "2026-01-02T03:04:06.000000000Z"),
-        ("stdout", "out-a out-b", "2026-01-02T03:04:05.000000000Z")]
+        ("stdout", "out-a out-b", "2026-01-02T03:04:05.000000000Z"),
+    ]
     assert f.records[0].resume_offset == 0  # the stdout piece at 0 was still held
 
 
@@ -176,6 +204,7 @@ def test_docker_line_that_is_not_docker_json_is_plain(line: str) -> None:
 
 # -- plain and auto -----------------------------------------------------------------------------------
 
+
 def test_plain_strips_carriage_return_and_replaces_invalid_utf8() -> None:
     f = Feeder("plain")
     assert f.feed(b"windows line\r")[0].message == "windows line"
@@ -191,12 +220,16 @@ def test_auto_decides_per_line() -> None:
     f.feed("{not json")
     f.feed("2026 is a year, not a CRI time")
     assert [(r.message, r.stream, r.time) for r in f.records] == [
-        ("cri line", "stdout", T0), ("docker line", "stderr", None),
-        ("Jan  2 03:04:05 host syslog line", None, None), ("{not json", None, None),
-        ("2026 is a year, not a CRI time", None, None)]
+        ("cri line", "stdout", T0),
+        ("docker line", "stderr", None),
+        ("Jan  2 03:04:05 host syslog line", None, None),
+        ("{not json", None, None),
+        ("2026 is a year, not a CRI time", None, None),
+    ]
 
 
 # -- size cap ------------------------------------------------------------------------------------------
+
 
 def test_oversize_partial_record_is_cut_not_dropped() -> None:
     f = Feeder("cri", max_record_bytes=100)
@@ -227,8 +260,13 @@ def test_record_at_exactly_the_cap_is_whole() -> None:
 
 # -- multiline ----------------------------------------------------------------------------------------
 
-JAVA_TRACE = ["2026-01-02 03:04:05 ERROR boom", "java.lang.RuntimeException: x", "\tat a.b(C.java:1)",
-              "\tat d.e(F.java:2)", "2026-01-02 03:04:06 INFO next"]
+JAVA_TRACE = [
+    "2026-01-02 03:04:05 ERROR boom",
+    "java.lang.RuntimeException: x",
+    "\tat a.b(C.java:1)",
+    "\tat d.e(F.java:2)",
+    "2026-01-02 03:04:06 INFO next",
+]
 
 
 def test_multiline_groups_until_next_start() -> None:
@@ -264,8 +302,12 @@ def test_multiline_is_per_stream_after_cri_joining() -> None:
     f.feed(f"{T0} stdout F Next")
     f.flush_all()
     by_stream = {(r.stream, r.message) for r in f.records}
-    assert by_stream == {("stdout", "Traceback:\n  File x.py"), ("stderr", "E1"), ("stderr", "E2"),
-                         ("stdout", "Next")}
+    assert by_stream == {
+        ("stdout", "Traceback:\n  File x.py"),
+        ("stderr", "E1"),
+        ("stderr", "E2"),
+        ("stdout", "Next"),
+    }
     offsets = [r.resume_offset for r in f.records]
     assert offsets == sorted(offsets)
 
@@ -288,8 +330,8 @@ def test_continuation_without_a_start_is_not_lost() -> None:
 
 def test_flush_all_order_and_offsets_with_groups_on_two_streams() -> None:
     f = Feeder("cri", MultilineConfig(r"^S"))
-    f.feed(f"{T0} stdout F S-out")      # group A at 0
-    f.feed(f"{T0} stderr F S-err")      # group B
+    f.feed(f"{T0} stdout F S-out")  # group A at 0
+    f.feed(f"{T0} stderr F S-err")  # group B
     f.feed(f"{T0} stdout F  more-out")  # A grows past B
     records = f.flush_all()
     assert [r.message for r in records] == ["S-out\n more-out", "S-err"]
@@ -299,6 +341,7 @@ def test_flush_all_order_and_offsets_with_groups_on_two_streams() -> None:
 
 
 # -- partial lines that never finish -------------------------------------------------------------------
+
 
 def test_partial_line_times_out_and_flush_all_emits_held_pieces() -> None:
     f = Feeder("cri", partial_timeout=5.0)
@@ -314,15 +357,30 @@ def test_partial_line_times_out_and_flush_all_emits_held_pieces() -> None:
 
 # -- properties ----------------------------------------------------------------------------------------
 
-lines_strategy = st.lists(st.binary(max_size=120) | st.sampled_from([
-    f"{T0} stdout P piece".encode(), f"{T0} stderr P piece".encode(), f"{T0} stdout F end".encode(),
-    b'{"log":"part","stream":"stdout"}', b'{"log":"end\\n","stream":"stdout"}', b"S start", b" cont"]),
-    max_size=40)
+lines_strategy = st.lists(
+    st.binary(max_size=120)
+    | st.sampled_from(
+        [
+            f"{T0} stdout P piece".encode(),
+            f"{T0} stderr P piece".encode(),
+            f"{T0} stdout F end".encode(),
+            b'{"log":"part","stream":"stdout"}',
+            b'{"log":"end\\n","stream":"stdout"}',
+            b"S start",
+            b" cont",
+        ]
+    ),
+    max_size=40,
+)
 
 
 @settings(max_examples=300, deadline=None)
-@given(lines=lines_strategy, fmt=st.sampled_from(["auto", "cri", "docker", "plain"]),
-       multiline=st.booleans(), cap=st.sampled_from([16, 50, 1 << 20]))
+@given(
+    lines=lines_strategy,
+    fmt=st.sampled_from(["auto", "cri", "docker", "plain"]),
+    multiline=st.booleans(),
+    cap=st.sampled_from([16, 50, 1 << 20]),
+)
 def test_never_raises_and_offsets_are_sane(lines: list[bytes], fmt: str, multiline: bool, cap: int) -> None:
     parser = make_parser(fmt, MultilineConfig(r"^S", 1.0) if multiline else None, cap)
     offset, last_resume, now = 0, 0, 0.0
@@ -340,8 +398,12 @@ def test_never_raises_and_offsets_are_sane(lines: list[bytes], fmt: str, multili
 
 
 # Lines that carry a unique token each, so that "nothing lost" can be checked by token.
-event = st.tuples(st.sampled_from(["cri", "docker", "plain"]), st.sampled_from(["stdout", "stderr"]),
-                  st.booleans(), st.booleans())
+event = st.tuples(
+    st.sampled_from(["cri", "docker", "plain"]),
+    st.sampled_from(["stdout", "stderr"]),
+    st.booleans(),
+    st.booleans(),
+)
 
 
 def _line(kind: str, stream: str, final: bool, starts: bool, token: int) -> bytes:
@@ -365,8 +427,9 @@ def _run(lines: list[bytes], first: int, multiline: bool) -> list[Parsed]:
 
 @settings(max_examples=200, deadline=None)
 @given(events=st.lists(event, min_size=1, max_size=25), multiline=st.booleans(), data=st.data())
-def test_restart_from_any_resume_offset_loses_nothing(events: list[tuple[str, str, bool, bool]],
-                                                      multiline: bool, data: st.DataObject) -> None:
+def test_restart_from_any_resume_offset_loses_nothing(
+    events: list[tuple[str, str, bool, bool]], multiline: bool, data: st.DataObject
+) -> None:
     lines = [_line(*e, token=i) for i, e in enumerate(events)]
     starts, offset = [], 0
     for line in lines:
@@ -383,17 +446,33 @@ def test_restart_from_any_resume_offset_loses_nothing(events: list[tuple[str, st
     assert resume == offset or resume in starts  # always a line boundary
     first = starts.index(resume) if resume in starts else len(lines)
     again = _run(lines, first, multiline)
-    delivered = {int(t) for r in records[:k + 1] + again for t in re.findall(r"<(\d+)>", r.message)}
+    delivered = {int(t) for r in records[: k + 1] + again for t in re.findall(r"<(\d+)>", r.message)}
     assert delivered == all_tokens
 
 
 # Mostly kubelet's usual form, so runs of such lines meet the odd ones (pieces, bad times, other tags).
-_SECONDS = st.sampled_from(["2026-01-02T03:04:05"] * 4 + ["2026-01-02T03:04:06", "2026-02-30T03:04:05",
-                                                          "2026-01-02 03:04:05", "2026-01-02T03:04:6x"])
+_SECONDS = st.sampled_from(
+    ["2026-01-02T03:04:05"] * 4
+    + ["2026-01-02T03:04:06", "2026-02-30T03:04:05", "2026-01-02 03:04:05", "2026-01-02T03:04:6x"]
+)
 _FRACTIONS = st.sampled_from([".123456789Z"] * 5 + [".123Z", ".12345678xZ", ".123456789+02:00", ".123456789"])
 _TAGS = st.sampled_from(["F"] * 5 + ["P", "P", "F:x", "X", ""])
-_WORDS = st.sampled_from([b"ok", b"quote\"d", b"back\\slash", b"tab\t", "\u00e9t\u00e9".encode(), b"\xff",
-                          b"\xe2\x82", b"\r", b"\x00", b"x" * 70, b"{", b" "])
+_WORDS = st.sampled_from(
+    [
+        b"ok",
+        b'quote"d',
+        b"back\\slash",
+        b"tab\t",
+        "\u00e9t\u00e9".encode(),
+        b"\xff",
+        b"\xe2\x82",
+        b"\r",
+        b"\x00",
+        b"x" * 70,
+        b"{",
+        b" ",
+    ]
+)
 
 
 @st.composite
@@ -408,8 +487,11 @@ def cri_ish_lines(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(cri_ish_lines(), min_size=1, max_size=40), st.sampled_from(["cri", "auto", "plain"]),
-       st.sampled_from([64, 1 << 20]))
+@given(
+    st.lists(cri_ish_lines(), min_size=1, max_size=40),
+    st.sampled_from(["cri", "auto", "plain"]),
+    st.sampled_from([64, 1 << 20]),
+)
 def test_feed_lines_is_feed_line_by_line(lines: list[bytes], fmt: str, max_record_bytes: int) -> None:
     one_by_one, together = ParsedColumns("read"), ParsedColumns("read")
     parser = make_parser(fmt, None, max_record_bytes)

@@ -91,8 +91,13 @@ async def test_a_refused_batch_is_dropped_counted_and_acknowledged(tmp_path: Pat
     write_lines(log, numbered(50))
     config = make_config(tmp_path, [log])
     async with shipping(config, sink):
-        await eventually(lambda: sample("nodeagent_logs_records_dropped_total",
-                                        {"sink": sink.name, "reason": "rejected"}) == 50, what="the drop")
+        await eventually(
+            lambda: (
+                sample("nodeagent_logs_records_dropped_total", {"sink": sink.name, "reason": "rejected"})
+                == 50
+            ),
+            what="the drop",
+        )
         write_lines(log, numbered(20, 50))
         await eventually(lambda: len(sink.records) == 20, what="later records")
     assert sink.messages() == numbered(20, 50)

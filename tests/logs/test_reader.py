@@ -30,7 +30,8 @@ async def test_reads_existing_then_appended_lines_with_record_fields(tmp_path: P
     assert len(record.time) == 30 and record.time.endswith("Z")  # read time, RFC 3339 with nanoseconds
     assert sample("nodeagent_logs_lines_read_total", {"input": shipper.input_name}) == 3
     assert sample("nodeagent_logs_bytes_read_total", {"input": shipper.input_name}) == len(
-        "one\ntwo\nthree\n")
+        "one\ntwo\nthree\n"
+    )
 
 
 def test_read_time_format() -> None:
@@ -39,7 +40,8 @@ def test_read_time_format() -> None:
 
 
 async def test_read_from_tail_skips_what_exists_but_reads_later_files_from_their_start(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     old = tmp_path / "old.log"
     write_lines(old, ["before start"])
     sink = MemorySink()
@@ -71,8 +73,9 @@ async def test_globs_and_excludes(tmp_path: Path) -> None:
         write_lines(tmp_path / name, [name])
     (tmp_path / "dir.log").mkdir()
     sink = MemorySink()
-    config = make_config(tmp_path, [tmp_path / "*.log*", tmp_path / "*.tmp"],
-                         input_options={"exclude": ["*.gz", "*.tmp"]})
+    config = make_config(
+        tmp_path, [tmp_path / "*.log*", tmp_path / "*.tmp"], input_options={"exclude": ["*.gz", "*.tmp"]}
+    )
     async with shipping(config, sink):
         await eventually(lambda: len(sink.records) >= 1, what="a.log")
         await asyncio.sleep(0.2)
@@ -90,7 +93,8 @@ async def test_invalid_utf8_and_nul_bytes_are_kept_readable(tmp_path: Path) -> N
 
 
 async def test_last_line_without_newline_waits_for_its_end_then_is_sent_after_the_timeout(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     log = tmp_path / "partial.log"
     sink = MemorySink()
     config = make_config(tmp_path, [log], input_options={"partial_line_timeout": "600ms"})
@@ -147,7 +151,8 @@ async def test_cri_pieces_of_stdout_and_stderr_interleaved_are_joined_per_stream
         "2026-11-27T10:00:00.000000002Z stderr P err-a \n"
         "2026-11-27T10:00:00.000000003Z stdout F out-b\n"
         "2026-11-27T10:00:00.000000004Z stderr F err-b\n"
-        "2026-11-27T10:00:00.000000005Z stdout F whole\n")
+        "2026-11-27T10:00:00.000000005Z stdout F whole\n"
+    )
     sink = MemorySink()
     config = make_config(tmp_path, [tmp_path / "pods/*/*/*.log"], input_options={"format": "cri"})
     async with shipping(config, sink):
@@ -157,16 +162,23 @@ async def test_cri_pieces_of_stdout_and_stderr_interleaved_are_joined_per_stream
     assert by_message["out-a out-b"].stream == "stdout"
     assert by_message["out-a out-b"].time == "2026-11-27T10:00:00.000000001Z"
     assert by_message["err-a err-b"].stream == "stderr"
-    assert by_message["whole"].kubernetes == {"namespace": "kube-system", "pod": "dns-7d8f",
-                                               "pod_uid": "0123-4567", "container": "coredns",
-                                               "restart_count": 2}
+    assert by_message["whole"].kubernetes == {
+        "namespace": "kube-system",
+        "pod": "dns-7d8f",
+        "pod_uid": "0123-4567",
+        "container": "coredns",
+        "restart_count": 2,
+    }
 
 
 async def test_multiline_groups_are_flushed_after_their_timeout(tmp_path: Path) -> None:
     log = tmp_path / "java.log"
     sink = MemorySink()
-    config = make_config(tmp_path, [log], input_options={
-        "format": "plain", "multiline": {"start_pattern": r"^\S", "timeout": "300ms"}})
+    config = make_config(
+        tmp_path,
+        [log],
+        input_options={"format": "plain", "multiline": {"start_pattern": r"^\S", "timeout": "300ms"}},
+    )
     write_lines(log, ["Exception in main", "  at a.b(C.java:1)", "  at d.e(F.java:2)", "next event"])
     async with shipping(config, sink):
         await eventually(lambda: len(sink.records) == 2, timeout=5, what="both groups")
@@ -174,7 +186,8 @@ async def test_multiline_groups_are_flushed_after_their_timeout(tmp_path: Path) 
 
 
 async def test_an_unreadable_file_is_skipped_with_one_warning_and_a_metric(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
     secret = tmp_path / "secret.log"
     write_lines(secret, ["hidden"])
     write_lines(tmp_path / "open.log", ["visible"])
@@ -215,7 +228,8 @@ async def test_a_file_matched_twice_through_a_symlink_is_read_once(tmp_path: Pat
 
 
 async def test_without_file_events_polling_and_rescans_still_find_everything(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from nodeagent.logs import watch
 
     def no_inotify(*args: object) -> None:
@@ -233,8 +247,9 @@ async def test_without_file_events_polling_and_rescans_still_find_everything(
     assert sorted(sink.messages()) == ["appended", "before", "new file"]
 
 
-async def test_a_directory_that_appears_later_is_watched(tmp_path: Path,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_directory_that_appears_later_is_watched(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(reader_module, "RESCAN_WITHOUT_EVENTS", 0.2)  # how often roots are looked for
     pods = tmp_path / "pods"  # does not exist yet, as /var/log/pods before the kubelet's first pod
     sink = MemorySink()

@@ -105,8 +105,13 @@ async def test_kubelet_rotation_then_gzip(tmp_path: Path) -> None:
         await asyncio.sleep(0.2)
     messages = sink.messages()
     assert messages == numbered("first", 500) + numbered("second", 400)
-    assert sink.records[0].kubernetes == {"namespace": "default", "pod": "web-1", "pod_uid": "9f1c",
-                                          "container": "nginx", "restart_count": 0}
+    assert sink.records[0].kubernetes == {
+        "namespace": "default",
+        "pod": "web-1",
+        "pod_uid": "9f1c",
+        "container": "nginx",
+        "restart_count": 0,
+    }
 
 
 async def test_copytruncate_restarts_at_zero_without_duplicates(tmp_path: Path) -> None:
@@ -152,21 +157,28 @@ async def test_deleted_file_is_let_go_in_bounded_time_while_the_sink_is_down(tmp
     size = sum(len(line) + 1 for line in lines)
     async with shipping(config, sink) as shipper:
         write_lines(log, lines)
-        await eventually(lambda: sample("nodeagent_logs_bytes_read_total", {"input": shipper.input_name}) > 0,
-                         what="some reading")
+        await eventually(
+            lambda: sample("nodeagent_logs_bytes_read_total", {"input": shipper.input_name}) > 0,
+            what="some reading",
+        )
         log.unlink()
-        await eventually(lambda: open_fds_to("big.log") == [], timeout=5,
-                         what="the deleted file let go although the sink is down")
+        await eventually(
+            lambda: open_fds_to("big.log") == [],
+            timeout=5,
+            what="the deleted file let go although the sink is down",
+        )
         read = sample("nodeagent_logs_bytes_read_total", {"input": shipper.input_name})
-        given_up = sample("nodeagent_logs_bytes_given_up_total",
-                          {"input": shipper.input_name, "reason": "deleted"})
+        given_up = sample(
+            "nodeagent_logs_bytes_given_up_total", {"input": shipper.input_name, "reason": "deleted"}
+        )
         assert read < size  # backpressure held reading back
         assert given_up == size - read
         sink.gate.set()  # what was read before is still delivered
-        await eventually(lambda: sum(len(r.message) + 1 for r in sink.records) >= read - 20,
-                         what="the buffered records")
+        await eventually(
+            lambda: sum(len(r.message) + 1 for r in sink.records) >= read - 20, what="the buffered records"
+        )
     messages = sink.messages()
-    assert messages[:-1] == lines[:len(messages) - 1]
+    assert messages[:-1] == lines[: len(messages) - 1]
     assert lines[len(messages) - 1].startswith(messages[-1])  # the last one may be a line's head
 
 
@@ -183,7 +195,8 @@ async def test_rm_and_immediate_recreate_with_the_same_name(tmp_path: Path) -> N
         await eventually(lambda: len(sink.records) == 800, what="every round")
         await asyncio.sleep(0.3)
     assert sink.messages() == numbered("round0", 200) + numbered("round1", 200) + numbered(
-        "round2", 200) + numbered("last", 200)
+        "round2", 200
+    ) + numbered("last", 200)
 
 
 async def test_renamed_to_another_matching_name_just_goes_on(tmp_path: Path) -> None:
@@ -245,8 +258,12 @@ async def test_symlinked_container_logs_across_kubelet_rotation(tmp_path: Path) 
         await asyncio.sleep(0.6)
     assert sink.messages() == numbered("a", 250) + numbered("b", 200)
     assert {r.file for r in sink.records} == {str(link)}
-    assert sink.records[-1].kubernetes == {"namespace": "prod", "pod": "api-5d9c", "container": "server",
-                                           "container_id": container_id}
+    assert sink.records[-1].kubernetes == {
+        "namespace": "prod",
+        "pod": "api-5d9c",
+        "container": "server",
+        "container_id": container_id,
+    }
     assert sink.records[-1].stream == "stderr"
 
 
@@ -255,8 +272,12 @@ def _logrotate(tmp_path: Path, log: Path, mode: str) -> None:
     conf = tmp_path / "logrotate.conf"
     conf.write_text(f"{log} {{\n    rotate 3\n    {mode}\n    missingok\n    nocompress\n}}\n")
     os.chmod(conf, 0o644)
-    subprocess.run([binary, "--force", "--state", str(tmp_path / "logrotate.state"), str(conf)],
-                   check=True, timeout=30, capture_output=True)
+    subprocess.run(
+        [binary, "--force", "--state", str(tmp_path / "logrotate.state"), str(conf)],
+        check=True,
+        timeout=30,
+        capture_output=True,
+    )
 
 
 async def test_logrotate_create_mode(tmp_path: Path) -> None:
@@ -319,7 +340,8 @@ def test_reader_module_has_the_lifecycle_the_tests_rely_on() -> None:
 
 
 async def test_a_file_rotated_while_the_agent_was_down_is_finished_before_its_successor(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     log = tmp_path / "app.log"
     config = make_config(tmp_path, [log])
     write_lines(log, numbered("old", 500))

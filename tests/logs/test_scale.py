@@ -28,8 +28,9 @@ async def test_ten_thousand_files_with_a_few_active_and_bounded_descriptors(tmp_
             path.write_bytes(f"{d}/{f} first\n".encode())
             paths.append(path)
     sink = MemorySink()
-    config = make_config(tmp_path, [root / "*/*/*.log"], max_open_files=MAX_OPEN, batch_max_records=2000,
-                         rescan_interval="30s")
+    config = make_config(
+        tmp_path, [root / "*/*/*.log"], max_open_files=MAX_OPEN, batch_max_records=2000, rescan_interval="30s"
+    )
     baseline = open_fd_count()
     peak = 0
 

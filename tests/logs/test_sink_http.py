@@ -18,8 +18,14 @@ from tests.conftest import free_port
 
 
 def record(message: str) -> Record:
-    return Record(time="2026-01-02T03:04:05.000000001Z", message=message, stream="stdout", file="/f",
-                  node="node-a", kubernetes={"namespace": "ns", "pod": "p", "container": "c"})
+    return Record(
+        time="2026-01-02T03:04:05.000000001Z",
+        message=message,
+        stream="stdout",
+        file="/f",
+        node="node-a",
+        kubernetes={"namespace": "ns", "pod": "p", "container": "c"},
+    )
 
 
 class Collector:
@@ -107,9 +113,17 @@ async def test_gzip_body_is_valid_gzip_of_the_ndjson() -> None:
     assert gzip.decompress(seen[0]) == (record("x").to_json() + "\n" + record("y").to_json() + "\n").encode()
 
 
-@pytest.mark.parametrize(("status", "error"), [(500, RetryableSinkError), (503, RetryableSinkError),
-                                               (429, RetryableSinkError), (404, PermanentSinkError),
-                                               (413, PermanentSinkError), (302, RetryableSinkError)])
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (500, RetryableSinkError),
+        (503, RetryableSinkError),
+        (429, RetryableSinkError),
+        (404, PermanentSinkError),
+        (413, PermanentSinkError),
+        (302, RetryableSinkError),
+    ],
+)
 async def test_status_codes(collector: tuple[Collector, str], status: int, error: type[Exception]) -> None:
     fake, url = collector
     fake.answer = (status, f"refused with {status}")

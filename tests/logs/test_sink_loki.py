@@ -19,14 +19,30 @@ from nodeagent.logs.sinks.loki import build_push_request, sanitize_label_name
 from tests.conftest import free_port
 
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
-KUBE = {"namespace": "shop", "pod": "cart-7d9f8-abcde", "pod_uid": "0b3f9c1e", "container": "cart",
-        "restart_count": 3}
+KUBE = {
+    "namespace": "shop",
+    "pod": "cart-7d9f8-abcde",
+    "pod_uid": "0b3f9c1e",
+    "container": "cart",
+    "restart_count": 3,
+}
 
 
-def record(message: str, *, time: str = "2026-01-02T03:04:05.000000001Z", stream: str | None = "stdout",
-           kubernetes: dict | None = None) -> Record:
-    return Record(time=time, message=message, stream=stream, file="/var/log/pods/x/0.log", node="node-a",
-                  kubernetes=kubernetes)
+def record(
+    message: str,
+    *,
+    time: str = "2026-01-02T03:04:05.000000001Z",
+    stream: str | None = "stdout",
+    kubernetes: dict | None = None,
+) -> Record:
+    return Record(
+        time=time,
+        message=message,
+        stream=stream,
+        file="/var/log/pods/x/0.log",
+        node="node-a",
+        kubernetes=kubernetes,
+    )
 
 
 @dataclass
@@ -77,8 +93,12 @@ class FakeLoki:
                 last = int(ts)
 
     def entries(self) -> list[tuple[dict[str, str], str, str]]:
-        return [(s["stream"], ts, line) for push in self.pushes for s in push["streams"]
-                for ts, line in s["values"]]
+        return [
+            (s["stream"], ts, line)
+            for push in self.pushes
+            for s in push["streams"]
+            for ts, line in s["values"]
+        ]
 
 
 @pytest.fixture
@@ -108,26 +128,55 @@ async def send(url: str, batch: list[Record], **options: Any) -> None:
 
 async def test_push_default_labels_gzip_and_json_lines(loki: tuple[FakeLoki, str]) -> None:
     fake, url = loki
-    batch = [record("hello", kubernetes=KUBE), record("oops", stream="stderr", kubernetes=KUBE),
-             record("host line", stream=None)]
+    batch = [
+        record("hello", kubernetes=KUBE),
+        record("oops", stream="stderr", kubernetes=KUBE),
+        record("host line", stream=None),
+    ]
     await send(url, batch)
     (request,) = fake.requests
     assert request.headers["Content-Encoding"] == "gzip"
     assert request.headers["User-Agent"].startswith("nodeagent/")
     assert "X-Scope-OrgID" not in request.headers
     assert [(labels, ts, json.loads(line)) for labels, ts, line in fake.entries()] == [
-        ({"node": "node-a", "namespace": "shop", "pod": "cart-7d9f8-abcde", "container": "cart",
-          "stream": "stdout"}, "1767323045000000001", batch[0].to_dict()),
-        ({"node": "node-a", "namespace": "shop", "pod": "cart-7d9f8-abcde", "container": "cart",
-          "stream": "stderr"}, "1767323045000000001", batch[1].to_dict()),
-        ({"node": "node-a"}, "1767323045000000001", batch[2].to_dict())]  # empty labels omitted
+        (
+            {
+                "node": "node-a",
+                "namespace": "shop",
+                "pod": "cart-7d9f8-abcde",
+                "container": "cart",
+                "stream": "stdout",
+            },
+            "1767323045000000001",
+            batch[0].to_dict(),
+        ),
+        (
+            {
+                "node": "node-a",
+                "namespace": "shop",
+                "pod": "cart-7d9f8-abcde",
+                "container": "cart",
+                "stream": "stderr",
+            },
+            "1767323045000000001",
+            batch[1].to_dict(),
+        ),
+        ({"node": "node-a"}, "1767323045000000001", batch[2].to_dict()),
+    ]  # empty labels omitted
 
 
 async def test_tenant_headers_auth_and_no_gzip(loki: tuple[FakeLoki, str]) -> None:
     fake, url = loki
     fake.tenant = "team-a"
-    await send(url + "/", [record("x")], tenant_id="team-a", gzip=False, headers={"X-Extra": "1"},
-               username="u", password="p w")
+    await send(
+        url + "/",
+        [record("x")],
+        tenant_id="team-a",
+        gzip=False,
+        headers={"X-Extra": "1"},
+        username="u",
+        password="p w",
+    )
     (request,) = fake.requests
     assert "Content-Encoding" not in request.headers
     assert request.headers["X-Extra"] == "1"
@@ -150,22 +199,39 @@ async def test_full_push_url_is_accepted_as_is(loki: tuple[FakeLoki, str]) -> No
 
 async def test_entries_sorted_per_stream_stably(loki: tuple[FakeLoki, str]) -> None:
     fake, url = loki
-    times = ["2026-01-02T03:04:05.000000003Z", "2026-01-02T03:04:05.000000001Z",
-             "2026-01-02T03:04:05.000000003Z", "2026-01-02T05:04:05.000000002+02:00"]
+    times = [
+        "2026-01-02T03:04:05.000000003Z",
+        "2026-01-02T03:04:05.000000001Z",
+        "2026-01-02T03:04:05.000000003Z",
+        "2026-01-02T05:04:05.000000002+02:00",
+    ]
     await send(url, [record(f"m{i}", time=t) for i, t in enumerate(times)], line_format="message")
-    assert [(ts[-1], line) for _, ts, line in fake.entries()] == [("1", "m1"), ("2", "m3"), ("3", "m0"),
-                                                                  ("3", "m2")]
+    assert [(ts[-1], line) for _, ts, line in fake.entries()] == [
+        ("1", "m1"),
+        ("2", "m3"),
+        ("3", "m0"),
+        ("3", "m2"),
+    ]
 
 
 async def test_label_mapping_static_labels_and_kubernetes_fields(loki: tuple[FakeLoki, str]) -> None:
     fake, url = loki
-    await send(url, [record("x", kubernetes=KUBE)], line_format="message",
-               labels={"k8s-ns": "kubernetes.namespace", "restarts": "restart_count", "uid": "pod_uid"},
-               static_labels={"cluster": "prod", "9lives": "yes", "empty": ""})
+    await send(
+        url,
+        [record("x", kubernetes=KUBE)],
+        line_format="message",
+        labels={"k8s-ns": "kubernetes.namespace", "restarts": "restart_count", "uid": "pod_uid"},
+        static_labels={"cluster": "prod", "9lives": "yes", "empty": ""},
+    )
     ((labels, _, line),) = fake.entries()
     assert line == "x"
-    assert labels == {"k8s_ns": "shop", "restarts": "3", "uid": "0b3f9c1e", "cluster": "prod",
-                      "_9lives": "yes"}
+    assert labels == {
+        "k8s_ns": "shop",
+        "restarts": "3",
+        "uid": "0b3f9c1e",
+        "cluster": "prod",
+        "_9lives": "yes",
+    }
 
 
 async def test_stream_without_any_label_gets_a_fallback(loki: tuple[FakeLoki, str]) -> None:
@@ -224,9 +290,19 @@ def test_label_names_are_sanitized() -> None:
 
 
 def test_push_request_groups_streams_in_first_seen_order() -> None:
-    body = build_push_request([record("a", stream="stderr"), record("b"), record("c", stream="stderr")],
-                              [("stream", "stream")], {}, "message", now_ns=7)
-    assert body == {"streams": [
-        {"stream": {"stream": "stderr"},
-         "values": [["1767323045000000001", "a"], ["1767323045000000001", "c"]]},
-        {"stream": {"stream": "stdout"}, "values": [["1767323045000000001", "b"]]}]}
+    body = build_push_request(
+        [record("a", stream="stderr"), record("b"), record("c", stream="stderr")],
+        [("stream", "stream")],
+        {},
+        "message",
+        now_ns=7,
+    )
+    assert body == {
+        "streams": [
+            {
+                "stream": {"stream": "stderr"},
+                "values": [["1767323045000000001", "a"], ["1767323045000000001", "c"]],
+            },
+            {"stream": {"stream": "stdout"}, "values": [["1767323045000000001", "b"]]},
+        ]
+    }

@@ -67,8 +67,12 @@ def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
     port_file, output, conf = tmp_path / "port", tmp_path / "out.log", tmp_path / "rsyslog.conf"
     conf.write_text(CONFIG.format(work=work, port_file=port_file, output=output))
     # -n: foreground; -f/-i: our config and pid file, so no root and no system paths are needed.
-    proc = subprocess.Popen([binary, "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslogd.pid")],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [binary, "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslogd.pid")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         port = int(_wait_for_file(port_file, proc))
         yield Rsyslog(port=port, output=output)
@@ -85,13 +89,20 @@ def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
 
 
 def record(message: str, stream: str | None, kubernetes: dict | None) -> Record:
-    return Record(time="2026-01-02T03:04:05.123456789Z", message=message, stream=stream,
-                  file="/var/log/pods/x/0.log", node="worker-7", kubernetes=kubernetes)
+    return Record(
+        time="2026-01-02T03:04:05.123456789Z",
+        message=message,
+        stream=stream,
+        file="/var/log/pods/x/0.log",
+        node="worker-7",
+        kubernetes=kubernetes,
+    )
 
 
 async def test_rsyslog_receives_rfc5424_with_structured_data(rsyslog: Rsyslog) -> None:
-    sink = make_sink({"type": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "facility": "local3"},
-                     name="syslog")
+    sink = make_sink(
+        {"type": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "facility": "local3"}, name="syslog"
+    )
     tricky = {"namespace": 'we"ird\\ns]', "pod": "api-6f7c9-x2x9z", "container": "api"}
     normal = {"namespace": "prod", "pod": "api-6f7c9-x2x9z", "container": "api"}
     batch = [
@@ -118,8 +129,9 @@ async def test_rsyslog_receives_rfc5424_with_structured_data(rsyslog: Rsyslog) -
 
 
 async def test_rsyslog_many_messages_over_one_connection_in_order(rsyslog: Rsyslog) -> None:
-    sink = make_sink({"type": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "app_name": "bulk"},
-                     name="syslog")
+    sink = make_sink(
+        {"type": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "app_name": "bulk"}, name="syslog"
+    )
     await sink.start()
     try:
         for start in range(0, 2000, 500):

@@ -30,13 +30,20 @@ from nodeagent.logs.sinks.syslog import (
 KUBE = {"namespace": "default", "pod": "web-0", "pod_uid": "u-1", "container": "nginx", "restart_count": 1}
 
 
-def record(message: str, *, stream: str | None = "stdout", kubernetes: dict | None = None,
-           time: str = "2026-01-02T03:04:05.123456789Z") -> Record:
-    return Record(time=time, message=message, stream=stream, file="/var/log/x.log", node="node-1",
-                  kubernetes=kubernetes)
+def record(
+    message: str,
+    *,
+    stream: str | None = "stdout",
+    kubernetes: dict | None = None,
+    time: str = "2026-01-02T03:04:05.123456789Z",
+) -> Record:
+    return Record(
+        time=time, message=message, stream=stream, file="/var/log/x.log", node="node-1", kubernetes=kubernetes
+    )
 
 
 # -- registry and options ------------------------------------------------------------------------------
+
 
 def test_registry_lists_every_sink_type() -> None:
     assert sorted(SINK_TYPES) == ["file", "http", "loki", "stdout", "syslog"]
@@ -45,37 +52,52 @@ def test_registry_lists_every_sink_type() -> None:
 
 
 def test_make_sink_builds_and_ignores_name_and_caller_keys(tmp_path: Path) -> None:
-    sink = make_sink({"type": "file", "name": "out", "path": str(tmp_path / "o.jsonl"), "batch": 5},
-                     name="out", ignore=("batch",))
+    sink = make_sink(
+        {"type": "file", "name": "out", "path": str(tmp_path / "o.jsonl"), "batch": 5},
+        name="out",
+        ignore=("batch",),
+    )
     assert isinstance(sink, FileSink) and sink.name == "out" and sink.path == tmp_path / "o.jsonl"
     # '-' and '_' are interchangeable in option names, as everywhere in the config.
     loki = make_sink({"type": "loki", "url": "http://127.0.0.1:3100", "tenant-id": "t"}, name="l")
     assert loki.tenant_id == "t"  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(("spec", "message"), [
-    ({"type": "kafka"}, "type: unknown sink type 'kafka' (expected one of file, http, loki, stdout, syslog)"),
-    ({}, "type: unknown sink type None"),
-    ({"type": "file"}, "path: required for a file sink"),
-    ({"type": "file", "path": ""}, "path: must not be empty"),
-    ({"type": "file", "path": "/x", "pth": 1}, "pth: unknown option for a file sink (known: path)"),
-    ({"type": "stdout", "path": "/x"}, "path: unknown option for a stdout sink"),
-    ({"type": "loki"}, "url: required"),
-    ({"type": "loki", "url": "127.0.0.1:3100"}, "url: expected an http:// or https:// URL"),
-    ({"type": "loki", "url": "http://h", "labels": ["pod", "podd"]}, "labels: unknown record field 'podd'"),
-    ({"type": "loki", "url": "http://h", "labels": "pod"}, "labels: expected a list"),
-    ({"type": "loki", "url": "http://h", "line_format": "xml"}, "line_format: expected one of json, message"),
-    ({"type": "loki", "url": "http://h", "gzip": "maybe"}, "gzip: expected true or false"),
-    ({"type": "loki", "url": "http://h", "timeout": "soon"}, "timeout: expected a duration"),
-    ({"type": "loki", "url": "http://h", "headers": {"X-A": "1\r\nX-B: 2"}}, "headers: header 'X-A'"),
-    ({"type": "loki", "url": "http://h", "password": "p"}, "username: required when a password is set"),
-    ({"type": "http", "url": "http://h", "method": "GET"}, "method: expected one of POST, PUT, PATCH"),
-    ({"type": "syslog"}, "address: required"),
-    ({"type": "syslog", "address": "h:99999"}, "address: port out of range"),
-    ({"type": "syslog", "address": "h:x"}, "address: bad port"),
-    ({"type": "syslog", "address": "h:514", "facility": "local9"}, "facility: unknown facility 'local9'"),
-    ({"type": "syslog", "address": "h:514", "facility": 24}, "facility: facility number must be 0-23"),
-])
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            {"type": "kafka"},
+            "type: unknown sink type 'kafka' (expected one of file, http, loki, stdout, syslog)",
+        ),
+        ({}, "type: unknown sink type None"),
+        ({"type": "file"}, "path: required for a file sink"),
+        ({"type": "file", "path": ""}, "path: must not be empty"),
+        ({"type": "file", "path": "/x", "pth": 1}, "pth: unknown option for a file sink (known: path)"),
+        ({"type": "stdout", "path": "/x"}, "path: unknown option for a stdout sink"),
+        ({"type": "loki"}, "url: required"),
+        ({"type": "loki", "url": "127.0.0.1:3100"}, "url: expected an http:// or https:// URL"),
+        (
+            {"type": "loki", "url": "http://h", "labels": ["pod", "podd"]},
+            "labels: unknown record field 'podd'",
+        ),
+        ({"type": "loki", "url": "http://h", "labels": "pod"}, "labels: expected a list"),
+        (
+            {"type": "loki", "url": "http://h", "line_format": "xml"},
+            "line_format: expected one of json, message",
+        ),
+        ({"type": "loki", "url": "http://h", "gzip": "maybe"}, "gzip: expected true or false"),
+        ({"type": "loki", "url": "http://h", "timeout": "soon"}, "timeout: expected a duration"),
+        ({"type": "loki", "url": "http://h", "headers": {"X-A": "1\r\nX-B: 2"}}, "headers: header 'X-A'"),
+        ({"type": "loki", "url": "http://h", "password": "p"}, "username: required when a password is set"),
+        ({"type": "http", "url": "http://h", "method": "GET"}, "method: expected one of POST, PUT, PATCH"),
+        ({"type": "syslog"}, "address: required"),
+        ({"type": "syslog", "address": "h:99999"}, "address: port out of range"),
+        ({"type": "syslog", "address": "h:x"}, "address: bad port"),
+        ({"type": "syslog", "address": "h:514", "facility": "local9"}, "facility: unknown facility 'local9'"),
+        ({"type": "syslog", "address": "h:514", "facility": 24}, "facility: facility number must be 0-23"),
+    ],
+)
 def test_bad_options_are_refused_with_the_key(spec: dict, message: str) -> None:
     with pytest.raises(ValueError) as caught:
         make_sink(spec, name="s")
@@ -83,6 +105,7 @@ def test_bad_options_are_refused_with_the_key(spec: dict, message: str) -> None:
 
 
 # -- stdout -------------------------------------------------------------------------------------------
+
 
 async def test_stdout_writes_json_lines_and_flushes(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = io.BytesIO()
@@ -97,6 +120,7 @@ async def test_stdout_writes_json_lines_and_flushes(monkeypatch: pytest.MonkeyPa
 
 
 # -- file ---------------------------------------------------------------------------------------------
+
 
 def read_messages(path: Path) -> list[str]:
     return [json.loads(line)["message"] for line in path.read_text().splitlines()]
@@ -139,7 +163,8 @@ async def test_file_sink_follows_rotation_by_rename_and_by_removal(tmp_path: Pat
 
 
 async def test_file_sink_fsyncs_on_flush_and_before_letting_a_rotated_file_go(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     synced: list[int] = []
     real_fsync = os.fsync
 
@@ -167,8 +192,9 @@ async def test_file_sink_fsyncs_on_flush_and_before_letting_a_rotated_file_go(
     assert synced[-1] == path.stat().st_ino  # close syncs what the new file got
 
 
-async def test_file_sink_failed_write_leaves_no_partial_line(tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_file_sink_failed_write_leaves_no_partial_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "out.jsonl"
     sink = FileSink("f", {"path": str(path)})
     await sink.start()
@@ -204,10 +230,16 @@ async def test_file_sink_unusable_path_is_retryable_not_fatal(tmp_path: Path) ->
 
 # -- syslog formatting --------------------------------------------------------------------------------
 
+
 def test_syslog_message_format() -> None:
     message = format_message(record("hello wörld", stream="stderr", kubernetes=KUBE), 1, None)
-    assert message == ('<11>1 2026-01-02T03:04:05.123456Z node-1 nginx - - '
-                       '[k8s@32473 namespace="default" pod="web-0" container="nginx"] hello wörld').encode()
+    assert (
+        message
+        == (
+            "<11>1 2026-01-02T03:04:05.123456Z node-1 nginx - - "
+            '[k8s@32473 namespace="default" pod="web-0" container="nginx"] hello wörld'
+        ).encode()
+    )
     plain = format_message(record("", stream=None, time="bad"), 16, None)
     assert plain == b"<134>1 - node-1 nodeagent - - -"
     assert format_message(record("m", kubernetes=KUBE), 1, "my app").startswith(b"<14>1 2026")
@@ -222,14 +254,21 @@ def test_syslog_structured_data_escaping_and_framing() -> None:
     assert frame("é".encode()) == b"2 \xc3\xa9"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("logs.example:6514", ("logs.example", 6514)), ("127.0.0.1", ("127.0.0.1", 514)),
-    ("[::1]:601", ("::1", 601)), ("[fe80::1]", ("fe80::1", 514))])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("logs.example:6514", ("logs.example", 6514)),
+        ("127.0.0.1", ("127.0.0.1", 514)),
+        ("[::1]:601", ("::1", 601)),
+        ("[fe80::1]", ("fe80::1", 514)),
+    ],
+)
 def test_syslog_address(text: str, expected: tuple[str, int]) -> None:
     assert parse_address(text) == expected
 
 
 # -- syslog delivery and reconnects (a local TCP server standing in for the collector) -----------------
+
 
 class FramedServer:
     """Reads RFC 6587 octet-counted frames; can drop its connections."""

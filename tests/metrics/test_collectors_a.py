@@ -49,8 +49,11 @@ def scrape(root: Path, name: str, settings: dict[str, Any] | None = None) -> lis
     """Sample lines of one collector run (HELP/TYPE aside), including its success line."""
     collectors = build_collectors([name], paths_for(root), settings or {})
     text = render_text(run_collectors(collectors))
-    return [line for line in text.splitlines() if line and not line.startswith("#")
-            and not line.startswith("node_scrape_collector_duration")]
+    return [
+        line
+        for line in text.splitlines()
+        if line and not line.startswith("#") and not line.startswith("node_scrape_collector_duration")
+    ]
 
 
 def parse_error_count(collector: str) -> float:
@@ -111,8 +114,10 @@ def test_parse_cpu_list() -> None:
 
 
 def test_parse_cpuinfo_x86_and_arm() -> None:
-    x86 = ("processor\t: 0\nvendor_id\t: GenuineIntel\ncpu MHz\t\t: 799.998\nphysical id\t: 0\n"
-           "core id\t\t: 1\nflags\t\t: fpu aes avx\nbugs\t\t: spectre_v1\n\nprocessor\t: 1\ncpu MHz : x\n")
+    x86 = (
+        "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu MHz\t\t: 799.998\nphysical id\t: 0\n"
+        "core id\t\t: 1\nflags\t\t: fpu aes avx\nbugs\t\t: spectre_v1\n\nprocessor\t: 1\ncpu MHz : x\n"
+    )
     cpus = parse_cpuinfo(x86)
     assert [c.processor for c in cpus] == [0, 1]
     assert cpus[0].vendor == "GenuineIntel" and cpus[0].core_id == "1" and cpus[0].mhz == 799.998
@@ -124,8 +129,11 @@ def test_parse_cpuinfo_x86_and_arm() -> None:
 
 def cpu_tree(root: Path) -> None:
     write(root, "proc/stat", STAT)
-    write(root, "proc/cpuinfo", "processor\t: 0\nvendor_id\t: V\ncpu MHz\t\t: 1000.5\nflags\t\t: aes sse\n"
-                                "bugs\t\t: mds\n")
+    write(
+        root,
+        "proc/cpuinfo",
+        "processor\t: 0\nvendor_id\t: V\ncpu MHz\t\t: 1000.5\nflags\t\t: aes sse\nbugs\t\t: mds\n",
+    )
     cpu0 = "sys/devices/system/cpu/cpu0"
     write(root, f"{cpu0}/topology/physical_package_id", "0\n")
     write(root, f"{cpu0}/topology/core_id", "0\n")
@@ -194,12 +202,18 @@ def test_cpufreq_without_sysfs_cpus_is_no_data(tmp_path: Path) -> None:
 
 
 def test_parse_meminfo_units_names_and_bad_lines() -> None:
-    text = ("MemTotal:        3742148 kB\nActive(anon):    2020004 kB\nHugePages_Total:       4\n"
-            "KReclaimable:      100 kB\nMemFree:       lots kB\nDirty: 1 MB\n\nBuffers: 2 kB\n")
+    text = (
+        "MemTotal:        3742148 kB\nActive(anon):    2020004 kB\nHugePages_Total:       4\n"
+        "KReclaimable:      100 kB\nMemFree:       lots kB\nDirty: 1 MB\n\nBuffers: 2 kB\n"
+    )
     errors: list[str] = []
     values = parse_meminfo(text, errors.append)
-    assert values == {"MemTotal_bytes": 3742148 * 1024.0, "Active_anon_bytes": 2020004 * 1024.0,
-                      "HugePages_Total": 4.0, "Buffers_bytes": 2048.0}
+    assert values == {
+        "MemTotal_bytes": 3742148 * 1024.0,
+        "Active_anon_bytes": 2020004 * 1024.0,
+        "HugePages_Total": 4.0,
+        "Buffers_bytes": 2048.0,
+    }
     # KReclaimable is not in node_exporter's set; the two malformed lines are reported, the rest kept
     assert errors == ["MemFree:       lots kB", "Dirty: 1 MB"]
 
@@ -208,8 +222,10 @@ def test_meminfo_collector_counts_parse_errors(tmp_path: Path) -> None:
     write(tmp_path, "proc/meminfo", "MemTotal: 1 kB\nMemFree: ? kB\n")
     before = parse_error_count("meminfo")
     lines = scrape(tmp_path, "meminfo")
-    assert lines == ["node_memory_MemTotal_bytes 1024",
-                     'node_scrape_collector_success{collector="meminfo"} 1']
+    assert lines == [
+        "node_memory_MemTotal_bytes 1024",
+        'node_scrape_collector_success{collector="meminfo"} 1',
+    ]
     assert parse_error_count("meminfo") == before + 1
 
 
@@ -273,8 +289,12 @@ DISKSTATS = """   8       0 sda 10 1 8 1000 20 2 16 2000 0 3000 4000
 def test_parse_diskstats_column_counts_and_bad_lines() -> None:
     errors: list[str] = []
     disks = parse_diskstats(DISKSTATS, errors.append)
-    assert [(d.device, len(d.stats)) for d in disks] == [("sda", 11), ("sda1", 11), ("nvme0n1", 17),
-                                                         ("loop0", 11)]
+    assert [(d.device, len(d.stats)) for d in disks] == [
+        ("sda", 11),
+        ("sda1", 11),
+        ("nvme0n1", 17),
+        ("loop0", 11),
+    ]
     assert len(errors) == 2
 
 
@@ -285,8 +305,12 @@ def test_parse_udev_properties_keeps_only_device_properties() -> None:
 
 def test_diskstats_collector_units_filters_and_udev(tmp_path: Path) -> None:
     write(tmp_path, "proc/diskstats", DISKSTATS)
-    write(tmp_path, "udev/b8:0", "E:ID_ATA=1\nE:ID_ATA_WRITE_CACHE=1\nE:ID_ATA_ROTATION_RATE_RPM=bad\n"
-                                 "E:ID_FS_TYPE=ext4\nE:SCSI_IDENT_SERIAL=S1\nE:ID_SERIAL_SHORT=S2\n")
+    write(
+        tmp_path,
+        "udev/b8:0",
+        "E:ID_ATA=1\nE:ID_ATA_WRITE_CACHE=1\nE:ID_ATA_ROTATION_RATE_RPM=bad\n"
+        "E:ID_FS_TYPE=ext4\nE:SCSI_IDENT_SERIAL=S1\nE:ID_SERIAL_SHORT=S2\n",
+    )
     write(tmp_path, "udev/b259:0", "E:ID_WWN=eui.1\nE:ID_ATA_WRITE_CACHE=1\n")  # not ATA: no ata metrics
     write(tmp_path, "sys/block/sda/queue/rotational", "1\n")
     lines = scrape(tmp_path, "diskstats")
@@ -296,12 +320,14 @@ def test_diskstats_collector_units_filters_and_udev(tmp_path: Path) -> None:
     assert 'node_disk_flush_requests_time_seconds_total{device="nvme0n1"} 0.017' in lines
     assert 'node_disk_discarded_sectors_total{device="nvme0n1"} 14' in lines
     assert not any('device="sda1"' in line or 'device="loop0"' in line for line in lines)  # default exclude
-    assert not any(line.startswith("node_disk_discards_completed_total{device=\"sda\"") for line in lines)
-    assert ('node_disk_info{device="sda",major="8",minor="0",model="",path="",revision="",rotational="1",'
-            'serial="S1",wwn=""} 1') in lines
+    assert not any(line.startswith('node_disk_discards_completed_total{device="sda"') for line in lines)
+    assert (
+        'node_disk_info{device="sda",major="8",minor="0",model="",path="",revision="",rotational="1",'
+        'serial="S1",wwn=""} 1'
+    ) in lines
     assert 'node_disk_ata_write_cache{device="sda"} 1' in lines
     assert not any(line.startswith("node_disk_ata_rotation_rate_rpm") for line in lines)  # bad value
-    assert not any(line.startswith("node_disk_ata_write_cache{device=\"nvme0n1\"") for line in lines)
+    assert not any(line.startswith('node_disk_ata_write_cache{device="nvme0n1"') for line in lines)
     assert 'node_disk_filesystem_info{device="sda",type="ext4",usage="",uuid="",version=""} 1' in lines
 
     only_loop = scrape(tmp_path, "diskstats", {"collector.diskstats.device-include": "^loop"})
@@ -311,8 +337,11 @@ def test_diskstats_collector_units_filters_and_udev(tmp_path: Path) -> None:
 
 def test_diskstats_include_and_exclude_are_mutually_exclusive(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="mutually exclusive"):
-        build_collectors(["diskstats"], paths_for(tmp_path), {"collector.diskstats.device-include": "sd",
-                                                              "collector.diskstats.device-exclude": "nvme"})
+        build_collectors(
+            ["diskstats"],
+            paths_for(tmp_path),
+            {"collector.diskstats.device-include": "sd", "collector.diskstats.device-exclude": "nvme"},
+        )
 
 
 # --- filesystem -------------------------------------------------------------------------------------
@@ -332,8 +361,13 @@ def test_parse_mountinfo_fields_escapes_and_bad_lines() -> None:
     mounts = parse_mountinfo(MOUNTINFO, errors.append)
     assert errors == ["bogus line"]
     root = mounts[1]
-    assert (root.device, root.mount_point, root.fs_type, root.major, root.minor) == ("/dev/vda", "/", "ext4",
-                                                                                      "254", "0")
+    assert (root.device, root.mount_point, root.fs_type, root.major, root.minor) == (
+        "/dev/vda",
+        "/",
+        "ext4",
+        "254",
+        "0",
+    )
     assert mounts[2].mount_point == "/mnt/with space" and mounts[2].device == "tmp\\fs"
     assert mounts[2].read_only and mounts[4].read_only and not root.read_only  # mount or super options
 
@@ -345,8 +379,12 @@ def test_parse_mounts_fallback_format() -> None:
 
 
 def test_host_relative_for_both_views() -> None:
-    container_view = [Mount("overlay", "/", "overlay"), Mount("/dev/vda", "/host", "ext4"),
-                      Mount("/dev/vdb", "/host/data", "xfs"), Mount("tmpfs", "/hostile", "tmpfs")]
+    container_view = [
+        Mount("overlay", "/", "overlay"),
+        Mount("/dev/vda", "/host", "ext4"),
+        Mount("/dev/vdb", "/host/data", "xfs"),
+        Mount("tmpfs", "/hostile", "tmpfs"),
+    ]
     assert [m.mount_point for m in host_relative(container_view, "/host")] == ["/", "/data"]
     host_view = [Mount("/dev/vda", "/", "ext4"), Mount("/dev/vdb", "/data", "xfs")]
     assert host_relative(host_view, "/host/") == host_view
@@ -357,9 +395,12 @@ def filesystem_tree(root: Path) -> Path:
     """A rootfs whose mount table lists real directories below it (the container's view)."""
     rootfs = root / "host"
     (rootfs / "data").mkdir(parents=True)
-    mountinfo = "".join(f"{i} 1 8:{i} / {rootfs}{mp} rw - {fs} /dev/sd{i} {sup}\n"
-                        for i, (mp, fs, sup) in enumerate([("", "ext4", "rw"), ("/data", "xfs", "ro"),
-                                                           ("/proc", "proc", "rw"), ("/gone", "ext4", "rw")]))
+    mountinfo = "".join(
+        f"{i} 1 8:{i} / {rootfs}{mp} rw - {fs} /dev/sd{i} {sup}\n"
+        for i, (mp, fs, sup) in enumerate(
+            [("", "ext4", "rw"), ("/data", "xfs", "ro"), ("/proc", "proc", "rw"), ("/gone", "ext4", "rw")]
+        )
+    )
     write(root, "proc/1/mountinfo", "1 0 0:1 / / rw - overlay overlay rw\n" + mountinfo)
     return rootfs
 
@@ -384,8 +425,14 @@ def test_filesystem_statvfs_and_errors(tmp_path: Path) -> None:
     size = float(statvfs.f_blocks) * float(statvfs.f_bsize)
     labels = 'device="/dev/sd0",device_error="",fstype="ext4",mountpoint="/"'
     assert any(line.startswith(f"node_filesystem_size_bytes{{{labels}}} ") for line in lines)
-    assert float(next(ln for ln in lines if ln.startswith(f"node_filesystem_size_bytes{{{labels}}}"))
-                 .rsplit(" ", 1)[1]) == size
+    assert (
+        float(
+            next(ln for ln in lines if ln.startswith(f"node_filesystem_size_bytes{{{labels}}}")).rsplit(
+                " ", 1
+            )[1]
+        )
+        == size
+    )
     data = 'device="/dev/sd1",device_error="",fstype="xfs",mountpoint="/data"'
     assert f"node_filesystem_readonly{{{data}}} 1" in lines
     assert 'node_filesystem_mount_info{device="/dev/sd1",major="8",minor="1",mountpoint="/data"} 1' in lines
@@ -462,10 +509,15 @@ def test_filesystem_without_mount_table_fails_quietly(tmp_path: Path) -> None:
 
 def test_filesystem_on_node_exporter_fixture(node_exporter_fixture: Path) -> None:
     """The fixture's mountinfo parses completely; its mount points do not exist here, so statvfs fails."""
-    paths = Paths(procfs=node_exporter_fixture / "proc", sysfs=node_exporter_fixture / "sys",
-                  rootfs=Path("/nonexistent-rootfs"))
+    paths = Paths(
+        procfs=node_exporter_fixture / "proc",
+        sysfs=node_exporter_fixture / "sys",
+        rootfs=Path("/nonexistent-rootfs"),
+    )
     (collector,) = build_collectors(["filesystem"], paths, {})
     lines = sample_lines(collector)  # type: ignore[arg-type]
-    assert 'node_filesystem_device_error{device="/dev/dm-2",device_error="no such file or directory",' \
-           'fstype="ext4",mountpoint="/"} 1' in lines
+    assert (
+        'node_filesystem_device_error{device="/dev/dm-2",device_error="no such file or directory",'
+        'fstype="ext4",mountpoint="/"} 1' in lines
+    )
     assert not any('mountpoint="/sys' in line or 'mountpoint="/proc' in line for line in lines)

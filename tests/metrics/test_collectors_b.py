@@ -29,13 +29,19 @@ def scrape(root: Path, name: str, **options: object) -> list[str]:
     paths = Paths(procfs=root / "proc", sysfs=root / "sys", rootfs=root, udev_data=root / "udev")
     values = {f"collector.{name}.{key}": value for key, value in options.items()}
     text = render_text(run_collectors(build_collectors([name], paths, values)))
-    return [line for line in text.splitlines()
-            if not line.startswith("#") and not line.startswith("node_scrape_collector_duration")]
+    return [
+        line
+        for line in text.splitlines()
+        if not line.startswith("#") and not line.startswith("node_scrape_collector_duration")
+    ]
 
 
 def success(lines: list[str], name: str) -> int:
-    return int(next(line for line in lines
-                    if line.startswith(f'node_scrape_collector_success{{collector="{name}"}}')).split()[-1])
+    return int(
+        next(
+            line for line in lines if line.startswith(f'node_scrape_collector_success{{collector="{name}"}}')
+        ).split()[-1]
+    )
 
 
 def bad_input(name: str) -> float:
@@ -73,15 +79,34 @@ def test_proc_net_dev_parses_counters_and_skips_malformed_lines() -> None:
 
 
 def test_legacy_names_fold_detailed_error_counters_like_upstream() -> None:
-    stats = {"receive_errors": 1, "receive_dropped": 2, "receive_missed_errors": 3,
-             "receive_frame_errors": 4, "receive_length_errors": 5, "receive_over_errors": 6,
-             "receive_crc_errors": 7, "receive_fifo_errors": 8, "multicast": 9, "collisions": 10,
-             "transmit_carrier_errors": 11, "transmit_aborted_errors": 12,
-             "transmit_heartbeat_errors": 13, "transmit_window_errors": 14, "receive_nohandler": 15}
+    stats = {
+        "receive_errors": 1,
+        "receive_dropped": 2,
+        "receive_missed_errors": 3,
+        "receive_frame_errors": 4,
+        "receive_length_errors": 5,
+        "receive_over_errors": 6,
+        "receive_crc_errors": 7,
+        "receive_fifo_errors": 8,
+        "multicast": 9,
+        "collisions": 10,
+        "transmit_carrier_errors": 11,
+        "transmit_aborted_errors": 12,
+        "transmit_heartbeat_errors": 13,
+        "transmit_window_errors": 14,
+        "receive_nohandler": 15,
+    }
     folded = legacy_names(stats)
-    assert folded == {"receive_errs": 1, "receive_drop": 5, "receive_frame": 22, "receive_fifo": 8,
-                      "receive_multicast": 9, "transmit_colls": 10, "transmit_carrier": 50,
-                      "receive_nohandler": 15}
+    assert folded == {
+        "receive_errs": 1,
+        "receive_drop": 5,
+        "receive_frame": 22,
+        "receive_fifo": 8,
+        "receive_multicast": 9,
+        "transmit_colls": 10,
+        "transmit_carrier": 50,
+        "receive_nohandler": 15,
+    }
 
 
 def test_netdev_proc_path_filters_and_names(tmp_path: Path) -> None:
@@ -95,7 +120,9 @@ def test_netdev_proc_path_filters_and_names(tmp_path: Path) -> None:
 
     lines = scrape(tmp_path, "netdev", netlink=False, **{"device-include": "^lo$"})
     assert {line.split("{")[0] for line in lines if "device=" in line} >= {
-        "node_network_receive_bytes_total", "node_network_transmit_packets_total"}
+        "node_network_receive_bytes_total",
+        "node_network_transmit_packets_total",
+    }
     assert all('device="lo"' in line for line in lines if "device=" in line)
 
     detailed = scrape(tmp_path, "netdev", netlink=False, **{"enable-detailed-metrics": True})
@@ -106,8 +133,11 @@ def test_netdev_proc_path_filters_and_names(tmp_path: Path) -> None:
 def test_netdev_include_and_exclude_together_is_a_config_error(tmp_path: Path) -> None:
     paths = Paths(procfs=tmp_path, sysfs=tmp_path)
     with pytest.raises(ConfigError):
-        build_collectors(["netdev"], paths, {"collector.netdev.device-include": "eth",
-                                             "collector.netdev.device-exclude": "lo"})
+        build_collectors(
+            ["netdev"],
+            paths,
+            {"collector.netdev.device-include": "eth", "collector.netdev.device-exclude": "lo"},
+        )
 
 
 def test_netdev_label_ifalias_reads_sysfs(tmp_path: Path) -> None:
@@ -144,14 +174,19 @@ def test_netlink_dump_parsing_handles_stats64_stats32_and_errors() -> None:
     ifinfo = struct.pack("=BxHiII", 0, 1, 7, 0, 0)
     stats64 = struct.pack("=24Q", *range(1, 25))  # rx_packets=1 ... rx_nohandler=24
     stats32 = struct.pack("=23I", *range(101, 124))  # an old kernel: no rx_nohandler
-    first = _message(_netlink.RTM_NEWLINK, ifinfo + _attr(_netlink.IFLA_IFNAME, b"eth0\0")
-                     + _attr(_netlink.IFLA_STATS64, stats64))
-    second = _message(_netlink.RTM_NEWLINK, ifinfo + _attr(_netlink.IFLA_IFNAME, b"old0\0")
-                      + _attr(_netlink.IFLA_STATS, stats32))
+    first = _message(
+        _netlink.RTM_NEWLINK,
+        ifinfo + _attr(_netlink.IFLA_IFNAME, b"eth0\0") + _attr(_netlink.IFLA_STATS64, stats64),
+    )
+    second = _message(
+        _netlink.RTM_NEWLINK,
+        ifinfo + _attr(_netlink.IFLA_IFNAME, b"old0\0") + _attr(_netlink.IFLA_STATS, stats32),
+    )
     nameless = _message(_netlink.RTM_NEWLINK, ifinfo)
     other_seq = _message(_netlink.RTM_NEWLINK, ifinfo + _attr(_netlink.IFLA_IFNAME, b"x\0"), seq=9)
-    links, done = _netlink.parse_dump([first + second + nameless + other_seq,
-                                       _message(_netlink.NLMSG_DONE, b"\0" * 4)], seq=1)
+    links, done = _netlink.parse_dump(
+        [first + second + nameless + other_seq, _message(_netlink.NLMSG_DONE, b"\0" * 4)], seq=1
+    )
     assert done
     by_name = dict(links)
     assert set(by_name) == {"eth0", "old0"}
@@ -170,19 +205,36 @@ Addr = namedtuple("Addr", "family address netmask broadcast ptp")
 
 def test_address_info_scopes_as_go() -> None:
     import ipaddress
-    cases = {"127.0.0.1": "link-local", "10.1.2.3": "global", "169.254.1.1": "link-local",
-             "224.0.0.5": "link-local", "239.1.1.1": "", "fe80::1": "link-local",
-             "ff01::1": "interface-local", "ff02::1": "link-local", "2001:db8::1": "global",
-             "::1": "link-local", "0.0.0.0": ""}
+
+    cases = {
+        "127.0.0.1": "link-local",
+        "10.1.2.3": "global",
+        "169.254.1.1": "link-local",
+        "224.0.0.5": "link-local",
+        "239.1.1.1": "",
+        "fe80::1": "link-local",
+        "ff01::1": "interface-local",
+        "ff02::1": "link-local",
+        "2001:db8::1": "global",
+        "::1": "link-local",
+        "0.0.0.0": "",
+    }
     for text, scope in cases.items():
         assert address_scope(ipaddress.ip_address(text)) == scope, text
-    rows = address_info({"eth0": [Addr(socket.AF_INET, "10.0.0.5", "255.255.255.0", None, None),
-                                  Addr(socket.AF_INET6, "fe80::1%eth0", "ffff:ffff:ffff:ffff::", None, None),
-                                  Addr(socket.AF_PACKET, "02:00:00:00:00:01", None, None, None)]})
+    rows = address_info(
+        {
+            "eth0": [
+                Addr(socket.AF_INET, "10.0.0.5", "255.255.255.0", None, None),
+                Addr(socket.AF_INET6, "fe80::1%eth0", "ffff:ffff:ffff:ffff::", None, None),
+                Addr(socket.AF_PACKET, "02:00:00:00:00:01", None, None, None),
+            ]
+        }
+    )
     assert rows == [("eth0", "10.0.0.5", "24", "global"), ("eth0", "fe80::1", "64", "link-local")]
 
 
 # --- netclass -------------------------------------------------------------------------------------
+
 
 def make_iface(sys_root: Path, name: str, **attrs: str) -> Path:
     device = sys_root / "devices/virtual/net" / name
@@ -196,8 +248,19 @@ def make_iface(sys_root: Path, name: str, **attrs: str) -> Path:
 
 def test_netclass_attributes_filters_and_invalid_speed(tmp_path: Path) -> None:
     sys_root = tmp_path / "sys"
-    make_iface(sys_root, "eth0", operstate="up", address="02:00:00:00:00:01", broadcast="ff:ff:ff:ff:ff:ff",
-               duplex="full", flags="0x1003", mtu="9000", speed="1000", carrier_changes="4", ifalias="")
+    make_iface(
+        sys_root,
+        "eth0",
+        operstate="up",
+        address="02:00:00:00:00:01",
+        broadcast="ff:ff:ff:ff:ff:ff",
+        duplex="full",
+        flags="0x1003",
+        mtu="9000",
+        speed="1000",
+        carrier_changes="4",
+        ifalias="",
+    )
     make_iface(sys_root, "veth1", operstate="down", flags="0x1002", speed="-1", mtu="not-a-number")
     make_iface(sys_root, "skipme0", operstate="up")
     write(sys_root / "class/net/bonding_masters", "bond0\n")
@@ -207,10 +270,14 @@ def test_netclass_attributes_filters_and_invalid_speed(tmp_path: Path) -> None:
     assert success(lines, "netclass") == 1
     assert 'node_network_up{device="eth0"} 1' in lines
     assert 'node_network_up{device="veth1"} 0' in lines
-    assert ('node_network_info{address="02:00:00:00:00:01",adminstate="up",broadcast="ff:ff:ff:ff:ff:ff",'
-            'device="eth0",duplex="full",ifalias="",operstate="up"} 1') in lines
-    assert ('node_network_info{address="",adminstate="down",broadcast="",device="veth1",duplex="",'
-            'ifalias="",operstate="down"} 1') in lines
+    assert (
+        'node_network_info{address="02:00:00:00:00:01",adminstate="up",broadcast="ff:ff:ff:ff:ff:ff",'
+        'device="eth0",duplex="full",ifalias="",operstate="up"} 1'
+    ) in lines
+    assert (
+        'node_network_info{address="",adminstate="down",broadcast="",device="veth1",duplex="",'
+        'ifalias="",operstate="down"} 1'
+    ) in lines
     assert 'node_network_mtu_bytes{device="eth0"} 9000' in lines
     assert 'node_network_flags{device="eth0"} 4099' in lines
     assert 'node_network_speed_bytes{device="eth0"} 1.25e+08' in lines
@@ -218,7 +285,7 @@ def test_netclass_attributes_filters_and_invalid_speed(tmp_path: Path) -> None:
     assert 'node_network_carrier_changes_total{device="eth0"} 4' in lines
     assert not any('device="skipme0"' in line or 'device="bonding_masters"' in line for line in lines)
     assert not any(line.startswith('node_network_mtu_bytes{device="veth1"}') for line in lines)
-    assert not any(line.startswith('node_network_carrier{') for line in lines)  # no file, no sample
+    assert not any(line.startswith("node_network_carrier{") for line in lines)  # no file, no sample
     assert bad_input("netclass") >= before + 1
 
     lines = scrape(tmp_path, "netclass", **{"ignore-invalid-speed": True})
@@ -232,7 +299,14 @@ def test_netclass_without_class_net_reports_no_data(tmp_path: Path) -> None:
 
 def test_sysfs_helpers(tmp_path: Path) -> None:
     assert [parse_go_int(text) for text in ("0", "42", "-1", "0x1003", "010", "0b11", "0o17")] == [
-        0, 42, -1, 4099, 8, 3, 15]
+        0,
+        42,
+        -1,
+        4099,
+        8,
+        3,
+        15,
+    ]
     for bad in ("", "1.5", "abc", "0x", "9223372036854775808", "1_000"):
         with pytest.raises(ValueError):
             parse_go_int(bad)
@@ -252,18 +326,24 @@ def test_sysfs_helpers(tmp_path: Path) -> None:
 
 # --- netstat --------------------------------------------------------------------------------------
 
+
 def test_netstat_pairs_mismatches_and_snmp6() -> None:
     before = bad_input("netstat")
-    text = ("TcpExt: SyncookiesSent ListenDrops\nTcpExt: 1 2\n"
-            "IpExt: InOctets\nTcpExt: 5\n"  # prefix mismatch: resynchronise on the next line
-            "TcpExt: A B\nTcpExt: 1\n"  # field count mismatch
-            "Udp: InErrors\nUdp: 3\n")
+    text = (
+        "TcpExt: SyncookiesSent ListenDrops\nTcpExt: 1 2\n"
+        "IpExt: InOctets\nTcpExt: 5\n"  # prefix mismatch: resynchronise on the next line
+        "TcpExt: A B\nTcpExt: 1\n"  # field count mismatch
+        "Udp: InErrors\nUdp: 3\n"
+    )
     stats = parse_netstat(text)
     assert stats == {"TcpExt": {"SyncookiesSent": "1", "ListenDrops": "2"}, "Udp": {"InErrors": "3"}}
     assert bad_input("netstat") >= before + 2
     snmp6 = "Ip6InOctets 460\nIcmp6OutMsgs\t8\nUdpLite6InErrors 0\nbogus line here\nNoSix 1\n"
-    assert parse_snmp6(snmp6) == {"Ip6": {"InOctets": "460"}, "Icmp6": {"OutMsgs": "8"},
-                                  "UdpLite6": {"InErrors": "0"}}
+    assert parse_snmp6(snmp6) == {
+        "Ip6": {"InOctets": "460"},
+        "Icmp6": {"OutMsgs": "8"},
+        "UdpLite6": {"InErrors": "0"},
+    }
 
 
 def test_netstat_collector_fields_option_and_optional_snmp6(tmp_path: Path) -> None:
@@ -285,17 +365,27 @@ def test_netstat_missing_file_fails_the_collector(tmp_path: Path) -> None:
 
 # --- sockstat -------------------------------------------------------------------------------------
 
+
 def test_sockstat_parse_and_mem_bytes() -> None:
     before = bad_input("sockstat")
-    stat = parse_sockstat("sockets: used 5\nTCP: inuse 4 orphan 0 mem 3 weird 9\nUDP: inuse\n"
-                          "RAW: inuse x\nFRAG: inuse 0 memory 0\n")
+    stat = parse_sockstat(
+        "sockets: used 5\nTCP: inuse 4 orphan 0 mem 3 weird 9\nUDP: inuse\n"
+        "RAW: inuse x\nFRAG: inuse 0 memory 0\n"
+    )
     assert stat.used == 5
     assert stat.protocols["TCP"] == {"inuse": 4, "orphan": 0, "mem": 3, "weird": 9}
     assert set(stat.protocols) == {"TCP", "FRAG"}
     assert bad_input("sockstat") == before + 2
     samples = {suffix: value for suffix, _, value in sockstat_samples(stat, ipv6=False, page_size=4096)}
-    assert samples == {"sockets_used": 5, "TCP_inuse": 4, "TCP_orphan": 0, "TCP_mem": 3,
-                       "TCP_mem_bytes": 12288, "FRAG_inuse": 0, "FRAG_memory": 0}
+    assert samples == {
+        "sockets_used": 5,
+        "TCP_inuse": 4,
+        "TCP_orphan": 0,
+        "TCP_mem": 3,
+        "TCP_mem_bytes": 12288,
+        "FRAG_inuse": 0,
+        "FRAG_memory": 0,
+    }
 
 
 def test_sockstat_files_are_each_optional(tmp_path: Path) -> None:
@@ -308,12 +398,15 @@ def test_sockstat_files_are_each_optional(tmp_path: Path) -> None:
 
 # --- softnet --------------------------------------------------------------------------------------
 
+
 def test_softnet_columns_by_kernel_version() -> None:
     before = bad_input("softnet")
-    text = ("0000000a 00000001 00000002 0 0 0 0 0 00000003\n"  # 2.6.23: 9 columns
-            "0000000b 0 0 0 0 0 0 0 0 00000004 00000005\n"  # 4.18: flow_limit_count
-            "zz 0 0 0 0 0 0 0 0\n"  # malformed: skipped, index still advances
-            "0000000c 0 0 0 0 0 0 0 0 0 0 00000006 0000000f 00000000 00000000\n")  # 6.x: backlog, cpu id
+    text = (
+        "0000000a 00000001 00000002 0 0 0 0 0 00000003\n"  # 2.6.23: 9 columns
+        "0000000b 0 0 0 0 0 0 0 0 00000004 00000005\n"  # 4.18: flow_limit_count
+        "zz 0 0 0 0 0 0 0 0\n"  # malformed: skipped, index still advances
+        "0000000c 0 0 0 0 0 0 0 0 0 0 00000006 0000000f 00000000 00000000\n"
+    )  # 6.x: backlog, cpu id
     rows = parse_softnet(text)
     assert [(row.cpu, row.processed) for row in rows] == [(0, 10), (1, 11), (15, 12)]
     assert rows[0].cpu_collision == 3 and rows[0].received_rps == 0
@@ -337,11 +430,13 @@ UDP_HEADER = "  sl  local_address rem_address st tx_queue rx_queue tr tm->when r
 
 def test_udp_queues_sums_sockets_and_skips_bad_lines(tmp_path: Path) -> None:
     before = bad_input("udp_queues")
-    text = (UDP_HEADER
-            + "   0: 00000000:0016 00000000:0000 07 00000015:00000001 00:00000000 00000000 0 0 1 2 ref 0\n"
-            + "   1: 00000000:0017 00000000:0000 07 00000001:00000100 00:00000000 00000000 0 0 1 2 ref 0\n"
-            + "   2: short line\n"
-            + "   3: 00000000:0017 00000000:0000 07 zz:00000100 00:00000000 00000000 0 0 1 2 ref 0\n")
+    text = (
+        UDP_HEADER
+        + "   0: 00000000:0016 00000000:0000 07 00000015:00000001 00:00000000 00000000 0 0 1 2 ref 0\n"
+        + "   1: 00000000:0017 00000000:0000 07 00000001:00000100 00:00000000 00000000 0 0 1 2 ref 0\n"
+        + "   2: short line\n"
+        + "   3: 00000000:0017 00000000:0000 07 zz:00000100 00:00000000 00000000 0 0 1 2 ref 0\n"
+    )
     assert parse_udp_queues(text) == (0x16, 0x101)
     assert bad_input("udp_queues") == before + 2
     write(tmp_path / "proc/net/udp6", text)
@@ -357,17 +452,22 @@ def test_udp_queues_without_files_reports_no_data(tmp_path: Path) -> None:
 
 # --- conntrack ------------------------------------------------------------------------------------
 
-CONNTRACK_HEADER = ("entries searched found new invalid ignore delete delete_list insert insert_failed drop "
-                    "early_drop icmp_error expect_new expect_create expect_delete search_restart\n")
+CONNTRACK_HEADER = (
+    "entries searched found new invalid ignore delete delete_list insert insert_failed drop "
+    "early_drop icmp_error expect_new expect_create expect_delete search_restart\n"
+)
 
 
 def test_conntrack_sums_cpus_and_handles_old_kernels(tmp_path: Path) -> None:
     write(tmp_path / "proc/sys/net/netfilter/nf_conntrack_count", "12\n")
     write(tmp_path / "proc/sys/net/netfilter/nf_conntrack_max", "262144\n")
-    write(tmp_path / "proc/net/stat/nf_conntrack", CONNTRACK_HEADER
-          + "1 0 2 0 3 4 0 0 5 6 7 8 0 0 0 0 9\n"
-          + "1 0 2 0 3 4 0 0 5 6 7 8 0 0 0 0\n"  # 16 columns: no search_restart before 2.6.35
-          + "1 2 3\n")
+    write(
+        tmp_path / "proc/net/stat/nf_conntrack",
+        CONNTRACK_HEADER
+        + "1 0 2 0 3 4 0 0 5 6 7 8 0 0 0 0 9\n"
+        + "1 0 2 0 3 4 0 0 5 6 7 8 0 0 0 0\n"  # 16 columns: no search_restart before 2.6.35
+        + "1 2 3\n",
+    )
     before = bad_input("conntrack")
     lines = scrape(tmp_path, "conntrack")
     assert success(lines, "conntrack") == 1
@@ -413,6 +513,7 @@ def test_arp_counts_and_filters(tmp_path: Path) -> None:
 
 
 # --- bonding --------------------------------------------------------------------------------------
+
 
 def test_bonding_counts_slaves_across_kernel_layouts(tmp_path: Path) -> None:
     net = tmp_path / "sys/class/net"

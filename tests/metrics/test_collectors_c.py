@@ -52,15 +52,32 @@ def scrape(root: Path, collector: str, **settings: object) -> tuple[list[str], b
 
 def test_every_group_c_collector_is_registered_enabled_by_default() -> None:
     registry = all_collectors()
-    for name in ("filefd", "entropy", "pressure", "schedstat", "time", "timex", "uname", "os", "textfile",
-                 "mdadm", "hwmon", "thermal_zone", "edac", "powersupplyclass", "watchdog"):
+    for name in (
+        "filefd",
+        "entropy",
+        "pressure",
+        "schedstat",
+        "time",
+        "timex",
+        "uname",
+        "os",
+        "textfile",
+        "mdadm",
+        "hwmon",
+        "thermal_zone",
+        "edac",
+        "powersupplyclass",
+        "watchdog",
+    ):
         assert registry[name].default_enabled, name
 
 
 # --- Go-compatible parsing ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "value"), [("1", 1.0), ("-2.5", -2.5), ("1e3", 1000.0), ("+Inf", math.inf),
-                                             ("0x10", 16.0)])
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("1", 1.0), ("-2.5", -2.5), ("1e3", 1000.0), ("+Inf", math.inf), ("0x10", 16.0)]
+)
 def test_go_parse_float_accepts_what_strconv_accepts(text: str, value: float) -> None:
     assert go_parse_float(text) == value
 
@@ -96,6 +113,7 @@ def test_numbered_entries_match_go_glob_order(tmp_path: Path) -> None:
 
 # --- filefd, entropy, pressure, schedstat ---------------------------------------------------------
 
+
 def test_filefd_parses_and_reports_bad_content(tmp_path: Path) -> None:
     assert parse_file_nr("1024\t0\t1631329\n") == (1024.0, 1631329.0)
     with pytest.raises(ValueError):
@@ -107,20 +125,34 @@ def test_filefd_parses_and_reports_bad_content(tmp_path: Path) -> None:
 
 def test_kernel_collectors_without_their_files_report_no_data(tmp_path: Path) -> None:
     (tmp_path / "proc").mkdir()
-    for name in ("filefd", "entropy", "pressure", "schedstat", "mdadm", "hwmon", "edac", "thermal_zone",
-                 "powersupplyclass", "watchdog", "os"):
+    for name in (
+        "filefd",
+        "entropy",
+        "pressure",
+        "schedstat",
+        "mdadm",
+        "hwmon",
+        "edac",
+        "thermal_zone",
+        "powersupplyclass",
+        "watchdog",
+        "os",
+    ):
         lines, ok = scrape(tmp_path, name)
         assert (lines, ok) == ([], False), name
 
 
 def test_pressure_exports_cpu_some_and_irq_full_only(tmp_path: Path) -> None:
     line = "avg10=0.00 avg60=0.00 avg300=0.00 total="
-    write_tree(tmp_path, {
-        "proc/pressure/cpu": f"some {line}14036781\nfull {line}5\n",
-        "proc/pressure/io": f"some {line}2000000\nfull {line}1000000\n",
-        "proc/pressure/memory": f"some {line}0\nfull {line}0\n",
-        "proc/pressure/irq": f"full {line}8494\n",
-    })
+    write_tree(
+        tmp_path,
+        {
+            "proc/pressure/cpu": f"some {line}14036781\nfull {line}5\n",
+            "proc/pressure/io": f"some {line}2000000\nfull {line}1000000\n",
+            "proc/pressure/memory": f"some {line}0\nfull {line}0\n",
+            "proc/pressure/irq": f"full {line}8494\n",
+        },
+    )
     lines, ok = scrape(tmp_path, "pressure")
     assert ok
     assert lines == [
@@ -145,21 +177,28 @@ def test_pressure_line_without_total_is_an_error() -> None:
 
 
 def test_schedstat_skips_malformed_lines_and_converts_nanoseconds() -> None:
-    text = ("version 15\ntimestamp 1\ncpu0 1 2 3 4 5 6 2045936778163039 343796328169361 4767485306\n"
-            "domain0 3 1 2\ncpu1 1 2 x\ncpux 1 2 3 4 5 6 7 8 9\n")
+    text = (
+        "version 15\ntimestamp 1\ncpu0 1 2 3 4 5 6 2045936778163039 343796328169361 4767485306\n"
+        "domain0 3 1 2\ncpu1 1 2 x\ncpux 1 2 3 4 5 6 7 8 9\n"
+    )
     stats = parse_schedstat(text)
     assert [(s.cpu, s.running_ns, s.waiting_ns, s.timeslices) for s in stats] == [
-        ("0", 2045936778163039, 343796328169361, 4767485306)]
+        ("0", 2045936778163039, 343796328169361, 4767485306)
+    ]
 
 
 # --- time, timex, uname, os -------------------------------------------------------------------------
 
+
 def test_time_reports_clocksources_in_glob_order(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        "sys/devices/system/clocksource/clocksource0/available_clocksource": "tsc hpet\n",
-        "sys/devices/system/clocksource/clocksource0/current_clocksource": "tsc\n",
-        "sys/devices/system/clocksource/clocksource1/current_clocksource": "x\n",  # unreadable set: skipped
-    })
+    write_tree(
+        tmp_path,
+        {
+            "sys/devices/system/clocksource/clocksource0/available_clocksource": "tsc hpet\n",
+            "sys/devices/system/clocksource/clocksource0/current_clocksource": "tsc\n",
+            "sys/devices/system/clocksource/clocksource1/current_clocksource": "x\n",  # unreadable: skipped
+        },
+    )
     before = time.time()
     lines, ok = scrape(tmp_path, "time")
     assert ok
@@ -173,9 +212,24 @@ def test_time_reports_clocksources_in_glob_order(tmp_path: Path) -> None:
 
 
 def test_timex_conversion_follows_node_exporter_units() -> None:
-    fake = SimpleNamespace(offset=1500, freq=655360, maxerror=16000000, esterror=16000000, status=0x2000 | 1,
-                           constant=2, tick=10000, ppsfreq=65536, jitter=3000, shift=4, stabil=65536 * 2,
-                           jitcnt=1, calcnt=2, errcnt=3, stbcnt=4, tai=37)
+    fake = SimpleNamespace(
+        offset=1500,
+        freq=655360,
+        maxerror=16000000,
+        esterror=16000000,
+        status=0x2000 | 1,
+        constant=2,
+        tick=10000,
+        ppsfreq=65536,
+        jitter=3000,
+        shift=4,
+        stabil=65536 * 2,
+        jitcnt=1,
+        calcnt=2,
+        errcnt=3,
+        stbcnt=4,
+        tai=37,
+    )
     values = {name: value for name, _, _, value in timex.timex_metrics(fake, 0)}
     assert values["node_timex_offset_seconds"] == 1500 / 1e9  # STA_NANO: nanoseconds
     assert values["node_timex_pps_jitter_seconds"] == 3000 / 1e9
@@ -188,10 +242,12 @@ def test_timex_conversion_follows_node_exporter_units() -> None:
     assert values["node_timex_tai_offset_seconds"] == 37
     assert values["node_timex_sync_status"] == 1
     assert {name: value for name, _, _, value in timex.timex_metrics(fake, timex.TIME_ERROR)}[
-        "node_timex_sync_status"] == 0
+        "node_timex_sync_status"
+    ] == 0
     micro = SimpleNamespace(**{**vars(fake), "status": 0})
     assert {name: value for name, _, _, value in timex.timex_metrics(micro, 0)}[
-        "node_timex_offset_seconds"] == 1500 / 1e6
+        "node_timex_offset_seconds"
+    ] == 1500 / 1e6
 
 
 def test_timex_reads_this_hosts_clock(tmp_path: Path) -> None:
@@ -207,17 +263,26 @@ def test_uname_labels(tmp_path: Path) -> None:
     info = os.uname()
     assert ok and lines == [
         f'node_uname_info{{domainname="example.org",machine="{info.machine}",nodename="{info.nodename}",'
-        f'release="{info.release}",sysname="{info.sysname}",version="{info.version}"}} 1']
+        f'release="{info.release}",sysname="{info.sysname}",version="{info.version}"}} 1'
+    ]
     (tmp_path / "proc/sys/kernel/domainname").unlink()
     assert 'domainname="(none)"' in scrape(tmp_path, "uname")[0][0]
 
 
 def test_os_release_parsing() -> None:
-    text = ('# comment\nNAME="Foo \\"Linux\\""\nID=foo\nID_LIKE=\'bar baz\'\nVERSION_ID="1.2.3"\n'
-            'BROKEN LINE\nPRETTY_NAME="unterminated\nexport VARIANT=server\nEMPTY=\n')
+    text = (
+        '# comment\nNAME="Foo \\"Linux\\""\nID=foo\nID_LIKE=\'bar baz\'\nVERSION_ID="1.2.3"\n'
+        'BROKEN LINE\nPRETTY_NAME="unterminated\nexport VARIANT=server\nEMPTY=\n'
+    )
     env = os_collector.parse_os_release(text)
-    assert env == {"NAME": 'Foo "Linux"', "ID": "foo", "ID_LIKE": "bar baz", "VERSION_ID": "1.2.3",
-                   "VARIANT": "server", "EMPTY": ""}
+    assert env == {
+        "NAME": 'Foo "Linux"',
+        "ID": "foo",
+        "ID_LIKE": "bar baz",
+        "VERSION_ID": "1.2.3",
+        "VARIANT": "server",
+        "EMPTY": "",
+    }
     assert os_collector.os_version("1.2.3") == 1.2
     assert os_collector.os_version("rolling") == 0.0
     assert os_collector.support_end("2028-03-15") == 1836691200.0  # midnight UTC
@@ -225,8 +290,10 @@ def test_os_release_parsing() -> None:
 
 
 def test_os_falls_back_to_usr_lib_and_rereads_on_change(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"usr/lib/os-release": 'NAME="Rolling"\nID=rolling\nVERSION_ID=rolling\n'
-                                                "SUPPORT_END=2028-03-15\n"})
+    write_tree(
+        tmp_path,
+        {"usr/lib/os-release": 'NAME="Rolling"\nID=rolling\nVERSION_ID=rolling\nSUPPORT_END=2028-03-15\n'},
+    )
     paths = Paths(rootfs=tmp_path)
     collector = build_collectors(["os"], paths, {})[0]
     text = render_text(collector.collect())
@@ -240,6 +307,7 @@ def test_os_falls_back_to_usr_lib_and_rereads_on_change(tmp_path: Path) -> None:
 
 # --- textfile -------------------------------------------------------------------------------------
 
+
 def test_textfile_disabled_reports_no_error(tmp_path: Path) -> None:
     lines, ok = scrape(tmp_path, "textfile")
     assert ok and lines == ["node_textfile_scrape_error 0"]
@@ -251,13 +319,16 @@ def test_textfile_missing_directory_is_a_scrape_error(tmp_path: Path) -> None:
 
 
 def test_textfile_bad_files_are_skipped_and_flagged(tmp_path: Path) -> None:
-    write_tree(tmp_path / "tf", {
-        "a_good.prom": '# TYPE jobs counter\njobs{queue="x"} 3\n# TYPE up gauge\nup 1\nup{extra="1"} 2\n',
-        "b_garbage.prom": b"\x00\xff\xfe not metrics {{{\n",
-        "c_timestamp.prom": "ts_metric 1 1441205977284\n",
-        "d_type_late.prom": "late 1\n# TYPE late gauge\n",
-        "ignored.txt": "not 1 2 3 read\n",
-    })
+    write_tree(
+        tmp_path / "tf",
+        {
+            "a_good.prom": '# TYPE jobs counter\njobs{queue="x"} 3\n# TYPE up gauge\nup 1\nup{extra="1"} 2\n',
+            "b_garbage.prom": b"\x00\xff\xfe not metrics {{{\n",
+            "c_timestamp.prom": "ts_metric 1 1441205977284\n",
+            "d_type_late.prom": "late 1\n# TYPE late gauge\n",
+            "ignored.txt": "not 1 2 3 read\n",
+        },
+    )
     lines, ok = scrape(tmp_path, "textfile", directory=str(tmp_path / "tf"))
     assert ok
     mtime = int(os.stat(tmp_path / "tf/a_good.prom").st_mtime)
@@ -271,12 +342,15 @@ def test_textfile_bad_files_are_skipped_and_flagged(tmp_path: Path) -> None:
 
 
 def test_textfile_merges_files_and_drops_contradicting_families(tmp_path: Path) -> None:
-    write_tree(tmp_path / "tf", {
-        "a.prom": '# HELP shared One help.\n# TYPE shared gauge\nshared{f="a"} 1\n'
-                  '# TYPE kind gauge\nkind 1\n',
-        "b.prom": '# HELP shared One help.\n# TYPE shared gauge\nshared{f="b"} 2\n',
-        "c.prom": '# HELP shared Another help.\nshared{f="c"} 3\n# TYPE kind counter\nkind{f="c"} 4\n',
-    })
+    write_tree(
+        tmp_path / "tf",
+        {
+            "a.prom": '# HELP shared One help.\n# TYPE shared gauge\nshared{f="a"} 1\n'
+            "# TYPE kind gauge\nkind 1\n",
+            "b.prom": '# HELP shared One help.\n# TYPE shared gauge\nshared{f="b"} 2\n',
+            "c.prom": '# HELP shared Another help.\nshared{f="c"} 3\n# TYPE kind counter\nkind{f="c"} 4\n',
+        },
+    )
     result = read_textfiles(str(tmp_path / "tf"))
     assert result.errored
     assert [len(family.series) for family in result.families["shared"]] == [1, 1]
@@ -291,20 +365,23 @@ def test_textfile_directory_glob(tmp_path: Path) -> None:
     assert "x 1" in lines and "y 2" in lines
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("# HELP a x\n# HELP a y\na 1\n", "second HELP"),
-    ("a 1\n# TYPE a gauge\n", "TYPE"),
-    ("# TYPE a sometype\na 1\n", "unknown metric type"),
-    ('a{b="1",b="2"} 1\n', "duplicate label"),
-    ('a{b="\\q"} 1\n', "escape"),
-    ('a{b="1"', "expected ',' or '}'"),
-    ('a{b="1', "unterminated"),
-    ("a 1 2 3\n", "unexpected text"),
-    ("a one\n", "invalid value"),
-    ("a 0x1p3\n", "invalid value"),
-    ("1a 1\n", "invalid metric name"),
-    ('a{__name__="b"} 1\n', "reserved"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("# HELP a x\n# HELP a y\na 1\n", "second HELP"),
+        ("a 1\n# TYPE a gauge\n", "TYPE"),
+        ("# TYPE a sometype\na 1\n", "unknown metric type"),
+        ('a{b="1",b="2"} 1\n', "duplicate label"),
+        ('a{b="\\q"} 1\n', "escape"),
+        ('a{b="1"', "expected ',' or '}'"),
+        ('a{b="1', "unterminated"),
+        ("a 1 2 3\n", "unexpected text"),
+        ("a one\n", "invalid value"),
+        ("a 0x1p3\n", "invalid value"),
+        ("1a 1\n", "invalid metric name"),
+        ('a{__name__="b"} 1\n', "reserved"),
+    ],
+)
 def test_text_parser_rejects_what_node_exporter_rejects(text: str, message: str) -> None:
     with pytest.raises(_promtext.TextParseError, match=message):
         _promtext.parse_text(text)
@@ -315,10 +392,13 @@ def test_text_parser_groups_summaries_and_histograms() -> None:
         '# TYPE s summary\ns{a="1",quantile="0.5"} 1\ns_sum{a="1"} 5\ns_count{a="1"} 2\n'
         's{a="2",quantile="0.9"} 3\n'
         '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3\nh_count 2\n'
-        "# just a comment\n  indented 1\n")
+        "# just a comment\n  indented 1\n"
+    )
     summary = families["s"].series
     assert [(x.labels, x.quantiles, x.sum, x.count) for x in summary] == [
-        ({"a": "1"}, {0.5: 1.0}, 5.0, 2.0), ({"a": "2"}, {0.9: 3.0}, 0.0, 0.0)]
+        ({"a": "1"}, {0.5: 1.0}, 5.0, 2.0),
+        ({"a": "2"}, {0.9: 3.0}, 0.0, 0.0),
+    ]
     assert families["h"].series[0].buckets == {1.0: 1.0, math.inf: 2.0}
     assert families["indented"].series[0].value == 1.0
 
@@ -328,11 +408,14 @@ def test_textfile_matches_node_exporters_textfile_fixtures() -> None:
     root = require_shared(FIXTURE_TEXTFILES)
     for expected in sorted(root.glob("*.out")):
         case = expected.stem
-        directory = {"glob_extra_dimension": str(root / "*_extra_dimension"),
-                     "nonexistent_path": str(root / "nonexistent")}.get(case, str(root / case))
+        directory = {
+            "glob_extra_dimension": str(root / "*_extra_dimension"),
+            "nonexistent_path": str(root / "nonexistent"),
+        }.get(case, str(root / case))
         paths = Paths()
-        text = render_text(run_collectors(build_collectors(
-            ["textfile"], paths, {"collector.textfile.directory": directory})))
+        text = render_text(
+            run_collectors(build_collectors(["textfile"], paths, {"collector.textfile.directory": directory}))
+        )
         assert _series(text) == _series(expected.read_text()), case
 
 
@@ -369,29 +452,42 @@ def test_mdstat_skips_a_malformed_array_and_keeps_the_rest() -> None:
     arrays = {md.name: md for md in mdadm.parse_mdstat(MDSTAT)}
     assert set(arrays) == {"md1", "md3"}
     assert (arrays["md1"].activity_state, arrays["md1"].blocks_synced, arrays["md1"].disks_spare) == (
-        "recovering", 126, 1)
+        "recovering",
+        126,
+        1,
+    )
     md3 = arrays["md3"]
     assert (md3.disks_active, md3.disks_failed, md3.blocks_synced) == (0, 1, 2000)
 
 
 def test_mdadm_reads_sysfs_raid_disks_and_degraded(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        "proc/mdstat": MDSTAT,
-        "sys/block/md1/md/level": "raid1\n", "sys/block/md1/md/raid_disks": "2\n",
-        "sys/block/md1/md/degraded": "1\n",
-        "sys/block/md9/md/level": "raid0\n", "sys/block/md9/md/raid_disks": "3\n",
-        "sys/block/md8/md/level": "raid5\n", "sys/block/md8/md/raid_disks": "x\n",  # bad: left out
-        "sys/block/mdfoo/size": "1\n",  # no md/ directory: not an array
-    })
+    write_tree(
+        tmp_path,
+        {
+            "proc/mdstat": MDSTAT,
+            "sys/block/md1/md/level": "raid1\n",
+            "sys/block/md1/md/raid_disks": "2\n",
+            "sys/block/md1/md/degraded": "1\n",
+            "sys/block/md9/md/level": "raid0\n",
+            "sys/block/md9/md/raid_disks": "3\n",
+            "sys/block/md8/md/level": "raid5\n",
+            "sys/block/md8/md/raid_disks": "x\n",  # bad: left out
+            "sys/block/mdfoo/size": "1\n",  # no md/ directory: not an array
+        },
+    )
     lines, ok = scrape(tmp_path, "mdadm")
     assert ok
     assert [line for line in lines if line.startswith(("node_md_degraded", "node_md_raid_disks"))] == [
-        'node_md_degraded{device="md1"} 1', 'node_md_degraded{device="md9"} 0',
-        'node_md_raid_disks{device="md1"} 2', 'node_md_raid_disks{device="md9"} 3']
+        'node_md_degraded{device="md1"} 1',
+        'node_md_degraded{device="md9"} 0',
+        'node_md_raid_disks{device="md1"} 2',
+        'node_md_raid_disks{device="md9"} 3',
+    ]
     assert 'node_md_state{device="md1",state="recovering"} 1' in lines
 
 
 # --- hwmon ----------------------------------------------------------------------------------------
+
 
 def test_hwmon_file_names_split_as_node_exporter() -> None:
     assert hwmon.split_sensor_file("temp1_crit_alarm") == ("temp", 1, "crit_alarm")
@@ -402,11 +498,23 @@ def test_hwmon_file_names_split_as_node_exporter() -> None:
 
 
 def hwmon_tree(root: Path) -> Path:
-    sensors = {"name": "coretemp\n", "temp1_input": "45000\n", "temp1_label": "Core 0\n", "temp1_max": "x\n",
-               "temp2_input": "47000\n", "fan1_input": "1200\n", "in0_input": "800\n",
-               "power1_average": "5000000\n", "energy1_input": "2000000\n", "curr1_input": "1500\n",
-               "humidity1_input": "450000\n", "update_interval": "1000\n", "beep_enable": "1\n",
-               "pwm1": "128\n", "name_unused": "x\n"}
+    sensors = {
+        "name": "coretemp\n",
+        "temp1_input": "45000\n",
+        "temp1_label": "Core 0\n",
+        "temp1_max": "x\n",
+        "temp2_input": "47000\n",
+        "fan1_input": "1200\n",
+        "in0_input": "800\n",
+        "power1_average": "5000000\n",
+        "energy1_input": "2000000\n",
+        "curr1_input": "1500\n",
+        "humidity1_input": "450000\n",
+        "update_interval": "1000\n",
+        "beep_enable": "1\n",
+        "pwm1": "128\n",
+        "name_unused": "x\n",
+    }
     chip_dir = "sys/devices/platform/coretemp.0/hwmon/hwmon0"
     files: dict[str, str | bytes] = {f"{chip_dir}/{k}": v for k, v in sensors.items()}
     files["sys/devices/platform/coretemp.0/hwmon/hwmon0/temp3_label"] = b"Bad \xff label\n"
@@ -461,7 +569,8 @@ def test_hwmon_chip_and_sensor_filters(tmp_path: Path) -> None:
     assert any('sensor="temp3"' in line for line in lines)
     lines, _ = scrape(root, "hwmon", sensor_include="fan")
     assert [line for line in lines if "sensor=" in line] == [
-        'node_hwmon_fan_rpm{chip="platform_coretemp_0",sensor="fan1"} 1200']
+        'node_hwmon_fan_rpm{chip="platform_coretemp_0",sensor="fan1"} 1200'
+    ]
 
 
 def test_hwmon_options_reject_bad_regexps() -> None:
@@ -472,19 +581,25 @@ def test_hwmon_options_reject_bad_regexps() -> None:
 
 # --- thermal_zone, edac, powersupplyclass, watchdog -------------------------------------------------
 
+
 def test_thermal_zone_skips_incomplete_zones_and_devices(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        "sys/class/thermal/thermal_zone0/type": "acpitz\n",
-        "sys/class/thermal/thermal_zone0/policy": "step_wise\n",
-        "sys/class/thermal/thermal_zone0/temp": "-1500\n",
-        "sys/class/thermal/thermal_zone1/type": "nopolicy\n", "sys/class/thermal/thermal_zone1/temp": "1\n",
-        "sys/class/thermal/thermal_zone2/type": "bad\n", "sys/class/thermal/thermal_zone2/policy": "x\n",
-        "sys/class/thermal/thermal_zone2/temp": "hot\n",
-        "sys/class/thermal/cooling_device0/type": "intel_powerclamp\n",
-        "sys/class/thermal/cooling_device0/max_state": "50\n",
-        "sys/class/thermal/cooling_device0/cur_state": "-1\n",
-        "sys/class/thermal/cooling_device1/type": "Fan\n",
-    })
+    write_tree(
+        tmp_path,
+        {
+            "sys/class/thermal/thermal_zone0/type": "acpitz\n",
+            "sys/class/thermal/thermal_zone0/policy": "step_wise\n",
+            "sys/class/thermal/thermal_zone0/temp": "-1500\n",
+            "sys/class/thermal/thermal_zone1/type": "nopolicy\n",
+            "sys/class/thermal/thermal_zone1/temp": "1\n",
+            "sys/class/thermal/thermal_zone2/type": "bad\n",
+            "sys/class/thermal/thermal_zone2/policy": "x\n",
+            "sys/class/thermal/thermal_zone2/temp": "hot\n",
+            "sys/class/thermal/cooling_device0/type": "intel_powerclamp\n",
+            "sys/class/thermal/cooling_device0/max_state": "50\n",
+            "sys/class/thermal/cooling_device0/cur_state": "-1\n",
+            "sys/class/thermal/cooling_device1/type": "Fan\n",
+        },
+    )
     lines, ok = scrape(tmp_path, "thermal_zone")
     assert ok and lines == [
         'node_cooling_device_cur_state{name="0",type="intel_powerclamp"} -1',
@@ -495,32 +610,58 @@ def test_thermal_zone_skips_incomplete_zones_and_devices(tmp_path: Path) -> None
 
 def test_edac_channels_labels_and_broken_controllers(tmp_path: Path) -> None:
     base = "sys/devices/system/edac/mc"
-    write_tree(tmp_path, {
-        f"{base}/mc0/ce_count": "1\n", f"{base}/mc0/ce_noinfo_count": "0\n", f"{base}/mc0/ue_count": "2\n",
-        f"{base}/mc0/ue_noinfo_count": "0\n", f"{base}/mc0/csrow0/ce_count": "3\n",
-        f"{base}/mc0/csrow0/ue_count": "4\n", f"{base}/mc0/csrow0/ch0_ce_count": "5\n",
-        f"{base}/mc0/csrow0/ch0_dimm_label": "CPU#1_csrow0_channel0\n",
-        f"{base}/mc0/csrow0/ch1_ce_count": "6\n",
-        f"{base}/mc0/csrow0/ch1_ue_count": "7\n", f"{base}/mc0/csrow0/chX_ce_count": "8\n",
-        f"{base}/mc1/ce_count": "not a number\n",
-    })
+    write_tree(
+        tmp_path,
+        {
+            f"{base}/mc0/ce_count": "1\n",
+            f"{base}/mc0/ce_noinfo_count": "0\n",
+            f"{base}/mc0/ue_count": "2\n",
+            f"{base}/mc0/ue_noinfo_count": "0\n",
+            f"{base}/mc0/csrow0/ce_count": "3\n",
+            f"{base}/mc0/csrow0/ue_count": "4\n",
+            f"{base}/mc0/csrow0/ch0_ce_count": "5\n",
+            f"{base}/mc0/csrow0/ch0_dimm_label": "CPU#1_csrow0_channel0\n",
+            f"{base}/mc0/csrow0/ch1_ce_count": "6\n",
+            f"{base}/mc0/csrow0/ch1_ue_count": "7\n",
+            f"{base}/mc0/csrow0/chX_ce_count": "8\n",
+            f"{base}/mc1/ce_count": "not a number\n",
+        },
+    )
     lines, ok = scrape(tmp_path, "edac")
     assert ok
-    assert ('node_edac_channel_correctable_errors_total{channel="0",controller="0",csrow="0",'
-            'dimm_label="CPU1__csrow0__channel0"} 5') in lines
-    assert ('node_edac_channel_uncorrectable_errors_total{channel="1",controller="0",csrow="0",'
-            'dimm_label="unknown"} 7') in lines
+    assert (
+        'node_edac_channel_correctable_errors_total{channel="0",controller="0",csrow="0",'
+        'dimm_label="CPU1__csrow0__channel0"} 5'
+    ) in lines
+    assert (
+        'node_edac_channel_uncorrectable_errors_total{channel="1",controller="0",csrow="0",'
+        'dimm_label="unknown"} 7'
+    ) in lines
     assert sum("channel_uncorrectable" in line for line in lines) == 1  # ch0 has no ue_count
     assert not any('controller="1"' in line for line in lines)
 
 
 def test_powersupply_values_info_and_ignored_supplies(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        **{f"sys/class/power_supply/BAT0/{name}": value for name, value in {
-            "type": "Battery\n", "voltage_now": "11660000\n", "temp": "315\n", "capacity": "010\n",
-            "cycle_count": "lots\n", "health": "\n", "model_name": b"LNV\xff\xfe\n", "alarm": "0\n"}.items()},
-        "sys/class/power_supply/AC/type": "Mains\n", "sys/class/power_supply/AC/online": "1\n",
-    })
+    write_tree(
+        tmp_path,
+        {
+            **{
+                f"sys/class/power_supply/BAT0/{name}": value
+                for name, value in {
+                    "type": "Battery\n",
+                    "voltage_now": "11660000\n",
+                    "temp": "315\n",
+                    "capacity": "010\n",
+                    "cycle_count": "lots\n",
+                    "health": "\n",
+                    "model_name": b"LNV\xff\xfe\n",
+                    "alarm": "0\n",
+                }.items()
+            },
+            "sys/class/power_supply/AC/type": "Mains\n",
+            "sys/class/power_supply/AC/online": "1\n",
+        },
+    )
     lines, ok = scrape(tmp_path, "powersupplyclass")
     assert ok
     assert 'node_power_supply_voltage_volt{power_supply="BAT0"} 11.66' in lines
@@ -529,16 +670,27 @@ def test_powersupply_values_info_and_ignored_supplies(tmp_path: Path) -> None:
     assert not any("cyclecount" in line or "alarm" in line for line in lines)
     assert 'node_power_supply_info{model_name="LNV\ufffd",power_supply="BAT0",type="Battery"} 1' in lines
     lines, _ = scrape(tmp_path, "powersupplyclass", ignored_supplies="^BAT")
-    assert lines == ['node_power_supply_info{power_supply="AC",type="Mains"} 1',
-                     'node_power_supply_online{power_supply="AC"} 1']
+    assert lines == [
+        'node_power_supply_info{power_supply="AC",type="Mains"} 1',
+        'node_power_supply_online{power_supply="AC"} 1',
+    ]
 
 
 def test_watchdog_attributes_absent_and_malformed(tmp_path: Path) -> None:
-    write_tree(tmp_path, {
-        **{f"sys/class/watchdog/watchdog0/{name}": value for name, value in {
-            "timeout": "60\n", "bootstatus": "0x20\n", "nowayout": "maybe\n",
-            "identity": "iTCO_wdt\n"}.items()},
-    })
+    write_tree(
+        tmp_path,
+        {
+            **{
+                f"sys/class/watchdog/watchdog0/{name}": value
+                for name, value in {
+                    "timeout": "60\n",
+                    "bootstatus": "0x20\n",
+                    "nowayout": "maybe\n",
+                    "identity": "iTCO_wdt\n",
+                }.items()
+            },
+        },
+    )
     (tmp_path / "sys/class/watchdog/watchdog1").mkdir()
     lines, ok = scrape(tmp_path, "watchdog")
     assert ok and lines == [

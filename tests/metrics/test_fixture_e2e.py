@@ -29,7 +29,7 @@ FAMILIES_OF = {
     "conntrack": r"node_nf_conntrack_",
     # node_cpu_frequency_hertz{package,core,cpu} comes from node_exporter's cpu collector (/proc/cpuinfo)
     "cpu": r"node_cpu_(seconds|guest_seconds|info|flag_info|bug_info|core_throttles|package_throttles|"
-           r"isolated|frequency_hertz)",
+    r"isolated|frequency_hertz)",
     "cpufreq": r"node_cpu_(frequency_(min|max)_hertz|scaling_)",
     "diskstats": r"node_disk_(?!ata_|device_mapper)",
     "edac": r"node_edac_",
@@ -40,7 +40,7 @@ FAMILIES_OF = {
     "mdadm": r"node_md_",
     "meminfo": r"node_memory_(?!numa_)",
     "netclass": r"node_network_(?!(receive|transmit)_)(?!.*_total$)|node_network_carrier_.*changes_total"
-                r"|node_network_transmit_queue_length",
+    r"|node_network_transmit_queue_length",
     "netdev": r"node_network_(receive|transmit)_(?!queue)",
     "netstat": r"node_netstat_",
     "os": r"node_os_",
@@ -57,6 +57,7 @@ FAMILIES_OF = {
     "vmstat": r"node_vmstat_",
     "watchdog": r"node_watchdog_",
 }
+
 
 # The flags node_exporter's e2e run used, as our setting keys.
 def e2e_settings(fixture: Path) -> dict[str, object]:
@@ -90,8 +91,9 @@ def families_by_name(text: str) -> dict[str, list[str]]:
 
 
 def run_fixture(fixture: Path, names: list[str]) -> str:
-    paths = Paths(procfs=fixture / "proc", sysfs=fixture / "sys", rootfs=fixture,
-                  udev_data=fixture / "udev" / "data")
+    paths = Paths(
+        procfs=fixture / "proc", sysfs=fixture / "sys", rootfs=fixture, udev_data=fixture / "udev" / "data"
+    )
     return render_text(run_collectors(build_collectors(names, paths, e2e_settings(fixture))))
 
 
@@ -110,8 +112,9 @@ COMPARED = sorted(set(all_collectors()) & set(FAMILIES_OF))
 
 
 @pytest.mark.parametrize("collector", COMPARED)
-def test_collector_matches_node_exporter(collector: str, expected: dict[str, list[str]],
-                                         node_exporter_fixture_path: Path) -> None:
+def test_collector_matches_node_exporter(
+    collector: str, expected: dict[str, list[str]], node_exporter_fixture_path: Path
+) -> None:
     ours = families_by_name(run_fixture(node_exporter_fixture_path, [collector]))
     success = f'node_scrape_collector_success{{collector="{collector}"}} 1'
     assert success in ours["node_scrape_collector_success"], f"{collector} failed on the fixture"
@@ -130,6 +133,9 @@ def test_collector_matches_node_exporter(collector: str, expected: dict[str, lis
 def test_every_collector_on_the_fixture_reports_success(node_exporter_fixture_path: Path) -> None:
     names = sorted(set(all_collectors()) & set(FAMILIES_OF))
     text = run_fixture(node_exporter_fixture_path, names)
-    failed = [line for line in text.splitlines() if line.startswith("node_scrape_collector_success")
-              and line.endswith(" 0")]
+    failed = [
+        line
+        for line in text.splitlines()
+        if line.startswith("node_scrape_collector_success") and line.endswith(" 0")
+    ]
     assert not failed

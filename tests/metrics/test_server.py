@@ -26,11 +26,15 @@ from nodeagent.server import MetricsServer, Scraper, accepts_gzip, negotiate_for
 from nodeagent.settings import settings_table
 from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
 
-PROMETHEUS_2_ACCEPT = ("application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
-                       "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1")
-PROMETHEUS_3_ACCEPT = ("application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
-                       "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;"
-                       "escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1")
+PROMETHEUS_2_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0,application/openmetrics-text;"
+    "version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1"
+)
+PROMETHEUS_3_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;"
+    "escaping=allow-utf-8;q=0.3,text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+)
 
 
 class FailingCollector(Collector):
@@ -94,8 +98,9 @@ Start = Callable[..., Awaitable[tuple[MetricsServer, str]]]
 async def start(paths: Paths) -> AsyncIterator[Start]:
     servers: list[MetricsServer] = []
 
-    async def start_server(*collector_classes: type[Collector], exporter_metrics: bool = True,
-                           **kwargs: object) -> tuple[MetricsServer, str]:
+    async def start_server(
+        *collector_classes: type[Collector], exporter_metrics: bool = True, **kwargs: object
+    ) -> tuple[MetricsServer, str]:
         classes = collector_classes or (LoadavgCollector, FailingCollector)
         scraper = Scraper([cls(paths, {}) for cls in classes], exporter_metrics=exporter_metrics)
         server = MetricsServer(scraper, listen_address="127.0.0.1:0", **kwargs)
@@ -111,8 +116,11 @@ async def start(paths: Paths) -> AsyncIterator[Start]:
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     # Plain bodies unless a test asks for gzip (aiohttp's client offers gzip by default).
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20), auto_decompress=False,
-                                     headers={"Accept-Encoding": "identity"}) as session:
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=20),
+        auto_decompress=False,
+        headers={"Accept-Encoding": "identity"},
+    ) as session:
         yield session
 
 
@@ -122,7 +130,8 @@ async def get(http: aiohttp.ClientSession, url: str, **headers: str) -> tuple[in
 
 
 async def test_text_format_by_default_and_a_failing_collector_does_not_fail_it(
-        start: Start, http: aiohttp.ClientSession) -> None:
+    start: Start, http: aiohttp.ClientSession
+) -> None:
     _, base = await start()
     status, headers, body = await get(http, f"{base}/metrics")
     assert status == 200
@@ -137,8 +146,7 @@ async def test_text_format_by_default_and_a_failing_collector_does_not_fail_it(
     assert any(line.startswith("nodeagent_build_info{") for line in lines)
 
 
-@pytest.mark.parametrize("accept", [PROMETHEUS_2_ACCEPT, PROMETHEUS_3_ACCEPT,
-                                    "application/openmetrics-text"])
+@pytest.mark.parametrize("accept", [PROMETHEUS_2_ACCEPT, PROMETHEUS_3_ACCEPT, "application/openmetrics-text"])
 async def test_openmetrics_when_asked(start: Start, http: aiohttp.ClientSession, accept: str) -> None:
     _, base = await start()
     await get(http, f"{base}/metrics")  # so the request counter has a 200 sample
@@ -158,10 +166,18 @@ async def test_openmetrics_when_asked(start: Start, http: aiohttp.ClientSession,
     assert "nodeagent_scrape_requests_created" not in text  # same series as the text format
 
 
-@pytest.mark.parametrize("accept", ["text/plain;version=0.0.4", "*/*", "application/json",
-                                    "application/openmetrics-text;q=0.1,text/plain;q=0.9"])
-async def test_text_when_openmetrics_is_not_preferred(start: Start, http: aiohttp.ClientSession,
-                                                      accept: str) -> None:
+@pytest.mark.parametrize(
+    "accept",
+    [
+        "text/plain;version=0.0.4",
+        "*/*",
+        "application/json",
+        "application/openmetrics-text;q=0.1,text/plain;q=0.9",
+    ],
+)
+async def test_text_when_openmetrics_is_not_preferred(
+    start: Start, http: aiohttp.ClientSession, accept: str
+) -> None:
     _, base = await start()
     _, headers, _ = await get(http, f"{base}/metrics", Accept=accept)
     assert headers["Content-Type"].startswith("text/plain; version=0.0.4")
@@ -196,14 +212,18 @@ async def test_collect_and_exclude_filter_collectors(start: Start, http: aiohttp
     assert b"node_load1" not in body
 
 
-@pytest.mark.parametrize(("query", "message"), [
-    ("collect[]=nosuch", "unknown collector 'nosuch'"),
-    ("exclude[]=nosuch", "unknown collector 'nosuch'"),
-    ("collect[]=testblocking", "collector 'testblocking' is not enabled"),
-    ("collect[]=loadavg&exclude[]=testfailing", "cannot be combined"),
-])
-async def test_bad_filters_are_400(start: Start, http: aiohttp.ClientSession, query: str,
-                                   message: str) -> None:
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("collect[]=nosuch", "unknown collector 'nosuch'"),
+        ("exclude[]=nosuch", "unknown collector 'nosuch'"),
+        ("collect[]=testblocking", "collector 'testblocking' is not enabled"),
+        ("collect[]=loadavg&exclude[]=testfailing", "cannot be combined"),
+    ],
+)
+async def test_bad_filters_are_400(
+    start: Start, http: aiohttp.ClientSession, query: str, message: str
+) -> None:
     _, base = await start()
     status, _, body = await get(http, f"{base}/metrics?{query}")
     assert status == 400
@@ -250,8 +270,9 @@ async def test_concurrent_scrapes_above_the_limit_get_503(start: Start, http: ai
     assert status == 200 and b'nodeagent_scrape_requests_total{code="503"}' in body
 
 
-async def test_stop_finishes_in_flight_scrape_and_closes_listener(start: Start,
-                                                                  http: aiohttp.ClientSession) -> None:
+async def test_stop_finishes_in_flight_scrape_and_closes_listener(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
     server, base = await start(BlockingCollector)
     in_flight = asyncio.create_task(get(http, f"{base}/metrics"))
     assert await asyncio.to_thread(BlockingCollector.entered.wait, 10)
@@ -266,8 +287,9 @@ async def test_stop_finishes_in_flight_scrape_and_closes_listener(start: Start,
         await get(http, f"{base}/healthz")
 
 
-async def test_render_failure_is_500_and_the_server_keeps_serving(start: Start,
-                                                                  http: aiohttp.ClientSession) -> None:
+async def test_render_failure_is_500_and_the_server_keeps_serving(
+    start: Start, http: aiohttp.ClientSession
+) -> None:
     _, base = await start(LoadavgCollector, BadValueCollector)
     status, _, body = await get(http, f"{base}/metrics")
     assert status == 500 and b"Scrape failed" in body
@@ -299,6 +321,7 @@ def test_negotiation() -> None:
 
 # --- the run loop, with a stand-in log shipper that honours the contract ---------------------------
 
+
 class FakeShipper(types.ModuleType):
     """nodeagent.logs.pipeline as the contract describes it; records what happened."""
 
@@ -310,8 +333,9 @@ class FakeShipper(types.ModuleType):
         self.drained = False
         self.node_name: str | None = None
 
-    async def run_logs(self, config: object, *, node_name: str, stop: asyncio.Event,
-                       ready: asyncio.Event | None = None) -> None:
+    async def run_logs(
+        self, config: object, *, node_name: str, stop: asyncio.Event, ready: asyncio.Event | None = None
+    ) -> None:
         self.node_name = node_name
         go = asyncio.ensure_future(self.may_start.wait())
         await asyncio.wait({go, asyncio.ensure_future(stop.wait())}, return_when=asyncio.FIRST_COMPLETED)
@@ -331,12 +355,14 @@ class FakeShipper(types.ModuleType):
 def plan_for(paths: Paths, monkeypatch: pytest.MonkeyPatch, shipper: FakeShipper) -> AgentPlan:
     monkeypatch.setitem(sys.modules, "nodeagent.logs.pipeline", shipper)
     settings = resolve_settings(settings_table(), None, {"web.listen-address": "127.0.0.1:0"})
-    return AgentPlan(settings=settings, node_name="node-a", collectors=[LoadavgCollector(paths, {})],
-                     logs_config=object())
+    return AgentPlan(
+        settings=settings, node_name="node-a", collectors=[LoadavgCollector(paths, {})], logs_config=object()
+    )
 
 
 async def test_run_agent_waits_for_the_shipper_then_drains_it_on_stop(
-        paths: Paths, monkeypatch: pytest.MonkeyPatch, http: aiohttp.ClientSession) -> None:
+    paths: Paths, monkeypatch: pytest.MonkeyPatch, http: aiohttp.ClientSession
+) -> None:
     shipper = FakeShipper()
     plan = plan_for(paths, monkeypatch, shipper)
     stop = asyncio.Event()
@@ -363,8 +389,9 @@ async def test_run_agent_waits_for_the_shipper_then_drains_it_on_stop(
     assert shipper.node_name == "node-a"
 
 
-async def test_run_agent_exits_1_when_the_shipper_fails(paths: Paths,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_run_agent_exits_1_when_the_shipper_fails(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shipper = FakeShipper(fail=True)
     shipper.may_start.set()
     plan = plan_for(paths, monkeypatch, shipper)
@@ -378,8 +405,9 @@ def test_scraper_families_without_exporter_metrics(paths: Paths) -> None:
     assert not any(name.startswith(("process_", "python_")) for name in names)
 
 
-async def test_all_interfaces_falls_back_to_ipv4_without_ipv6(paths: Paths, monkeypatch: pytest.MonkeyPatch,
-                                                             http: aiohttp.ClientSession) -> None:
+async def test_all_interfaces_falls_back_to_ipv4_without_ipv6(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch, http: aiohttp.ClientSession
+) -> None:
     """':PORT' on a node with IPv6 disabled (binding '::' fails) still serves on IPv4."""
     original_start = aiohttp.web.TCPSite.start
 
@@ -399,8 +427,9 @@ async def test_all_interfaces_falls_back_to_ipv4_without_ipv6(paths: Paths, monk
         await server.stop()
 
 
-async def test_stop_before_the_shipper_is_ready_exits_0(paths: Paths,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_stop_before_the_shipper_is_ready_exits_0(
+    paths: Paths, monkeypatch: pytest.MonkeyPatch
+) -> None:
     shipper = FakeShipper()  # never allowed to start
     plan = plan_for(paths, monkeypatch, shipper)
     stop = asyncio.Event()

@@ -33,12 +33,24 @@ def make_sink(spec: Mapping[str, Any], *, name: str, ignore: Collection[str] = (
     sink_type = spec.get("type")
     cls = SINK_TYPES.get(sink_type) if isinstance(sink_type, str) else None
     if cls is None:
-        raise ValueError(f"type: unknown sink type {sink_type!r} (expected one of "
-                         f"{', '.join(sorted(SINK_TYPES))})")
+        raise ValueError(
+            f"type: unknown sink type {sink_type!r} (expected one of {', '.join(sorted(SINK_TYPES))})"
+        )
     skip = {"type", "name", *ignore}
     options = {key: value for key, value in spec.items() if key not in skip}
     return cls(name, options)
 
 
-__all__ = ["SINK_TYPES", "FileSink", "HttpSink", "LokiSink", "PermanentSinkError", "RetryableSinkError",
-           "Sink", "SinkError", "StdoutSink", "SyslogSink", "make_sink"]
+__all__ = [
+    "SINK_TYPES",
+    "FileSink",
+    "HttpSink",
+    "LokiSink",
+    "PermanentSinkError",
+    "RetryableSinkError",
+    "Sink",
+    "SinkError",
+    "StdoutSink",
+    "SyslogSink",
+    "make_sink",
+]

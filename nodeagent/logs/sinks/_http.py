@@ -63,8 +63,10 @@ class HttpPoster:
             self._auth_header = {"Authorization": f"Basic {token}"}
         # trust_env=False: talk only to the configured address, never to a proxy from the environment.
         self._session = aiohttp.ClientSession(
-            timeout=aiohttp.ClientTimeout(total=self.settings["timeout"]), trust_env=False,
-            headers={"User-Agent": USER_AGENT})
+            timeout=aiohttp.ClientTimeout(total=self.settings["timeout"]),
+            trust_env=False,
+            headers={"User-Agent": USER_AGENT},
+        )
 
     async def close(self) -> None:
         if self._session is not None:
@@ -87,16 +89,18 @@ class HttpPoster:
                 body = gzip.compress(body, 6)
             headers["Content-Encoding"] = "gzip"
         try:
-            async with self._session.request(self.method, self.url, data=body, headers=headers,
-                                             allow_redirects=False) as response:
+            async with self._session.request(
+                self.method, self.url, data=body, headers=headers, allow_redirects=False
+            ) as response:
                 status = response.status
                 if 200 <= status < 300:
                     await response.read()
                     return
                 raw = await response.content.read(ERROR_BODY_CHARS * 4)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            raise RetryableSinkError(f"{self.sink_name}: {self.method} {self.url} failed: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+            raise RetryableSinkError(
+                f"{self.sink_name}: {self.method} {self.url} failed: {type(exc).__name__}: {exc}"
+            ) from exc
         text = raw.decode("utf-8", "replace").strip()
         if len(text) > ERROR_BODY_CHARS:
             text = text[:ERROR_BODY_CHARS] + "..."

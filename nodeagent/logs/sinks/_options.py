@@ -90,5 +90,16 @@ def parse_string_list(raw: Any) -> list[str]:
     return [parse_str(item) for item in raw]
 
 
-__all__ = ["OptionReader", "parse_bool", "parse_choice", "parse_duration", "parse_headers", "parse_http_url",
-           "parse_int", "parse_positive_int", "parse_str", "parse_string_list", "parse_timeout"]
+__all__ = [
+    "OptionReader",
+    "parse_bool",
+    "parse_choice",
+    "parse_duration",
+    "parse_headers",
+    "parse_http_url",
+    "parse_int",
+    "parse_positive_int",
+    "parse_str",
+    "parse_string_list",
+    "parse_timeout",
+]

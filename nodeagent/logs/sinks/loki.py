@@ -58,11 +58,15 @@ def _field_name(raw: str) -> str:
 def parse_labels(raw: Any) -> list[tuple[str, str]]:
     """``[field, ...]`` or ``{label: field}`` -> [(label name, field)]."""
     if isinstance(raw, Mapping):
-        pairs = [(sanitize_label_name(parse_str(label)), _field_name(parse_str(field)))
-                 for label, field in raw.items()]
+        pairs = [
+            (sanitize_label_name(parse_str(label)), _field_name(parse_str(field)))
+            for label, field in raw.items()
+        ]
     elif isinstance(raw, (list, tuple)):
-        pairs = [(sanitize_label_name(_field_name(parse_str(field))), _field_name(parse_str(field)))
-                 for field in raw]
+        pairs = [
+            (sanitize_label_name(_field_name(parse_str(field))), _field_name(parse_str(field)))
+            for field in raw
+        ]
     else:
         raise ValueError(f"expected a list of record fields or a mapping of label to field, got {raw!r}")
     names = [label for label, _ in pairs]
@@ -88,9 +92,13 @@ def _label_value(record: Record, field: str) -> str | None:
     return str(value)
 
 
-def build_push_request(batch: Sequence[Record], labels: Sequence[tuple[str, str]],
-                       static_labels: Mapping[str, str], line_format: str,
-                       now_ns: int | None = None) -> dict[str, Any]:
+def build_push_request(
+    batch: Sequence[Record],
+    labels: Sequence[tuple[str, str]],
+    static_labels: Mapping[str, str],
+    line_format: str,
+    now_ns: int | None = None,
+) -> dict[str, Any]:
     """The push body: streams by label set, entries sorted by time within a stream (stable)."""
     streams: dict[tuple[tuple[str, str], ...], list[tuple[int, str]]] = {}
     fallback_ns = now_ns if now_ns is not None else time.time_ns()
@@ -106,9 +114,15 @@ def build_push_request(batch: Sequence[Record], labels: Sequence[tuple[str, str]
         nanos = unix_nanos(record.time)
         line = record.to_json() if line_format == "json" else record.message
         streams.setdefault(key, []).append((fallback_ns if nanos is None else nanos, line))
-    return {"streams": [
-        {"stream": dict(key), "values": [[str(ts), line] for ts, line in sorted(entries, key=lambda e: e[0])]}
-        for key, entries in streams.items()]}
+    return {
+        "streams": [
+            {
+                "stream": dict(key),
+                "values": [[str(ts), line] for ts, line in sorted(entries, key=lambda e: e[0])],
+            }
+            for key, entries in streams.items()
+        ]
+    }
 
 
 class LokiSink(Sink):

@@ -70,8 +70,11 @@ def _encode_run(run: Records) -> str:
     if run.kubernetes is not None:
         shared += f',"kubernetes":{_encode_value(run.kubernetes)}'
     tails = {stream: f'{close},"stream":{_encode_value(stream)}{shared}}}\n' for stream in set(run.streams)}
-    return "".join(chain.from_iterable(zip(repeat(head), times, repeat(middle), messages,
-                                           map(tails.__getitem__, run.streams))))
+    return "".join(
+        chain.from_iterable(
+            zip(repeat(head), times, repeat(middle), messages, map(tails.__getitem__, run.streams))
+        )
+    )
 
 
 class StdoutSink(Sink):

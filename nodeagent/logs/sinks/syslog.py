@@ -26,9 +26,23 @@ from nodeagent.logs.sinks._time import syslog_timestamp
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 FACILITIES = {
-    "kern": 0, "user": 1, "mail": 2, "daemon": 3, "auth": 4, "syslog": 5, "lpr": 6, "news": 7,
-    "uucp": 8, "cron": 9, "authpriv": 10, "ftp": 11, "ntp": 12, "security": 13, "console": 14,
-    "solaris-cron": 15, **{f"local{n}": 16 + n for n in range(8)},
+    "kern": 0,
+    "user": 1,
+    "mail": 2,
+    "daemon": 3,
+    "auth": 4,
+    "syslog": 5,
+    "lpr": 6,
+    "news": 7,
+    "uucp": 8,
+    "cron": 9,
+    "authpriv": 10,
+    "ftp": 11,
+    "ntp": 12,
+    "security": 13,
+    "console": 14,
+    "solaris-cron": 15,
+    **{f"local{n}": 16 + n for n in range(8)},
 }
 SEVERITY_ERROR = 3
 SEVERITY_INFO = 6
@@ -90,8 +104,11 @@ def escape_param_value(value: str) -> str:
 
 def structured_data(record: Record) -> str:
     kubernetes = record.kubernetes or {}
-    params = [f'{name}="{escape_param_value(str(kubernetes[name]))}"'
-              for name in SD_FIELDS if kubernetes.get(name) not in (None, "")]
+    params = [
+        f'{name}="{escape_param_value(str(kubernetes[name]))}"'
+        for name in SD_FIELDS
+        if kubernetes.get(name) not in (None, "")
+    ]
     return f"[{SD_ID} {' '.join(params)}]" if params else "-"
 
 
@@ -100,8 +117,10 @@ def format_message(record: Record, facility: int, app_name: str | None) -> bytes
     severity = SEVERITY_ERROR if record.stream == "stderr" else SEVERITY_INFO
     container = (record.kubernetes or {}).get("container")
     app = header_field(app_name or container or DEFAULT_APP_NAME, 48)
-    header = (f"<{facility * 8 + severity}>1 {syslog_timestamp(record.time)} "
-              f"{header_field(record.node, 255)} {app} - - {structured_data(record)}")
+    header = (
+        f"<{facility * 8 + severity}>1 {syslog_timestamp(record.time)} "
+        f"{header_field(record.node, 255)} {app} - - {structured_data(record)}"
+    )
     if not record.message:
         return header.encode("utf-8", "replace")
     return f"{header} {record.message}".encode("utf-8", "replace")
@@ -127,17 +146,23 @@ class SyslogSink(Sink):
         self._writer: asyncio.StreamWriter | None = None
 
     def _connected(self) -> bool:
-        return (self._writer is not None and self._reader is not None and not self._writer.is_closing()
-                and not self._reader.at_eof())
+        return (
+            self._writer is not None
+            and self._reader is not None
+            and not self._writer.is_closing()
+            and not self._reader.at_eof()
+        )
 
     async def _connect(self) -> None:
         await self._disconnect()
         try:
             self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.timeout)
+                asyncio.open_connection(self.host, self.port), self.timeout
+            )
         except (OSError, TimeoutError) as exc:
-            raise RetryableSinkError(f"{self.name}: cannot connect to {self.host}:{self.port}: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+            raise RetryableSinkError(
+                f"{self.name}: cannot connect to {self.host}:{self.port}: {type(exc).__name__}: {exc}"
+            ) from exc
         # drain() then waits until every byte is handed to the kernel, not just below a high-water mark.
         self._writer.transport.set_write_buffer_limits(high=0)
 
@@ -165,8 +190,9 @@ class SyslogSink(Sink):
             await asyncio.wait_for(self._writer.drain(), self.timeout)
         except (OSError, TimeoutError) as exc:
             await self._disconnect()
-            raise RetryableSinkError(f"{self.name}: sending to {self.host}:{self.port} failed: "
-                                     f"{type(exc).__name__}: {exc}") from exc
+            raise RetryableSinkError(
+                f"{self.name}: sending to {self.host}:{self.port} failed: {type(exc).__name__}: {exc}"
+            ) from exc
 
     async def close(self) -> None:
         await self._disconnect()
