@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from nodeagent import __version__
-from nodeagent.config import ConfigError, Settings
+from nodeagent.config import ConfigError, Settings, node_name
 from nodeagent.metrics.registry import Collector, Paths, build_collectors, enabled_collectors
 from nodeagent.server import MetricsServer, Scraper
-from nodeagent.settings import node_name
 
 log = logging.getLogger("nodeagent.agent")
 
@@ -40,7 +39,7 @@ class AgentPlan:
     settings: Settings
     node_name: str
     collectors: list[Collector]
-    logs_config: Any | None  # nodeagent.logs.config.LogsConfig when the log shipper runs
+    logs_config: Any | None  # nodeagent.config.logs.LogsConfig when the log shipper runs
 
     @property
     def runs_logs(self) -> bool:
@@ -66,6 +65,8 @@ def node_collectors(settings: Settings) -> list[Collector]:
     for name in names:
         try:
             built.extend(build_collectors([name], paths, settings.values))
+        except ConfigError:
+            raise
         except (ValueError, re.error) as exc:
             raise ConfigError(str(exc), key=f"collector.{name}") from None
         except Exception as exc:  # a collector bug must not keep the others from running
@@ -79,7 +80,7 @@ def logs_config(settings: Settings) -> Any | None:
     if wanted is False:
         return None
     try:
-        from nodeagent.logs.config import parse_logs_config
+        from nodeagent.config.logs import parse_logs_config
     except ImportError as exc:
         raise StartupError(f"the log shipper cannot be loaded ({exc}); run with --no-logs") from None
     config = parse_logs_config(settings.structured.get("logs"), source=settings.config_file)

@@ -23,9 +23,9 @@ from prometheus_client.registry import CollectorRegistry
 
 from nodeagent import __version__
 from nodeagent.agentmetrics import AGENT_REGISTRY
+from nodeagent.config import split_listen_address
 from nodeagent.metrics.exposition import render_text
 from nodeagent.metrics.registry import Collector, all_collectors, run_collectors
-from nodeagent.settings import split_listen_address
 
 log = logging.getLogger("nodeagent.server")
 

@@ -23,7 +23,7 @@ from nodeagent.metrics import registry
 from nodeagent.metrics.loadavg import LoadavgCollector
 from nodeagent.metrics.registry import Collector, Paths
 from nodeagent.server import MetricsServer, Scraper, accepts_gzip, negotiate_format
-from nodeagent.settings import settings_table
+from nodeagent.config import settings_table
 from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
 
 PROMETHEUS_2_ACCEPT = (

@@ -12,7 +12,7 @@ from nodeagent import cli
 from nodeagent.config import ConfigError, parse_regex, resolve_settings
 from nodeagent.metrics import registry
 from nodeagent.metrics.registry import Collector, CollectorOption, enabled_collectors
-from nodeagent.settings import settings_table, split_listen_address
+from nodeagent.config import settings_table, split_listen_address
 
 
 class _RegexOptionCollector(Collector):

@@ -6,14 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from nodeagent.config import ConfigError, load_yaml
-from nodeagent.logs.config import (
+from nodeagent.config import ConfigError, load_yaml, parse_size
+from nodeagent.config.logs import (
     InputConfig,
     LogsConfig,
     default_state_dir,
     own_output_excludes,
     parse_logs_config,
-    parse_size,
 )
 from nodeagent.logs.discovery import PathMatcher
 from nodeagent.logs.parsers import MultilineConfig
