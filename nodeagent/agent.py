@@ -15,12 +15,15 @@ import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nodeagent import __version__
 from nodeagent.config import ConfigError, Settings, node_name
 from nodeagent.metrics.registry import Collector, Paths, build_collectors, enabled_collectors
 from nodeagent.server import MetricsServer, Scraper
+
+if TYPE_CHECKING:
+    from nodeagent.config.logs import LogsConfig
 
 log = logging.getLogger("nodeagent.agent")
 
@@ -39,7 +42,7 @@ class AgentPlan:
     settings: Settings
     node_name: str
     collectors: list[Collector]
-    logs_config: Any | None  # nodeagent.config.logs.LogsConfig when the log shipper runs
+    logs_config: LogsConfig | None  # when the log shipper runs
 
     @property
     def runs_logs(self) -> bool:
@@ -74,7 +77,7 @@ def node_collectors(settings: Settings) -> list[Collector]:
     return built
 
 
-def logs_config(settings: Settings) -> Any | None:
+def logs_config(settings: Settings) -> LogsConfig | None:
     """The validated logs section when the shipper is to run, else None."""
     wanted = settings["logs"]  # None: as the logs section says
     if wanted is False:
@@ -114,6 +117,7 @@ async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
 async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event) -> None:
     from nodeagent.logs.pipeline import run_logs
 
+    assert plan.logs_config is not None
     await run_logs(plan.logs_config, node_name=plan.node_name, stop=stop, ready=ready)
     if not stop.is_set():
         raise RuntimeError("the log shipper stopped on its own")

@@ -20,8 +20,8 @@ import pytest
 
 from nodeagent import __version__, cli
 from nodeagent.agentlog import setup_logging
-from nodeagent.metrics.registry import all_collectors, enabled_collectors
 from nodeagent.config import CORE_SETTINGS, settings_table
+from nodeagent.metrics.registry import all_collectors, enabled_collectors
 from tests.conftest import NODE_EXPORTER_FIXTURE, ROOT, free_port, require_shared
 
 AGENT = [sys.executable, "-m", "nodeagent"]

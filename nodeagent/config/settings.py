@@ -52,7 +52,8 @@ def _leaves(data: LineDict, prefix: str) -> Iterator[tuple[str, Any, LineDict, A
 def _known_below(table: dict[str, Field], prefix: str) -> str:
     """The keys the file may use next to an unknown one (one level below ``prefix``)."""
     start = f"{normalize_key(prefix)}." if prefix else ""
-    below = {
+    below = {"enabled"} if prefix in table and table[prefix].is_switch else set()
+    below |= {
         normalize_key(key)[len(start) :].split(".")[0]
         for key in table
         if normalize_key(key).startswith(start)
@@ -79,11 +80,11 @@ def _read_file(table: dict[str, Field], settings: Settings, config_file: str) ->
         line = parent.line_of(raw_key)
         if setting is None:
             prefix = key.rpartition(".")[0]
-            known = _known_below(table, prefix)
+            while prefix and not _known_below(table, prefix):  # up to the level where the key went wrong
+                prefix = prefix.rpartition(".")[0]
             where = f" under {prefix}" if prefix else ""
-            raise ConfigError(
-                f"unknown setting (known{where}: {known})", key=key, file=config_file, line=line
-            )
+            message = f"unknown setting (known{where}: {_known_below(table, prefix)})"
+            raise ConfigError(message, key=key, file=config_file, line=line)
         if raw is None:  # null: the default
             continue
         settings.values[setting.key] = Field(key, parse=setting.parse).read(raw, file=config_file, line=line)

@@ -85,11 +85,11 @@ def bounded(parse: Callable[[Any], T], minimum: T, *, exclusive: bool = False) -
     def parse_bounded(raw: Any) -> T:
         value = parse(raw)
         if exclusive and value <= minimum:
-            raise ValueError(f"must be greater than {minimum}, got {shown(raw)}")
+            raise ValueError(f"must be greater than {minimum:g}, got {shown(raw)}")
         if value < minimum:
             if minimum == 0:
                 raise ValueError(f"must not be negative, got {shown(raw)}")
-            raise ValueError(f"must be at least {minimum}, got {shown(raw)}")
+            raise ValueError(f"must be at least {minimum:g}, got {shown(raw)}")
         return value
 
     return parse_bounded
@@ -265,4 +265,4 @@ def parse_absolute_path(raw: Any) -> str:
 positive_int = bounded(parse_int, 0, exclusive=True)
 non_negative_int = bounded(parse_int, 0)
 positive_size = bounded(parse_size, 0, exclusive=True)
-positive_duration = bounded(parse_duration, 0, exclusive=True)
+positive_duration = bounded(parse_duration, 0.0, exclusive=True)
