@@ -151,9 +151,9 @@ INPUT = Section(
 )
 
 
-def check_sink_options(sink_type: str, options: Mapping[str, Any]) -> None:
+def _check_sink_options(values: dict[str, Any]) -> None:
     """Read a sink's options with the sink's own schema: its errors are about keys next to ``type``."""
-    SINK_TYPES[sink_type].option_schema.read(options)
+    SINK_TYPES[values["type"]].option_schema.read(values["options"])
 
 
 SINK = Section(
@@ -162,7 +162,7 @@ SINK = Section(
         Field("name", None, "Unique name (default: the type).", parse_nonempty_str),
     ),
     rest="options",  # checked by the sink's own option_schema
-    check=lambda values: check_sink_options(values["type"], values["options"]),
+    check=_check_sink_options,
 )
 
 
@@ -240,43 +240,32 @@ def _items_of(section: Any, key: str) -> Any:
     return section.get(key) if isinstance(section, Mapping) else None
 
 
-def _item_line(items: Any, index: int) -> int | None:
-    return items.line_of(index) if hasattr(items, "line_of") else None
-
-
 def _sink_specs(entries: list[dict[str, Any]], items: Any, source: str | None) -> list[SinkSpec]:
-    used: set[str] = set()
-    specs = []
+    names: list[str] = []
     for index, entry in enumerate(entries):
         sink_type = entry["type"]
-        name = entry["name"] or (sink_type if sink_type not in used else f"{sink_type}{index}")
-        if name in used:
-            raise ConfigError(
-                f"duplicate sink name {name!r}",
-                key=f"logs.sinks[{index}].name",
-                file=source,
-                line=_item_line(items, index),
-            )
-        used.add(name)
-        specs.append(SinkSpec(name=name, type=sink_type, options=entry["options"]))
-    return specs
+        names.append(entry["name"] or (sink_type if sink_type not in names else f"{sink_type}{index}"))
+    _refuse_duplicates(names, "sink", items, source)
+    return [
+        SinkSpec(name=name, type=entry["type"], options=entry["options"])
+        for name, entry in zip(names, entries, strict=True)
+    ]
 
 
 def _inputs(entries: list[InputConfig], items: Any, source: str | None) -> list[InputConfig]:
-    names: set[str] = set()
-    inputs = []
-    for index, entry in enumerate(entries):
-        item = entry if entry.name else replace(entry, name=f"input{index}")
-        if item.name in names:
-            raise ConfigError(
-                f"duplicate input name {item.name!r}",
-                key=f"logs.inputs[{index}].name",
-                file=source,
-                line=_item_line(items, index),
-            )
-        names.add(item.name)
-        inputs.append(item)
+    inputs = [entry if entry.name else replace(entry, name=f"input{i}") for i, entry in enumerate(entries)]
+    _refuse_duplicates([item.name for item in inputs], "input", items, source)
     return inputs
+
+
+def _refuse_duplicates(names: list[str], what: str, items: Any, source: str | None) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            line = items.line_of(index) if hasattr(items, "line_of") else None
+            key = ("logs", f"{what}s", index, "name")
+            raise ConfigError(f"duplicate {what} name {name!r}", key=key, file=source, line=line)
+        seen.add(name)
 
 
 def own_output_excludes(sinks: tuple[SinkSpec, ...], environ: Mapping[str, str]) -> tuple[str, ...]:
