@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
-from nodeagent.metrics.host.gonum import parse_float, parse_uint
+from nodeagent.metrics.host.gonum import parse_floats, parse_uint
 from nodeagent.metrics.host.skips import Skip
 
 # Kernel ticks per second for /proc/stat times (USER_HZ); 100 on every mainstream architecture.
@@ -53,7 +53,7 @@ def parse_cpu_times(text: str) -> tuple[dict[int, list[float]], list[Skip]]:
             continue
         try:
             number = parse_uint(name[3:])
-            values = [parse_float(v) / USER_HZ for v in fields[1:11]]
+            values = [value / USER_HZ for value in parse_floats(fields[1:11])]
         except ValueError:
             skipped.append(Skip("cpu line", line))
             continue

@@ -14,7 +14,7 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import gauge, single
 from nodeagent.metrics.host.files import read_text, read_uint
-from nodeagent.metrics.host.gonum import parse_uint
+from nodeagent.metrics.host.gonum import parse_uints
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, NoDataError, register
 
@@ -44,7 +44,7 @@ def parse_conntrack_stat(text: str) -> tuple[dict[str, int], list[Skip]]:
         try:
             if not 16 <= len(fields) <= 17:
                 raise ValueError(f"{len(fields)} columns, expected 16 or 17")
-            values = [parse_uint(field, 16) for field in fields]
+            values = parse_uints(fields, 16)
         except ValueError:
             skipped.append(Skip("net/stat/nf_conntrack line without 16 or 17 hexadecimal columns", line))
             continue

@@ -17,7 +17,7 @@ from prometheus_client.metrics_core import Metric
 from nodeagent.metrics._emit import add_sample, counter, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
 from nodeagent.metrics.host.files import Paths, read_optional, read_text, read_uint
-from nodeagent.metrics.host.gonum import parse_float, parse_uint
+from nodeagent.metrics.host.gonum import parse_float, parse_uint, parse_uints
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, register
 
@@ -109,7 +109,7 @@ def parse_diskstats(text: str) -> tuple[list[DiskStats], list[Skip]]:
                     parse_uint(fields[0]),
                     parse_uint(fields[1]),
                     fields[2],
-                    [parse_uint(v) for v in fields[3 : 3 + len(STAT_COLUMNS)]],
+                    parse_uints(fields[3 : 3 + len(STAT_COLUMNS)]),
                 )
             )
         except ValueError:

@@ -20,7 +20,7 @@ from nodeagent.metrics import _netlink
 from nodeagent.metrics._emit import Labels, add_sample, counter, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
 from nodeagent.metrics.host.files import read_attribute_or_none, read_text
-from nodeagent.metrics.host.gonum import parse_uint
+from nodeagent.metrics.host.gonum import parse_uints
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.host.sysfs import net_devices
 from nodeagent.metrics.registry import Collector, CollectorOption, Paths, register
@@ -118,7 +118,7 @@ def parse_proc_net_dev(text: str) -> tuple[dict[str, dict[str, int]], list[Skip]
                 skipped.append(Skip("net/dev line without name and 16 counters", line))
             continue
         try:
-            values = [parse_uint(field) for field in fields[: len(PROC_NET_DEV_KEYS)]]
+            values = parse_uints(fields[: len(PROC_NET_DEV_KEYS)])
         except ValueError:
             skipped.append(Skip("net/dev line with a non-numeric counter", line))
             continue

@@ -14,7 +14,7 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, counter, gauge
 from nodeagent.metrics.host.files import read_text
-from nodeagent.metrics.host.gonum import parse_uint
+from nodeagent.metrics.host.gonum import parse_uints
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, register
 
@@ -44,7 +44,7 @@ def parse_softnet(text: str) -> tuple[list[SoftnetRow], list[Skip]]:
         try:
             if len(columns) < _MIN_COLUMNS:
                 raise ValueError(f"{len(columns)} columns, expected at least {_MIN_COLUMNS}")
-            values = [parse_uint(column, 16) for column in columns[:13]]
+            values = parse_uints(columns[:13], 16)
         except ValueError as exc:
             skipped.append(Skip(f"net/softnet_stat row {index}", exc))
             continue

