@@ -13,8 +13,8 @@ from typing import Any
 
 from nodeagent.agentmetrics import AGENT_REGISTRY
 from nodeagent.logs.config import LogsConfig, parse_logs_config
-from nodeagent.logs.pipeline import run_logs
 from nodeagent.logs.record import Record
+from nodeagent.logs.shipper import run_logs
 from nodeagent.logs.sinks.base import Sink
 
 # Small timers so that every behaviour shows within a fraction of a second.

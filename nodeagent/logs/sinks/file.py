@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks._options import OptionReader, parse_str
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
-from nodeagent.logs.sinks.stdout import encode_json_lines
 
 log = logging.getLogger(__name__)
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks._http import HttpPoster, read_common_http_options
 from nodeagent.logs.sinks._options import OptionReader, parse_http_url, parse_str
 from nodeagent.logs.sinks.base import Sink
-from nodeagent.logs.sinks.stdout import encode_json_lines
 
 NDJSON = "application/x-ndjson"
 METHODS = ("POST", "PUT", "PATCH")

@@ -20,9 +20,9 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from nodeagent.logs.encoding import syslog_timestamp
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks._options import OptionReader, parse_str, parse_timeout
-from nodeagent.logs.sinks._time import syslog_timestamp
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 FACILITIES = {
@@ -163,6 +163,7 @@ class SyslogSink(Sink):
             raise RetryableSinkError(
                 f"{self.name}: cannot connect to {self.host}:{self.port}: {type(exc).__name__}: {exc}"
             ) from exc
+        assert self._writer is not None
         # drain() then waits until every byte is handed to the kernel, not just below a high-water mark.
         self._writer.transport.set_write_buffer_limits(high=0)
 
