@@ -12,7 +12,7 @@ import pytest
 
 from nodeagent import safeio
 from nodeagent.logs import reader as reader_module
-from tests.logs.harness import MemorySink, eventually, make_config, sample, shipping, write_lines
+from tests.logs.conftest import MemorySink, eventually, make_config, sample, shipping, write_lines
 
 
 async def test_reads_existing_then_appended_lines_with_record_fields(tmp_path: Path) -> None:
@@ -259,3 +259,52 @@ async def test_a_directory_that_appears_later_is_watched(
         write_lines(pods / "ns_b_2" / "c" / "0.log", ["second"])  # now through file events
         await eventually(lambda: len(sink.records) == 2, what="the second file")
     assert sink.messages() == ["first", "second"]
+
+
+class RecordingEvents:
+    """A ReaderEvents that remembers the calls, in place of the metrics."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args: self.calls.append((name, *args))
+
+
+class SegmentList:
+    """A PipelineInput that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def wait_for_space(self) -> None:
+        return None
+
+    def put(self, segment: Any) -> None:
+        self.messages += segment.records.messages
+
+
+async def test_the_reader_reports_through_the_events_it_is_given(tmp_path: Path) -> None:
+    from nodeagent.logs.checkpoint import CheckpointStore
+    from nodeagent.logs.reader import FileReader
+
+    log = tmp_path / "app.log"
+    write_lines(log, ["one", "two"])
+    config = make_config(tmp_path, [tmp_path / "*.log"])
+    name = config.inputs[0].name
+    events, pipeline = RecordingEvents(), SegmentList()
+    reader = FileReader(config, CheckpointStore(config.checkpoint_path), pipeline, "node-1", events)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(reader.run(stop, ready))
+    try:
+        await eventually(lambda: pipeline.messages == ["one", "two"], what="the lines")
+        os.truncate(log, 0)
+        write_lines(log, ["three"])
+        await eventually(lambda: pipeline.messages[-1:] == ["three"], what="the line after truncation")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        reader.close()
+    assert ("lines_read", name, 2, 8) in events.calls
+    assert ("file_truncated", name) in events.calls
+    assert ("file_counts", name, 1, 1) in events.calls
