@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -15,23 +17,26 @@ from nodeagent.logs.identity import read_prefix
 from nodeagent.logs.tailer import IdentityLost, InputSource, Tailer
 
 
-def tailer_for(tmp_path: Path, path: Path, **options: object) -> Tailer:
+@contextmanager
+def tailer_for(tmp_path: Path, path: Path) -> Iterator[Tailer]:
     found = stat_path(str(path))
     assert found is not None
-    source = InputSource(InputConfig(name="t", paths=(str(path),), format="plain", **options))  # type: ignore[arg-type]
+    source = InputSource(InputConfig(name="t", paths=(str(path),), format="plain"))
     fd = os.open(path, os.O_RDONLY)
     prefix = read_prefix(fd)
     store = CheckpointStore(tmp_path / "state.json")
     tailer = Tailer(source, found, store.open_cursor(found.file_id, prefix, str(path), 0), 0, "node", None)
     tailer.fd = fd
-    return tailer
+    try:
+        yield tailer
+    finally:
+        tailer.close()
 
 
 def test_a_step_reads_whole_lines_and_holds_the_unfinished_one(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"one\ntwo\nthr")
-    tailer = tailer_for(tmp_path, log)
-    try:
+    with tailer_for(tmp_path, log) as tailer:
         result = tailer.step(time.time(), 1 << 20)
         assert result.at_eof and result.bytes_read == 11 and result.lines == 2
         assert result.segment is not None and list(result.segment.records.messages) == ["one", "two"]
@@ -41,15 +46,12 @@ def test_a_step_reads_whole_lines_and_holds_the_unfinished_one(tmp_path: Path) -
             fh.write(b"ee\n")
         result = tailer.step(time.time(), 1 << 20)
         assert result.segment is not None and list(result.segment.records.messages) == ["three"]
-    finally:
-        tailer.close()
 
 
 def test_a_step_notices_truncation_and_a_moved_path(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"a long first line\n")
-    tailer = tailer_for(tmp_path, log)
-    try:
+    with tailer_for(tmp_path, log) as tailer:
         tailer.step(time.time(), 1 << 20)
         os.truncate(log, 0)
         assert tailer.step(time.time(), 1 << 20).truncated
@@ -57,15 +59,13 @@ def test_a_step_notices_truncation_and_a_moved_path(tmp_path: Path) -> None:
         tailer.restart_at_zero(tailer.cursor)
         os.rename(log, tmp_path / "app.log.1")
         assert tailer.step(time.time(), 1 << 20).moved
-    finally:
-        tailer.close()
 
 
 def test_reopening_checks_identity_and_fingerprint(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(b"original content\n")
-    tailer = tailer_for(tmp_path, log)
-    tailer.close()
+    with tailer_for(tmp_path, log) as tailer:
+        pass
     tailer.open_checked(str(log))  # same file: fine
     tailer.close()
     os.rename(log, tmp_path / "app.log.1")
