@@ -49,6 +49,7 @@ FAMILIES_OF = {
     "entropy": r"node_entropy_",
     "filefd": r"node_filefd_",
     "hwmon": r"node_hwmon_",
+    "infiniband": r"node_infiniband_",
     "ipvs": r"node_ipvs_",
     "loadavg": r"node_load",
     "mdadm": r"node_md_",
