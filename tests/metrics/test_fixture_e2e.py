@@ -71,6 +71,7 @@ FAMILIES_OF = {
     "udp_queues": r"node_udp_queues",
     "vmstat": r"node_vmstat_",
     "watchdog": r"node_watchdog_",
+    "xfrm": r"node_xfrm_",
 }
 
 
