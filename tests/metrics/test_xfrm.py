@@ -25,7 +25,9 @@ def test_malformed_lines_skipped_missing_counters_zero(
     write_tree(
         tmp_path,
         {
-            "proc/net/xfrm_stat": "XfrmInError 3\nXfrmInHdrError\nXfrmOutError x\nXfrmFuture 9\nXfrmAcquireError 5\n"
+            "proc/net/xfrm_stat": (
+                "XfrmInError 3\nXfrmInHdrError\nXfrmOutError x\nXfrmFuture 9\nXfrmAcquireError 5\n"
+            )
         },
     )
     before = _parse_errors.count("xfrm")
