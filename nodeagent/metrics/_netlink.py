@@ -225,3 +225,50 @@ def link_names(timeout: float = 5.0) -> dict[int, str]:
             if name is not None:
                 names[index] = c_string(name)
     return names
+
+
+# Generic netlink (genetlink): a family (nl80211, ...) is found by name through the controller.
+GENL_ID_CTRL = 0x10
+CTRL_CMD_GETFAMILY = 3
+CTRL_ATTR_FAMILY_ID = 1
+CTRL_ATTR_FAMILY_NAME = 2
+CTRL_ATTR_VERSION = 3
+_GENLMSGHDR = struct.Struct("=BBxx")  # cmd, version, reserved
+
+
+def encode_attribute(attr_type: int, payload: bytes) -> bytes:
+    """One netlink attribute, padded to 4 bytes."""
+    length = _RTATTR.size + len(payload)
+    return _RTATTR.pack(length, attr_type) + payload + bytes(_align(length) - length)
+
+
+def genl_family(name: str, timeout: float = 5.0) -> tuple[int, int] | None:
+    """(family id, version) of a generic netlink family, None when the kernel does not have it
+    (its module is not loaded)."""
+    payload = _GENLMSGHDR.pack(CTRL_CMD_GETFAMILY, 1) + encode_attribute(
+        CTRL_ATTR_FAMILY_NAME, name.encode() + b"\0"
+    )
+    try:
+        answers = request(NETLINK_GENERIC, GENL_ID_CTRL, payload, dump=False, timeout=timeout)
+    except NetlinkError as exc:
+        if exc.errno == 2:  # ENOENT: no such family
+            return None
+        raise
+    for msg_type, body in answers:
+        if msg_type == GENL_ID_CTRL:
+            attrs = attribute_map(body, _GENLMSGHDR.size)
+            if CTRL_ATTR_FAMILY_ID in attrs:
+                return uint(attrs[CTRL_ATTR_FAMILY_ID]), uint(attrs.get(CTRL_ATTR_VERSION, b""))
+    return None
+
+
+def genl_dump(
+    family: tuple[int, int], command: int, attrs: bytes = b"", timeout: float = 5.0
+) -> list[tuple[int, bytes]]:
+    """(command, attribute bytes) of each answer to a generic netlink dump of ``command``."""
+    family_id, version = family
+    payload = _GENLMSGHDR.pack(command, version) + attrs
+    answers = request(NETLINK_GENERIC, family_id, payload, timeout=timeout)
+    return [
+        (body[0], body[_GENLMSGHDR.size :]) for msg_type, body in answers if msg_type == family_id and body
+    ]

@@ -72,6 +72,7 @@ FAMILIES_OF = {
     "udp_queues": r"node_udp_queues",
     "vmstat": r"node_vmstat_",
     "watchdog": r"node_watchdog_",
+    "wifi": r"node_wifi_",
     "xfrm": r"node_xfrm_",
 }
 
@@ -91,6 +92,7 @@ def e2e_settings(fixture: Path) -> dict[str, object]:
         "collector.stat.softirq": True,
         "collector.textfile.directory": str(fixture / "textfile" / "two_metric_files"),
         "collector.hwmon.chip-include": "(applesmc|asus_nb_wmi|coretemp|hwmon4|ieee80211|nct6779)",
+        "collector.wifi.fixtures": str(fixture / "wifi"),
     }
 
 
