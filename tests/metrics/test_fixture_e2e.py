@@ -84,6 +84,7 @@ def e2e_settings(fixture: Path) -> dict[str, object]:
         "collector.cpu.info.bugs-include": r"^(cpu_meltdown|spectre_.*|mds)$",
         "collector.cpu.info.flags-include": r"^(aes|avx.?|constant_tsc)$",
         "collector.arp.device-exclude": "nope",
+        "collector.arp.netlink": False,
         "collector.netdev.device-include": "lo",
         "collector.netclass.ignored-devices": "(dmz|int)",
         "collector.netclass.ignore-invalid-speed": True,
