@@ -1,5 +1,7 @@
-"""The one netlink client of the collectors: request/dump over a netlink socket, message and attribute
-parsing; rtnetlink links (netdev), qdiscs (qdisc), neighbours (arp) and routes (network_route) on top.
+"""The one netlink client of the collectors: request/dump over a netlink socket (rtnetlink, sock_diag,
+generic netlink), message and attribute parsing, link names, generic netlink family lookup. The link
+dump of netdev lives here; each other collector parses its own messages with these helpers (qdisc,
+arp's neighbours, network_route, tcpstat's INET_DIAG, wifi's nl80211).
 
 Netlink answers for the network namespace of the agent itself: a DaemonSet pod must run with
 ``hostNetwork: true`` to see the node's interfaces (the same holds for /proc/net/dev, which is
@@ -158,6 +160,14 @@ def request(
             answers.extend(found)
             if done or (not dump and found):
                 return answers
+
+
+def dump(
+    protocol: int, request_type: int, payload: bytes, answer_type: int, timeout: float = 5.0
+) -> list[bytes]:
+    """The bodies of the ``answer_type`` messages answering a ``request_type`` dump."""
+    answers = request(protocol, request_type, payload, timeout=timeout)
+    return [body for msg_type, body in answers if msg_type == answer_type]
 
 
 def _parse_stats(payload: bytes, width: int) -> dict[str, int]:

@@ -72,8 +72,7 @@ def count_neighbours(bodies: Iterable[bytes], names: dict[int, str]) -> tuple[Co
 def dump_ipv4_neighbours(timeout: float = 5.0) -> list[bytes]:
     """RTM_NEWNEIGH bodies of every IPv4 neighbour of the current network namespace."""
     request = _NDMSG.pack(socket.AF_INET, 0, 0, 0, 0, 0, 0)
-    answers = _netlink.request(_netlink.NETLINK_ROUTE, RTM_GETNEIGH, request, timeout=timeout)
-    return [body for msg_type, body in answers if msg_type == RTM_NEWNEIGH]
+    return _netlink.dump(_netlink.NETLINK_ROUTE, RTM_GETNEIGH, request, RTM_NEWNEIGH, timeout)
 
 
 @register

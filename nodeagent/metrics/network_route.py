@@ -127,8 +127,7 @@ def parse_route_message(body: bytes) -> list[Route]:
 def dump_routes(timeout: float = 5.0) -> list[bytes]:
     """RTM_NEWROUTE bodies of every route of every table, IPv4 and IPv6."""
     request = _RTMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0)
-    answers = _netlink.request(_netlink.NETLINK_ROUTE, RTM_GETROUTE, request, timeout=timeout)
-    return [body for msg_type, body in answers if msg_type == RTM_NEWROUTE]
+    return _netlink.dump(_netlink.NETLINK_ROUTE, RTM_GETROUTE, request, RTM_NEWROUTE, timeout)
 
 
 @register

@@ -8,7 +8,6 @@ carry; interface names are resolved by index from a link dump. ``--collector.qdi
 
 from __future__ import annotations
 
-import json
 import re
 import struct
 from collections.abc import Iterable
@@ -21,6 +20,7 @@ from nodeagent.config import parse_regex, parse_str
 from nodeagent.metrics import _netlink
 from nodeagent.metrics._emit import add_sample, counter, gauge
 from nodeagent.metrics._filters import exclusive_filter
+from nodeagent.metrics.host import gojson
 from nodeagent.metrics.host.files import read_text
 from nodeagent.metrics.registry import Collector, CollectorOption, Paths, register
 
@@ -70,26 +70,8 @@ _JSON_FIELDS = {
 
 
 def parse_qdisc_fixture(text: str) -> list[Qdisc]:
-    """upstream's results.json: a list of objects, keys matched case-insensitively as Go's
-    encoding/json does, absent ones 0. Raises ValueError on another shape."""
-    records = json.loads(text)
-    if not isinstance(records, list):
-        raise ValueError("qdisc fixture: not a JSON list")
-    qdiscs = []
-    for record in records:
-        if not isinstance(record, dict):
-            raise ValueError("qdisc fixture: not a list of objects")
-        qdisc = Qdisc()
-        for key, value in record.items():
-            field = _JSON_FIELDS.get(key.lower())
-            if field is None:
-                continue
-            wanted = str if field in ("iface_name", "kind") else int
-            if not isinstance(value, wanted) or isinstance(value, bool):
-                raise ValueError(f"qdisc fixture: {key} is not a {wanted.__name__}")
-            setattr(qdisc, field, value)
-        qdiscs.append(qdisc)
-    return qdiscs
+    """upstream's results.json: a JSON list of records (Go's encoding/json rules). Raises ValueError."""
+    return gojson.decode_list(text, Qdisc, _JSON_FIELDS, "qdisc fixture")
 
 
 def parse_qdisc_message(body: bytes, names: dict[int, str]) -> Qdisc | None:
@@ -119,13 +101,8 @@ def parse_qdisc_message(body: bytes, names: dict[int, str]) -> Qdisc | None:
 def dump_qdiscs(timeout: float = 5.0) -> list[Qdisc]:
     """Every qdisc of the current network namespace."""
     names = _netlink.link_names(timeout)
-    answers = _netlink.request(_netlink.NETLINK_ROUTE, RTM_GETQDISC, bytes(_TCMSG.size), timeout=timeout)
-    return [
-        qdisc
-        for msg_type, body in answers
-        if msg_type == RTM_NEWQDISC
-        if (qdisc := parse_qdisc_message(body, names)) is not None
-    ]
+    bodies = _netlink.dump(_netlink.NETLINK_ROUTE, RTM_GETQDISC, bytes(_TCMSG.size), RTM_NEWQDISC, timeout)
+    return [qdisc for body in bodies if (qdisc := parse_qdisc_message(body, names)) is not None]
 
 
 _FAMILIES = (

@@ -63,8 +63,9 @@ def count_states(bodies: Iterable[bytes]) -> tuple[Counter[int], list[Skip]]:
 def dump_tcp_sockets(family: int, timeout: float = 5.0) -> list[bytes]:
     """inet_diag_msg bodies of every TCP socket of ``family`` in the current network namespace."""
     request = _REQUEST.pack(family, socket.IPPROTO_TCP, 0, 0, TCPF_ALL)
-    answers = _netlink.request(_netlink.NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, request, timeout=timeout)
-    return [body for msg_type, body in answers if msg_type == SOCK_DIAG_BY_FAMILY]
+    return _netlink.dump(
+        _netlink.NETLINK_SOCK_DIAG, SOCK_DIAG_BY_FAMILY, request, SOCK_DIAG_BY_FAMILY, timeout
+    )
 
 
 @register

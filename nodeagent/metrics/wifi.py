@@ -11,10 +11,7 @@ Upstream fails the scrape on a malformed nl80211 answer; here the malformed part
 
 from __future__ import annotations
 
-import base64
-import binascii
 import errno
-import json
 import os
 import struct
 from collections.abc import Iterable
@@ -26,6 +23,7 @@ from prometheus_client.metrics_core import Metric
 from nodeagent.config import parse_str
 from nodeagent.metrics import _netlink
 from nodeagent.metrics._emit import add_sample, counter, gauge
+from nodeagent.metrics.host import gojson
 from nodeagent.metrics.host.files import read_optional
 from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
 
@@ -282,30 +280,6 @@ def read_nl80211(timeout: float = 5.0) -> list[Device] | None:
 # --- upstream's JSON fixtures (pure) --------------------------------------------------------------------
 
 
-def _json_fields(record: Any, target: object, names: dict[str, str], what: str) -> None:
-    """Fill ``target`` from a JSON object the way Go's encoding/json fills a struct: keys matched
-    case-insensitively, []byte fields base64, absent ones left at zero. Raises ValueError."""
-    if not isinstance(record, dict):
-        raise ValueError(f"{what}: not a JSON object")
-    for key, value in record.items():
-        attribute = names.get(key.lower())
-        if attribute is None or value is None:
-            continue
-        current = getattr(target, attribute)
-        if isinstance(current, bytes):
-            if not isinstance(value, str):
-                raise ValueError(f"{what}: {key} is not base64 text")
-            try:
-                value = base64.b64decode(value, validate=True)
-            except binascii.Error as exc:
-                raise ValueError(f"{what}: {key}: {exc}") from None
-        elif isinstance(current, str) != isinstance(value, str) or isinstance(
-            value, (bool, float, list, dict)
-        ):
-            raise ValueError(f"{what}: {key} has the wrong type")
-        setattr(target, attribute, value)
-
-
 _INTERFACE_JSON = {
     "index": "index",
     "name": "name",
@@ -332,33 +306,15 @@ _STATION_JSON = {
 
 
 def parse_interfaces_json(text: str) -> list[Interface]:
-    records = json.loads(text)
-    if not isinstance(records, list):
-        raise ValueError("interfaces.json: not a JSON list")
-    interfaces = []
-    for record in records:
-        interface = Interface()
-        _json_fields(record, interface, _INTERFACE_JSON, "interfaces.json")
-        interfaces.append(interface)
-    return interfaces
+    return gojson.decode_list(text, Interface, _INTERFACE_JSON, "interfaces.json")
 
 
 def parse_bss_json(text: str) -> Bss:
-    bss = Bss()
-    _json_fields(json.loads(text), bss, _BSS_JSON, "bss.json")
-    return bss
+    return gojson.decode_object(text, Bss, _BSS_JSON, "bss.json")
 
 
 def parse_stations_json(text: str) -> list[Station]:
-    records = json.loads(text)
-    if not isinstance(records, list):
-        raise ValueError("stationinfo.json: not a JSON list")
-    stations = []
-    for record in records:
-        station = Station()
-        _json_fields(record, station, _STATION_JSON, "stationinfo.json")
-        stations.append(station)
-    return stations
+    return gojson.decode_list(text, Station, _STATION_JSON, "stationinfo.json")
 
 
 def read_fixtures(directory: str) -> list[Device] | None:
