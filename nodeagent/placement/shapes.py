@@ -9,6 +9,7 @@ not looked at, and null stands for an absent field, as in the API.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -87,6 +88,18 @@ class Fields(Shape):
         return None
 
 
+def _first_fault(
+    members: Iterable[tuple[Any, Any]], check: Callable[[Any], Fault | None], label: Callable[[Any], str]
+) -> Fault | None:
+    """The first member whose value does not fit, with its label added to the path."""
+    for key, item in members:
+        found = check(item)
+        if found:
+            found[0].append(label(key))
+            return found
+    return None
+
+
 @dataclass(frozen=True)
 class MapOf(Shape):
     """A mapping with string keys and values of one shape (labels, nodeSelector, resource lists)."""
@@ -97,15 +110,10 @@ class MapOf(Shape):
     def fault(self, value: Any) -> Fault | None:
         if type(value) is not dict:
             return None if value is None else _wrong(self, value)
-        check = self.values.fault
-        for key, item in value.items():
+        for key in value:
             if type(key) is not str:
                 return [], f"key {quote(repr(key), 100)} is {describe(key)}, not a string"
-            found = check(item)
-            if found:
-                found[0].append(printable(key))
-                return found
-        return None
+        return _first_fault(value.items(), self.values.fault, printable)
 
 
 @dataclass(frozen=True)
@@ -116,13 +124,7 @@ class ListOf(Shape):
     def fault(self, value: Any) -> Fault | None:
         if type(value) is not list:
             return None if value is None else _wrong(self, value)
-        check = self.items.fault
-        for index, item in enumerate(value):
-            found = check(item)
-            if found:
-                found[0].append(f"[{index}]")
-                return found
-        return None
+        return _first_fault(enumerate(value), self.items.fault, "[{}]".format)
 
 
 def _path(parts: list[str]) -> str:
