@@ -11,7 +11,7 @@ import re
 import socket
 from typing import Any
 
-from nodeagent.config import Setting, Settings, parse_bool, parse_choice, parse_int, parse_str
+from nodeagent.config import Setting, Settings, parse_bool, parse_choice, parse_duration, parse_int, parse_str
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("logfmt", "json")
@@ -51,6 +51,13 @@ def parse_non_negative_int(raw: Any) -> int:
     return value
 
 
+def parse_positive_duration(raw: Any) -> float:
+    value = parse_duration(raw)
+    if value <= 0:
+        raise ValueError(f"must be more than zero, got {raw!r}")
+    return value
+
+
 def parse_optional_bool(raw: Any) -> bool | None:
     return None if raw is None else parse_bool(raw)
 
@@ -76,6 +83,30 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         "Maximum number of concurrent scrapes; more get 503. 0 disables the limit.",
         parse=parse_non_negative_int,
         metavar="N",
+    ),
+    Setting(
+        "web.max-connections",
+        512,
+        "Open HTTP connections at most (at the limit the oldest idle one is closed); also kept below "
+        "half the open-file limit. 0 disables the limit.",
+        parse=parse_non_negative_int,
+        metavar="N",
+    ),
+    Setting(
+        "web.scrape-timeout",
+        10.0,
+        "A scrape not done by then is answered 503, and a collector call still running is skipped by "
+        "later scrapes until it returns (Prometheus' scrape-timeout header can lower it).",
+        parse=parse_positive_duration,
+        metavar="DURATION",
+    ),
+    Setting(
+        "web.stall-timeout",
+        60.0,
+        "/readyz answers 503 while a job's blocking call (a collector, the log shipper's file I/O) has "
+        "not returned for this long.",
+        parse=parse_positive_duration,
+        metavar="DURATION",
     ),
     Setting(
         "web.disable-exporter-metrics",
