@@ -105,9 +105,10 @@ def read_textfiles(
                 path = os.path.join(directory, name)
                 try:
                     families, mtime = read_textfile(name, dir_fd=dir_fd, root=root, budget=budget)
-                except (OSError, UnicodeDecodeError, TextParseError, TextfileTooLarge) as exc:
+                except (OSError, TextParseError, TextfileTooLarge) as exc:
                     result.errored = True
-                    log.error("cannot collect textfile", extra={"file": path, "err": _describe(exc)})
+                    # Bounded, whatever the file held: a parse error may quote a whole line.
+                    log.error("cannot collect textfile", extra={"file": path, "err": quote(str(exc))})
                     continue
                 _merge_file(result, path, families, help_of, type_of, conflicting)
                 result.mtimes[path] = mtime
@@ -117,13 +118,6 @@ def read_textfiles(
         finally:
             os.close(dir_fd)
     return result
-
-
-def _describe(exc: BaseException) -> str:
-    """An error for the log: bounded, whatever the file held (a parse error may quote a whole line)."""
-    if isinstance(exc, UnicodeDecodeError):
-        return f"invalid UTF-8 at byte {exc.start}"
-    return quote(str(exc))
 
 
 def _merge_file(
@@ -173,7 +167,8 @@ def read_textfile(
             if limit < budget.per_file:
                 raise TextfileTooLarge(f"the scrape's textfile budget is used up ({limit} bytes were left)")
             raise TextfileTooLarge(f"larger than {budget.per_file} bytes, skipping the entire file")
-        families = parse_text(data.decode("utf-8"))
+        # Bytes that are not UTF-8 are kept (surrogateescape) and exported as U+FFFD, as node_exporter does.
+        families = parse_text(data.decode("utf-8", "surrogateescape"))
         if any(family.has_timestamps for family in families.values()):
             raise TextParseError(0, "client-side timestamps are not supported, skipping the entire file")
         mtime_ns = os.fstat(fd).st_mtime_ns  # after parsing: a failed file must not look fresh

@@ -18,14 +18,13 @@ import pytest
 from nodeagent.metrics import _promtext, hwmon, mdadm, timex
 from nodeagent.metrics import os as os_collector
 from nodeagent.metrics._sysfs_attrs import go_parse_float, go_parse_int, numbered_entries, to_valid_utf8
-from nodeagent.metrics.exposition import format_value, render_text
+from nodeagent.metrics.exposition import render_text
 from nodeagent.metrics.filefd import parse_file_nr
 from nodeagent.metrics.pressure import parse_psi
 from nodeagent.metrics.registry import Paths, all_collectors, build_collectors
 from nodeagent.metrics.schedstat import parse_schedstat
 from nodeagent.metrics.scrape import run_collectors
-from nodeagent.metrics.textfile import read_textfiles
-from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
+from tests.conftest import NODE_EXPORTER_FIXTURE
 
 FIXTURE_TEXTFILES = NODE_EXPORTER_FIXTURE / "textfile"
 
@@ -306,66 +305,6 @@ def test_os_falls_back_to_usr_lib_and_rereads_on_change(tmp_path: Path) -> None:
     assert 'name="Other"' in text and 'node_os_version{id="other",id_like="",name="Other"} 7' in text
 
 
-# --- textfile -------------------------------------------------------------------------------------
-
-
-def test_textfile_disabled_reports_no_error(tmp_path: Path) -> None:
-    lines, ok = scrape(tmp_path, "textfile")
-    assert ok and lines == ["node_textfile_scrape_error 0"]
-
-
-def test_textfile_missing_directory_is_a_scrape_error(tmp_path: Path) -> None:
-    lines, ok = scrape(tmp_path, "textfile", directory=str(tmp_path / "absent"))
-    assert ok and lines == ["node_textfile_scrape_error 1"]
-
-
-def test_textfile_bad_files_are_skipped_and_flagged(tmp_path: Path) -> None:
-    write_tree(
-        tmp_path / "tf",
-        {
-            "a_good.prom": '# TYPE jobs counter\njobs{queue="x"} 3\n# TYPE up gauge\nup 1\nup{extra="1"} 2\n',
-            "b_garbage.prom": b"\x00\xff\xfe not metrics {{{\n",
-            "c_timestamp.prom": "ts_metric 1 1441205977284\n",
-            "d_type_late.prom": "late 1\n# TYPE late gauge\n",
-            "ignored.txt": "not 1 2 3 read\n",
-        },
-    )
-    lines, ok = scrape(tmp_path, "textfile", directory=str(tmp_path / "tf"))
-    assert ok
-    mtime = int(os.stat(tmp_path / "tf/a_good.prom").st_mtime)
-    assert lines == [
-        'jobs{queue="x"} 3',  # a counter keeps the name it was written with
-        f'node_textfile_mtime_seconds{{file="{tmp_path}/tf/a_good.prom"}} {format_value(mtime)}',
-        "node_textfile_scrape_error 1",
-        'up{extra=""} 1',  # labels some series lack are added empty
-        'up{extra="1"} 2',
-    ]
-
-
-def test_textfile_merges_files_and_drops_contradicting_families(tmp_path: Path) -> None:
-    write_tree(
-        tmp_path / "tf",
-        {
-            "a.prom": '# HELP shared One help.\n# TYPE shared gauge\nshared{f="a"} 1\n'
-            "# TYPE kind gauge\nkind 1\n",
-            "b.prom": '# HELP shared One help.\n# TYPE shared gauge\nshared{f="b"} 2\n',
-            "c.prom": '# HELP shared Another help.\nshared{f="c"} 3\n# TYPE kind counter\nkind{f="c"} 4\n',
-        },
-    )
-    result = read_textfiles(str(tmp_path / "tf"))
-    assert result.errored
-    assert [len(family.series) for family in result.families["shared"]] == [1, 1]
-    assert len(result.families["kind"]) == 1
-    lines, _ = scrape(tmp_path, "textfile", directory=str(tmp_path / "tf"))
-    assert 'shared{f="a"} 1' in lines and 'shared{f="b"} 2' in lines and 'shared{f="c"} 3' not in lines
-
-
-def test_textfile_directory_glob(tmp_path: Path) -> None:
-    write_tree(tmp_path, {"d1/x.prom": "x 1\n", "d2/y.prom": "y 2\n"})
-    lines, _ = scrape(tmp_path, "textfile", directory=str(tmp_path / "d*"))
-    assert "x 1" in lines and "y 2" in lines
-
-
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -402,35 +341,6 @@ def test_text_parser_groups_summaries_and_histograms() -> None:
     ]
     assert families["h"].series[0].buckets == {1.0: 1.0, math.inf: 2.0}
     assert families["indented"].series[0].value == 1.0
-
-
-def test_textfile_matches_node_exporters_textfile_fixtures() -> None:
-    """Every case of node_exporter's own textfile tests: same series, values and scrape_error."""
-    root = require_shared(FIXTURE_TEXTFILES)
-    for expected in sorted(root.glob("*.out")):
-        case = expected.stem
-        directory = {
-            "glob_extra_dimension": str(root / "*_extra_dimension"),
-            "nonexistent_path": str(root / "nonexistent"),
-        }.get(case, str(root / case))
-        paths = Paths()
-        text = render_text(
-            run_collectors(build_collectors(["textfile"], paths, {"collector.textfile.directory": directory}))
-        )
-        assert _series(text) == _series(expected.read_text()), case
-
-
-def _series(text: str) -> list[tuple[str, frozenset[tuple[str, str]], str]]:
-    """(name, label set, value) of each sample line, ignoring go_*, mtime and scrape metrics."""
-    out = []
-    for line in text.splitlines():
-        if line.startswith(("#", "go_", "node_textfile_mtime", "node_scrape_")) or not line:
-            continue
-        head, value = line.rsplit(" ", 1)
-        name, _, labels = head.partition("{")
-        pairs = frozenset(tuple(pair.split("=", 1)) for pair in labels.rstrip("}").split(",") if pair)
-        out.append((name, pairs, value))
-    return sorted(out)
 
 
 # --- mdadm ----------------------------------------------------------------------------------------
