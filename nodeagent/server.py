@@ -22,6 +22,7 @@ import time
 from collections.abc import Iterable, Mapping
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler
 from prometheus_client import Counter, Gauge
 
@@ -41,7 +42,7 @@ SHUTDOWN_GRACE_SECONDS = 3.0  # for in-flight scrapes once the listener is close
 # A connection waiting for (the rest of) a request's headers, or idle between requests, is closed after
 # this: Prometheus sends its request at once, and reconnecting costs it less than an idle socket costs us.
 IDLE_TIMEOUT_SECONDS = 15.0
-MAX_REQUEST_LINE_BYTES = 1 << 20  # node_exporter (Go's net/http) accepts 1 MiB of request line and headers
+MAX_REQUEST_LINE_BYTES = (1 << 20) + 4096  # as Go's net/http (node_exporter): 1 MiB plus its 4 KiB slack
 MAX_HEADER_FIELD_BYTES = 64 << 10
 SERVER_HEADER = "nodeagent"
 SCRAPE_WORKERS = 2  # concurrent renders; they hold the GIL most of the time, more would only queue there
@@ -204,7 +205,7 @@ class MetricsServer:
         self.app = self._build_app()
 
     def _build_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[_close_instead_of_reading_bodies])
         app.on_response_prepare.append(_set_server_header)
         app.router.add_get(self.telemetry_path, self.handle_metrics)
         if self.telemetry_path != "/":
@@ -285,8 +286,6 @@ class MetricsServer:
         self.pool.shutdown(wait=False)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
-        if request.body_exists:
-            request.protocol.force_close()  # answer, then close rather than read what was sent
         if self.max_requests and self._in_flight >= self.max_requests:
             SCRAPE_REQUESTS.labels("503").inc()
             return web.Response(
@@ -361,6 +360,16 @@ class MetricsServer:
         if reason is None:
             return web.Response(text="ready\n")
         return web.Response(status=503, text=f"not ready: {reason}\n")
+
+
+@web.middleware
+async def _close_instead_of_reading_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No route reads a body: answer, then close the connection rather than read what was sent
+    (aiohttp would otherwise read and discard it to keep the connection, 10 GB if that is sent)."""
+    response = await handler(request)
+    if request.body_exists:
+        response.force_close()
+    return response
 
 
 async def _set_server_header(request: web.Request, response: web.StreamResponse) -> None:
