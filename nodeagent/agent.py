@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import resource
 import signal
@@ -34,7 +35,7 @@ SHUTDOWN_TIMEOUT = 4.5  # seconds from the signal to exit; Kubernetes and the is
 # another's. Scrapes hold the GIL most of the time; the shipper's calls are short reads and fsyncs.
 SCRAPE_WORKERS = 2
 SCRAPE_MAX_STUCK = 32  # replacement threads for scrapes given up on; stuck collectors are then skipped
-LOG_IO_WORKERS = 4
+LOG_IO_WORKERS = min(32, (os.cpu_count() or 1) + 4)  # what asyncio.to_thread had before: same throughput
 
 
 class StartupError(Exception):
