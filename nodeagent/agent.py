@@ -16,16 +16,16 @@ import resource
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from nodeagent import __version__
-from nodeagent.config import ConfigError, Settings
+from nodeagent.config import ConfigError, Settings, node_name
 from nodeagent.metrics.registry import Collector, Paths, build_collectors, enabled_collectors
 from nodeagent.metrics.scrape import Scraper
 from nodeagent.pools import BoundedPool
-from nodeagent.settings import node_name
 
 if TYPE_CHECKING:  # imported when run: `nodeagent metrics` plans collectors without aiohttp
+    from nodeagent.config.logs import LogsConfig
     from nodeagent.server import MetricsServer
 
 log = logging.getLogger("nodeagent.agent")
@@ -49,7 +49,7 @@ class AgentPlan:
     settings: Settings
     node_name: str
     collectors: list[Collector]
-    logs_config: Any | None  # nodeagent.logs.config.LogsConfig when the log shipper runs
+    logs_config: LogsConfig | None  # when the log shipper runs
 
     @property
     def runs_logs(self) -> bool:
@@ -75,6 +75,8 @@ def node_collectors(settings: Settings) -> list[Collector]:
     for name in names:
         try:
             built.extend(build_collectors([name], paths, settings.values))
+        except ConfigError:
+            raise
         except (ValueError, re.error) as exc:
             raise ConfigError(str(exc), key=f"collector.{name}") from None
         except Exception as exc:  # a collector bug must not keep the others from running
@@ -82,13 +84,13 @@ def node_collectors(settings: Settings) -> list[Collector]:
     return built
 
 
-def logs_config(settings: Settings) -> Any | None:
+def logs_config(settings: Settings) -> LogsConfig | None:
     """The validated logs section when the shipper is to run, else None."""
     wanted = settings["logs"]  # None: as the logs section says
     if wanted is False:
         return None
     try:
-        from nodeagent.logs.config import parse_logs_config
+        from nodeagent.config.logs import parse_logs_config
     except ImportError as exc:
         raise StartupError(f"the log shipper cannot be loaded ({exc}); run with --no-logs") from None
     config = parse_logs_config(settings.structured.get("logs"), source=settings.config_file)

@@ -28,11 +28,11 @@ from prometheus_client import Counter, Gauge
 
 from nodeagent import __version__
 from nodeagent.agentmetrics import AGENT_REGISTRY
+from nodeagent.config import split_listen_address
 from nodeagent.metrics.registry import Collector
 from nodeagent.metrics.scrape import FilterError, Scraper
 from nodeagent.pools import BoundedPool
 from nodeagent.safeio import quote
-from nodeagent.settings import split_listen_address
 
 log = logging.getLogger("nodeagent.server")
 

@@ -15,15 +15,15 @@ import importlib
 import logging
 import os
 import pkgutil
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
 from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from nodeagent.config import Setting, parse_bool, parse_str
+from nodeagent.config import Field, Setting, parse_bool
 
 log = logging.getLogger("nodeagent.metrics")
 
@@ -53,14 +53,8 @@ class Paths:
         return self.rootfs.joinpath(*(p.lstrip("/") for p in parts))
 
 
-@dataclass(frozen=True)
-class CollectorOption:
-    """A per-collector option; becomes ``--collector.<collector>.<name>`` with node_exporter's default."""
-
-    name: str
-    default: Any
-    help: str
-    parse: Callable[[Any], Any] = parse_str
+# A per-collector option: becomes ``--collector.<collector>.<name>`` with node_exporter's default.
+CollectorOption = Field
 
 
 class Collector:
@@ -116,7 +110,7 @@ def collector_settings() -> dict[str, Setting]:
         )
         for option in cls.options:
             key = f"collector.{name}.{option.name}"
-            table[key] = Setting(key, option.default, option.help, parse=option.parse)
+            table[key] = replace(option, name=key)
     return table
 
 

@@ -28,7 +28,7 @@ from typing import Any
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from nodeagent.config import parse_int, parse_str
+from nodeagent.config import parse_str, positive_size
 from nodeagent.metrics._promtext import ParsedFamily, SeriesValue, TextParseError, parse_text
 from nodeagent.metrics.exposition import format_value
 from nodeagent.metrics.registry import Collector, CollectorOption, Paths, register
@@ -253,14 +253,14 @@ class TextfileCollector(Collector):
         CollectorOption(
             "max-file-bytes",
             MAX_FILE_BYTES,
-            "Largest textfile read, in bytes; a larger file is skipped as an error.",
-            parse_int,
+            "Largest textfile read (bytes, or 4MiB, ...); a larger file is skipped as an error.",
+            positive_size,
         ),
         CollectorOption(
             "max-scrape-bytes",
             MAX_SCRAPE_BYTES,
-            "Bytes read from all textfiles in one scrape; files beyond it are skipped as errors.",
-            parse_int,
+            "Bytes read from all textfiles in one scrape (or 16MiB, ...); files beyond are skipped as errors.",
+            positive_size,
         ),
     )
 
@@ -269,8 +269,6 @@ class TextfileCollector(Collector):
         self.directory = str(options.get("directory") or "")
         self.max_file_bytes = int(options.get("max-file-bytes", MAX_FILE_BYTES))
         self.max_scrape_bytes = int(options.get("max-scrape-bytes", MAX_SCRAPE_BYTES))
-        if self.max_file_bytes <= 0 or self.max_scrape_bytes <= 0:
-            raise ValueError("max-file-bytes and max-scrape-bytes must be positive")
 
     def collect(self) -> Iterable[Metric]:
         result = read_textfiles(self.directory, self.max_file_bytes, self.max_scrape_bytes)

@@ -18,13 +18,12 @@ from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from nodeagent.agent import AgentPlan, run_agent
-from nodeagent.config import resolve_settings
+from nodeagent.config import resolve_settings, settings_table
 from nodeagent.metrics import registry
 from nodeagent.metrics.loadavg import LoadavgCollector
 from nodeagent.metrics.registry import Collector, Paths
 from nodeagent.metrics.scrape import Scraper
 from nodeagent.server import MetricsServer, accepts_gzip, negotiate_format
-from nodeagent.settings import settings_table
 from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
 
 PROMETHEUS_2_ACCEPT = (

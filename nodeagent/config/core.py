@@ -7,59 +7,21 @@ generates them from the collector registry. :func:`settings_table` joins both.
 from __future__ import annotations
 
 import os
-import re
 import socket
-from typing import Any
 
-from nodeagent.config import Setting, Settings, parse_bool, parse_choice, parse_duration, parse_int, parse_str
+from nodeagent.config.settings import Setting, Settings
+from nodeagent.config.values import (
+    non_negative_int,
+    parse_bool,
+    parse_choice,
+    parse_listen_address,
+    parse_optional_bool,
+    parse_url_path,
+    positive_duration,
+)
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("logfmt", "json")
-
-_ADDRESS = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:\[\]\s]*)):(?P<port>\d{1,5})$")
-
-
-def split_listen_address(address: str) -> tuple[str | None, int]:
-    """``:9100`` -> (None, 9100) (all interfaces); ``127.0.0.1:9100``; ``[::1]:9100`` -> ("::1", 9100)."""
-    match = _ADDRESS.match(address.strip())
-    if not match:
-        raise ValueError(f"expected [host]:port such as :9100 or 127.0.0.1:9100, got {address!r}")
-    port = int(match["port"])
-    if port > 65535:
-        raise ValueError(f"port {port} is out of range in {address!r}")
-    host = match["ipv6"] or match["host"] or None
-    return host, port
-
-
-def parse_listen_address(raw: Any) -> str:
-    text = parse_str(raw).strip()
-    split_listen_address(text)
-    return text
-
-
-def parse_url_path(raw: Any) -> str:
-    text = parse_str(raw).strip()
-    if not text.startswith("/") or any(c in text for c in "?# "):
-        raise ValueError(f"expected a URL path starting with '/', got {raw!r}")
-    return text
-
-
-def parse_non_negative_int(raw: Any) -> int:
-    value = parse_int(raw)
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
-    return value
-
-
-def parse_positive_duration(raw: Any) -> float:
-    value = parse_duration(raw)
-    if value <= 0:
-        raise ValueError(f"must be more than zero, got {raw!r}")
-    return value
-
-
-def parse_optional_bool(raw: Any) -> bool | None:
-    return None if raw is None else parse_bool(raw)
 
 
 CORE_SETTINGS: tuple[Setting, ...] = (
@@ -81,7 +43,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         "web.max-requests",
         40,
         "Maximum number of concurrent scrapes; more get 503. 0 disables the limit.",
-        parse=parse_non_negative_int,
+        parse=non_negative_int,
         metavar="N",
     ),
     Setting(
@@ -89,7 +51,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         512,
         "Open HTTP connections at most (at the limit the oldest idle one is closed); also kept below "
         "half the open-file limit. 0 disables the limit.",
-        parse=parse_non_negative_int,
+        parse=non_negative_int,
         metavar="N",
     ),
     Setting(
@@ -97,7 +59,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         10.0,
         "A scrape not done by then is answered 503, and a collector call still running is skipped by "
         "later scrapes until it returns (Prometheus' scrape-timeout header can lower it).",
-        parse=parse_positive_duration,
+        parse=positive_duration,
         metavar="DURATION",
     ),
     Setting(
@@ -105,7 +67,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         60.0,
         "/readyz answers 503 while a job's blocking call (a collector, the log shipper's file I/O) has "
         "not returned for this long.",
-        parse=parse_positive_duration,
+        parse=positive_duration,
         metavar="DURATION",
     ),
     Setting(
