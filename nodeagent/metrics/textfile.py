@@ -259,7 +259,7 @@ class TextfileCollector(Collector):
         CollectorOption(
             "max-scrape-bytes",
             MAX_SCRAPE_BYTES,
-            "Bytes read from all textfiles in one scrape (or 16MiB, ...); files beyond are skipped as errors.",
+            "Bytes read from all textfiles per scrape (or 16MiB, ...); files beyond are skipped as errors.",
             positive_size,
         ),
     )
