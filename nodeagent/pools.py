@@ -66,7 +66,7 @@ class BoundedPool(ThreadPoolExecutor):
             if self._closed:
                 raise RuntimeError(f"pool {self.name} is shut down")
             self._queued[id(call)] = call
-            if self._workers < self.size:
+            if self._wants_worker_locked():
                 self._spawn_locked()
         self._calls.put(call)
         return call.future
@@ -84,7 +84,7 @@ class BoundedPool(ThreadPoolExecutor):
             call.abandoned = True
             self._stuck += 1
             self._workers -= 1
-            if self._stuck > self.max_abandoned:
+            if not self._wants_worker_locked():
                 return False
             self._spawn_locked()
         return True
@@ -121,6 +121,12 @@ class BoundedPool(ThreadPoolExecutor):
                         return
                 time.sleep(0.01)
 
+    def _wants_worker_locked(self) -> bool:
+        """Fewer healthy workers than ``size``, and room for one more thread: ``size`` healthy ones plus
+        at most ``max_abandoned`` stuck ones."""
+        threads = self._workers + self._stuck
+        return self._workers < self.size and threads < self.size + min(self._stuck, self.max_abandoned)
+
     def _spawn_locked(self) -> None:
         self._workers += 1
         threading.Thread(target=self._work, name=f"nodeagent-{self.name}", daemon=True).start()
@@ -146,4 +152,6 @@ class BoundedPool(ThreadPoolExecutor):
                 del self._running[id(call)]
                 if call.abandoned:
                     self._stuck -= 1
-                    return  # a replacement took this worker's place while it was stuck
+                    if not self._wants_worker_locked():
+                        return  # a replacement took this worker's place while it was stuck
+                    self._workers += 1  # none did (too many stuck): serve again

@@ -256,6 +256,23 @@ async def test_health_and_readiness_follow_the_log_shipper(start: Start, http: a
     assert (await get(http, f"{base}/readyz"))[0] == 503
 
 
+async def test_readiness_reports_a_stalled_job(start: Start, http: aiohttp.ClientSession) -> None:
+    from nodeagent.pools import BoundedPool
+
+    logs_pool = BoundedPool("logs", 1)
+    release = threading.Event()
+    _, base = await start(job_pools={"log shipper": logs_pool}, stall_timeout=0.2)
+    assert (await get(http, f"{base}/readyz"))[0] == 200
+    logs_pool.submit(release.wait, 30)  # the shipper's file I/O hangs
+    await asyncio.sleep(0.4)
+    status, _, body = await get(http, f"{base}/readyz")
+    assert status == 503 and body.startswith(b"not ready: log shipper stalled") and body.count(b"\n") == 1
+    release.set()
+    await asyncio.sleep(0.1)
+    assert (await get(http, f"{base}/readyz"))[0] == 200
+    logs_pool.shutdown()
+
+
 async def test_concurrent_scrapes_above_the_limit_get_503(start: Start, http: aiohttp.ClientSession) -> None:
     _, base = await start(BlockingCollector, max_requests=1)
     first = asyncio.create_task(get(http, f"{base}/metrics"))
