@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,10 +108,26 @@ class Agent:
             self.process.wait()
 
 
+Start = Callable[..., Agent]
+
+
 @pytest.fixture
-def agents() -> Iterator[list[Agent]]:
+def start(tmp_path: Path) -> Iterator[Start]:
+    """start(*collectors, textfiles=DIR, args=(...), **Agent options): an agent running only those
+    collectors (and the textfile collector on DIR when given)."""
     started: list[Agent] = []
-    yield started
+
+    def start_agent(
+        *collectors: str, textfiles: Path | None = None, args: tuple[str, ...] = (), **options: Any
+    ) -> Agent:
+        flags = ["--collector.disable-defaults", *(f"--collector.{name}" for name in collectors)]
+        if textfiles is not None:
+            flags += ["--collector.textfile", f"--collector.textfile.directory={textfiles}"]
+        agent = Agent(tmp_path, *flags, *args, **options)
+        started.append(agent)
+        return agent
+
+    yield start_agent
     for agent in started:
         agent.kill()
 
@@ -166,21 +183,13 @@ def concurrently(count: int, fn: Callable[[], object]) -> list[object]:
 # --- item 3: a FIFO in the textfile directory -----------------------------------------------------
 
 
-def test_a_fifo_in_the_textfile_directory_wedges_nothing(tmp_path: Path, agents: list[Agent]) -> None:
+def test_a_fifo_in_the_textfile_directory_wedges_nothing(tmp_path: Path, start: Start) -> None:
     textfiles = tmp_path / "textfiles"
     textfiles.mkdir()
     (textfiles / "good.prom").write_text("good_metric 1\n")
     os.mkfifo(textfiles / "wedge.prom")
     section, log_file, out = logs_config(tmp_path)
-    agent = Agent(
-        tmp_path,
-        "--collector.disable-defaults",
-        "--collector.loadavg",
-        "--collector.textfile",
-        f"--collector.textfile.directory={textfiles}",
-        config=section,
-    )
-    agents.append(agent)
+    agent = start("loadavg", textfiles=textfiles, config=section)
     agent.wait_for(lambda: agent.try_get("/readyz")[0] == 200, "never ready")
     # More scrapes at once than the old shared thread pool had threads (min(32, cpus + 4)).
     results = concurrently(8, lambda: agent.get("/metrics", timeout=10))
@@ -198,24 +207,17 @@ def test_a_fifo_in_the_textfile_directory_wedges_nothing(tmp_path: Path, agents:
     assert code == 0 and seconds < SHUTDOWN_LIMIT, (code, seconds, agent.stderr()[-2000:])
 
 
-def test_a_wedged_collector_costs_one_thread_and_readiness_says_so(
-    tmp_path: Path, agents: list[Agent]
-) -> None:
+def test_a_wedged_collector_costs_one_thread_and_readiness_says_so(tmp_path: Path, start: Start) -> None:
     fifo = tmp_path / "never-written"
     os.mkfifo(fifo)
     section, log_file, out = logs_config(tmp_path)
-    agent = Agent(
-        tmp_path,
-        "--collector.disable-defaults",
-        "--collector.loadavg",
-        "--collector.wedge",
-        f"--collector.wedge.fifo={fifo}",
-        "--web.scrape-timeout=1s",
-        "--web.stall-timeout=2s",
+    agent = start(
+        "loadavg",
+        "wedge",
+        args=(f"--collector.wedge.fifo={fifo}", "--web.scrape-timeout=1s", "--web.stall-timeout=2s"),
         config=section,
         wedge=True,
     )
-    agents.append(agent)
     try:
         agent.wait_for(lambda: agent.try_get("/readyz")[0] == 200, "never ready")
         status, _, body = agent.get("/metrics")  # waits for the wedged collector, then gives up
@@ -243,7 +245,7 @@ def test_a_wedged_collector_costs_one_thread_and_readiness_says_so(
 # --- item 4 and the symlink half of item 2 for textfiles ------------------------------------------
 
 
-def test_textfile_links_devices_and_huge_files_keep_memory_low(tmp_path: Path, agents: list[Agent]) -> None:
+def test_textfile_links_devices_and_huge_files_keep_memory_low(tmp_path: Path, start: Start) -> None:
     textfiles = tmp_path / "textfiles"
     textfiles.mkdir()
     (textfiles / "good.prom").write_text("good_metric 1\n")
@@ -257,13 +259,7 @@ def test_textfile_links_devices_and_huge_files_keep_memory_low(tmp_path: Path, a
         for _ in range(64):
             fh.write(block)
         fh.write(b'"} 1\n')
-    agent = Agent(
-        tmp_path,
-        "--collector.disable-defaults",
-        "--collector.textfile",
-        f"--collector.textfile.directory={textfiles}",
-    )
-    agents.append(agent)
+    agent = start(textfiles=textfiles)
     for _ in range(3):
         status, _, body = agent.get("/metrics", timeout=20)
         assert status == 200
@@ -295,13 +291,8 @@ def _open_idle_connections(port: int, count: int) -> list[socket.socket]:
 
 
 @pytest.mark.parametrize(("soft", "hard"), [(256, 4096), (256, 256)])
-def test_idle_connections_cannot_exhaust_descriptors(
-    tmp_path: Path, agents: list[Agent], soft: int, hard: int
-) -> None:
-    agent = Agent(
-        tmp_path, "--collector.disable-defaults", "--collector.loadavg", preexec=_limit_open_files(soft, hard)
-    )
-    agents.append(agent)
+def test_idle_connections_cannot_exhaust_descriptors(start: Start, soft: int, hard: int) -> None:
+    agent = start("loadavg", preexec=_limit_open_files(soft, hard))
     idle = _open_idle_connections(agent.port, 400)  # above the soft limit the agent was started with
     try:
         time.sleep(0.5)
@@ -322,11 +313,10 @@ def test_idle_connections_cannot_exhaust_descriptors(
     assert "Traceback" not in log_text and len(log_text) < 64 << 10
 
 
-def test_a_slow_or_silent_connection_is_closed(tmp_path: Path, agents: list[Agent]) -> None:
+def test_a_slow_or_silent_connection_is_closed(tmp_path: Path, start: Start) -> None:
     from nodeagent.server import IDLE_TIMEOUT_SECONDS
 
-    agent = Agent(tmp_path, "--collector.disable-defaults", "--collector.loadavg")
-    agents.append(agent)
+    agent = start("loadavg")
     silent = socket.create_connection(("127.0.0.1", agent.port), timeout=IDLE_TIMEOUT_SECONDS + 10)
     slow = socket.create_connection(("127.0.0.1", agent.port), timeout=IDLE_TIMEOUT_SECONDS + 10)
     slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # headers never finished
@@ -340,18 +330,12 @@ def test_a_slow_or_silent_connection_is_closed(tmp_path: Path, agents: list[Agen
 # --- item 6: bytes that are not UTF-8 in labels ---------------------------------------------------
 
 
-def test_a_label_that_is_not_utf8_does_not_fail_the_scrape(tmp_path: Path, agents: list[Agent]) -> None:
+def test_a_label_that_is_not_utf8_does_not_fail_the_scrape(tmp_path: Path, start: Start) -> None:
     textfiles = tmp_path / "textfiles"
     textfiles.mkdir()
     with open(os.path.join(os.fsencode(textfiles), b"caf\xe9.prom"), "wb") as fh:
         fh.write(b'alias_info{ifalias="uplink \xff\xfe"} 1\n')
-    agent = Agent(
-        tmp_path,
-        "--collector.disable-defaults",
-        "--collector.textfile",
-        f"--collector.textfile.directory={textfiles}",
-    )
-    agents.append(agent)
+    agent = start(textfiles=textfiles)
     for accept in ("text/plain", "application/openmetrics-text; version=1.0.0"):
         status, _, body = agent.get("/metrics", Accept=accept)
         assert status == 200
