@@ -297,7 +297,7 @@ class MetricsServer:
             )
         except FilterError as exc:
             SCRAPE_REQUESTS.labels("400").inc()
-            return web.Response(status=400, text=f"Cannot filter collectors: {quote(str(exc))}.\n")
+            return web.Response(status=400, text=f"Cannot filter collectors: {exc}.\n")
         fmt = negotiate_format(request.headers.get("Accept"))
         compress = accepts_gzip(request.headers.get("Accept-Encoding"))
         timeout = self._timeout_for(request)

@@ -203,12 +203,12 @@ class Scraper:
             raise FilterError("collect[] and exclude[] cannot be combined in one request")
         for name in (*collect, *exclude):
             if name not in self._known:
-                raise FilterError(f"unknown collector {name!r}")
+                raise FilterError(f"unknown collector {quote(name)}")  # bounded: a name may be 1 MB
         if collect:
             wanted = dict.fromkeys(collect)
             for name in wanted:
                 if name not in self._by_name:
-                    raise FilterError(f"collector {name!r} is not enabled")
+                    raise FilterError(f"collector {quote(name)} is not enabled")
             return [c for c in self.collectors if c.name in wanted]
         excluded = set(exclude)
         return [c for c in self.collectors if c.name not in excluded]
