@@ -22,7 +22,10 @@ from typing import Any
 import pytest
 
 from tests.conftest import ROOT, free_port
-from tests.wedge_collector import RUN_AGENT
+
+# The agent with tests/wedge_collector.py registered. Imported only in the agent's process: importing it
+# here would register the collector in the test process too.
+RUN_AGENT = "import tests.wedge_collector; from nodeagent.cli import main; raise SystemExit(main())"
 
 SHUTDOWN_LIMIT = 5.0  # seconds from SIGTERM to exit (the pod's grace period)
 

@@ -12,8 +12,6 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from nodeagent.config import parse_str
 from nodeagent.metrics.registry import Collector, CollectorOption, register
 
-RUN_AGENT = "import tests.wedge_collector; from nodeagent.cli import main; raise SystemExit(main())"
-
 
 @register
 class WedgeCollector(Collector):

@@ -17,8 +17,9 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.registry import CollectorRegistry
 
 from nodeagent.agentmetrics import AGENT_REGISTRY
+from nodeagent.metrics._emit import add_sample
 from nodeagent.metrics.exposition import encode, render_text, valid_families
-from nodeagent.metrics.registry import Collector, NoDataError, add_sample, all_collectors
+from nodeagent.metrics.registry import Collector, NoDataError, all_collectors
 from nodeagent.safeio import quote
 
 log = logging.getLogger("nodeagent.metrics")

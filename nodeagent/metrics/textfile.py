@@ -31,6 +31,7 @@ from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 from nodeagent.config import parse_str, positive_size
 from nodeagent.metrics._promtext import ParsedFamily, SeriesValue, TextParseError, parse_text
 from nodeagent.metrics.exposition import format_value
+from nodeagent.metrics.host.files import decode, list_dir
 from nodeagent.metrics.registry import Collector, CollectorOption, Paths, register
 from nodeagent.safeio import fd_path, open_regular, quote, read_bounded
 
@@ -90,14 +91,13 @@ def read_textfiles(
     budget = _Budget(max_file_bytes, max_scrape_bytes)
     for directory in directories(pattern):
         try:
+            names = list_dir(directory)
             dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
         except OSError as exc:
             result.errored = True
             log.error("cannot read textfile directory", extra={"path": directory, "err": str(exc)})
             continue
         try:
-            with os.scandir(dir_fd) as entries:
-                names = sorted(entry.name for entry in entries)
             root = fd_path(dir_fd)  # the directory itself, links resolved
             for name in names:
                 if not name.endswith(".prom"):
@@ -167,8 +167,7 @@ def read_textfile(
             if limit < budget.per_file:
                 raise TextfileTooLarge(f"the scrape's textfile budget is used up ({limit} bytes were left)")
             raise TextfileTooLarge(f"larger than {budget.per_file} bytes, skipping the entire file")
-        # Bytes that are not UTF-8 are kept (surrogateescape) and exported as U+FFFD, as node_exporter does.
-        families = parse_text(data.decode("utf-8", "surrogateescape"))
+        families = parse_text(decode(data))  # bytes that are not UTF-8 become U+FFFD, as node_exporter's
         if any(family.has_timestamps for family in families.values()):
             raise TextParseError(0, "client-side timestamps are not supported, skipping the entire file")
         mtime_ns = os.fstat(fd).st_mtime_ns  # after parsing: a failed file must not look fresh

@@ -1,51 +1,40 @@
-"""textfile: node_exporter's behaviour on its own fixtures, and hostile directories (FIFOs, devices,
-links out of the directory, huge files, duplicate series, bytes that are not UTF-8)."""
+"""textfile collector and the text-format parser it uses (node_exporter's expfmt rules)."""
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from nodeagent.metrics import _promtext
 from nodeagent.metrics.exposition import format_value, render_text
 from nodeagent.metrics.registry import Paths, build_collectors
 from nodeagent.metrics.scrape import render, run_collectors
 from nodeagent.metrics.textfile import read_textfiles
 from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
-from tests.metrics.test_collectors_c import scrape, write_tree
+from tests.metrics.conftest import Scraped, write_tree
 
 FIXTURE_TEXTFILES = NODE_EXPORTER_FIXTURE / "textfile"
 
 
-def textfile_lines(directory: Path, **options: object) -> list[str]:
-    values = {"collector.textfile.directory": str(directory)}
-    values.update({f"collector.textfile.{key.replace('_', '-')}": value for key, value in options.items()})
-    body = render(run_collectors(build_collectors(["textfile"], Paths(), values))).decode()
-    return [line for line in body.splitlines() if line and not line.startswith(("#", "node_scrape_"))]
-
-
-def logged(caplog: pytest.LogCaptureFixture) -> str:
-    """Everything the records say, extra fields included."""
-    return "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
-
-
-# --- textfile -------------------------------------------------------------------------------------
-
-
-def test_textfile_disabled_reports_no_error(tmp_path: Path) -> None:
-    lines, ok = scrape(tmp_path, "textfile")
+def test_textfile_disabled_reports_no_error(tmp_path: Path, scrape: Callable[..., Scraped]) -> None:
+    result = scrape("textfile")
+    lines, ok = result.lines, result.ok
     assert ok and lines == ["node_textfile_scrape_error 0"]
 
 
-def test_textfile_missing_directory_is_a_scrape_error(tmp_path: Path) -> None:
-    lines, ok = scrape(tmp_path, "textfile", directory=str(tmp_path / "absent"))
+def test_textfile_missing_directory_is_a_scrape_error(tmp_path: Path, scrape: Callable[..., Scraped]) -> None:
+    result = scrape("textfile", directory=str(tmp_path / "absent"))
+    lines, ok = result.lines, result.ok
     assert ok and lines == ["node_textfile_scrape_error 1"]
 
 
-def test_textfile_bad_files_are_skipped_and_flagged(tmp_path: Path) -> None:
+def test_textfile_bad_files_are_skipped_and_flagged(tmp_path: Path, scrape: Callable[..., Scraped]) -> None:
     write_tree(
         tmp_path / "tf",
         {
@@ -56,7 +45,8 @@ def test_textfile_bad_files_are_skipped_and_flagged(tmp_path: Path) -> None:
             "ignored.txt": "not 1 2 3 read\n",
         },
     )
-    lines, ok = scrape(tmp_path, "textfile", directory=str(tmp_path / "tf"))
+    result = scrape("textfile", directory=str(tmp_path / "tf"))
+    lines, ok = result.lines, result.ok
     assert ok
     mtime = int(os.stat(tmp_path / "tf/a_good.prom").st_mtime)
     assert lines == [
@@ -68,7 +58,9 @@ def test_textfile_bad_files_are_skipped_and_flagged(tmp_path: Path) -> None:
     ]
 
 
-def test_textfile_merges_files_and_drops_contradicting_families(tmp_path: Path) -> None:
+def test_textfile_merges_files_and_drops_contradicting_families(
+    tmp_path: Path, scrape: Callable[..., Scraped]
+) -> None:
     write_tree(
         tmp_path / "tf",
         {
@@ -82,14 +74,52 @@ def test_textfile_merges_files_and_drops_contradicting_families(tmp_path: Path) 
     assert result.errored
     assert [len(family.series) for family in result.families["shared"]] == [1, 1]
     assert len(result.families["kind"]) == 1
-    lines, _ = scrape(tmp_path, "textfile", directory=str(tmp_path / "tf"))
+    lines = scrape("textfile", directory=str(tmp_path / "tf")).lines
     assert 'shared{f="a"} 1' in lines and 'shared{f="b"} 2' in lines and 'shared{f="c"} 3' not in lines
 
 
-def test_textfile_directory_glob(tmp_path: Path) -> None:
+def test_textfile_directory_glob(tmp_path: Path, scrape: Callable[..., Scraped]) -> None:
     write_tree(tmp_path, {"d1/x.prom": "x 1\n", "d2/y.prom": "y 2\n"})
-    lines, _ = scrape(tmp_path, "textfile", directory=str(tmp_path / "d*"))
+    lines = scrape("textfile", directory=str(tmp_path / "d*")).lines
     assert "x 1" in lines and "y 2" in lines
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("# HELP a x\n# HELP a y\na 1\n", "second HELP"),
+        ("a 1\n# TYPE a gauge\n", "TYPE"),
+        ("# TYPE a sometype\na 1\n", "unknown metric type"),
+        ('a{b="1",b="2"} 1\n', "duplicate label"),
+        ('a{b="\\q"} 1\n', "escape"),
+        ('a{b="1"', "expected ',' or '}'"),
+        ('a{b="1', "unterminated"),
+        ("a 1 2 3\n", "unexpected text"),
+        ("a one\n", "invalid value"),
+        ("a 0x1p3\n", "invalid value"),
+        ("1a 1\n", "invalid metric name"),
+        ('a{__name__="b"} 1\n', "reserved"),
+    ],
+)
+def test_text_parser_rejects_what_node_exporter_rejects(text: str, message: str) -> None:
+    with pytest.raises(_promtext.TextParseError, match=message):
+        _promtext.parse_text(text)
+
+
+def test_text_parser_groups_summaries_and_histograms() -> None:
+    families = _promtext.parse_text(
+        '# TYPE s summary\ns{a="1",quantile="0.5"} 1\ns_sum{a="1"} 5\ns_count{a="1"} 2\n'
+        's{a="2",quantile="0.9"} 3\n'
+        '# TYPE h histogram\nh_bucket{le="1"} 1\nh_bucket{le="+Inf"} 2\nh_sum 3\nh_count 2\n'
+        "# just a comment\n  indented 1\n"
+    )
+    summary = families["s"].series
+    assert [(x.labels, x.quantiles, x.sum, x.count) for x in summary] == [
+        ({"a": "1"}, {0.5: 1.0}, 5.0, 2.0),
+        ({"a": "2"}, {0.9: 3.0}, 0.0, 0.0),
+    ]
+    assert families["h"].series[0].buckets == {1.0: 1.0, math.inf: 2.0}
+    assert families["indented"].series[0].value == 1.0
 
 
 def test_textfile_matches_node_exporters_textfile_fixtures() -> None:
@@ -122,6 +152,19 @@ def _series(text: str) -> list[tuple[str, frozenset[tuple[str, str]], str]]:
 
 
 # --- hostile directories ------------------------------------------------------------------------
+
+
+def textfile_lines(directory: Path, **options: object) -> list[str]:
+    """Sample lines of a textfile scrape, from the encoded page (where U+FFFD replacement happens)."""
+    values = {"collector.textfile.directory": str(directory)}
+    values.update({f"collector.textfile.{key.replace('_', '-')}": value for key, value in options.items()})
+    body = render(run_collectors(build_collectors(["textfile"], Paths(), values))).decode()
+    return [line for line in body.splitlines() if line and not line.startswith(("#", "node_scrape_"))]
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> str:
+    """Everything the records say, extra fields included."""
+    return "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
 
 
 def _within(seconds: float, fn, *args):  # type: ignore[no-untyped-def]
