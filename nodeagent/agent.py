@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import re
 import resource
 import signal
@@ -22,7 +21,7 @@ from nodeagent import __version__
 from nodeagent.config import ConfigError, Settings, node_name
 from nodeagent.metrics.registry import Collector, Paths, build_collectors, enabled_collectors
 from nodeagent.metrics.scrape import Scraper
-from nodeagent.pools import BoundedPool
+from nodeagent.pools import BoundedPool, log_io_pool, scrape_pool
 
 if TYPE_CHECKING:  # imported when run: `nodeagent metrics` plans collectors without aiohttp
     from nodeagent.config.logs import LogsConfig
@@ -31,11 +30,6 @@ if TYPE_CHECKING:  # imported when run: `nodeagent metrics` plans collectors wit
 log = logging.getLogger("nodeagent.agent")
 
 SHUTDOWN_TIMEOUT = 4.5  # seconds from the signal to exit; Kubernetes and the issue allow 5
-# Threads for each job's blocking host I/O (nodeagent.pools): a job that hangs uses up its own, never
-# another's. Scrapes hold the GIL most of the time; the shipper's calls are short reads and fsyncs.
-SCRAPE_WORKERS = 2
-SCRAPE_MAX_STUCK = 32  # replacement threads for scrapes given up on; stuck collectors are then skipped
-LOG_IO_WORKERS = min(32, (os.cpu_count() or 1) + 4)  # what asyncio.to_thread had before: same throughput
 
 
 class StartupError(Exception):
@@ -121,8 +115,8 @@ def make_scraper(plan: AgentPlan) -> Scraper:
 def make_pools() -> dict[str, BoundedPool]:
     """One bounded pool per job: "scrape" (collectors, rendering) and "logs" (the shipper's file I/O)."""
     return {
-        "scrape": BoundedPool("scrape", SCRAPE_WORKERS, max_abandoned=SCRAPE_MAX_STUCK),
-        "logs": BoundedPool("logs", LOG_IO_WORKERS),
+        "scrape": scrape_pool(),
+        "logs": log_io_pool(),
     }
 
 

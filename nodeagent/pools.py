@@ -21,6 +21,7 @@ shipper and the other way round. The pools:
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -31,6 +32,10 @@ from typing import Any
 log = logging.getLogger("nodeagent.pools")
 
 SHUTDOWN_WAIT_SECONDS = 1.0  # how long shutdown(wait=True) waits for running calls; never for ever
+# Scrapes hold the GIL most of the time: more concurrent renders would only queue there.
+SCRAPE_WORKERS = 2
+SCRAPE_MAX_STUCK = 32  # replacements for scrapes given up on; the stuck collector is then skipped
+LOG_IO_WORKERS = min(32, (os.cpu_count() or 1) + 4)  # what asyncio.to_thread had before: same throughput
 
 
 class _Call:
@@ -155,3 +160,13 @@ class BoundedPool(ThreadPoolExecutor):
                     if not self._wants_worker_locked():
                         return  # a replacement took this worker's place while it was stuck
                     self._workers += 1  # none did (too many stuck): serve again
+
+
+def scrape_pool() -> BoundedPool:
+    """The scrape job's pool: collectors and rendering."""
+    return BoundedPool("scrape", SCRAPE_WORKERS, max_abandoned=SCRAPE_MAX_STUCK)
+
+
+def log_io_pool() -> BoundedPool:
+    """The log shipper's pool: its blocking file I/O (reads, stats, checkpoint writes, fsyncs)."""
+    return BoundedPool("logs", LOG_IO_WORKERS)

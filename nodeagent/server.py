@@ -31,7 +31,7 @@ from nodeagent.agentmetrics import AGENT_REGISTRY
 from nodeagent.config import split_listen_address
 from nodeagent.metrics.registry import Collector
 from nodeagent.metrics.scrape import FilterError, Scraper
-from nodeagent.pools import BoundedPool
+from nodeagent.pools import BoundedPool, scrape_pool
 from nodeagent.safeio import quote
 
 log = logging.getLogger("nodeagent.server")
@@ -45,7 +45,6 @@ IDLE_TIMEOUT_SECONDS = 15.0
 MAX_REQUEST_LINE_BYTES = (1 << 20) + 4096  # as Go's net/http (node_exporter): 1 MiB plus its 4 KiB slack
 MAX_HEADER_FIELD_BYTES = 64 << 10
 SERVER_HEADER = "nodeagent"
-SCRAPE_WORKERS = 2  # concurrent renders; they hold the GIL most of the time, more would only queue there
 REFUSED_LOG_INTERVAL_SECONDS = 10.0
 
 SCRAPE_REQUESTS = Counter(
@@ -194,7 +193,7 @@ class MetricsServer:
         self.logs_ready = logs_ready  # None: the log shipper is not running, readiness does not wait for it
         self.max_connections = max_connections
         self.scrape_timeout = scrape_timeout
-        self.pool = pool if pool is not None else BoundedPool("scrape", SCRAPE_WORKERS)
+        self.pool = pool if pool is not None else scrape_pool()
         self.job_pools: dict[str, BoundedPool] = {"scrape": self.pool, **(job_pools or {})}
         self.stall_timeout = stall_timeout
         self.listening = False
