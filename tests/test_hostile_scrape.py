@@ -303,6 +303,7 @@ def test_idle_connections_cannot_exhaust_descriptors(start: Start, soft: int, ha
             status, _, body = agent.get("/metrics", timeout=5)
             assert status == 200 and b"node_load1 " in body
         assert agent.try_get("/healthz")[0] == 200
+        assert agent.peak_rss_bytes() < 128 << 20
     finally:
         for sock in idle:
             sock.close()
