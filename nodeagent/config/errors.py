@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from nodeagent.config.secrets import redact_text
+
 KeyPart = str | int  # a mapping key, or the index of a list item
 
 
@@ -34,6 +36,7 @@ class ConfigError(ValueError):
         file: str | None = None,
         line: int | None = None,
     ) -> None:
+        message = redact_text(message)  # a URL with credentials in a value must not be echoed
         super().__init__(message)
         self.message = message
         self.key_path: tuple[KeyPart, ...] = (key,) if isinstance(key, str) else tuple(key or ())
