@@ -9,7 +9,6 @@ commits, and the process exits 0, all within :data:`SHUTDOWN_TIMEOUT` seconds.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import re
 import signal
@@ -20,15 +19,15 @@ from typing import TYPE_CHECKING
 from nodeagent import __version__
 from nodeagent.config import ConfigError, Settings, node_name
 from nodeagent.metrics.registry import Collector, Paths, build_collectors, enabled_collectors
-from nodeagent.server import MetricsServer, Scraper
+from nodeagent.metrics.scrape import Scraper
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported when run: `nodeagent metrics` plans collectors without aiohttp
     from nodeagent.config.logs import LogsConfig
+    from nodeagent.server import MetricsServer
 
 log = logging.getLogger("nodeagent.agent")
 
 SHUTDOWN_TIMEOUT = 4.5  # seconds from the signal to exit; Kubernetes and the issue allow 5
-GC_THRESHOLD = 10_000  # allocations between young-generation collections (CPython's default: 700)
 
 
 class StartupError(Exception):
@@ -127,7 +126,7 @@ async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
 async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event) -> None:
     from nodeagent.logs.pipeline import run_logs
 
-    assert plan.logs_config is not None
+    assert plan.logs_config is not None  # the job is created only when the shipper runs
     await run_logs(plan.logs_config, node_name=plan.node_name, stop=stop, ready=ready)
     if not stop.is_set():
         raise RuntimeError("the log shipper stopped on its own")
@@ -165,19 +164,6 @@ def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
     return installed
 
 
-def settle_gc() -> None:
-    """Tune the cyclic GC for a long-running scraper.
-
-    Everything alive after start-up (modules, the settings, the collectors) lives as long as the process:
-    freezing it keeps the collector from scanning it again and again. A scrape allocates tens of
-    thousands of short-lived, acyclic objects, which reference counting frees; a higher first threshold
-    spares most of the collections they would otherwise trigger.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-
-
 async def run_agent(
     plan: AgentPlan,
     *,
@@ -190,6 +176,9 @@ async def run_agent(
     Raises :class:`nodeagent.server.ListenError` when the address cannot be bound (exit code 2).
     ``started`` is set once the server listens (for embedding and tests).
     """
+    from nodeagent import runtime
+    from nodeagent.server import MetricsServer
+
     stop = stop if stop is not None else asyncio.Event()
     installed = _install_signal_handlers(stop) if handle_signals else []
     settings = plan.settings
@@ -203,6 +192,7 @@ async def run_agent(
     )
     try:
         await server.start()
+        runtime.settle_after_startup()
         log.info(
             "nodeagent started",
             extra={

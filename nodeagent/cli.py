@@ -135,7 +135,7 @@ def _fail(message: object) -> int:
 
 
 def cmd_run(settings: Settings) -> int:
-    from nodeagent.agent import StartupError, plan_agent, run_agent, settle_gc
+    from nodeagent.agent import StartupError, plan_agent, run_agent
     from nodeagent.agentlog import setup_logging
     from nodeagent.server import ListenError
 
@@ -146,7 +146,6 @@ def cmd_run(settings: Settings) -> int:
             return _refuse(exc)
         except StartupError as exc:
             return _fail(exc)
-        settle_gc()
         try:
             return asyncio.run(run_agent(plan))
         except ListenError as exc:
@@ -156,7 +155,7 @@ def cmd_run(settings: Settings) -> int:
 def cmd_metrics(settings: Settings) -> int:
     from nodeagent.agent import node_collectors
     from nodeagent.agentlog import setup_logging
-    from nodeagent.server import Scraper
+    from nodeagent.metrics.scrape import Scraper
 
     with setup_logging(settings["log.level"], settings["log.format"], background=False):
         try:
