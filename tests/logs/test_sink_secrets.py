@@ -7,7 +7,9 @@ Against the local test servers of test_sink_http.py (generic HTTP) and test_sink
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ import pytest
 from nodeagent.config import ConfigError
 from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks._http import ERROR_BODY_BYTES
-from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
+from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
 from tests.conftest import free_port
 from tests.logs import test_sink_http, test_sink_loki
 from tests.logs.test_sink_http import Collector, record
@@ -29,13 +31,19 @@ TOKEN = "tok-3f9a1c7e5d"
 PASSWORD = "hunter2-pw"
 
 
-async def deliver(spec: dict[str, Any]) -> None:
+@contextlib.asynccontextmanager
+async def started(spec: dict[str, Any]) -> AsyncIterator[Sink]:
     sink = make_sink(spec, name="s")
     await sink.start()
     try:
-        await sink.send([record("x")])
+        yield sink
     finally:
         await sink.close()
+
+
+async def deliver(spec: dict[str, Any]) -> None:
+    async with started(spec) as sink:
+        await sink.send([record("x")])
 
 
 def with_credentials(url: str, userinfo: str) -> str:
@@ -140,16 +148,12 @@ async def test_bearer_token_file_is_reread_when_it_changes(
     fake, url = collector
     token_file = tmp_path / "token"
     token_file.write_text("first-token\n")
-    sink = make_sink({"type": "http", "url": url, "bearer_token_file": str(token_file)}, name="s")
-    await sink.start()
-    try:
+    async with started({"type": "http", "url": url, "bearer_token_file": str(token_file)}) as sink:
         await sink.send([record("a")])
         token_file.write_text("second-token-longer\n")  # a new size: changed even within one mtime tick
         await sink.send([record("b")])
         os.utime(token_file, ns=(1, 1))  # same content, other mtime: read again, same header
         await sink.send([record("c")])
-    finally:
-        await sink.close()
     assert [r.headers["Authorization"] for r in fake.requests] == [
         "Bearer first-token",
         "Bearer second-token-longer",
@@ -164,9 +168,7 @@ async def test_basic_auth_password_file_is_reread_and_never_printed(
     password_file = tmp_path / "pw"
     password_file.write_text("one\n")
     spec = {"type": "loki", "url": url, "basic_auth": {"username": "u", "password_file": str(password_file)}}
-    sink = make_sink(spec, name="s")
-    await sink.start()
-    try:
+    async with started(spec) as sink:
         await sink.send([record("a")])
         password_file.write_text(f"{PASSWORD}\n")
         fake.fail_with = (500, f"echo {PASSWORD}")
@@ -176,7 +178,11 @@ async def test_basic_auth_password_file_is_reread_and_never_printed(
         password_file.unlink()
         with pytest.raises(RetryableSinkError, match="cannot read password_file"):
             await sink.send([record("c")])
-    finally:
-        await sink.close()
     expected = ["Basic " + base64.b64encode(f"u:{p}".encode()).decode() for p in ("one", PASSWORD)]
     assert [r.headers["Authorization"] for r in fake.requests] == expected
+
+
+def test_a_syslog_address_with_a_user_part_is_refused_without_echoing_it() -> None:
+    with pytest.raises(ConfigError) as error:
+        make_sink({"type": "syslog", "address": f"{TOKEN}@127.0.0.1:514"}, name="s")
+    assert error.value.key == "address" and TOKEN not in str(error.value)
