@@ -1,9 +1,10 @@
 """Redaction: the one place that decides what of a URL, a header or a text may be printed.
 
 Credentials in a URL (``http://user:pass@host`` -> ``http://user:***@host``; a bare ``token@host`` ->
-``***@host``), the values of credential headers (Authorization, Proxy-Authorization, Cookie, API keys and
-tokens) and any value the agent itself sent as a secret are replaced by ``***`` wherever the agent prints
-them: configuration errors, sink errors and retries, its start-up log.
+``***@host``) and the secrets a sink sent (every configured header value, whatever its name: Authorization,
+Proxy-Authorization, Cookie, X-Api-Key...; the token inside ``Authorization``; passwords and tokens) are
+replaced by ``***`` wherever the agent prints them: configuration errors, sink errors and retries, its
+start-up log.
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ from collections.abc import Iterable, Mapping
 from urllib.parse import urlsplit, urlunsplit
 
 MASK = "***"
-SENSITIVE_HEADER = re.compile(
-    r"^(proxy-)?authorization$|^(set-)?cookie$|api[-_]?key|token|secret|password|^x-auth", re.IGNORECASE
-)
 # scheme://userinfo@ anywhere in a text; userinfo cannot hold '/', '@' or whitespace.
 _URL_USERINFO = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)(?P<userinfo>[^/@\s]+)@")
 MIN_SECRET_CHARS = 3  # shorter values would mask random letters of a message
@@ -46,19 +44,12 @@ def redact_url(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{_mask_userinfo(userinfo)}@{host}"))
 
 
-def is_sensitive_header(name: str) -> bool:
-    return bool(SENSITIVE_HEADER.search(name))
-
-
-def redact_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    return {name: MASK if is_sensitive_header(name) else value for name, value in headers.items()}
-
-
 def secret_values(
     headers: Mapping[str, str] | None = None, extra: Iterable[str | None] = ()
 ) -> tuple[str, ...]:
-    """What must never appear in a printed text: every header value sent, the credential part of an
-    ``Authorization`` value (``Basic <token>``), and ``extra`` (passwords, tokens). Longest first."""
+    """What must never appear in a printed text: each of ``headers``' values (the configured ones and
+    Authorization, not Content-Type), the credential part of a ``<scheme> <credential>`` value (``Basic
+    <token>``), and ``extra`` (passwords, tokens). Longest first, so that a longer one is masked whole."""
     values: set[str] = set()
     for value in [*(headers or {}).values(), *extra]:
         if not value:
@@ -67,7 +58,7 @@ def secret_values(
         scheme, _, credential = value.partition(" ")
         if credential and scheme.isalpha():
             values.add(credential.strip())
-    return tuple(sorted((v for v in values if len(v) >= MIN_SECRET_CHARS), key=len, reverse=True))
+    return tuple(sorted((v for v in values if len(v) >= MIN_SECRET_CHARS), key=lambda v: (-len(v), v)))
 
 
 def redact_text(text: str, secrets: Iterable[str] = ()) -> str:

@@ -207,8 +207,9 @@ class HttpPoster:
         secrets_sent: list[str | None] = [self.url_password()]
         if self._authorization is not None:
             headers["Authorization"], secret = await self._authorization.current(self.sink_name)
-            secrets_sent.append(secret)
-        secrets = secret_values(headers, secrets_sent)
+            secrets_sent += [headers["Authorization"], secret]
+        # What we were told to send; not Content-Type & co., whose echo helps reading the error.
+        secrets = secret_values(self.settings["headers"], secrets_sent)
         if self.settings["gzip"]:
             if len(body) > _GZIP_IN_THREAD_BYTES:
                 body = await asyncio.to_thread(gzip.compress, body, 6)
