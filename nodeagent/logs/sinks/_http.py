@@ -224,8 +224,8 @@ class HttpPoster:
                 if 200 <= status < 300:
                     await response.read()
                     return
-                # Enough to redact a secret that straddles the cut, then cut.
-                raw = await response.content.read(ERROR_BODY_BYTES + max(map(len, secrets), default=0))
+                # Enough to redact a secret that straddles the cut and to know there is more, then cut.
+                raw = await response.content.read(ERROR_BODY_BYTES + max(map(len, secrets), default=0) + 1)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = redact_text(f"{type(exc).__name__}: {exc}", secrets)
             raise RetryableSinkError(
