@@ -124,7 +124,7 @@ async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
 
 
 async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event) -> None:
-    from nodeagent.logs.pipeline import run_logs
+    from nodeagent.logs.shipper import run_logs
 
     assert plan.logs_config is not None  # the job is created only when the shipper runs
     await run_logs(plan.logs_config, node_name=plan.node_name, stop=stop, ready=ready)

@@ -16,8 +16,9 @@ from prometheus_client.openmetrics.exposition import generate_latest as openmetr
 from prometheus_client.registry import CollectorRegistry
 
 from nodeagent.agentmetrics import AGENT_REGISTRY
+from nodeagent.metrics._emit import add_sample
 from nodeagent.metrics.exposition import render_text
-from nodeagent.metrics.registry import Collector, NoDataError, add_sample, all_collectors
+from nodeagent.metrics.registry import Collector, NoDataError, all_collectors
 
 log = logging.getLogger("nodeagent.metrics")
 

@@ -323,10 +323,10 @@ def test_negotiation() -> None:
 
 
 class FakeShipper(types.ModuleType):
-    """nodeagent.logs.pipeline as the contract describes it; records what happened."""
+    """nodeagent.logs.shipper as the contract describes it; records what happened."""
 
     def __init__(self, fail: bool = False) -> None:
-        super().__init__("nodeagent.logs.pipeline")
+        super().__init__("nodeagent.logs.shipper")
         self.fail = fail
         self.started = asyncio.Event()
         self.may_start = asyncio.Event()
@@ -353,7 +353,7 @@ class FakeShipper(types.ModuleType):
 
 
 def plan_for(paths: Paths, monkeypatch: pytest.MonkeyPatch, shipper: FakeShipper) -> AgentPlan:
-    monkeypatch.setitem(sys.modules, "nodeagent.logs.pipeline", shipper)
+    monkeypatch.setitem(sys.modules, "nodeagent.logs.shipper", shipper)
     settings = resolve_settings(settings_table(), None, {"web.listen-address": "127.0.0.1:0"})
     return AgentPlan(
         settings=settings, node_name="node-a", collectors=[LoadavgCollector(paths, {})], logs_config=object()
