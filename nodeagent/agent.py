@@ -93,6 +93,16 @@ def logs_config(settings: Settings) -> LogsConfig | None:
     return config
 
 
+def shown_sinks(plan: AgentPlan) -> str:
+    """The sinks for the start-up log, credentials redacted."""
+    if not plan.runs_logs:
+        return "none"
+    from nodeagent.config.logs import LogsConfig
+
+    config = plan.logs_config
+    return ",".join(s.describe() for s in config.sinks) if isinstance(config, LogsConfig) else "unknown"
+
+
 def plan_agent(settings: Settings) -> AgentPlan:
     """Check everything `run` needs; raises ConfigError (exit 2) or StartupError (exit 1)."""
     collectors = node_collectors(settings)
@@ -224,6 +234,7 @@ async def run_agent(
                 "config": settings.config_file or "none",
                 "collectors": ",".join(c.name for c in plan.collectors) or "none",
                 "logs": "on" if plan.runs_logs else "off",
+                "sinks": shown_sinks(plan),
             },
         )
         if started is not None:
