@@ -33,9 +33,9 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass
 from itertools import accumulate
 
+from nodeagent.config.logs import InputConfig, LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
-from nodeagent.logs.config import InputConfig, LogsConfig
 from nodeagent.logs.discovery import (
     FINGERPRINT_BYTES,
     FileId,

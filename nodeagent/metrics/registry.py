@@ -5,8 +5,8 @@ generated from this registry (see :func:`collector_settings`), so adding a colle
 under ``nodeagent/metrics/`` and nothing else.
 
 A collector reads files below the configured roots (never a hard-coded ``/proc``) through pure parsing
-functions and yields prometheus_client metric families. ``collect()`` is synchronous: the scraper runs
-it in a worker thread, off the event loop.
+functions and yields prometheus_client metric families. ``collect()`` is synchronous: the scraper
+(:mod:`nodeagent.metrics.scrape`) runs it in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -14,18 +14,21 @@ from __future__ import annotations
 import importlib
 import logging
 import pkgutil
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any, ClassVar
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.config import Setting, parse_bool, parse_str
+from nodeagent.config import Field, Setting, parse_bool
 from nodeagent.metrics import _parse_errors
 from nodeagent.metrics._emit import add_sample
 from nodeagent.metrics.host.files import Paths
 from nodeagent.metrics.host.skips import Skip
+
+# Paths and add_sample live in the host layer and the emission module; imported here for the modules that
+# take them from the registry.
+__all__ = ["Collector", "CollectorOption", "NoDataError", "Paths", "add_sample", "register"]
 
 log = logging.getLogger("nodeagent.metrics")
 
@@ -34,14 +37,8 @@ class NoDataError(Exception):
     """The collector's data source does not exist on this host: success 0, logged at debug only."""
 
 
-@dataclass(frozen=True)
-class CollectorOption:
-    """A per-collector option; becomes ``--collector.<collector>.<name>`` with node_exporter's default."""
-
-    name: str
-    default: Any
-    help: str
-    parse: Callable[[Any], Any] = parse_str
+# A per-collector option: becomes ``--collector.<collector>.<name>`` with node_exporter's default.
+CollectorOption = Field
 
 
 class Collector:
@@ -80,7 +77,7 @@ def register(cls: type[Collector]) -> type[Collector]:
 
 # Modules of this package that are not collectors; helper modules shared by collectors start with "_",
 # and packages (the host-filesystem layer, host/) hold no collectors.
-_NOT_COLLECTORS = {"registry", "exposition"}
+_NOT_COLLECTORS = {"registry", "exposition", "scrape"}
 
 
 def all_collectors() -> dict[str, type[Collector]]:
@@ -106,7 +103,7 @@ def collector_settings() -> dict[str, Setting]:
         )
         for option in cls.options:
             key = f"collector.{name}.{option.name}"
-            table[key] = Setting(key, option.default, option.help, parse=option.parse)
+            table[key] = replace(option, name=key)
     return table
 
 
@@ -130,38 +127,3 @@ def build_collectors(names: Iterable[str], paths: Paths, values: dict[str, Any])
         opts = {o.name: values.get(f"collector.{name}.{o.name}", o.default) for o in cls.options}
         built.append(cls(paths, opts))
     return built
-
-
-def run_collectors(collectors: Iterable[Collector]) -> list[Metric]:
-    """Run each collector once; add node_scrape_collector_{duration_seconds,success}.
-
-    One failing collector never fails the scrape. Runs synchronously: call it from a worker thread.
-    """
-    families: list[Metric] = []
-    duration = GaugeMetricFamily(
-        "node_scrape_collector_duration_seconds",
-        "Time a collector took to run during this scrape.",
-        labels=["collector"],
-    )
-    success = GaugeMetricFamily(
-        "node_scrape_collector_success",
-        "1 if the collector succeeded during this scrape, else 0.",
-        labels=["collector"],
-    )
-    for collector in collectors:
-        start = time.perf_counter()
-        ok = 1.0
-        try:
-            families.extend(collector.collect())
-        except (NoDataError, FileNotFoundError) as exc:
-            ok = 0.0
-            log.debug("collector returned no data", extra={"collector": collector.name, "err": str(exc)})
-        except Exception as exc:
-            ok = 0.0
-            log.error("collector failed", extra={"collector": collector.name, "err": repr(exc)})
-        labels = {"collector": collector.name}
-        add_sample(duration, labels, time.perf_counter() - start)
-        add_sample(success, labels, ok)
-    families.append(duration)
-    families.append(success)
-    return families

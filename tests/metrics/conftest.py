@@ -19,7 +19,8 @@ import pytest
 
 from nodeagent.metrics.exposition import render_text
 from nodeagent.metrics.host.files import Paths
-from nodeagent.metrics.registry import build_collectors, run_collectors
+from nodeagent.metrics.registry import build_collectors
+from nodeagent.metrics.scrape import run_collectors
 
 
 def tree_paths(root: Path) -> Paths:

@@ -11,7 +11,8 @@ import pytest
 
 from nodeagent.metrics import _promtext
 from nodeagent.metrics.exposition import format_value, render_text
-from nodeagent.metrics.registry import Paths, build_collectors, run_collectors
+from nodeagent.metrics.registry import Paths, build_collectors
+from nodeagent.metrics.scrape import run_collectors
 from nodeagent.metrics.textfile import read_textfiles
 from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
 from tests.metrics.conftest import Scraped, write_tree

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from itertools import chain, repeat
 from typing import Any, ClassVar
 
+from nodeagent.config.schema import Section
 from nodeagent.logs.record import Record, RecordBatch, Records
-from nodeagent.logs.sinks._options import OptionReader
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 _encode_string = json.encoder.encode_basestring  # C-accelerated, ensure_ascii=False semantics
@@ -79,10 +79,11 @@ def _encode_run(run: Records) -> str:
 
 class StdoutSink(Sink):
     type: ClassVar[str] = "stdout"
+    option_schema: ClassVar[Section] = Section((), subject="a stdout sink")
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
-        OptionReader(self.type, options).finish()
+        self.read_options()
 
     @staticmethod
     def _write(data: bytes) -> None:
