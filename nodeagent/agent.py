@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import resource
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from nodeagent import __version__
 from nodeagent.config import ConfigError, Settings, node_name
 from nodeagent.metrics.registry import Collector, Paths, build_collectors, enabled_collectors
 from nodeagent.metrics.scrape import Scraper
+from nodeagent.pools import BoundedPool, log_io_pool, scrape_pool
 
 if TYPE_CHECKING:  # imported when run: `nodeagent metrics` plans collectors without aiohttp
     from nodeagent.config.logs import LogsConfig
@@ -103,7 +105,19 @@ def plan_agent(settings: Settings) -> AgentPlan:
 
 
 def make_scraper(plan: AgentPlan) -> Scraper:
-    return Scraper(plan.collectors, exporter_metrics=not plan.settings["web.disable-exporter-metrics"])
+    return Scraper(
+        plan.collectors,
+        exporter_metrics=not plan.settings["web.disable-exporter-metrics"],
+        stuck_after=plan.settings["web.scrape-timeout"],
+    )
+
+
+def make_pools() -> dict[str, BoundedPool]:
+    """One bounded pool per job: "scrape" (collectors, rendering) and "logs" (the shipper's file I/O)."""
+    return {
+        "scrape": scrape_pool(),
+        "logs": log_io_pool(),
+    }
 
 
 async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
@@ -114,7 +128,7 @@ async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
 
 
 async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event) -> None:
-    from nodeagent.logs.pipeline import run_logs
+    from nodeagent.logs.shipper import run_logs
 
     assert plan.logs_config is not None  # the job is created only when the shipper runs
     await run_logs(plan.logs_config, node_name=plan.node_name, stop=stop, ready=ready)
@@ -172,13 +186,32 @@ async def run_agent(
     stop = stop if stop is not None else asyncio.Event()
     installed = _install_signal_handlers(stop) if handle_signals else []
     settings = plan.settings
+    loop = asyncio.get_running_loop()
+    runtime.quiet_loop_errors(loop)
+    open_files = runtime.raise_open_file_limit()
+    pools = make_pools()
+    # The log shipper's blocking calls (asyncio.to_thread) run on the loop's default executor: make that
+    # its own pool. Nothing else here uses the default executor.
+    loop.set_default_executor(pools["logs"])
     logs_ready = asyncio.Event() if plan.runs_logs else None
+    max_connections = settings["web.max-connections"]
+    if max_connections and open_files != resource.RLIM_INFINITY and max_connections > open_files // 2:
+        max_connections = max(open_files // 2, 1)  # leave descriptors for log files and checkpoints
+        log.warning(
+            "fewer HTTP connections than configured: the open-file limit is low",
+            extra={"max_connections": max_connections, "open_files": open_files},
+        )
     server = MetricsServer(
         make_scraper(plan),
         listen_address=settings["web.listen-address"],
         telemetry_path=settings["web.telemetry-path"],
         max_requests=settings["web.max-requests"],
         logs_ready=logs_ready,
+        max_connections=max_connections,
+        scrape_timeout=settings["web.scrape-timeout"],
+        pool=pools["scrape"],
+        job_pools={"log shipper": pools["logs"]} if plan.runs_logs else None,
+        stall_timeout=settings["web.stall-timeout"],
     )
     try:
         await server.start()

@@ -20,12 +20,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nodeagent.logs.discovery import FileId, fingerprint
+from nodeagent.logs.identity import FileId, fingerprint, prefix_matches
 from nodeagent.logs.record import Records
 
 log = logging.getLogger("nodeagent.logs.checkpoint")
 
 FORMAT_VERSION = 1
+
+
+def _entry_json(identity: FileId, fp_len: int, fp: str, offset: int, path: str) -> str:
+    """One file's entry in the state file."""
+    entry = {
+        "dev": identity[0],
+        "ino": identity[1],
+        "fp_len": fp_len,
+        "fp": fp,
+        "offset": offset,
+        "path": path,
+    }
+    return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(eq=False, slots=True)
@@ -41,18 +54,7 @@ class Cursor:
     inflight: int = 0
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "dev": self.file_id[0],
-                "ino": self.file_id[1],
-                "fp_len": self.fp_len,
-                "fp": self.fp,
-                "offset": self.offset,
-                "path": self.path,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path)
 
 
 @dataclass(slots=True)
@@ -66,21 +68,10 @@ class SavedEntry:
     path: str
 
     def matches(self, prefix: bytes) -> bool:
-        return len(prefix) >= self.fp_len and fingerprint(prefix[: self.fp_len]) == self.fp
+        return prefix_matches(prefix, self.fp_len, self.fp)
 
     def to_json(self) -> str:
-        return json.dumps(
-            {
-                "dev": self.file_id[0],
-                "ino": self.file_id[1],
-                "fp_len": self.fp_len,
-                "fp": self.fp,
-                "offset": self.offset,
-                "path": self.path,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path)
 
 
 @dataclass(slots=True)

@@ -1,24 +1,27 @@
-"""Which files an input reads: glob matching, scans, identities and fingerprints.
+"""Which files an input reads: glob matching, scans, first contact with new files, and orphan recovery.
 
 Everything here is synchronous and touches only the paths it is given; the reader calls the
-filesystem-touching functions in a worker thread.
+filesystem-touching functions in a worker thread. Files are told apart by :mod:`.identity`. Symlinks
+are followed: two paths to one file are one file.
 
-A file is identified by device and inode, confirmed by a fingerprint of its first bytes (a new file can
-get the inode of a deleted one). Symlinks are followed: two paths to one file are one file.
+Orphans are files with a saved checkpoint entry that no glob reaches any more: rotated while the agent
+was down (``app.log`` -> ``app.log.1``). :func:`locate_orphans` finds them next to where they were, by
+inode, confirmed by their fingerprint, so their rest is read before their successors.
 """
 
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import re
 import stat
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
-FileId = tuple[int, int]  # (st_dev, st_ino)
-FINGERPRINT_BYTES = 256
+from nodeagent.logs.identity import FileId, file_id, find_inode, read_prefix
+from nodeagent.safeio import is_under
+
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
@@ -107,10 +110,6 @@ def watch_roots(patterns: Iterable[str]) -> list[str]:
     return kept
 
 
-def is_under(path: str, root: str) -> bool:
-    return path == root or path.startswith(root.rstrip("/") + "/")
-
-
 @dataclass(frozen=True, slots=True)
 class FoundFile:
     """A regular file a scan found: the path the glob matched, its symlink target and identity."""
@@ -159,30 +158,98 @@ def stat_path(path: str, errors: list[tuple[str, str]] | None = None) -> FoundFi
         return None
     if not stat.S_ISREG(st.st_mode):
         return None
-    return FoundFile(path, realpath, (st.st_dev, st.st_ino), st.st_size)
+    return FoundFile(path, realpath, file_id(st), st.st_size)
 
 
-def fingerprint(prefix: bytes) -> str:
-    """A short hash of a file's first bytes (up to FINGERPRINT_BYTES of them)."""
-    return hashlib.blake2b(prefix[:FINGERPRINT_BYTES], digest_size=8).hexdigest()
+@dataclass(slots=True)
+class OpenedFile:
+    """A newly found file, opened and fingerprinted (see :func:`open_new`)."""
+
+    found: FoundFile
+    fd: int | None = None
+    size: int = 0
+    prefix: bytes = b""
+    error: str | None = None
 
 
-def read_prefix(fd: int) -> bytes:
-    return os.pread(fd, FINGERPRINT_BYTES, 0)
+def open_new(found: list[FoundFile], keep_open: int, open_file: Callable[[str], int]) -> list[OpenedFile]:
+    """Open and fingerprint new files; beyond the first ``keep_open`` the descriptors are closed again.
+
+    A file gone since it was found is left out; one that cannot be opened or read comes back with
+    ``error`` set."""
+    opened = []
+    for item in found:
+        result = OpenedFile(item)
+        try:
+            fd = open_file(item.path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            result.error = exc.strerror or str(exc) or type(exc).__name__
+            opened.append(result)
+            continue
+        try:
+            st = os.fstat(fd)
+            if file_id(st) != item.file_id:
+                # Replaced since the scan: describe what is there now.
+                result.found = FoundFile(item.path, item.realpath, file_id(st), st.st_size)
+            result.size, result.prefix = st.st_size, read_prefix(fd)
+        except OSError as exc:
+            result.error = exc.strerror or type(exc).__name__
+        if result.error is None and keep_open > 0:
+            result.fd = fd
+            keep_open -= 1
+        else:
+            os.close(fd)
+        opened.append(result)
+    return opened
 
 
-def find_inode(directory: str, file_id: FileId) -> str | None:
-    """A name of the file with this identity in ``directory`` (a rotated file: ``app.log.1``)."""
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                try:
-                    if entry.inode() == file_id[1] and entry.is_file(follow_symlinks=False):
-                        st = entry.stat(follow_symlinks=False)
-                        if (st.st_dev, st.st_ino) == file_id:
-                            return entry.path
-                except OSError:
-                    continue
-    except OSError:
-        return None
-    return None
+class SavedPosition(Protocol):
+    """A checkpoint entry as orphan recovery needs it (:class:`nodeagent.logs.checkpoint.SavedEntry`)."""
+
+    @property
+    def file_id(self) -> FileId: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def offset(self) -> int: ...
+
+    def matches(self, prefix: bytes) -> bool: ...
+
+
+@dataclass(slots=True)
+class Orphan:
+    """A saved entry's file, found under another name and opened."""
+
+    entry: SavedPosition
+    path: str
+    fd: int
+    size: int
+    prefix: bytes
+
+
+def locate_orphans(entries: Sequence[SavedPosition], open_file: Callable[[str], int]) -> list[Orphan]:
+    """Find each entry's file in the directory it was in (same identity, same first bytes)."""
+    out = []
+    for entry in entries:
+        path = find_inode(os.path.dirname(entry.path), entry.file_id)
+        if path is None:
+            continue
+        try:
+            fd = open_file(path)
+        except OSError:
+            continue
+        try:
+            st = os.fstat(fd)
+            prefix = read_prefix(fd)
+        except OSError:
+            os.close(fd)
+            continue
+        if file_id(st) != entry.file_id or not entry.matches(prefix):
+            os.close(fd)
+            continue
+        out.append(Orphan(entry, path, fd, st.st_size, prefix))
+    return out

@@ -1,67 +1,129 @@
-"""The log shipper's own metrics (``nodeagent_logs_*``), registered on the agent registry."""
+"""The log shipper's own metrics (``nodeagent_logs_*``), registered on the agent registry.
+
+:class:`ShipperMetrics` is how the reader's events (:class:`nodeagent.logs.events.ReaderEvents`) become
+these metrics; the pipeline counts its own (delivery, buffer, checkpoints) directly.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 from prometheus_client import Counter, Gauge
 
 from nodeagent.agentmetrics import AGENT_REGISTRY
 
-_R = {"registry": AGENT_REGISTRY}
+_R = AGENT_REGISTRY
 
 # Files, per input.
-FILES_WATCHED = Gauge("nodeagent_logs_files_watched", "Files matched by the input's globs.", ["input"], **_R)
-FILES_OPEN = Gauge("nodeagent_logs_files_open", "Files the input holds open now.", ["input"], **_R)
+FILES_WATCHED = Gauge(
+    "nodeagent_logs_files_watched", "Files matched by the input's globs.", ["input"], registry=_R
+)
+FILES_OPEN = Gauge("nodeagent_logs_files_open", "Files the input holds open now.", ["input"], registry=_R)
 FILES_ROTATED = Counter(
-    "nodeagent_logs_files_rotated", "Rotations seen (rename, kubelet, re-create).", ["input"], **_R
+    "nodeagent_logs_files_rotated", "Rotations seen (rename, kubelet, re-create).", ["input"], registry=_R
 )
 FILES_TRUNCATED = Counter(
     "nodeagent_logs_files_truncated",
     "Files found shorter than the read offset (copytruncate); reading restarted at 0.",
     ["input"],
-    **_R,
+    registry=_R,
 )
 READ_ERRORS = Counter(
-    "nodeagent_logs_read_errors", "Files that could not be opened or read.", ["input", "reason"], **_R
+    "nodeagent_logs_read_errors", "Files that could not be opened or read.", ["input", "reason"], registry=_R
 )
 
 # Data, per input.
-LINES_READ = Counter("nodeagent_logs_lines_read", "Lines read.", ["input"], **_R)
-BYTES_READ = Counter("nodeagent_logs_bytes_read", "Bytes read.", ["input"], **_R)
+LINES_READ = Counter("nodeagent_logs_lines_read", "Lines read.", ["input"], registry=_R)
+BYTES_READ = Counter("nodeagent_logs_bytes_read", "Bytes read.", ["input"], registry=_R)
 LINES_TRUNCATED = Counter(
-    "nodeagent_logs_lines_truncated", "Lines longer than max_line_bytes, cut.", ["input"], **_R
+    "nodeagent_logs_lines_truncated", "Lines longer than max_line_bytes, cut.", ["input"], registry=_R
 )
 BYTES_GIVEN_UP = Counter(
     "nodeagent_logs_bytes_given_up",
     "Bytes never read because a deleted file had to be closed before it was drained.",
     ["input", "reason"],
-    **_R,
+    registry=_R,
 )
-BYTES_BEHIND = Gauge("nodeagent_logs_bytes_behind", "File sizes minus committed offsets.", ["input"], **_R)
+BYTES_BEHIND = Gauge(
+    "nodeagent_logs_bytes_behind", "File sizes minus committed offsets.", ["input"], registry=_R
+)
 
 # Delivery, per sink.
-RECORDS_SENT = Counter("nodeagent_logs_records_sent", "Records the sink acknowledged.", ["sink"], **_R)
+RECORDS_SENT = Counter("nodeagent_logs_records_sent", "Records the sink acknowledged.", ["sink"], registry=_R)
 RECORDS_FAILED = Counter(
     "nodeagent_logs_records_failed",
     "Records in batches whose delivery attempt failed.",
     ["sink", "reason"],
-    **_R,
+    registry=_R,
 )
 RECORDS_RETRIED = Counter(
-    "nodeagent_logs_records_retried", "Records sent again after a failed attempt.", ["sink"], **_R
+    "nodeagent_logs_records_retried", "Records sent again after a failed attempt.", ["sink"], registry=_R
 )
 RECORDS_DROPPED = Counter(
-    "nodeagent_logs_records_dropped", "Records given up for good.", ["sink", "reason"], **_R
+    "nodeagent_logs_records_dropped", "Records given up for good.", ["sink", "reason"], registry=_R
 )
 
 # Pipeline.
-BUFFER_BYTES = Gauge("nodeagent_logs_buffer_bytes", "Bytes of records read but not yet acknowledged.", **_R)
+BUFFER_BYTES = Gauge(
+    "nodeagent_logs_buffer_bytes", "Bytes of records read but not yet acknowledged.", registry=_R
+)
 CHECKPOINT_AGE = Gauge(
-    "nodeagent_logs_checkpoint_age_seconds", "Seconds since checkpoints were last committed.", **_R
+    "nodeagent_logs_checkpoint_age_seconds", "Seconds since checkpoints were last committed.", registry=_R
 )
 CHECKPOINT_ERRORS = Counter(
     "nodeagent_logs_checkpoint_errors",
     "Checkpoint commits that failed (state "
     "directory not writable, sink flush failed); positions stay where they were.",
     ["reason"],
-    **_R,
+    registry=_R,
 )
+
+_PER_INPUT = (
+    LINES_READ,
+    BYTES_READ,
+    LINES_TRUNCATED,
+    FILES_WATCHED,
+    FILES_OPEN,
+    FILES_ROTATED,
+    FILES_TRUNCATED,
+    BYTES_BEHIND,
+)
+
+
+class ShipperMetrics:
+    """The reader's events as the metrics above (implements :class:`~nodeagent.logs.events.ReaderEvents`).
+
+    Each input's per-input series exist from the start (at 0), not from its first event.
+    """
+
+    def __init__(self, inputs: Iterable[str]) -> None:
+        for name in inputs:
+            for family in _PER_INPUT:
+                family.labels(name)
+
+    def lines_read(self, input: str, lines: int, nbytes: int) -> None:
+        LINES_READ.labels(input).inc(lines)
+        BYTES_READ.labels(input).inc(nbytes)
+
+    def lines_cut(self, input: str, count: int) -> None:
+        LINES_TRUNCATED.labels(input).inc(count)
+
+    def file_rotated(self, input: str) -> None:
+        FILES_ROTATED.labels(input).inc()
+
+    def file_truncated(self, input: str) -> None:
+        FILES_TRUNCATED.labels(input).inc()
+
+    def read_error(self, input: str, reason: str) -> None:
+        READ_ERRORS.labels(input, reason).inc()
+
+    def gave_up(self, input: str, reason: str, unread_bytes: int) -> None:
+        if unread_bytes:
+            BYTES_GIVEN_UP.labels(input, reason).inc(unread_bytes)
+
+    def file_counts(self, input: str, watched: int, open: int) -> None:
+        FILES_WATCHED.labels(input).set(watched)
+        FILES_OPEN.labels(input).set(open)
+
+    def bytes_behind(self, input: str, nbytes: int) -> None:
+        BYTES_BEHIND.labels(input).set(nbytes)

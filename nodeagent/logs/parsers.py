@@ -50,9 +50,10 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from itertools import compress
 from operator import itemgetter, sub
+
+from nodeagent.logs.encoding import normalize_time
 
 FORMATS = ("auto", "cri", "docker", "plain")
 DEFAULT_PARTIAL_TIMEOUT = 10.0
@@ -112,33 +113,7 @@ class MultilineConfig:
         object.__setattr__(self, "compiled", re.compile(self.start_pattern))
 
 
-# ---------------------------------------------------------------------------------------------------
-# Timestamps
-
-_RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:[.,](\d+))?(?:([Zz])|([+-])(\d{2}):?(\d{2}))"
-)
 _DIGITS = b"0123456789"
-
-
-def normalize_time(text: str) -> str | None:
-    """RFC 3339 (any offset, 0-9+ fractional digits) -> UTC with nine digits and ``Z``; None if invalid."""
-    match = _RFC3339.fullmatch(text.strip())
-    if match is None:
-        return None
-    year, month, day, hour, minute, second, frac, zulu, sign, off_h, off_m = match.groups()
-    try:
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
-        if not zulu:
-            offset = timedelta(hours=int(off_h), minutes=int(off_m))
-            moment = moment - offset if sign == "+" else moment + offset
-    except (ValueError, OverflowError):
-        return None
-    nanos = (frac or "")[:9].ljust(9, "0")
-    return (
-        f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:{moment.minute:02d}:"
-        f"{moment.second:02d}.{nanos}Z"
-    )
 
 
 # ---------------------------------------------------------------------------------------------------

@@ -24,14 +24,12 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
-from nodeagent.logs.reader import FileReader, PipelineInput
 from nodeagent.logs.record import RecordBatch, Records
-from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
 
 log = logging.getLogger("nodeagent.logs.pipeline")
@@ -51,7 +49,15 @@ class Batch:
     nbytes: int
 
 
-class Pipeline(PipelineInput):
+class PipelineInput(Protocol):
+    """What the reader needs from the pipeline: wait while the buffer is full, put segments in it."""
+
+    async def wait_for_space(self) -> None: ...
+
+    def put(self, segment: Segment) -> None: ...
+
+
+class Pipeline:
     def __init__(self, sinks: Sequence[Sink], store: CheckpointStore, config: LogsConfig) -> None:
         self.sinks = list(sinks)
         self.store = store
@@ -330,50 +336,3 @@ class Pipeline(PipelineInput):
             return
         self._last_commit = time.monotonic()
         metrics.CHECKPOINT_AGE.set(0)
-
-
-async def run_logs(
-    config: LogsConfig,
-    *,
-    node_name: str,
-    stop: asyncio.Event,
-    ready: asyncio.Event | None = None,
-    sinks: Sequence[Sink] | None = None,
-) -> None:
-    """Ship logs until ``stop`` is set; then drain (at most ``drain_timeout``), commit and return.
-
-    ``ready`` is set once the first scan is done and file events are armed. ``sinks`` replaces the
-    configured sinks (for embedding and tests).
-    """
-    if sinks is None:
-        sinks = [make_sink(spec.as_spec(), name=spec.name) for spec in config.sinks]
-    store = CheckpointStore(config.checkpoint_path)
-    try:
-        await asyncio.to_thread(store.load)
-    except OSError as exc:
-        metrics.CHECKPOINT_ERRORS.labels("load").inc()
-        log.error(
-            "cannot use the state directory; positions will not survive a restart",
-            extra={"path": str(config.state_dir), "err": str(exc)},
-        )
-    pipeline = Pipeline(sinks, store, config)
-    reader = FileReader(config, store, pipeline, node_name)
-    sender = asyncio.create_task(pipeline.run(), name="logs-send")
-    reading = asyncio.create_task(reader.run(stop, ready), name="logs-read")
-    try:
-        await asyncio.wait({sender, reading}, return_when=asyncio.FIRST_COMPLETED)
-        if sender.done():  # only a bug ends the sender before close()
-            reading.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reading
-            sender.result()
-            raise RuntimeError("the log sender stopped unexpectedly")
-        reading.result()
-        pipeline.close(config.drain_timeout)
-        await sender
-    except BaseException:
-        for task in (sender, reading):
-            task.cancel()
-        raise
-    finally:
-        reader.close()

@@ -1,14 +1,15 @@
-"""Reading files: one :class:`Tailer` per file, and the :class:`FileReader` that finds, schedules and
-retires them.
+"""The :class:`FileReader`: which files are read, when, how many are open, and how each one ends.
 
-A tailer reads big chunks with ``pread`` in a worker thread, decodes and splits each chunk's whole lines
-at once, has its parser cut them into columns (:meth:`LineParser.feed_lines`) and hands the records, as
-a :class:`~nodeagent.logs.checkpoint.Segment` of :class:`~nodeagent.logs.record.Records`, to the
-pipeline. The reader owns the lifecycle:
+It keeps the scheduling and lifecycle of every input's :class:`~nodeagent.logs.tailer.Tailer` (one per
+file; the per-file reading is there) and hands their segments to the pipeline (:class:`PipelineInput`).
+Finding files is :mod:`.discovery`, noticing changes :mod:`.watch`, what happened is reported through
+the :class:`~nodeagent.logs.events.ReaderEvents` it is given. What it decides:
 
-- discovery: a scan (glob) at start, then file events (see :mod:`nodeagent.logs.watch`) for new files
-  within a second, and a rescan every ``rescan_interval`` as a safety net (at least every
-  RESCAN_WITHOUT_EVENTS seconds while inotify is unavailable);
+- scheduling: a few workers take woken tailers from one queue, each reads at most STEP_BYTES per turn
+  (one busy file cannot starve the others) and only while the pipeline has space (backpressure);
+- discovery timing: a scan (glob) at start, then file events for new files within a second, and a
+  rescan every ``rescan_interval`` as a safety net (at least every RESCAN_WITHOUT_EVENTS seconds while
+  inotify is unavailable); saved positions of files rotated while the agent was down are recovered;
 - rotation by rename: the old file is read to its end, then for ``rotate_wait`` more in case its writer
   is still at it; the new file at the same path starts only once the old one has reached its end;
 - copytruncate (size below the read offset): reading restarts at 0 under a new cursor;
@@ -25,415 +26,39 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import enum
 import logging
 import os
 import time
 from collections import OrderedDict, deque
-from dataclasses import dataclass
-from itertools import accumulate
+from typing import Any
 
-from nodeagent.config.logs import InputConfig, LogsConfig
-from nodeagent.logs import metrics
-from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
+from nodeagent import safeio
+from nodeagent.config.logs import LogsConfig
+from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.discovery import (
-    FINGERPRINT_BYTES,
-    FileId,
     FoundFile,
-    PathMatcher,
-    find_inode,
-    fingerprint,
-    read_prefix,
+    ScanResult,
+    locate_orphans,
+    open_new,
     scan,
     stat_path,
     watch_roots,
 )
+from nodeagent.logs.events import ReaderEvents
+from nodeagent.logs.identity import FileId, find_inode
 from nodeagent.logs.kubernetes import metadata_from_path
-from nodeagent.logs.parsers import LineParser, ParsedColumns, make_parser
-from nodeagent.logs.record import Records
-from nodeagent.logs.watch import Change, PathWatcher
+from nodeagent.logs.pipeline import PipelineInput
+from nodeagent.logs.tailer import IdentityLost, InputSource, State, StepResult, Tailer
+from nodeagent.logs.watch import Change
+from nodeagent.logs.watch.inotify import InotifyWatcher
+from nodeagent.logs.watch.poll import FileStatus, PollTarget, StatPoller
 
 log = logging.getLogger("nodeagent.logs.reader")
 
-CHUNK_BYTES = 256 * 1024
 STEP_BYTES = 1024 * 1024  # read per turn, so one busy file cannot starve the others
 WORKERS = 4
 MIN_SCAN_GAP = 0.5  # seconds between two on-demand scans
 RESCAN_WITHOUT_EVENTS = 10.0  # without inotify, scans are how new files are found
-_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | getattr(os, "O_NOATIME", 0)
-
-
-def rfc3339_ns(ns: int) -> str:
-    seconds, nanos = divmod(ns, 1_000_000_000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{nanos:09d}Z"
-
-
-def _open_readonly(path: str) -> int:
-    try:
-        return os.open(path, _OPEN_FLAGS)
-    except PermissionError:
-        if not _OPEN_FLAGS & getattr(os, "O_NOATIME", 0):
-            raise
-        return os.open(path, _OPEN_FLAGS & ~os.O_NOATIME)  # O_NOATIME needs file ownership
-
-
-class State(enum.Enum):
-    ACTIVE = "active"  # a matched path points to it
-    ROTATED = "rotated"  # no matched path does (renamed away, deleted): drain, then finish
-    FINISHED = "finished"
-
-
-class IdentityLost(Exception):
-    """The path no longer leads to the file the tailer was reading."""
-
-
-class PipelineInput:
-    """What the reader needs from the pipeline (see :class:`nodeagent.logs.pipeline.Pipeline`)."""
-
-    async def wait_for_space(self) -> None:
-        raise NotImplementedError
-
-    def put(self, segment: Segment) -> None:
-        raise NotImplementedError
-
-
-class InputSource:
-    """An input as the reader uses it: its config, matcher and metric children."""
-
-    def __init__(self, config: InputConfig) -> None:
-        self.config = config
-        self.name = config.name
-        self.matcher = PathMatcher(config.paths, config.exclude)
-        self.lines_read = metrics.LINES_READ.labels(self.name)
-        self.bytes_read = metrics.BYTES_READ.labels(self.name)
-        self.lines_truncated = metrics.LINES_TRUNCATED.labels(self.name)
-        self.files_watched = metrics.FILES_WATCHED.labels(self.name)
-        self.files_open = metrics.FILES_OPEN.labels(self.name)
-        self.files_rotated = metrics.FILES_ROTATED.labels(self.name)
-        self.files_truncated = metrics.FILES_TRUNCATED.labels(self.name)
-        self.bytes_behind = metrics.BYTES_BEHIND.labels(self.name)
-        self.watched = 0
-        self.open = 0
-
-    def new_parser(self) -> LineParser:
-        cfg = self.config
-        return make_parser(
-            cfg.format, cfg.multiline, cfg.max_record_bytes, partial_timeout=cfg.partial_line_timeout
-        )
-
-
-@dataclass(slots=True)
-class StepResult:
-    segment: Segment | None = None
-    bytes_read: int = 0
-    lines: int = 0
-    lines_cut: int = 0
-    size: int = 0
-    nlink: int = 1
-    at_eof: bool = False
-    truncated: bool = False
-    moved: bool = False  # the watched path leads elsewhere now (checked at the end of the file)
-    prefix: bytes | None = None  # the file's first bytes, when the cursor's fingerprint should grow
-
-
-class Tailer:
-    """One file: descriptor, read position, unfinished last line, parser, and the cursor it reports to.
-
-    ``step``, ``open_checked`` and ``prefix`` block and run in a worker thread; everything else runs on
-    the event loop. A tailer is in at most one worker at a time (``busy``).
-    """
-
-    def __init__(
-        self,
-        source: InputSource,
-        found: FoundFile,
-        cursor: Cursor,
-        offset: int,
-        node: str,
-        kubernetes: dict | None,
-    ) -> None:
-        self.source = source
-        self.path = found.path  # the name records carry, kept across renames
-        self.watch_path = found.path  # the name that leads to it now
-        self.realpath = found.realpath
-        self.file_id: FileId = found.file_id
-        self.cursor = cursor
-        self.offset = offset  # next byte to read
-        self.line_start = offset  # where the unfinished line in ``pending`` starts
-        self.pending = b""
-        self.pending_since: float | None = None
-        self.discarding = False  # inside an over-long line whose head was emitted
-        self.node = node
-        self.kubernetes = kubernetes
-        self.parser = source.new_parser()
-        self.fd: int | None = None
-        self.size = found.size
-        self.state = State.ACTIVE
-        self.created = time.monotonic()
-        self.rotated_at = 0.0
-        self.deleted_at: float | None = None
-        self.last_data = self.created
-        self.last_used = self.created
-        self.last_poll = 0.0
-        self.wake_at: float | None = None
-        self.eof = False
-        self.queued = False
-        self.busy = False
-        self.rewake = False
-        self.released = False  # a successor at the same path may start (this one reached its end)
-        self.predecessor: Tailer | None = None
-        self.successors: list[Tailer] = []
-        self.polled = True
-        self.holding = False  # an unfinished line or parser pieces wait for more (or a timeout)
-
-    def __repr__(self) -> str:
-        return f"<Tailer {self.path} {self.file_id} {self.state.value} @{self.offset}>"
-
-    # -- blocking -----------------------------------------------------------------------------------
-
-    def open_checked(self, path: str) -> None:
-        """Open ``path`` and make sure it is still this file; raises IdentityLost or OSError."""
-        fd = _open_readonly(path)
-        try:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != self.file_id:
-                raise IdentityLost(path)
-            prefix = os.pread(fd, self.cursor.fp_len, 0) if self.cursor.fp_len else b""
-            if len(prefix) < self.cursor.fp_len or fingerprint(prefix) != self.cursor.fp:
-                raise IdentityLost(path)  # same inode, other content: the old file is gone
-        except BaseException:
-            os.close(fd)
-            raise
-        self.fd = fd
-        self.size = st.st_size
-
-    def step(self, now: float, budget: int, reopen_path: str | None = None) -> StepResult:
-        """Read what is there (up to ``budget`` bytes), parse it, and look around at the end.
-
-        ``reopen_path``: the tailer is closed; open it there first (see :meth:`open_checked`)."""
-        if reopen_path is not None:
-            self.open_checked(reopen_path)
-        fd = self.fd
-        assert fd is not None
-        st = os.fstat(fd)
-        result = StepResult(size=st.st_size, nlink=st.st_nlink)
-        self.size = st.st_size
-        if st.st_size < self.offset or self._head_changed(fd):
-            # Truncated (copytruncate), possibly already written past the old offset again.
-            result.truncated = True
-            result.prefix = read_prefix(fd)
-            return result
-        out = ParsedColumns(rfc3339_ns(time.time_ns()))
-        while result.bytes_read < budget:
-            data = os.pread(fd, min(CHUNK_BYTES, budget - result.bytes_read), self.offset)
-            if not data:
-                result.at_eof = True
-                break
-            self.offset += len(data)
-            result.bytes_read += len(data)
-            self._consume(data, now, out, result)
-        if (
-            self.pending
-            and not self.discarding
-            and self.pending_since is not None
-            and now - self.pending_since >= self.source.config.partial_line_timeout
-        ):
-            self._emit_pending(now, out)
-        out.add(self.parser.flush_expired(now))
-        if result.at_eof:
-            self.size = max(self.size, self.offset)
-            if self.state is State.ACTIVE:
-                result.moved = self._path_moved()
-            if self.cursor.fp_len < FINGERPRINT_BYTES and self.size > self.cursor.fp_len:
-                result.prefix = read_prefix(fd)
-        if out.offsets:
-            result.segment = self._segment(out, result.bytes_read)
-        return result
-
-    def _segment(self, out: ParsedColumns, nbytes: int) -> Segment:
-        records = Records(
-            out.times,
-            out.messages,
-            out.streams,
-            self.path,  # type: ignore[arg-type]
-            self.node,
-            self.kubernetes,
-        )
-        return Segment(self.cursor, records, out.offsets, nbytes)
-
-    def _head_changed(self, fd: int) -> bool:
-        fp_len = self.cursor.fp_len
-        if not fp_len:
-            return False
-        return fingerprint(os.pread(fd, fp_len, 0)) != self.cursor.fp
-
-    def _path_moved(self) -> bool:
-        try:
-            st = os.stat(self.watch_path)
-        except OSError:
-            return True
-        return (st.st_dev, st.st_ino) != self.file_id
-
-    def _consume(self, data: bytes, now: float, out: ParsedColumns, result: StepResult) -> None:
-        if self.discarding:
-            newline = data.find(b"\n")
-            if newline < 0:
-                self.line_start += len(data)
-                return
-            self.line_start += newline + 1
-            data = data[newline + 1 :]
-            self.discarding = False
-        had_pending = bool(self.pending)
-        data = self.pending + data if had_pending else data
-        whole = data.rfind(b"\n") + 1
-        block, tail = data[:whole], data[whole:]
-        if block:
-            self._feed_block(block, now, out, result)
-        max_line = self.source.config.max_line_bytes
-        if len(tail) > max_line:
-            # An over-long line whose end has not come: pass its head on now, skip the rest.
-            pos = self.line_start
-            out.add(self.parser.feed(tail[:max_line], pos, pos + max_line, now))
-            result.lines += 1
-            result.lines_cut += 1
-            self.line_start = pos + len(tail)
-            self.pending, self.pending_since, self.discarding = b"", None, True
-            return
-        if tail and (block or not had_pending):
-            self.pending_since = now
-        elif not tail:
-            self.pending_since = None
-        self.pending = tail
-
-    def _feed_block(self, block: bytes, now: float, out: ParsedColumns, result: StepResult) -> None:
-        """Whole lines (``block`` ends with a newline): decoded and split once, parsed together."""
-        text = block.decode("utf-8", "replace")
-        lines = text.split("\n")
-        lines.pop()  # after the last newline
-        # Byte lengths: the text's own when every character is one byte (ASCII, the usual case).
-        sizes = list(map(len, lines if len(text) == len(block) else block.split(b"\n")))
-        max_line = self.source.config.max_line_bytes
-        if max(sizes) > max_line:
-            self._feed_cut(block, max_line, now, out, result)
-        else:
-            ends = list(accumulate(map((1).__add__, sizes[: len(lines)]), initial=self.line_start))
-            self.parser.feed_lines(lines, block, ends, now, out)
-            self.line_start = ends[-1]
-        result.lines += len(lines)
-
-    def _feed_cut(
-        self, block: bytes, max_line: int, now: float, out: ParsedColumns, result: StepResult
-    ) -> None:
-        """Line by line, cutting those longer than ``max_line``."""
-        feed = self.parser.feed
-        pos = self.line_start
-        for line in block.split(b"\n")[:-1]:
-            end = pos + len(line) + 1
-            if len(line) > max_line:
-                line = line[:max_line]
-                result.lines_cut += 1
-            out.add(feed(line, pos, end, now))
-            pos = end
-        self.line_start = pos
-
-    def _emit_pending(self, now: float, out: ParsedColumns) -> None:
-        """The last line never got its newline: pass it on as it is (the rest, if any, comes later)."""
-        line, start = self.pending, self.line_start
-        end = start + len(line)
-        self.pending, self.pending_since, self.line_start = b"", None, end
-        out.add(self.parser.feed(line, start, end, now))
-
-    # -- on the loop (CPU only) ---------------------------------------------------------------------
-
-    def drain_held(self) -> Segment | None:
-        """Everything held back (unfinished last line, parser pieces) as records: the file is done."""
-        now = time.time()
-        out = ParsedColumns(rfc3339_ns(time.time_ns()))
-        if self.pending and not self.discarding:
-            self._emit_pending(now, out)
-        out.add(self.parser.flush_all())
-        return self._segment(out, 0) if out.offsets else None
-
-    def settled_offset(self) -> int | None:
-        """The offset up to which everything read is delivered or was dropped by the parser, if known."""
-        if self.pending or self.discarding or self.parser.pending_bytes or self.cursor.inflight:
-            return None
-        return self.line_start
-
-    def holds_data(self) -> bool:
-        return bool(self.pending) or self.parser.pending_bytes > 0
-
-    def close(self) -> None:
-        fd, self.fd = self.fd, None
-        if fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(fd)
-
-
-@dataclass(slots=True)
-class _Opened:
-    """A newly found file, opened and fingerprinted in a thread."""
-
-    found: FoundFile
-    fd: int | None = None
-    size: int = 0
-    prefix: bytes = b""
-    error: str | None = None
-
-
-def _open_new(found: list[FoundFile], keep_open: int) -> list[_Opened]:
-    """Open and fingerprint new files; beyond the first ``keep_open`` the descriptors are closed again."""
-    opened = []
-    for item in found:
-        result = _Opened(item)
-        try:
-            fd = _open_readonly(item.path)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            result.error = exc.strerror or type(exc).__name__
-            opened.append(result)
-            continue
-        try:
-            st = os.fstat(fd)
-            if (st.st_dev, st.st_ino) != item.file_id:
-                # Replaced since the scan: describe what is there now.
-                result.found = FoundFile(item.path, item.realpath, (st.st_dev, st.st_ino), st.st_size)
-            result.size, result.prefix = st.st_size, read_prefix(fd)
-        except OSError as exc:
-            result.error = exc.strerror or type(exc).__name__
-        if result.error is None and keep_open > 0:
-            result.fd = fd
-            keep_open -= 1
-        else:
-            os.close(fd)
-        opened.append(result)
-    return opened
-
-
-@dataclass(slots=True)
-class _PollResult:
-    tailer: Tailer
-    size: int = -1
-    nlink: int = 1
-    moved: bool = False
-
-
-def _poll(tailers: list[Tailer]) -> list[_PollResult]:
-    results = []
-    for tailer in tailers:
-        result = _PollResult(tailer)
-        fd = tailer.fd
-        if fd is not None:
-            try:
-                st = os.fstat(fd)
-                result.size, result.nlink = st.st_size, st.st_nlink
-            except OSError:
-                pass
-        if tailer.state is State.ACTIVE:
-            result.moved = tailer._path_moved()
-        results.append(result)
-    return results
 
 
 def _stat_paths(paths: set[str]) -> list[tuple[str, FoundFile | None]]:
@@ -444,18 +69,27 @@ class FileReader:
     """Every input's files: discovery, scheduling of reads, the open-file budget, rotation and the end."""
 
     def __init__(
-        self, config: LogsConfig, store: CheckpointStore, pipeline: PipelineInput, node_name: str
+        self,
+        config: LogsConfig,
+        store: CheckpointStore,
+        pipeline: PipelineInput,
+        node_name: str,
+        events: ReaderEvents,
     ) -> None:
         self.config = config
         self.store = store
         self.pipeline = pipeline
         self.node_name = node_name
+        self.events = events
         self.sources = [InputSource(item) for item in config.inputs]
         self.tailers: dict[FileId, Tailer] = {}
         self.by_path: dict[str, Tailer] = {}
-        self.watcher = PathWatcher(
-            watch_roots(p for s in self.sources for p in s.config.paths), self._on_changes
+        self.watcher = InotifyWatcher(
+            watch_roots(p for s in self.sources for p in s.config.paths),
+            self._on_changes,
+            retry_interval=RESCAN_WITHOUT_EVENTS,
         )
+        self.poller = StatPoller(config.poll_interval, self._poll_targets, self._on_polled)
         self._queue: asyncio.Queue[Tailer | None] = asyncio.Queue()
         self._idle_open: OrderedDict[int, Tailer] = OrderedDict()  # open, at the end, LRU first
         self._fd_waiters: deque[Tailer] = deque()
@@ -482,7 +116,7 @@ class FileReader:
         helpers: list[asyncio.Task] = []
         workers: list[asyncio.Task] = []
         try:
-            helpers.append(asyncio.create_task(self.watcher.run(RESCAN_WITHOUT_EVENTS), name="logs-watch"))
+            helpers.append(asyncio.create_task(self.watcher.run(), name="logs-watch"))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.watcher.settled.wait(), 5.0)
             await self._scan_all(startup=True)
@@ -492,6 +126,7 @@ class FileReader:
                 asyncio.create_task(self._scanner(), name="logs-scan"),
                 asyncio.create_task(self._candidate_loop(), name="logs-new-files"),
                 asyncio.create_task(self._housekeeper(), name="logs-housekeeping"),
+                asyncio.create_task(self.poller.run(), name="logs-poll"),
             ]
             workers = [asyncio.create_task(self._worker(), name=f"logs-read-{i}") for i in range(WORKERS)]
             if ready is not None:
@@ -505,6 +140,7 @@ class FileReader:
         finally:
             self._stopping = True
             self.watcher.stop()
+            self.poller.stop()
             for task in helpers:
                 task.cancel()
             for task in workers:
@@ -593,13 +229,12 @@ class FileReader:
 
     def _after_turn(self, tailer: Tailer, result: StepResult) -> None:
         tailer.last_used = time.monotonic()
-        source = tailer.source
+        name = tailer.source.name
         if result.bytes_read:
-            source.bytes_read.inc(result.bytes_read)
-            source.lines_read.inc(result.lines)
+            self.events.lines_read(name, result.lines, result.bytes_read)
             tailer.last_data = tailer.last_used
         if result.lines_cut:
-            source.lines_truncated.inc(result.lines_cut)
+            self.events.lines_cut(name, result.lines_cut)
         if result.segment is not None:
             self.pipeline.put(result.segment)
         if result.nlink == 0 and tailer.deleted_at is None:
@@ -664,7 +299,7 @@ class FileReader:
             return
         tailer.state = State.ROTATED
         tailer.rotated_at = time.monotonic()
-        tailer.source.files_rotated.inc()
+        self.events.file_rotated(tailer.source.name)
         self._idle_open.pop(id(tailer), None)
         if self.by_path.get(tailer.watch_path) is tailer:
             del self.by_path[tailer.watch_path]
@@ -674,7 +309,7 @@ class FileReader:
 
     def _restart_truncated(self, tailer: Tailer, prefix: bytes) -> None:
         """copytruncate: the file is shorter than what was read; read it again from 0."""
-        tailer.source.files_truncated.inc()
+        self.events.file_truncated(tailer.source.name)
         log.info(
             "file truncated; reading it again from the start",
             extra={"path": tailer.path, "input": tailer.source.name, "offset": tailer.offset},
@@ -683,10 +318,7 @@ class FileReader:
         if held is not None:
             self.pipeline.put(held)
         self.store.finish(tailer.cursor)
-        tailer.cursor = self.store.open_cursor(tailer.file_id, prefix, tailer.path, 0)
-        tailer.offset = tailer.line_start = 0
-        tailer.pending, tailer.pending_since, tailer.discarding = b"", None, False
-        tailer.parser = tailer.source.new_parser()
+        tailer.restart_at_zero(self.store.open_cursor(tailer.file_id, prefix, tailer.path, 0))
 
     def _finish(self, tailer: Tailer, reason: str) -> None:
         """The file is done: pass on what the parser holds, close it, let its successor start."""
@@ -705,14 +337,13 @@ class FileReader:
             if self.by_path.get(path) is tailer:
                 del self.by_path[path]
         tailer.source.watched -= 1
-        tailer.source.files_watched.set(tailer.source.watched)
+        self._report_counts(tailer.source)
         self._release(tailer)
         log.debug("file finished", extra={"path": tailer.path, "reason": reason, "offset": tailer.offset})
 
     def _give_up(self, tailer: Tailer, reason: str) -> None:
         lost = max(0, tailer.size - tailer.offset)
-        if lost:
-            metrics.BYTES_GIVEN_UP.labels(tailer.source.name, reason).inc(lost)
+        self.events.gave_up(tailer.source.name, reason, lost)
         log.warning(
             "closing a file before it was read to its end",
             extra={"path": tailer.path, "input": tailer.source.name, "reason": reason, "unread_bytes": lost},
@@ -720,7 +351,7 @@ class FileReader:
         self._finish(tailer, reason)
 
     def _read_failed(self, tailer: Tailer, exc: OSError) -> None:
-        metrics.READ_ERRORS.labels(tailer.source.name, "read").inc()
+        self.events.read_error(tailer.source.name, "read")
         log.warning(
             "reading a file failed; closing it",
             extra={"path": tailer.path, "input": tailer.source.name, "err": str(exc)},
@@ -805,7 +436,7 @@ class FileReader:
             return self.config.rescan_interval
         return min(self.config.rescan_interval, RESCAN_WITHOUT_EVENTS)
 
-    def _scan_blocking(self) -> list:
+    def _scan_blocking(self) -> list[ScanResult]:
         results = [scan(source.matcher) for source in self.sources]
         self.watcher.refresh()
         return results
@@ -851,12 +482,12 @@ class FileReader:
         if path in self._warned:
             return
         self._warned.add(path)
-        metrics.READ_ERRORS.labels(source.name, "open").inc()
+        self.events.read_error(source.name, "open")
         log.warning(
             "cannot read a log file; skipping it", extra={"path": path, "input": source.name, "err": reason}
         )
 
-    def _metadata(self, path: str, realpath: str) -> dict | None:
+    def _metadata(self, path: str, realpath: str) -> dict[str, Any] | None:
         meta = metadata_from_path(path)
         if meta is None and realpath != path:
             meta = metadata_from_path(realpath)
@@ -865,7 +496,8 @@ class FileReader:
     async def _add_files(self, source: InputSource, found: list[FoundFile], *, startup: bool) -> None:
         if not found:
             return
-        opened = await asyncio.to_thread(_open_new, found, self.config.max_open_files - self._open_count)
+        keep_open = self.config.max_open_files - self._open_count
+        opened = await asyncio.to_thread(open_new, found, keep_open, source.open_file)
         read_from_tail = startup and source.config.read_from == "tail"
         for item in opened:
             info = item.found
@@ -883,7 +515,7 @@ class FileReader:
             if entry is not None:
                 offset = entry.offset
                 if offset > item.size:
-                    source.files_truncated.inc()
+                    self.events.file_truncated(source.name)
                     offset = 0
             elif read_from_tail:
                 offset = item.size
@@ -921,7 +553,7 @@ class FileReader:
         if tailer.realpath != tailer.watch_path:
             self.by_path[tailer.realpath] = tailer
         tailer.source.watched += 1
-        tailer.source.files_watched.set(tailer.source.watched)
+        self._report_counts(tailer.source)
 
     async def _recover_orphans(self) -> None:
         """Saved positions of files no glob reaches (rotated while the agent was down): find them next
@@ -930,29 +562,9 @@ class FileReader:
         if not entries:
             return
 
-        def locate() -> list[tuple]:
-            out = []
-            for entry in entries:
-                path = find_inode(os.path.dirname(entry.path), entry.file_id)
-                if path is None:
-                    continue
-                try:
-                    fd = _open_readonly(path)
-                except OSError:
-                    continue
-                try:
-                    st = os.fstat(fd)
-                    prefix = read_prefix(fd)
-                except OSError:
-                    os.close(fd)
-                    continue
-                if (st.st_dev, st.st_ino) != entry.file_id or not entry.matches(prefix):
-                    os.close(fd)
-                    continue
-                out.append((entry, path, fd, st.st_size, prefix))
-            return out
-
-        for entry, path, fd, size, prefix in await asyncio.to_thread(locate):
+        orphans = await asyncio.to_thread(locate_orphans, entries, safeio.open_regular)
+        for orphan in orphans:
+            entry, path, fd, size, prefix = orphan.entry, orphan.path, orphan.fd, orphan.size, orphan.prefix
             source = next((s for s in self.sources if s.matcher.included(entry.path)), None)
             if source is None or entry.file_id in self.tailers:
                 os.close(fd)
@@ -977,7 +589,7 @@ class FileReader:
                 tailer.successors.append(successor)
             self.tailers[tailer.file_id] = tailer
             source.watched += 1
-            source.files_watched.set(source.watched)
+            self._report_counts(source)
             self._adopt_fd(tailer, fd)
             log.info(
                 "reading the rest of a file rotated while stopped",
@@ -1051,7 +663,6 @@ class FileReader:
             or tailer.holding
             or tailer.deleted_at is not None
             or tailer.state is State.ROTATED
-            or (tailer.polled and tailer.fd is not None)
         ):
             self._attention.add(tailer)
 
@@ -1059,10 +670,7 @@ class FileReader:
         """Timers, held data, polling and idle files; touches only the tailers that need it."""
         cfg = self.config
         now = time.monotonic()
-        to_poll: list[Tailer] = []
-        poll_everything = not self.watcher.available
-        candidates = list(self.tailers.values()) if poll_everything else list(self._attention)
-        for tailer in candidates:
+        for tailer in list(self._attention):
             if tailer.state is State.FINISHED:
                 self._attention.discard(tailer)
                 continue
@@ -1076,29 +684,13 @@ class FileReader:
             if tailer.deleted_at is not None and now - tailer.deleted_at >= cfg.deleted_file_timeout:
                 self._give_up(tailer, "deleted")
                 continue
-            polled = tailer.fd is not None and (
-                tailer.polled or poll_everything or tailer.state is State.ROTATED
-            )
-            if polled and now - tailer.last_poll >= cfg.poll_interval:
-                tailer.last_poll = now
-                to_poll.append(tailer)
             if not (
-                polled
-                or tailer.holding
+                tailer.holding
                 or tailer.wake_at is not None
                 or tailer.deleted_at is not None
                 or tailer.state is State.ROTATED
             ):
                 self._attention.discard(tailer)
-        if to_poll:
-            for result in await asyncio.to_thread(_poll, to_poll):
-                tailer = result.tailer
-                if tailer.state is State.FINISHED:
-                    continue
-                if result.nlink == 0 and tailer.deleted_at is None:
-                    tailer.deleted_at = now
-                if (result.size >= 0 and result.size != tailer.offset) or result.moved or result.nlink == 0:
-                    self._wake(tailer)
         # Idle files, least recently used first: close those idle for close_inactive.
         expired = []
         for tailer in self._idle_open.values():
@@ -1127,5 +719,36 @@ class FileReader:
             if lag > 0:
                 behind[tailer.source.name] += lag
         for source in self.sources:
-            source.bytes_behind.set(behind[source.name])
-            source.files_open.set(source.open)
+            self.events.bytes_behind(source.name, behind[source.name])
+            self._report_counts(source)
+
+    def _report_counts(self, source: InputSource) -> None:
+        self.events.file_counts(source.name, source.watched, source.open)
+
+    # -- polling ------------------------------------------------------------------------------------
+
+    def _poll_targets(self) -> list[PollTarget[Tailer]]:
+        """Open files events do not cover (all of them while events are unavailable), and rotated
+        files being drained: the stat poller looks at these."""
+        poll_everything = not self.watcher.available
+        return [
+            PollTarget(
+                tailer, tailer.fd, tailer.watch_path if tailer.state is State.ACTIVE else None, tailer.file_id
+            )
+            for tailer in self.tailers.values()
+            if tailer.fd is not None
+            and not tailer.busy
+            and (tailer.polled or poll_everything or tailer.state is State.ROTATED)
+        ]
+
+    def _on_polled(self, statuses: list[FileStatus[Tailer]]) -> None:
+        now = time.monotonic()
+        for status in statuses:
+            tailer = status.key
+            if tailer.state is State.FINISHED:
+                continue
+            if status.nlink == 0 and tailer.deleted_at is None:
+                tailer.deleted_at = now
+                self._attend(tailer)
+            if (status.size >= 0 and status.size != tailer.offset) or status.moved or status.nlink == 0:
+                self._wake(tailer)

@@ -1,8 +1,7 @@
-"""The record every sink receives, its one JSON-lines encoding, and the column form the reader makes."""
+"""The record every sink receives and the column form the reader makes (encoded by :mod:`.encoding`)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
@@ -39,8 +38,10 @@ class Record:
         return data
 
     def to_json(self) -> str:
-        """One line of JSON, no trailing newline; invalid UTF-8 was already replaced by the reader."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+        """One line of JSON, no trailing newline (see :func:`nodeagent.logs.encoding.record_json`)."""
+        from nodeagent.logs.encoding import record_json  # the encoding module builds on this one
+
+        return record_json(self)
 
 
 class Records(Sequence[Record]):

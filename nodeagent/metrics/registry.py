@@ -22,13 +22,8 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import Field, Setting, parse_bool
 from nodeagent.metrics import _parse_errors
-from nodeagent.metrics._emit import add_sample
 from nodeagent.metrics.host.files import Paths
 from nodeagent.metrics.host.skips import Skip
-
-# Paths and add_sample live in the host layer and the emission module; imported here for the modules that
-# take them from the registry.
-__all__ = ["Collector", "CollectorOption", "NoDataError", "Paths", "add_sample", "register"]
 
 log = logging.getLogger("nodeagent.metrics")
 
@@ -77,7 +72,7 @@ def register(cls: type[Collector]) -> type[Collector]:
 
 # Modules of this package that are not collectors; helper modules shared by collectors start with "_",
 # and packages (the host-filesystem layer, host/) hold no collectors.
-_NOT_COLLECTORS = {"registry", "exposition", "scrape"}
+_NOT_COLLECTORS = {"registry", "exposition"}
 
 
 def all_collectors() -> dict[str, type[Collector]]:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from nodeagent.logs.checkpoint import CheckpointStore
-from nodeagent.logs.discovery import FINGERPRINT_BYTES, fingerprint
+from nodeagent.logs.identity import FINGERPRINT_BYTES, fingerprint
 
 
 def store_at(tmp_path: Path) -> CheckpointStore:

@@ -10,10 +10,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nodeagent import safeio
+from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.discovery import (
+    FoundFile,
     PathMatcher,
-    find_inode,
     glob_to_regex,
+    locate_orphans,
+    open_new,
     scan,
     stat_path,
     static_prefix,
@@ -104,12 +108,55 @@ def test_scan_finds_regular_files_follows_symlinks_and_skips_the_rest(tmp_path: 
     assert result.errors == []
 
 
-def test_stat_path_and_find_inode(tmp_path: Path) -> None:
+def test_stat_path_sees_a_file_until_it_is_renamed(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text("hello\n")
     found = stat_path(str(log))
-    assert found is not None
+    assert found is not None and found.size == 6 and found.realpath == str(log)
     os.rename(log, tmp_path / "app.log.1")
     assert stat_path(str(log)) is None
-    assert find_inode(str(tmp_path), found.file_id) == str(tmp_path / "app.log.1")
-    assert find_inode(str(tmp_path / "nowhere"), found.file_id) is None
+
+
+def test_open_new_opens_within_the_budget_and_reports_what_it_cannot_open(tmp_path: Path) -> None:
+    for name in ("a.log", "b.log", "c.log"):
+        (tmp_path / name).write_text(f"{name}\n")
+    found = [stat_path(str(tmp_path / name)) for name in ("a.log", "b.log", "c.log")]
+    (tmp_path / "c.log").unlink()  # gone since the scan: left out
+    os.mkfifo(tmp_path / "b.log.fifo")
+    fifo = FoundFile(str(tmp_path / "b.log.fifo"), str(tmp_path / "b.log.fifo"), (0, 0), 0)
+    opened = open_new([f for f in found if f is not None] + [fifo], 1, safeio.open_regular)
+    try:
+        assert [item.found.path for item in opened] == [
+            str(tmp_path / "a.log"),
+            str(tmp_path / "b.log"),
+            fifo.path,
+        ]
+        assert opened[0].fd is not None and opened[0].prefix == b"a.log\n"
+        assert opened[1].fd is None and opened[1].error is None  # over the budget: closed again
+        assert opened[2].fd is None and opened[2].error is not None  # a FIFO is never opened for reading
+    finally:
+        for item in opened:
+            if item.fd is not None:
+                os.close(item.fd)
+
+
+def test_orphans_are_found_next_to_where_they_were_by_inode_and_fingerprint(tmp_path: Path) -> None:
+    log = tmp_path / "app.log"
+    log.write_text("first line\n")
+    found = stat_path(str(log))
+    assert found is not None
+    store = CheckpointStore(tmp_path / "state.json")
+    store.open_cursor(found.file_id, b"first line\n", str(log), 5)
+    commit = store.snapshot()
+    assert commit is not None
+    store.write(commit)
+    os.rename(log, tmp_path / "app.log.1")
+    log.write_text("a new file\n")
+    reloaded = CheckpointStore(tmp_path / "state.json")
+    reloaded.load()
+    orphans = locate_orphans(reloaded.unclaimed(), safeio.open_regular)
+    try:
+        assert [(o.path, o.entry.offset, o.size) for o in orphans] == [(str(tmp_path / "app.log.1"), 5, 11)]
+    finally:
+        for orphan in orphans:
+            os.close(orphan.fd)

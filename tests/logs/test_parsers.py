@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nodeagent.logs.parsers import MultilineConfig, Parsed, ParsedColumns, make_parser, normalize_time
+from nodeagent.logs.encoding import normalize_time
+from nodeagent.logs.parsers import MultilineConfig, Parsed, ParsedColumns, make_parser
 from tests.conftest import FIXTURES, require_shared
 
 FLUENT_BIT = FIXTURES / "logs" / "fluent-bit"

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
-from tests.logs.harness import (
+from tests.logs.conftest import (
     MemorySink,
     Shipper,
     eventually,

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from nodeagent import safeio
 from nodeagent.logs import reader as reader_module
-from nodeagent.logs.reader import rfc3339_ns
-from tests.logs.harness import MemorySink, eventually, make_config, sample, shipping, write_lines
+from tests.logs.conftest import MemorySink, eventually, make_config, sample, shipping, write_lines
 
 
 async def test_reads_existing_then_appended_lines_with_record_fields(tmp_path: Path) -> None:
@@ -32,11 +34,6 @@ async def test_reads_existing_then_appended_lines_with_record_fields(tmp_path: P
     assert sample("nodeagent_logs_bytes_read_total", {"input": shipper.input_name}) == len(
         "one\ntwo\nthree\n"
     )
-
-
-def test_read_time_format() -> None:
-    assert rfc3339_ns(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456789Z"
-    assert rfc3339_ns(5) == "1970-01-01T00:00:00.000000005Z"
 
 
 async def test_read_from_tail_skips_what_exists_but_reads_later_files_from_their_start(
@@ -191,14 +188,14 @@ async def test_an_unreadable_file_is_skipped_with_one_warning_and_a_metric(
     secret = tmp_path / "secret.log"
     write_lines(secret, ["hidden"])
     write_lines(tmp_path / "open.log", ["visible"])
-    real_open = reader_module._open_readonly
+    real_open = safeio.open_regular
 
-    def refuse_secret(path: str) -> int:  # the tests run as root, where chmod 000 would not stop a read
+    def refuse_secret(path: str, **options: Any) -> int:  # as root, chmod 000 would not stop a read
         if path == str(secret):
             raise PermissionError(13, "Permission denied", path)
-        return real_open(path)
+        return real_open(path, **options)
 
-    monkeypatch.setattr(reader_module, "_open_readonly", refuse_secret)
+    monkeypatch.setattr(safeio, "open_regular", refuse_secret)
     sink = MemorySink()
     config = make_config(tmp_path, [tmp_path / "*.log"], rescan_interval="100ms")
     async with shipping(config, sink) as shipper:
@@ -230,12 +227,13 @@ async def test_a_file_matched_twice_through_a_symlink_is_read_once(tmp_path: Pat
 async def test_without_file_events_polling_and_rescans_still_find_everything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from nodeagent.logs import watch
+    from nodeagent.logs.watch import inotify
 
-    def no_inotify(*args: object) -> None:
+    def no_inotify(*args: object) -> Iterator[set[tuple[object, str]]]:
         raise OSError(24, "inotify_init: Too many open files")
+        yield set()  # a generator, like watchfiles.watch: the error comes with the first batch
 
-    monkeypatch.setattr(watch, "RustNotify", no_inotify)
+    monkeypatch.setattr(inotify, "open_events", no_inotify)
     log = tmp_path / "app.log"
     write_lines(log, ["before"])
     sink = MemorySink()
@@ -261,3 +259,52 @@ async def test_a_directory_that_appears_later_is_watched(
         write_lines(pods / "ns_b_2" / "c" / "0.log", ["second"])  # now through file events
         await eventually(lambda: len(sink.records) == 2, what="the second file")
     assert sink.messages() == ["first", "second"]
+
+
+class RecordingEvents:
+    """A ReaderEvents that remembers the calls, in place of the metrics."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[Any, ...]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args: self.calls.append((name, *args))
+
+
+class SegmentList:
+    """A PipelineInput that keeps what it is given."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    async def wait_for_space(self) -> None:
+        return None
+
+    def put(self, segment: Any) -> None:
+        self.messages += segment.records.messages
+
+
+async def test_the_reader_reports_through_the_events_it_is_given(tmp_path: Path) -> None:
+    from nodeagent.logs.checkpoint import CheckpointStore
+    from nodeagent.logs.reader import FileReader
+
+    log = tmp_path / "app.log"
+    write_lines(log, ["one", "two"])
+    config = make_config(tmp_path, [tmp_path / "*.log"])
+    name = config.inputs[0].name
+    events, pipeline = RecordingEvents(), SegmentList()
+    reader = FileReader(config, CheckpointStore(config.checkpoint_path), pipeline, "node-1", events)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    task = asyncio.create_task(reader.run(stop, ready))
+    try:
+        await eventually(lambda: pipeline.messages == ["one", "two"], what="the lines")
+        os.truncate(log, 0)
+        write_lines(log, ["three"])
+        await eventually(lambda: pipeline.messages[-1:] == ["three"], what="the line after truncation")
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+        reader.close()
+    assert ("lines_read", name, 2, 8) in events.calls
+    assert ("file_truncated", name) in events.calls
+    assert ("file_counts", name, 1, 1) in events.calls

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nodeagent.logs.reader import FileReader
 from tests.conftest import require_binary
-from tests.logs.harness import MemorySink, eventually, make_config, sample, shipping, write_lines
+from tests.logs.conftest import MemorySink, eventually, make_config, sample, shipping, write_lines
 
 
 def numbered(prefix: str, count: int, start: int = 0) -> list[str]:

@@ -6,7 +6,7 @@ import asyncio
 import os
 from pathlib import Path
 
-from tests.logs.harness import MemorySink, eventually, make_config, sample, shipping, write_lines
+from tests.logs.conftest import MemorySink, eventually, make_config, sample, shipping, write_lines
 
 FILES = 10_000
 DIRS = 100

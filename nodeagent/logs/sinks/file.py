@@ -19,9 +19,9 @@ from typing import Any, ClassVar
 
 from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_nonempty_str
+from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
-from nodeagent.logs.sinks.stdout import encode_json_lines
 
 log = logging.getLogger(__name__)
 

@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 
 from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_choice, parse_http_url, parse_str
+from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks._http import HttpPoster, check_http_options, http_fields
 from nodeagent.logs.sinks.base import Sink
-from nodeagent.logs.sinks.stdout import encode_json_lines
 
 NDJSON = "application/x-ndjson"
 METHODS = ("POST", "PUT", "PATCH")

@@ -26,9 +26,9 @@ from typing import Any, ClassVar
 
 from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_choice, parse_http_url, parse_str
+from nodeagent.logs.encoding import record_json, unix_nanos
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks._http import HttpPoster, check_http_options, http_fields
-from nodeagent.logs.sinks._time import unix_nanos
 from nodeagent.logs.sinks.base import Sink
 
 PUSH_PATH = "/loki/api/v1/push"
@@ -113,7 +113,7 @@ def build_push_request(
             stream_labels = dict(FALLBACK_LABELS)
         key = tuple(sorted(stream_labels.items()))
         nanos = unix_nanos(record.time)
-        line = record.to_json() if line_format == "json" else record.message
+        line = record_json(record) if line_format == "json" else record.message
         streams.setdefault(key, []).append((fallback_ns if nanos is None else nanos, line))
     return {
         "streams": [

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_str, positive_duration
+from nodeagent.logs.encoding import syslog_timestamp
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._time import syslog_timestamp
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 FACILITIES = {
@@ -172,6 +172,7 @@ class SyslogSink(Sink):
             raise RetryableSinkError(
                 f"{self.name}: cannot connect to {self.host}:{self.port}: {type(exc).__name__}: {exc}"
             ) from exc
+        assert self._writer is not None
         # drain() then waits until every byte is handed to the kernel, not just below a high-water mark.
         assert self._writer is not None
         self._writer.transport.set_write_buffer_limits(high=0)

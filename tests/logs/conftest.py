@@ -1,5 +1,6 @@
-"""Running the real shipper (``run_logs``) in-process against files in tmp_path, with a sink that
-records what it gets and can be made slow, down or refusing."""
+"""Shared helpers for the log shipper's tests: the real shipper (``run_logs``) run in-process against
+files in tmp_path, with a sink that records what it gets and can be made slow, down or refusing; small
+timers; metric samples; and the record the sink tests send."""
 
 from __future__ import annotations
 
@@ -13,9 +14,25 @@ from typing import Any
 
 from nodeagent.agentmetrics import AGENT_REGISTRY
 from nodeagent.config.logs import LogsConfig, parse_logs_config
-from nodeagent.logs.pipeline import run_logs
 from nodeagent.logs.record import Record
+from nodeagent.logs.shipper import run_logs
 from nodeagent.logs.sinks.base import Sink
+
+KUBE = {"namespace": "default", "pod": "web-0", "pod_uid": "u-1", "container": "nginx", "restart_count": 1}
+
+
+def sink_record(
+    message: str,
+    *,
+    stream: str | None = "stdout",
+    kubernetes: dict | None = None,
+    time: str = "2026-01-02T03:04:05.123456789Z",
+) -> Record:
+    """A record as the sink tests send it."""
+    return Record(
+        time=time, message=message, stream=stream, file="/var/log/x.log", node="node-1", kubernetes=kubernetes
+    )
+
 
 # Small timers so that every behaviour shows within a fraction of a second.
 FAST = {

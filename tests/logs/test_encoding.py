@@ -1,5 +1,6 @@
-"""The batch encoder the file/stdout/http sinks use must give exactly ``Record.to_json`` per line (it
-encodes the fields a file's records share once per batch, for throughput)."""
+"""Record encoding and time formats (nodeagent.logs.encoding). The batch encoder the file/stdout/http
+sinks use must give exactly ``Record.to_json`` per line (it encodes the fields a file's records share
+once per batch, for throughput)."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import json
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from nodeagent.logs.encoding import encode_json_lines, rfc3339_ns, syslog_timestamp, unix_nanos
 from nodeagent.logs.record import Record, RecordBatch, Records
-from nodeagent.logs.sinks.stdout import encode_json_lines
 
 text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=40)
 kubernetes = (
@@ -79,3 +80,22 @@ def test_column_runs_encode_and_read_like_the_records_they_hold(runs: list) -> N
     assert encode_json_lines(batch) == (expected if records else b"\n")
     for run in batch.runs:
         assert list(run[1:]) == list(run)[1:]
+
+
+def test_read_time_format() -> None:
+    assert rfc3339_ns(1_700_000_000_123_456_789) == "2023-11-14T22:13:20.123456789Z"
+    assert rfc3339_ns(5) == "1970-01-01T00:00:00.000000005Z"
+
+
+def test_record_times_as_unix_nanoseconds_and_syslog_timestamps() -> None:
+    assert unix_nanos("2023-11-14T22:13:20.123456789Z") == 1_700_000_000_123_456_789
+    assert unix_nanos("2023-11-15T00:13:20.5+02:00") == 1_700_000_000_500_000_000
+    assert unix_nanos("not a time") is None and unix_nanos(None) is None
+    assert syslog_timestamp("2023-11-14T22:13:20.123456789Z") == "2023-11-14T22:13:20.123456Z"
+    assert syslog_timestamp("garbage") == "-"
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 253402300799_999_999_999))
+def test_rfc3339_ns_round_trips_through_unix_nanos(ns: int) -> None:
+    assert unix_nanos(rfc3339_ns(ns)) == ns

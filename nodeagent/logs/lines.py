@@ -1,0 +1,127 @@
+"""Cutting a file's bytes into lines for its parser: pure, no I/O (bytes in, records out).
+
+A :class:`LineSplitter` is fed a file's data chunk by chunk, in order, however the chunks fall. Whole
+lines go to the parser (a block of them at once: decoded and split once, see
+:meth:`LineParser.feed_lines`); the unfinished last line waits for its end, or for the partial-line
+timeout (:meth:`LineSplitter.expire`), or for the file to end (:meth:`LineSplitter.drain`). A line longer
+than ``max_line`` is cut: its first ``max_line`` bytes go on as a record, the rest is skipped up to
+the next newline. Every record carries the offset after which reading again loses nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import accumulate
+
+from nodeagent.logs.parsers import LineParser, ParsedColumns
+
+
+@dataclass(slots=True)
+class LineCounts:
+    """What one :meth:`LineSplitter.feed` saw: lines (cut ones included) and lines cut."""
+
+    lines: int = 0
+    cut: int = 0
+
+
+class LineSplitter:
+    def __init__(self, parser: LineParser, max_line: int, start: int = 0) -> None:
+        self.parser = parser
+        self.max_line = max_line
+        self.line_start = start  # file offset where the unfinished line in ``pending`` starts
+        self.pending = b""
+        self.pending_since: float | None = None
+        self.discarding = False  # inside an over-long line whose head was emitted
+
+    def feed(self, data: bytes, now: float, out: ParsedColumns, counts: LineCounts) -> None:
+        """The next ``data`` of the file (it follows what was fed before)."""
+        if self.discarding:
+            newline = data.find(b"\n")
+            if newline < 0:
+                self.line_start += len(data)
+                return
+            self.line_start += newline + 1
+            data = data[newline + 1 :]
+            self.discarding = False
+        had_pending = bool(self.pending)
+        data = self.pending + data if had_pending else data
+        whole = data.rfind(b"\n") + 1
+        block, tail = data[:whole], data[whole:]
+        if block:
+            self._feed_block(block, now, out, counts)
+        max_line = self.max_line
+        if len(tail) > max_line:
+            # An over-long line whose end has not come: pass its head on now, skip the rest.
+            pos = self.line_start
+            out.add(self.parser.feed(tail[:max_line], pos, pos + max_line, now))
+            counts.lines += 1
+            counts.cut += 1
+            self.line_start = pos + len(tail)
+            self.pending, self.pending_since, self.discarding = b"", None, True
+            return
+        if tail and (block or not had_pending):
+            self.pending_since = now
+        elif not tail:
+            self.pending_since = None
+        self.pending = tail
+
+    def _feed_block(self, block: bytes, now: float, out: ParsedColumns, counts: LineCounts) -> None:
+        """Whole lines (``block`` ends with a newline): decoded and split once, parsed together."""
+        text = block.decode("utf-8", "replace")
+        lines = text.split("\n")
+        lines.pop()  # after the last newline
+        # Byte lengths: the text's own when every character is one byte (ASCII, the usual case).
+        sizes = list(map(len, lines if len(text) == len(block) else block.split(b"\n")))
+        if max(sizes) > self.max_line:
+            self._feed_cut(block, now, out, counts)
+        else:
+            ends = list(accumulate(map((1).__add__, sizes[: len(lines)]), initial=self.line_start))
+            self.parser.feed_lines(lines, block, ends, now, out)
+            self.line_start = ends[-1]
+        counts.lines += len(lines)
+
+    def _feed_cut(self, block: bytes, now: float, out: ParsedColumns, counts: LineCounts) -> None:
+        """Line by line, cutting those longer than ``max_line``."""
+        feed, max_line = self.parser.feed, self.max_line
+        pos = self.line_start
+        for line in block.split(b"\n")[:-1]:
+            end = pos + len(line) + 1
+            if len(line) > max_line:
+                line = line[:max_line]
+                counts.cut += 1
+            out.add(feed(line, pos, end, now))
+            pos = end
+        self.line_start = pos
+
+    def _emit_pending(self, now: float, out: ParsedColumns) -> None:
+        """The last line never got its newline: pass it on as it is (the rest, if any, comes later)."""
+        line, start = self.pending, self.line_start
+        end = start + len(line)
+        self.pending, self.pending_since, self.line_start = b"", None, end
+        out.add(self.parser.feed(line, start, end, now))
+
+    def expire(self, now: float, timeout: float, out: ParsedColumns) -> None:
+        """Pass on an unfinished line older than ``timeout``, and what the parser held too long."""
+        if (
+            self.pending
+            and not self.discarding
+            and self.pending_since is not None
+            and now - self.pending_since >= timeout
+        ):
+            self._emit_pending(now, out)
+        out.add(self.parser.flush_expired(now))
+
+    def drain(self, now: float, out: ParsedColumns) -> None:
+        """Everything held back (unfinished last line, parser pieces): the file is done."""
+        if self.pending and not self.discarding:
+            self._emit_pending(now, out)
+        out.add(self.parser.flush_all())
+
+    def settled_offset(self) -> int | None:
+        """The offset up to which everything fed became records or was skipped, if nothing is held."""
+        if self.pending or self.discarding or self.parser.pending_bytes:
+            return None
+        return self.line_start
+
+    def holds_data(self) -> bool:
+        return bool(self.pending) or self.parser.pending_bytes > 0

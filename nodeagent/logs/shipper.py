@@ -1,0 +1,67 @@
+"""The log shipper's composition root: :func:`run_logs` builds the checkpoint store, sinks, pipeline
+and reader from the config, wires them together and runs them until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+from nodeagent.config.logs import LogsConfig
+from nodeagent.logs import metrics
+from nodeagent.logs.checkpoint import CheckpointStore
+from nodeagent.logs.pipeline import Pipeline
+from nodeagent.logs.reader import FileReader
+from nodeagent.logs.sinks import make_sink
+from nodeagent.logs.sinks.base import Sink
+
+log = logging.getLogger("nodeagent.logs.shipper")
+
+
+async def run_logs(
+    config: LogsConfig,
+    *,
+    node_name: str,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None = None,
+    sinks: Sequence[Sink] | None = None,
+) -> None:
+    """Ship logs until ``stop`` is set; then drain (at most ``drain_timeout``), commit and return.
+
+    ``ready`` is set once the first scan is done and file events are armed. ``sinks`` replaces the
+    configured sinks (for embedding and tests).
+    """
+    if sinks is None:
+        sinks = [make_sink(spec.as_spec(), name=spec.name) for spec in config.sinks]
+    store = CheckpointStore(config.checkpoint_path)
+    try:
+        await asyncio.to_thread(store.load)
+    except OSError as exc:
+        metrics.CHECKPOINT_ERRORS.labels("load").inc()
+        log.error(
+            "cannot use the state directory; positions will not survive a restart",
+            extra={"path": str(config.state_dir), "err": str(exc)},
+        )
+    pipeline = Pipeline(sinks, store, config)
+    events = metrics.ShipperMetrics(item.name for item in config.inputs)
+    reader = FileReader(config, store, pipeline, node_name, events)
+    sender = asyncio.create_task(pipeline.run(), name="logs-send")
+    reading = asyncio.create_task(reader.run(stop, ready), name="logs-read")
+    try:
+        await asyncio.wait({sender, reading}, return_when=asyncio.FIRST_COMPLETED)
+        if sender.done():  # only a bug ends the sender before close()
+            reading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reading
+            sender.result()
+            raise RuntimeError("the log sender stopped unexpectedly")
+        reading.result()
+        pipeline.close(config.drain_timeout)
+        await sender
+    except BaseException:
+        for task in (sender, reading):
+            task.cancel()
+        raise
+    finally:
+        reader.close()

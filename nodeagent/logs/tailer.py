@@ -1,0 +1,222 @@
+"""One file being read: a :class:`Tailer` holds its descriptor, read position, line splitter, parser and
+the cursor it reports to; :class:`InputSource` is an input as its tailers see it.
+
+A tailer reads big chunks with ``pread`` in a worker thread and hands what its
+:class:`~nodeagent.logs.lines.LineSplitter` and parser make of them, as a
+:class:`~nodeagent.logs.checkpoint.Segment` of :class:`~nodeagent.logs.record.Records`, back to the
+reader, which decides when it runs and what happens at its end (:mod:`nodeagent.logs.reader`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nodeagent import safeio
+from nodeagent.config.logs import InputConfig
+from nodeagent.logs.checkpoint import Cursor, Segment
+from nodeagent.logs.discovery import FoundFile, PathMatcher
+from nodeagent.logs.encoding import rfc3339_ns
+from nodeagent.logs.identity import (
+    FINGERPRINT_BYTES,
+    FileId,
+    file_id,
+    head_matches,
+    path_leads_to,
+    read_prefix,
+)
+from nodeagent.logs.lines import LineCounts, LineSplitter
+from nodeagent.logs.parsers import LineParser, ParsedColumns, make_parser
+from nodeagent.logs.record import Records
+
+CHUNK_BYTES = 256 * 1024
+
+
+class State(enum.Enum):
+    ACTIVE = "active"  # a matched path points to it
+    ROTATED = "rotated"  # no matched path does (renamed away, deleted): drain, then finish
+    FINISHED = "finished"
+
+
+class IdentityLost(Exception):
+    """The path no longer leads to the file the tailer was reading."""
+
+
+class InputSource:
+    """An input as the reader uses it: its config, its matcher, and how many files it follows and holds."""
+
+    def __init__(self, config: InputConfig) -> None:
+        self.config = config
+        self.name = config.name
+        self.matcher = PathMatcher(config.paths, config.exclude)
+        self.watched = 0
+        self.open = 0
+
+    def new_parser(self) -> LineParser:
+        cfg = self.config
+        return make_parser(
+            cfg.format, cfg.multiline, cfg.max_record_bytes, partial_timeout=cfg.partial_line_timeout
+        )
+
+    def new_splitter(self, start: int) -> LineSplitter:
+        return LineSplitter(self.new_parser(), self.config.max_line_bytes, start)
+
+    def open_file(self, path: str) -> int:
+        """A read-only descriptor of the regular file at ``path``; blocking."""
+        return safeio.open_regular(path)
+
+
+@dataclass(slots=True)
+class StepResult:
+    segment: Segment | None = None
+    bytes_read: int = 0
+    lines: int = 0
+    lines_cut: int = 0
+    size: int = 0
+    nlink: int = 1
+    at_eof: bool = False
+    truncated: bool = False
+    moved: bool = False  # the watched path leads elsewhere now (checked at the end of the file)
+    prefix: bytes | None = None  # the file's first bytes, when the cursor's fingerprint should grow
+
+
+class Tailer:
+    """One file: descriptor, read position, unfinished last line, parser, and the cursor it reports to.
+
+    ``step`` and ``open_checked`` block and run in a worker thread; everything else runs on the event
+    loop. A tailer is in at most one worker at a time (``busy``).
+    """
+
+    def __init__(
+        self,
+        source: InputSource,
+        found: FoundFile,
+        cursor: Cursor,
+        offset: int,
+        node: str,
+        kubernetes: dict[str, Any] | None,
+    ) -> None:
+        self.source = source
+        self.path = found.path  # the name records carry, kept across renames
+        self.watch_path = found.path  # the name that leads to it now
+        self.realpath = found.realpath
+        self.file_id: FileId = found.file_id
+        self.cursor = cursor
+        self.offset = offset  # next byte to read
+        self.lines = source.new_splitter(offset)
+        self.node = node
+        self.kubernetes = kubernetes
+        self.fd: int | None = None
+        self.size = found.size
+        self.state = State.ACTIVE
+        self.created = time.monotonic()
+        self.rotated_at = 0.0
+        self.deleted_at: float | None = None
+        self.last_data = self.created
+        self.last_used = self.created
+        self.wake_at: float | None = None
+        self.eof = False
+        self.queued = False
+        self.busy = False
+        self.rewake = False
+        self.released = False  # a successor at the same path may start (this one reached its end)
+        self.predecessor: Tailer | None = None
+        self.successors: list[Tailer] = []
+        self.polled = True
+        self.holding = False  # an unfinished line or parser pieces wait for more (or a timeout)
+
+    def __repr__(self) -> str:
+        return f"<Tailer {self.path} {self.file_id} {self.state.value} @{self.offset}>"
+
+    # -- blocking -----------------------------------------------------------------------------------
+
+    def open_checked(self, path: str) -> None:
+        """Open ``path`` and make sure it is still this file; raises IdentityLost or OSError."""
+        fd = self.source.open_file(path)
+        try:
+            st = os.fstat(fd)
+            if file_id(st) != self.file_id or not head_matches(fd, self.cursor.fp_len, self.cursor.fp):
+                raise IdentityLost(path)  # another file, or the same inode with other content
+        except BaseException:
+            os.close(fd)
+            raise
+        self.fd = fd
+        self.size = st.st_size
+
+    def step(self, now: float, budget: int, reopen_path: str | None = None) -> StepResult:
+        """Read what is there (up to ``budget`` bytes), parse it, and look around at the end.
+
+        ``reopen_path``: the tailer is closed; open it there first (see :meth:`open_checked`)."""
+        if reopen_path is not None:
+            self.open_checked(reopen_path)
+        fd = self.fd
+        assert fd is not None
+        st = os.fstat(fd)
+        result = StepResult(size=st.st_size, nlink=st.st_nlink)
+        self.size = st.st_size
+        if st.st_size < self.offset or not head_matches(fd, self.cursor.fp_len, self.cursor.fp):
+            # Truncated (copytruncate), possibly already written past the old offset again.
+            result.truncated = True
+            result.prefix = read_prefix(fd)
+            return result
+        out = ParsedColumns(rfc3339_ns(time.time_ns()))
+        counts = LineCounts()
+        lines = self.lines
+        while result.bytes_read < budget:
+            data = os.pread(fd, min(CHUNK_BYTES, budget - result.bytes_read), self.offset)
+            if not data:
+                result.at_eof = True
+                break
+            self.offset += len(data)
+            result.bytes_read += len(data)
+            lines.feed(data, now, out, counts)
+        lines.expire(now, self.source.config.partial_line_timeout, out)
+        result.lines, result.lines_cut = counts.lines, counts.cut
+        if result.at_eof:
+            self.size = max(self.size, self.offset)
+            if self.state is State.ACTIVE:
+                result.moved = not path_leads_to(self.watch_path, self.file_id)
+            if self.cursor.fp_len < FINGERPRINT_BYTES and self.size > self.cursor.fp_len:
+                result.prefix = read_prefix(fd)
+        if out.offsets:
+            result.segment = self._segment(out, result.bytes_read)
+        return result
+
+    def _segment(self, out: ParsedColumns, nbytes: int) -> Segment:
+        # Every time is set: a record without its own carries the read time (``default_time``).
+        times: list[str] = out.times  # type: ignore[assignment]
+        records = Records(times, out.messages, out.streams, self.path, self.node, self.kubernetes)
+        return Segment(self.cursor, records, out.offsets, nbytes)
+
+    # -- on the loop (CPU only) ---------------------------------------------------------------------
+
+    def drain_held(self) -> Segment | None:
+        """Everything held back (unfinished last line, parser pieces) as records: the file is done."""
+        out = ParsedColumns(rfc3339_ns(time.time_ns()))
+        self.lines.drain(time.time(), out)
+        return self._segment(out, 0) if out.offsets else None
+
+    def restart_at_zero(self, cursor: Cursor) -> None:
+        """The file was truncated: read it again from the start under a new cursor."""
+        self.cursor = cursor
+        self.offset = 0
+        self.lines = self.source.new_splitter(0)
+
+    def settled_offset(self) -> int | None:
+        """The offset up to which everything read is delivered or was dropped by the parser, if known."""
+        if self.cursor.inflight:
+            return None
+        return self.lines.settled_offset()
+
+    def holds_data(self) -> bool:
+        return self.lines.holds_data()
+
+    def close(self) -> None:
+        fd, self.fd = self.fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)

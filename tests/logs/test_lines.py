@@ -1,0 +1,79 @@
+"""The line splitter (nodeagent.logs.lines): pure, so its promises are checked on arbitrary bytes cut
+into arbitrary chunks."""
+
+from __future__ import annotations
+
+from itertools import pairwise
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nodeagent.logs.lines import LineCounts, LineSplitter
+from nodeagent.logs.parsers import ParsedColumns, make_parser
+
+MAX_LINE = 32
+NOW = 1_000.0
+
+# Short lines, some longer than MAX_LINE, with invalid UTF-8 and \r now and then.
+line_bytes = st.binary(max_size=3 * MAX_LINE).map(lambda b: b.replace(b"\n", b"x"))
+files = st.lists(line_bytes, max_size=12).map(lambda lines: b"".join(line + b"\n" for line in lines))
+
+
+def split_at(data: bytes, cuts: list[int]) -> list[bytes]:
+    points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    return [data[a:b] for a, b in pairwise(points)]
+
+
+def feed_all(chunks: list[bytes], fmt: str = "plain") -> tuple[ParsedColumns, LineCounts, LineSplitter]:
+    splitter = LineSplitter(make_parser(fmt, None, 1 << 20), MAX_LINE)
+    out = ParsedColumns("read-time")
+    counts = LineCounts()
+    for chunk in chunks:
+        splitter.feed(chunk, NOW, out, counts)
+    return out, counts, splitter
+
+
+@settings(max_examples=300, deadline=None)
+@given(files, st.lists(st.integers(0, 10_000), max_size=8), st.sampled_from(["plain", "auto", "cri"]))
+def test_records_do_not_depend_on_how_the_data_is_chunked(data: bytes, cuts: list[int], fmt: str) -> None:
+    whole, whole_counts, _ = feed_all([data], fmt)
+    chunked, chunked_counts, splitter = feed_all(split_at(data, cuts), fmt)
+    assert chunked.messages == whole.messages
+    assert chunked.streams == whole.streams
+    assert (chunked_counts.lines, chunked_counts.cut) == (whole_counts.lines, whole_counts.cut)
+    assert splitter.settled_offset() == len(data)  # every line ended: nothing held
+
+
+@settings(max_examples=300, deadline=None)
+@given(files, st.lists(st.integers(0, 10_000), max_size=8))
+def test_each_line_becomes_one_record_cut_to_max_line(data: bytes, cuts: list[int]) -> None:
+    out, counts, _ = feed_all(split_at(data, cuts))
+    lines = data.split(b"\n")[:-1]
+    expected = [line[:MAX_LINE].removesuffix(b"\r").decode("utf-8", "replace") for line in lines]
+    assert out.messages == expected
+    assert counts.lines == len(lines)
+    assert counts.cut == sum(len(line) > MAX_LINE for line in lines)
+    assert out.offsets == sorted(out.offsets) and all(0 < o <= len(data) for o in out.offsets)
+
+
+def test_an_unfinished_line_waits_for_its_end_or_the_timeout() -> None:
+    splitter = LineSplitter(make_parser("plain", None, 1 << 20), MAX_LINE, start=100)
+    out, counts = ParsedColumns("t"), LineCounts()
+    splitter.feed(b"one\ntw", NOW, out, counts)
+    assert out.messages == ["one"] and out.offsets == [104]
+    assert splitter.holds_data() and splitter.settled_offset() is None
+    splitter.expire(NOW + 1, 5.0, out)  # not yet
+    assert out.messages == ["one"]
+    splitter.feed(b"o", NOW + 2, out, counts)
+    splitter.expire(NOW + 5, 5.0, out)  # 5 s after the line began
+    assert out.messages == ["one", "two"] and out.offsets == [104, 107]
+    assert splitter.settled_offset() == 107
+
+
+def test_drain_passes_on_what_is_held() -> None:
+    splitter = LineSplitter(make_parser("plain", None, 1 << 20), MAX_LINE)
+    out = ParsedColumns("t")
+    splitter.feed(b"a\nunfinished", NOW, out, LineCounts())
+    splitter.drain(NOW, out)
+    assert out.messages == ["a", "unfinished"]
+    assert not splitter.holds_data()
