@@ -20,6 +20,8 @@ import socket
 import struct
 from collections.abc import Iterator
 
+from nodeagent.metrics.host.files import decode
+
 NETLINK_ROUTE = 0
 NETLINK_SOCK_DIAG = 4
 NETLINK_GENERIC = 16
@@ -97,8 +99,8 @@ def attribute_map(data: bytes, offset: int = 0) -> dict[int, bytes]:
 
 
 def c_string(payload: bytes) -> str:
-    """A NUL-terminated attribute string (invalid UTF-8 kept as surrogate escapes)."""
-    return payload.split(b"\0", 1)[0].decode("utf-8", errors="surrogateescape")
+    """A NUL-terminated attribute string, invalid UTF-8 as U+FFFD (a label read from the host)."""
+    return decode(payload.split(b"\0", 1)[0])
 
 
 def uint(payload: bytes) -> int:

@@ -21,7 +21,7 @@ from nodeagent.config import parse_bool
 from nodeagent.metrics import _netlink
 from nodeagent.metrics._emit import add_sample, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
-from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.files import read_lines
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, CollectorOption, Paths, register
 
@@ -34,11 +34,12 @@ NUD_NOARP = 0x40
 _NDMSG = struct.Struct("=BBHiHBB")  # family, pad, pad, ifindex, state, flags, type
 
 
-def parse_arp(text: str) -> tuple[Counter[str], list[Skip]]:
-    """Entries per device, and the lines with an unexpected number of columns skipped."""
+def parse_arp(lines: Iterable[str]) -> tuple[Counter[str], list[Skip]]:
+    """Entries per device, and the lines with an unexpected number of columns skipped. ``lines``: the
+    file's lines, read as they come (one per neighbour)."""
     entries: Counter[str] = Counter()
     skipped: list[Skip] = []
-    for line in text.splitlines():
+    for line in lines:
         fields = line.split()
         if not fields or len(fields) == _HEADER_COLUMNS:
             continue
@@ -101,7 +102,7 @@ class ArpCollector(Collector):
         if parse_bool(self.opts["netlink"]):
             entries, skipped = count_neighbours(dump_ipv4_neighbours(), _netlink.link_names())
         else:
-            entries, skipped = parse_arp(read_text(self.paths.proc("net", "arp")))
+            entries, skipped = parse_arp(read_lines(self.paths.proc("net", "arp")))
         self.report(skipped)
         for device, count in entries.items():
             if not self.filter.ignored(device):

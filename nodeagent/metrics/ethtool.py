@@ -26,6 +26,7 @@ from prometheus_client.metrics_core import Metric
 from nodeagent.config import parse_regex
 from nodeagent.metrics._emit import add_sample, gauge, untyped
 from nodeagent.metrics._filters import NameFilter, go_regex
+from nodeagent.metrics.host.files import decode, valid_text
 from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
 
 SIOCETHTOOL = 0x8946
@@ -125,7 +126,7 @@ def family_name(stat: str) -> str:
 
 
 def _c_string(raw: bytes) -> str:
-    return raw.split(b"\0", 1)[0].decode("utf-8", errors="surrogateescape")
+    return decode(raw.split(b"\0", 1)[0])
 
 
 def parse_drvinfo(buffer: bytes) -> DriverInfo:
@@ -260,24 +261,25 @@ class EthtoolCollector(Collector):
         for device in devices:
             if self.filter.ignored(device):
                 continue
-            labels = {"device": device}
+            label = valid_text(device)  # the name as the kernel spelled it opens; the label must be UTF-8
+            labels = {"device": label}
             link = self._attempt("link info", device, source.link_info)
             if link is not None:
-                self._link_modes(family, device, "supported", link.supported)
+                self._link_modes(family, label, "supported", link.supported)
                 for bit, port in _PORTS.items():
                     if link.supported & (1 << bit):
                         add_sample(
-                            family("node_network_supported_port_info"), {"device": device, "type": port}, 1.0
+                            family("node_network_supported_port_info"), {"device": label, "type": port}, 1.0
                         )
                 self._capabilities(family, labels, "supported", link.supported)
-                self._link_modes(family, device, "advertised", link.advertising)
+                self._link_modes(family, label, "advertised", link.advertising)
                 self._capabilities(family, labels, "advertised", link.advertising)
                 add_sample(family("node_network_autonegotiate"), labels, float(link.autoneg))
             info = self._attempt("driver info", device, source.driver_info)
             if info is not None:
                 info_labels = {
                     "bus_info": info.bus_info,
-                    "device": device,
+                    "device": label,
                     "driver": info.driver,
                     "expansion_rom_version": info.expansion_rom_version,
                     "firmware_version": info.firmware_version,

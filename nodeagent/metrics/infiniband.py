@@ -11,7 +11,6 @@ counter is skipped and reported, the rest exported. ``N/A (no PMA)`` counters ar
 
 from __future__ import annotations
 
-import os
 import struct
 from collections.abc import Iterable
 from typing import Any, NamedTuple
@@ -21,7 +20,12 @@ from prometheus_client.metrics_core import Metric
 from nodeagent.config import parse_regex
 from nodeagent.metrics._emit import add_sample, counter, gauge
 from nodeagent.metrics._filters import NameFilter
-from nodeagent.metrics.host.files import list_dir, read_attribute_or_none, read_attributes
+from nodeagent.metrics.host.files import (
+    list_dir,
+    list_files,
+    read_attribute_or_none,
+    read_attributes,
+)
 from nodeagent.metrics.host.gonum import parse_float, parse_uint
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
@@ -426,8 +430,7 @@ def parse_rate(text: str) -> int:
 
 def _regular_files(directory: str) -> list[str]:
     try:
-        with os.scandir(directory) as entries:
-            return sorted(entry.name for entry in entries if entry.is_file(follow_symlinks=False))
+        return list_files(directory)
     except (FileNotFoundError, NotADirectoryError):
         return []
 
@@ -545,7 +548,7 @@ class InfinibandCollector(Collector):
             add_sample(
                 info,
                 {
-                    "device": name,
+                    "device": device.name,
                     "board_id": device.board_id,
                     "firmware_version": device.firmware_version,
                     "hca_type": device.hca_type,
@@ -553,7 +556,7 @@ class InfinibandCollector(Collector):
                 1.0,
             )
             for port in device.ports:
-                labels = {"device": name, "port": str(port.number)}
+                labels = {"device": device.name, "port": str(port.number)}
                 add_sample(state, labels, float(port.state_id))
                 add_sample(physical, labels, float(port.physical_state_id))
                 add_sample(rate, labels, float(port.rate))

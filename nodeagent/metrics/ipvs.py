@@ -16,7 +16,7 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import ConfigError, parse_str
 from nodeagent.metrics._emit import add_sample, counter, gauge, single
-from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.files import read_lines, read_text
 from nodeagent.metrics.host.gonum import parse_uint
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
@@ -70,15 +70,16 @@ def parse_address_port(text: str) -> tuple[str, str]:
     return address, str(parse_uint(text[-4:], 16))
 
 
-def parse_ipvs_backends(text: str) -> tuple[list[Backend], list[Skip]]:
-    """Every ``->`` line of /proc/net/ip_vs with the service (TCP/UDP address:port or FWM mark) above it.
+def parse_ipvs_backends(lines: Iterable[str]) -> tuple[list[Backend], list[Skip]]:
+    """Every ``->`` line of /proc/net/ip_vs (streamed: a line per backend) with the service above it
+    (TCP/UDP address:port or FWM mark).
 
     Upstream fails the whole scrape on one bad address or number; a bad line is skipped here instead
     (and a bad service line skips its backends), the rest still reported."""
     backends: list[Backend] = []
     skipped: list[Skip] = []
     service: tuple[str, str, str, str] | None = None  # address, port, proto, mark
-    for line in text.splitlines():
+    for line in lines:
         fields = line.split()
         if not fields or fields[0] in ("IP", "Prot") or fields[1:2] == ["RemoteAddress:Port"]:
             continue
@@ -158,7 +159,7 @@ class IpvsCollector(Collector):
         totals = parse_ipvs_stats(stats_text)
         for (name, help_text), value in zip(_TOTALS, totals, strict=True):
             yield single(counter(name, help_text), float(value))
-        backends, skipped = parse_ipvs_backends(read_text(self.paths.proc("net", "ip_vs")))
+        backends, skipped = parse_ipvs_backends(read_lines(self.paths.proc("net", "ip_vs")))
         self.report(skipped)
         active = gauge("node_ipvs_backend_connections_active", "Active connections per backend.")
         inactive = gauge("node_ipvs_backend_connections_inactive", "Inactive connections per backend.")

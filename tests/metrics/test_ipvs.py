@@ -52,7 +52,7 @@ def test_stats_totals() -> None:
 
 
 def test_backends_with_their_service() -> None:
-    backends, skipped = parse_ipvs_backends(BACKENDS)
+    backends, skipped = parse_ipvs_backends(BACKENDS.splitlines())
     rows = [
         (b.local_address, b.local_port, b.remote_address, b.proto, b.local_mark, b.active) for b in backends
     ]
@@ -129,5 +129,5 @@ def test_truncated_stats_fail_the_scrape(tmp_path: Path, scrape: Callable[..., S
 @settings(max_examples=50, deadline=None)
 @given(st.text())
 def test_backend_parser_never_raises(text: str) -> None:
-    backends, skipped = parse_ipvs_backends(text)
+    backends, skipped = parse_ipvs_backends(text.splitlines())
     assert isinstance(backends, list) and isinstance(skipped, list)
