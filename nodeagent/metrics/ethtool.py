@@ -13,6 +13,7 @@ support an ethtool operation simply lacks those metrics.
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import socket
@@ -112,12 +113,14 @@ class EthtoolSource(Protocol):
     def stats(self, device: str) -> dict[str, int]: ...
 
 
+@functools.lru_cache(maxsize=4096)  # statistic names are the same every scrape; bounded for odd drivers
 def sanitize(name: str) -> str:
     """node_exporter's SanitizeMetricName: each run of characters outside [0-9A-Za-z_] (with the
     underscores around it) becomes one '_'."""
     return _NOT_NAME.sub("_", name)
 
 
+@functools.lru_cache(maxsize=4096)
 def family_name(stat: str) -> str:
     """A (sanitised) statistic name -> its family: ``port.rx_errors`` -> node_ethtool_port_received_errors."""
     name = sanitize(stat).lower().lstrip("_")

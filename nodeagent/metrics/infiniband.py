@@ -23,8 +23,8 @@ from nodeagent.metrics._filters import NameFilter
 from nodeagent.metrics.host.files import (
     list_dir,
     list_files,
-    read_attribute_or_none,
     read_attributes,
+    valid_text,
 )
 from nodeagent.metrics.host.gonum import parse_float, parse_uint
 from nodeagent.metrics.host.skips import Skip
@@ -469,7 +469,8 @@ def read_port(port_dir: str, number: int, skipped: list[Skip]) -> Port | None:
     lifespan = None
     for directory in ("counters", "counters_ext", "hw_counters"):
         path = f"{port_dir}/{directory}"
-        files = {name: read_attribute_or_none(f"{path}/{name}") for name in _regular_files(path)}
+        files: dict[str, str | None] = dict.fromkeys(_regular_files(path))
+        files.update(read_attributes(path, files))  # one directory descriptor for all of them
         counters.update(parse_counters(directory, files, skipped))
         if directory == "hw_counters" and files.get("lifespan") is not None:
             try:
@@ -500,9 +501,8 @@ def read_device(paths: Paths, name: str, skipped: list[Skip]) -> Device | None:
         port = read_port(f"{directory}/ports/{port_name}", number, skipped)
         if port is not None:
             ports.append(port)
-    return Device(
-        name, attributes.get("board_id", ""), attributes["fw_ver"], attributes.get("hca_type", ""), ports
-    )
+    board, hca = attributes.get("board_id", ""), attributes.get("hca_type", "")
+    return Device(valid_text(name), board, attributes["fw_ver"], hca, ports)  # the label must be UTF-8
 
 
 @register
