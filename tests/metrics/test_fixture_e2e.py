@@ -39,16 +39,22 @@ def without_values(lines: list[str]) -> list[str]:
 FAMILIES_OF = {
     "arp": r"node_arp_",
     "bonding": r"node_bonding_",
+    "buddyinfo": r"node_buddyinfo_",
+    "cgroups": r"node_cgroups_",
     "conntrack": r"node_nf_conntrack_",
     # node_cpu_frequency_hertz{package,core,cpu} comes from node_exporter's cpu collector (/proc/cpuinfo)
     "cpu": r"node_cpu_(seconds|guest_seconds|info|flag_info|bug_info|core_throttles|package_throttles|"
     r"isolated|frequency_hertz)",
+    "cpu_vulnerabilities": r"node_cpu_vulnerabilities_",
     "cpufreq": r"node_cpu_(frequency_(min|max)_hertz|scaling_)",
     "diskstats": r"node_disk_(?!ata_|device_mapper)",
     "edac": r"node_edac_",
     "entropy": r"node_entropy_",
     "filefd": r"node_filefd_",
     "hwmon": r"node_hwmon_",
+    "interrupts": r"node_interrupts_",
+    "kernel_hung": r"node_kernel_hung_",
+    "ksmd": r"node_ksmd_",
     "loadavg": r"node_load",
     "mdadm": r"node_md_",
     "meminfo": r"node_memory_(?!numa_)",
