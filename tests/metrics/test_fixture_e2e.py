@@ -74,12 +74,14 @@ FAMILIES_OF = {
     "softirqs": r"node_softirqs_functions_",
     "softnet": r"node_softnet_",
     "stat": r"node_(boot_time_seconds|context_switches_total|forks_total|intr_total|procs_|softirqs_total)",
+    "sysctl": r"node_sysctl_",
     "textfile": r"node_textfile_|testmetric",
     "thermal_zone": r"node_(thermal_zone_|cooling_device_)",
     "time": r"node_time_",
     "udp_queues": r"node_udp_queues",
     "vmstat": r"node_vmstat_",
     "watchdog": r"node_watchdog_",
+    "zoneinfo": r"node_zoneinfo_",
 }
 
 
@@ -96,6 +98,8 @@ def e2e_settings(fixture: Path) -> dict[str, object]:
         "collector.stat.softirq": True,
         "collector.textfile.directory": str(fixture / "textfile" / "two_metric_files"),
         "collector.hwmon.chip-include": "(applesmc|asus_nb_wmi|coretemp|hwmon4|ieee80211|nct6779)",
+        "collector.sysctl.include": ["fs.file-nr", "fs.file-nr:total,current,max", "kernel.threads-max"],
+        "collector.sysctl.include-info": ["kernel.seccomp.actions_avail"],
     }
 
 
