@@ -48,6 +48,7 @@ FAMILIES_OF = {
     "cpu_vulnerabilities": r"node_cpu_vulnerabilities_",
     "cpufreq": r"node_cpu_(frequency_(min|max)_hertz|scaling_)",
     "diskstats": r"node_disk_(?!ata_|device_mapper)",
+    "dmi": r"node_dmi_",
     "edac": r"node_edac_",
     "entropy": r"node_entropy_",
     "filefd": r"node_filefd_",
