@@ -66,6 +66,7 @@ FAMILIES_OF = {
     "netdev": r"node_network_(receive|transmit)_(?!queue)",
     "netstat": r"node_netstat_",
     "os": r"node_os_",
+    "pcidevice": r"node_pcidevice_",
     "powersupplyclass": r"node_power_supply_",
     "pressure": r"node_pressure_",
     "processes": r"node_processes_",
