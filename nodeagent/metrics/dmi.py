@@ -10,11 +10,8 @@ from collections.abc import Iterable
 from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, gauge
-from nodeagent.metrics.host.files import decode, read_attribute_bytes
+from nodeagent.metrics.host.sysread import sys_read_file
 from nodeagent.metrics.registry import Collector, NoDataError, register
-
-# prometheus/procfs reads each DMI attribute with one read(2) of 128 bytes
-DMI_READ_LIMIT = 128
 
 # file -> label (the file sys_vendor is the label system_vendor; chassis_type is not exported)
 LABELS = {
@@ -51,10 +48,9 @@ def read_dmi(directory: str) -> dict[str, str]:
             if label is None or not entry.is_file(follow_symlinks=False):
                 continue
             try:
-                data = read_attribute_bytes(entry.path, DMI_READ_LIMIT)
+                labels[label] = sys_read_file(entry.path)
             except PermissionError:
                 continue
-            labels[label] = decode(data).strip()
     return labels
 
 

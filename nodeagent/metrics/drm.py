@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, gauge
-from nodeagent.metrics.host.files import decode, list_dir, read_attribute_bytes
+from nodeagent.metrics.host.files import list_dir
 from nodeagent.metrics.host.gonum import parse_uint
 from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.host.sysread import sys_read_file
 from nodeagent.metrics.registry import Collector, register
 
-SYSFS_READ_LIMIT = 128  # prometheus/procfs reads each attribute with one read(2) of 128 bytes
 _DIGITS = frozenset("0123456789")
 
 # attribute -> (metric, help)
@@ -42,7 +42,7 @@ TEXTS = ("mem_info_vram_vendor", "power_dpm_force_performance_level", "unique_id
 
 def read_card_field(device: str, name: str) -> str | None:
     try:
-        return decode(read_attribute_bytes(f"{device}/{name}", SYSFS_READ_LIMIT)).strip()
+        return sys_read_file(f"{device}/{name}")
     except OSError:
         return None
 

@@ -3,18 +3,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, counter
+from nodeagent.metrics._names import is_metric_name_part
 from nodeagent.metrics.host.files import list_dir, read_text
 from nodeagent.metrics.host.gonum import parse_uint
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, register
-
-_METRIC_NAME_PART = re.compile(r"[a-zA-Z0-9_]+")
 
 
 def parse_lnstat(text: str) -> tuple[dict[str, list[int]], list[Skip]]:
@@ -52,7 +50,7 @@ class LnstatCollector(Collector):
             stats, skipped = parse_lnstat(read_text(f"{directory}/{subsystem}"))
             self.report(skipped)
             for header, values in stats.items():
-                if not _METRIC_NAME_PART.fullmatch(header):
+                if not is_metric_name_part(header):
                     self.skip("lnstat: column name not usable in a metric name", header)
                     continue
                 name = f"node_lnstat_{header}_total"

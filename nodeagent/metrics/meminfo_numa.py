@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, counter, gauge
+from nodeagent.metrics._names import is_metric_name_part
 from nodeagent.metrics.host.files import list_dir, read_text
 from nodeagent.metrics.host.gonum import parse_float
 from nodeagent.metrics.host.skips import Skip
@@ -17,7 +18,6 @@ from nodeagent.metrics.registry import Collector, register
 _DIGITS = frozenset("0123456789")
 _NODE_DIR = re.compile(r"node([0-9]*)")
 _PARENTHESIS = re.compile(r"\((.*)\)")
-_METRIC_NAME_PART = re.compile(r"[a-zA-Z0-9_]+")
 
 
 def parse_node_meminfo(text: str) -> tuple[list[tuple[str, str, float]], list[Skip]]:
@@ -87,7 +87,7 @@ class MeminfoNumaCollector(Collector):
             rows, skipped = parse_node_meminfo(read_text(f"{directory}/{node}/meminfo"))
             self.report(skipped)
             for node_label, field, value in rows:
-                if _METRIC_NAME_PART.fullmatch(field):
+                if is_metric_name_part(field):
                     add_sample(family(f"node_memory_numa_{field}", "gauge"), {"node": node_label}, value)
                 else:
                     self.skip("meminfo_numa: field not usable in a metric name", field)
@@ -96,7 +96,7 @@ class MeminfoNumaCollector(Collector):
             number = _NODE_DIR.match(node)
             labels = {"node": number.group(1) if number else ""}
             for name, value in stats:
-                if _METRIC_NAME_PART.fullmatch(name):
+                if is_metric_name_part(name):
                     add_sample(family(f"node_memory_numa_{name}_total", "counter"), labels, value)
                 else:
                     self.skip("meminfo_numa: counter not usable in a metric name", name)

@@ -17,16 +17,16 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_bool, parse_str
 from nodeagent.metrics._emit import Labels, add_sample, gauge
-from nodeagent.metrics.host.files import Paths, decode, list_dir, read_attribute_bytes, read_text
+from nodeagent.metrics.host.files import Paths, list_dir, read_text
 from nodeagent.metrics.host.gonum import parse_float, parse_int, parse_uint
 from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.host.sysread import sys_read_file
 from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, register
 
 # Where upstream looks for pci.ids when --collector.pcidevice.idsfile is not given (inside the
 # exporter's own filesystem, as upstream: not below --path.rootfs).
 PCI_IDS_PATHS = ("/usr/share/misc/pci.ids", "/usr/share/hwdata/pci.ids")
 PCI_IDS_LIMIT = 8 << 20  # the real file is ~1.4 MB
-SYSFS_READ_LIMIT = 128  # prometheus/procfs reads each attribute with one read(2) of 128 bytes
 POWER_STATES = ("D0", "D1", "D2", "D3hot", "D3cold", "unknown", "error")
 _IDS = ("class", "vendor", "device", "subsystem_vendor", "subsystem_device", "revision")
 
@@ -163,10 +163,9 @@ def read_device_attributes(directory: str) -> dict[str, str]:
     attributes = {}
     for name in _ATTRIBUTES:
         try:
-            data = read_attribute_bytes(f"{directory}/{name}", SYSFS_READ_LIMIT)
+            attributes[name] = sys_read_file(f"{directory}/{name}")
         except FileNotFoundError:
             continue
-        attributes[name] = decode(data).strip()
     return attributes
 
 

@@ -52,6 +52,19 @@ def numeric_entries(directory: str) -> list[str]:
 _GONE = (FileNotFoundError, ProcessLookupError)  # the process exited while being read
 
 
+def read_stat(path: str, skipped: list[Skip]) -> tuple[str, int] | None:
+    """(state, num_threads) of a process or thread; None when it is gone or its stat is malformed
+    (reported in ``skipped``)."""
+    try:
+        text = read_text(path)
+    except _GONE:
+        return None
+    parsed = parse_pid_stat(text)
+    if parsed is None:
+        skipped.append(Skip("processes: malformed stat", text))
+    return parsed
+
+
 @register
 class ProcessesCollector(Collector):
     name = "processes"
@@ -63,13 +76,8 @@ class ProcessesCollector(Collector):
         threads = 0
         skipped: list[Skip] = []
         for pid in numeric_entries(self.paths.proc()):
-            try:
-                text = read_text(self.paths.proc(pid, "stat"))
-            except _GONE:
-                continue
-            parsed = parse_pid_stat(text)
+            parsed = read_stat(self.paths.proc(pid, "stat"), skipped)
             if parsed is None:
-                skipped.append(Skip("processes: malformed <pid>/stat", text))
                 continue
             state, num_threads = parsed
             process_states[state] += 1
@@ -87,11 +95,10 @@ class ProcessesCollector(Collector):
         for state, count in process_states.items():
             add_sample(by_state, {"state": state}, count)
         families.append(by_state)
-        if thread_states:
-            by_thread_state = gauge("node_processes_threads_state", "Threads in each state.")
-            for state, count in thread_states.items():
-                add_sample(by_thread_state, {"thread_state": state}, count)
-            families.append(by_thread_state)
+        by_thread_state = gauge("node_processes_threads_state", "Threads in each state.")
+        for state, count in thread_states.items():
+            add_sample(by_thread_state, {"thread_state": state}, count)
+        families.append(by_thread_state)
         pid_max = read_uint(self.paths.proc("sys", "kernel", "pid_max"))
         families.append(single(gauge("node_processes_pids", "PIDs in use."), sum(process_states.values())))
         families.append(
@@ -109,12 +116,6 @@ class ProcessesCollector(Collector):
             if tid == pid:  # the main thread: the process's own state
                 states[state] += 1
                 continue
-            try:
-                text = read_text(f"{task_dir}/{tid}/stat")
-            except _GONE:
-                continue
-            parsed = parse_pid_stat(text)
-            if parsed is None:
-                skipped.append(Skip("processes: malformed task stat", text))
-                continue
-            states[parsed[0]] += 1
+            parsed = read_stat(f"{task_dir}/{tid}/stat", skipped)
+            if parsed is not None:
+                states[parsed[0]] += 1

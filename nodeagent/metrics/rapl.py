@@ -9,7 +9,6 @@ A zone's metric is ``node_rapl_<name>_joules_total{index,path}``, ``name-N`` giv
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
@@ -17,11 +16,10 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_bool
 from nodeagent.metrics._emit import add_sample, counter
+from nodeagent.metrics._names import sanitize_metric_name
 from nodeagent.metrics.host.files import Paths, list_dir, read_text, read_uint
 from nodeagent.metrics.host.gonum import parse_int
 from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, register
-
-_NOT_NAME = re.compile(r"_*[^0-9A-Za-z_]+_*")  # node_exporter's SanitizeMetricName
 
 
 class RaplZone(NamedTuple):
@@ -92,7 +90,7 @@ class RaplCollector(Collector):
                 name = "node_rapl_joules_total"
                 labels["rapl_zone"] = zone.name
             else:
-                name = f"node_rapl_{_NOT_NAME.sub('_', zone.name)}_joules_total"
+                name = f"node_rapl_{sanitize_metric_name(zone.name)}_joules_total"
             family = families.get(name)
             if family is None:
                 family = families[name] = counter(name, "Energy used by this RAPL zone, in joules.")

@@ -9,7 +9,6 @@ read or does not match its keys ends the scrape of this collector (what came bef
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from typing import Any, NamedTuple
 
@@ -17,14 +16,11 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_string_list
 from nodeagent.metrics._emit import add_sample, gauge, untyped
-from nodeagent.metrics.host.files import Paths, decode, read_attribute_bytes
+from nodeagent.metrics._names import sanitize_metric_name
+from nodeagent.metrics.host.files import Paths
 from nodeagent.metrics.host.gonum import parse_int
+from nodeagent.metrics.host.sysread import sys_read_file
 from nodeagent.metrics.registry import Collector, CollectorOption, register
-
-# prometheus/procfs reads a sysctl with one read(2) of 128 bytes
-SYSCTL_READ_LIMIT = 128
-# node_exporter's SanitizeMetricName: each run of other characters, with the underscores around it, is "_"
-_NOT_NAME = re.compile(r"_*[^0-9A-Za-z_]+_*")
 
 
 class Sysctl(NamedTuple):
@@ -53,16 +49,12 @@ def parse_sysctl_names(raw: Any) -> tuple[str, ...]:
     return specs
 
 
-def sanitize(name: str) -> str:
-    return _NOT_NAME.sub("_", name)
-
-
 def sysctl_families(sysctl: Sysctl, text: str) -> list[Metric]:
     """The families of one sysctl's whitespace-separated values (see the module docstring); numeric
     values are read with Go's base-0 ParseInt (``0x10`` is 16). ValueError when a value is not an
     integer or the values do not match the keys."""
     values = text.split()
-    metric = f"node_sysctl_{sanitize(sysctl.name)}"
+    metric = f"node_sysctl_{sanitize_metric_name(sysctl.name)}"
     if not values:
         raise ValueError(f"sysctl {sysctl.name} has no values")
     if sysctl.keys and len(values) == 1:
@@ -80,7 +72,9 @@ def sysctl_families(sysctl: Sysctl, text: str) -> list[Metric]:
     if sysctl.keys:
         families = []
         for index, (key, number) in enumerate(zip(sysctl.keys, numbers, strict=True)):
-            family = untyped(f"{metric}_{sanitize(key)}", f"sysctl {sysctl.name}, value {index} ({key}).")
+            family = untyped(
+                f"{metric}_{sanitize_metric_name(key)}", f"sysctl {sysctl.name}, value {index} ({key})."
+            )
             add_sample(family, {}, float(number))
             families.append(family)
         return families
@@ -125,5 +119,5 @@ class SysctlCollector(Collector):
     def _families(self) -> Iterator[Metric]:
         for sysctl in self.sysctls:
             path = self.paths.proc("sys", *sysctl.name.split("."))
-            text = decode(read_attribute_bytes(path, SYSCTL_READ_LIMIT)).strip()
+            text = sys_read_file(path)
             yield from sysctl_families(sysctl, text)

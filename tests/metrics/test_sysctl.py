@@ -11,8 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodeagent.config import ConfigError
+from nodeagent.metrics._names import sanitize_metric_name
 from nodeagent.metrics.registry import collector_settings
-from nodeagent.metrics.sysctl import Sysctl, parse_sysctl_spec, sanitize, sysctl_families
+from nodeagent.metrics.sysctl import Sysctl, parse_sysctl_spec, sysctl_families
 from tests.metrics.conftest import Scraped, write_tree
 
 
@@ -20,8 +21,8 @@ def test_spec_and_metric_names() -> None:
     assert parse_sysctl_spec("fs.file-nr:total,current,max", True) == Sysctl(
         "fs.file-nr", ("total", "current", "max"), True
     )
-    assert sanitize("net.ipv4.conf.all.rp_filter") == "net_ipv4_conf_all_rp_filter"
-    assert sanitize("fs.file-nr") == "fs_file_nr"
+    assert sanitize_metric_name("net.ipv4.conf.all.rp_filter") == "net_ipv4_conf_all_rp_filter"
+    assert sanitize_metric_name("fs.file-nr") == "fs_file_nr"
     for bad in ("", "fs..file", "../etc/passwd", "fs/file-nr", ".fs"):
         with pytest.raises(ValueError):
             parse_sysctl_spec(bad, True)
