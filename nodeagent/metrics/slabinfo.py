@@ -17,6 +17,8 @@ from nodeagent.metrics.host.gonum import parse_int
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, CollectorOption, register
 
+# the fields prometheus/procfs parses (and so checks): 5 object figures, 3 tunables, 3 slabdata
+_NUMBER_FIELDS = (1, 2, 3, 4, 5, 8, 9, 10, 13, 14, 15)
 _GO_SPACE = re.compile(r"[\t\n\f\r ]+")  # Go's \s: a line is split on each run of it, as prometheus/procfs
 
 
@@ -37,11 +39,19 @@ def parse_slabinfo(text: str) -> tuple[list[Slab], list[Skip]]:
     for line in text.splitlines():
         if "slabinfo -" in line or "# name" in line:
             continue
-        fields = _GO_SPACE.sub(" ", line).split(" ")
+        if line.isprintable() and line[:1] != " " and line[-1:] != " ":
+            fields = line.split()  # spaces only, none at the ends: the same fields as Go's, faster
+        else:
+            fields = _GO_SPACE.sub(" ", line).split(" ")
         try:
             if len(fields) != 16:
                 raise ValueError("not 16 fields")
-            numbers = [parse_int(fields[i]) for i in (1, 2, 3, 4, 5, 8, 9, 10, 13, 14, 15)]
+            numeric = [fields[i] for i in _NUMBER_FIELDS]
+            joined = "".join(numeric)
+            if joined.isascii() and joined.isdigit():
+                numbers = [int(text) for text in numeric]  # the usual row: plain digits
+            else:
+                numbers = [parse_int(text) for text in numeric]
         except ValueError:
             skipped.append(Skip("slabinfo: malformed line", line))
             continue
