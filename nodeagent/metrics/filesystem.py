@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -30,6 +29,7 @@ from nodeagent.metrics.host.files import MOUNT_TABLE_LIMIT, Paths, read_text
 from nodeagent.metrics.host.gonum import parse_uint
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, CollectorOption, register
+from nodeagent.pools import BoundedPool
 
 log = logging.getLogger("nodeagent.metrics")
 
@@ -170,6 +170,7 @@ def host_relative(mounts: list[Mount], rootfs: str) -> list[Mount]:
     ]
 
 
+MAX_STUCK_STATFS = 4096  # more mounts than any node has: a stuck mount is skipped until its call returns
 TIMED_OUT = object()  # outcome of a statvfs call abandoned after the timeout
 StatfsOutcome = os.statvfs_result | OSError | object
 
@@ -247,43 +248,26 @@ class StatfsBatch:
 
 
 class StatfsWorkers:
-    """A fixed number of healthy daemon threads running statvfs calls in submission order.
+    """statvfs calls on a bounded pool (:mod:`nodeagent.pools`) of ``size`` healthy workers.
 
     A worker whose call is abandoned is replaced at once, so stuck calls never starve the others; the
-    stuck worker exits when its call finally returns. Daemon threads never block interpreter exit.
+    stuck worker exits when its call finally returns. Stuck mounts are skipped until then, so stuck
+    workers are bounded by the number of mounts.
     """
 
     def __init__(self, size: int) -> None:
         self.size = max(size, 1)
-        self._calls: queue.SimpleQueue[tuple[StatfsBatch, int]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._started = False
+        self.pool = BoundedPool("statfs", self.size, max_abandoned=MAX_STUCK_STATFS)
 
     def run(self, batch: StatfsBatch, timeout: float) -> list[int]:
         """Run every call of ``batch``; returns the indexes abandoned as stuck."""
         if not batch.items:
             return []
-        if not self._started:
-            with self._lock:
-                if not self._started:
-                    for _ in range(self.size):
-                        self._spawn()
-                    self._started = True
-        for index in range(len(batch.items)):
-            self._calls.put((batch, index))
+        futures = [self.pool.submit(batch.run, index) for index in range(len(batch.items))]
         abandoned = batch.wait(timeout)
-        for _ in abandoned:
-            self._spawn()  # replaces the worker that is stuck in that call
+        for index in abandoned:
+            self.pool.abandon(futures[index])  # a replacement worker takes the stuck one's place
         return abandoned
-
-    def _spawn(self) -> None:
-        threading.Thread(target=self._work, name="nodeagent-statfs", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            batch, index = self._calls.get()
-            if batch.run(index):
-                return  # a replacement took this worker's place while it was stuck
 
 
 @register
