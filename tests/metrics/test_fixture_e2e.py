@@ -38,24 +38,34 @@ def without_values(lines: list[str]) -> list[str]:
 # Which e2e families belong to which of our collectors (for the completeness check).
 FAMILIES_OF = {
     "arp": r"node_arp_",
+    "bcache": r"node_bcache_",
+    "bcachefs": r"node_bcachefs_",
     "bonding": r"node_bonding_",
+    "btrfs": r"node_btrfs_",
     "conntrack": r"node_nf_conntrack_",
     # node_cpu_frequency_hertz{package,core,cpu} comes from node_exporter's cpu collector (/proc/cpuinfo)
     "cpu": r"node_cpu_(seconds|guest_seconds|info|flag_info|bug_info|core_throttles|package_throttles|"
     r"isolated|frequency_hertz)",
     "cpufreq": r"node_cpu_(frequency_(min|max)_hertz|scaling_)",
     "diskstats": r"node_disk_(?!ata_|device_mapper)",
+    "dmmultipath": r"node_dmmultipath_",
+    "drbd": r"node_drbd_",
     "edac": r"node_edac_",
     "entropy": r"node_entropy_",
+    "fibrechannel": r"node_fibrechannel_",
     "filefd": r"node_filefd_",
     "hwmon": r"node_hwmon_",
     "loadavg": r"node_load",
     "mdadm": r"node_md_",
     "meminfo": r"node_memory_(?!numa_)",
+    "mountstats": r"node_mountstats_",
     "netclass": r"node_network_(?!(receive|transmit)_)(?!.*_total$)|node_network_carrier_.*changes_total"
     r"|node_network_transmit_queue_length",
     "netdev": r"node_network_(receive|transmit)_(?!queue)",
     "netstat": r"node_netstat_",
+    "nfs": r"node_nfs_",
+    "nfsd": r"node_nfsd_",
+    "nvme": r"node_nvme_",
     "os": r"node_os_",
     "powersupplyclass": r"node_power_supply_",
     "pressure": r"node_pressure_",
@@ -63,12 +73,15 @@ FAMILIES_OF = {
     "sockstat": r"node_sockstat_",
     "softnet": r"node_softnet_",
     "stat": r"node_(boot_time_seconds|context_switches_total|forks_total|intr_total|procs_|softirqs_total)",
+    "tapestats": r"node_tape_",
     "textfile": r"node_textfile_|testmetric",
     "thermal_zone": r"node_(thermal_zone_|cooling_device_)",
     "time": r"node_time_",
     "udp_queues": r"node_udp_queues",
     "vmstat": r"node_vmstat_",
     "watchdog": r"node_watchdog_",
+    "xfs": r"node_xfs_",
+    "zfs": r"node_zfs_",
 }
 
 
@@ -79,6 +92,7 @@ def e2e_settings(fixture: Path) -> dict[str, object]:
         "collector.cpu.info.bugs-include": r"^(cpu_meltdown|spectre_.*|mds)$",
         "collector.cpu.info.flags-include": r"^(aes|avx.?|constant_tsc)$",
         "collector.arp.device-exclude": "nope",
+        "collector.bcache.priorityStats": True,
         "collector.netdev.device-include": "lo",
         "collector.netclass.ignored-devices": "(dmz|int)",
         "collector.netclass.ignore-invalid-speed": True,
