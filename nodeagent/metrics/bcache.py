@@ -28,7 +28,7 @@ _MULTIPLIERS = {"k": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40, "P": 1 <
 _MULTIPLIERS.update({"Z": 1 << 70, "Y": 1 << 80})
 
 
-def _go_uint64(value: float) -> int:
+def go_uint64(value: float) -> int:
     """Go's uint64(float64) on amd64: truncation, negatives wrap around as int64 would."""
     if value != value or value >= 2**64 or value <= -(2**63):
         return 1 << 63
@@ -49,8 +49,8 @@ def dehumanize(text: str) -> int:
     if not text:
         raise ValueError("empty value")
     if text[-1] > "9":
-        return _go_uint64(_pseudo_float(text[:-1]) * _MULTIPLIERS.get(text[-1], 0))
-    return _go_uint64(parse_float(text))
+        return go_uint64(_pseudo_float(text[:-1]) * _MULTIPLIERS.get(text[-1], 0))
+    return go_uint64(parse_float(text))
 
 
 def dehumanize_signed(text: str) -> int:
