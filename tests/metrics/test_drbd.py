@@ -14,7 +14,7 @@ from tests.metrics.conftest import Scraped, write_tree
 DRBD = (
     "version: 8.4.3 (api:1/proto:86-101)\nsrcversion: 1A9F77B1CA5FF92235C2213\n\n"
     " 1: cs:Connected ro:Primary/Secondary ds:UpToDate/Outdated C r-----\n"
-    "    ns:17324442 nr:10961011 dw:28263521 dr:118696670 al:1100 bm:221 lo:1 pe:2 ua:3 ap:4 ep:1 wo:d oos:5\n"
+    "    ns:17324442 nr:10961011 dw:28263521 dr:118696670 al:1100 bm:221 lo:1 pe:2 ua:3 ap:4 ep:1 oos:5\n"
     " 2: cs:WFConnection ro:Secondary ds:Diskless/x ns:bad\n"
 )
 
