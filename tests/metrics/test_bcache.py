@@ -84,3 +84,9 @@ def test_parsers_never_raise(text: str) -> None:
     parse_priority_stats(text)
     with contextlib.suppress(ValueError):
         dehumanize(text)
+
+
+def test_dehumanize_matches_procfs_cases() -> None:
+    # prometheus/procfs bcache/get_test.go TestDehumanizeTests
+    cases = {"542k": 555008, "322M": 337641472, "1.1k": 1124, "1.9k": 1924, "1.10k": 2024}
+    assert {text: dehumanize(text) for text in cases} == cases

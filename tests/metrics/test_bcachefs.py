@@ -79,3 +79,9 @@ def test_parsers_never_raise(text: str) -> None:
     bcachefs.parse_counter(text)
     bcachefs.parse_io_done(text)
     bcachefs.parse_io_errors(text)
+
+
+def test_human_bytes_match_procfs_cases() -> None:
+    # prometheus/procfs bcachefs/get_test.go TestParseHumanReadableBytes
+    cases = {"542k": 555008, "322M": 337641472, "1.5G": 1610612736, "112k": 114688, "405": 405}
+    assert {text: bcachefs.parse_human_bytes(text) for text in cases} == cases

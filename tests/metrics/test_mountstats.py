@@ -85,3 +85,40 @@ def test_scrape_deduplicates_like_node_exporter(tmp_path: Path, scrape: Callable
 def test_parser_never_raises(text: str) -> None:
     parse_mountstats(text)
     parse_mountstats(NFS.replace("\tper-op", text))
+
+
+DEVICE = "device 192.168.1.1:/srv mounted on /mnt/nfs with fstype nfs4 statvers="
+# prometheus/procfs mountstats_test.go: inputs its parser rejects; here each is one skipped mount
+INVALID = [
+    "device foo",
+    "device rootfs BAD on / with fstype rootfs",
+    "device rootfs mounted BAD / with fstype rootfs",
+    "device rootfs mounted on / BAD fstype rootfs",
+    "device rootfs mounted on / with BAD rootfs",
+    "device rootfs mounted on / with fstype rootfs stats",
+    DEVICE + "1.1\nopts:",
+    DEVICE + "1.1\nbytes: 0",
+    DEVICE + "1.1\nevents: 0",
+    DEVICE + "1.1\nper-op statistics\nFOO 0",
+    DEVICE + "1.1\nxprt: tcp",
+    DEVICE + "foo\nxprt: tcp 0",
+    DEVICE + "1.0\nxprt: tcp 0 0 0 0 0 0 0 0 0 0 0 0 0",
+    DEVICE + "1.1\nxprt: tcp 0 0 0 0 0 0 0 0 0 0",
+    DEVICE + "1.1\nxprt: tcpx 0 0 0 0 0 0 0 0 0 0",
+]
+
+
+def test_inputs_procfs_rejects_are_skipped() -> None:
+    for text in INVALID:
+        mounts, skipped = parse_mountstats(text)
+        assert mounts == [None] and len(skipped) == 1, text
+
+
+def test_minimal_and_rdma_mounts_parse() -> None:
+    mounts, skipped = parse_mountstats(DEVICE.replace("nfs4", "nfs") + "1.1")
+    assert not skipped and mounts[0] is not None and mounts[0].transports == []
+    rdma = " ".join(str(n) for n in range(1, 29))
+    mounts, skipped = parse_mountstats(DEVICE + f"1.1\nxprt: rdma {rdma}\n")
+    assert not skipped and mounts[0] is not None
+    values = mounts[0].transports[0].values
+    assert values[:10] == list(range(1, 11)) and values[10:13] == [0, 0, 0] and values[13] == 11
