@@ -5,27 +5,33 @@ type (data, metadata, system) the reserved bytes and, per RAID profile directory
 bytes with the profile's allocation ratio; each member device's size; the commit statistics
 (Linux >= 6.0). An unreadable or unparsable attribute counts as 0, as node_exporter's reader does.
 
-Not implemented: node_exporter also asks each mounted btrfs filesystem, through the
-BTRFS_IOC_DEV_INFO / BTRFS_IOC_GET_DEV_STATS ioctls, for per-device error counters
-(``node_btrfs_device_errors_total``, ``node_btrfs_device_unused_bytes`` and a ``btrfs_dev_uuid`` label
-on ``node_btrfs_device_size_bytes``); without them the sysfs device sizes are exported, as node_exporter
-does when those ioctls fail.
+Per device, as node_exporter on a real host: each btrfs filesystem mounted on the host (from the
+mount table, below --path.rootfs) is asked through ioctls (:mod:`nodeagent.metrics.host.btrfs_ioctl`)
+for its devices' sizes, unused bytes and error counters (``node_btrfs_device_size_bytes`` then also
+carries ``btrfs_dev_uuid``). A filesystem the ioctls cannot reach (not mounted here, no permission, a
+fixture tree) reports the sysfs device sizes instead, as node_exporter does.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, counter, gauge
+from nodeagent.metrics.filesystem import host_relative, parse_mount_table, read_mount_table
+from nodeagent.metrics.host import btrfs_ioctl
 from nodeagent.metrics.host.files import list_dir, read_attribute_or_none, read_optional
 from nodeagent.metrics.host.gonum import parse_uint
 from nodeagent.metrics.host.skips import Skip
-from nodeagent.metrics.registry import Collector, register
+from nodeagent.metrics.registry import Collector, Paths, register
+
+log = logging.getLogger("nodeagent.metrics")
 
 SECTOR_SIZE = 512  # sysfs "size" attributes count 512-byte sectors
 BLOCK_GROUP_TYPES = ("data", "metadata", "system")
@@ -146,9 +152,45 @@ def read_filesystem(directory: str, name: str) -> tuple[BtrfsStats, list[Skip]]:
     return stats, skipped + commit_skips
 
 
+ERROR_TYPES = ("write", "read", "flush", "corruption", "generation")
+
+
+def read_ioctl_stats(paths: Paths, kernel: btrfs_ioctl.Kernel) -> dict[str, list[btrfs_ioctl.DeviceStats]]:
+    """Filesystem ID (hex, no dashes) -> its devices, for every btrfs filesystem mounted on the host
+    that answers the ioctls; what does not answer is left out (logged at debug, as node_exporter)."""
+    try:
+        mounts, _ = parse_mount_table(*read_mount_table(paths))
+    except OSError as exc:
+        log.debug("btrfs: no mount table for the device ioctls", extra={"err": str(exc)})
+        return {}
+    found: dict[str, list[btrfs_ioctl.DeviceStats]] = {}
+    devices_done: set[str] = set()
+    for mount in host_relative(mounts, paths.rootfs):
+        if mount.fs_type != "btrfs" or mount.device in devices_done:
+            continue
+        mount_path = paths.root(mount.mount_point)
+        try:
+            fd = kernel.open_mount_point(mount_path)
+        except OSError as exc:
+            log.debug("btrfs: cannot open mount point", extra={"path": mount_path, "err": str(exc)})
+            continue
+        try:
+            info, devices = btrfs_ioctl.filesystem_devices(fd, kernel)
+        except OSError as exc:
+            log.debug("btrfs: device ioctls failed", extra={"path": mount_path, "err": str(exc)})
+            continue
+        finally:
+            os.close(fd)
+        if info.fsid not in found:
+            devices_done.add(mount.device)
+            found[info.fsid] = devices
+    return found
+
+
 @register
 class BtrfsCollector(Collector):
     name = "btrfs"
+    kernel: ClassVar[btrfs_ioctl.Kernel] = btrfs_ioctl.Kernel()  # tests stand in for the kernel
 
     def collect(self) -> Iterable[Metric]:
         root = self.paths.sys("fs", "btrfs")
@@ -167,6 +209,9 @@ class BtrfsCollector(Collector):
         size = gauge("node_btrfs_size_bytes", "Bytes allocated, per block-group type and RAID profile.")
         ratio = gauge("node_btrfs_allocation_ratio", "Raw bytes per logical byte of a RAID profile.")
         device_size = gauge("node_btrfs_device_size_bytes", "Size of a member device, in bytes.")
+        unused = gauge("node_btrfs_device_unused_bytes", "Bytes of a member device not allocated.")
+        errors = counter("node_btrfs_device_errors_total", "Errors of a member device, by type.")
+        by_fsid = read_ioctl_stats(self.paths, self.kernel) if names else {}
         for name in names:
             stats, skipped = read_filesystem(f"{root}/{name}", name)
             self.report(skipped)
@@ -185,6 +230,21 @@ class BtrfsCollector(Collector):
                     add_sample(used, layout_labels, float(layout.used_bytes))
                     add_sample(size, layout_labels, float(layout.total_bytes))
                     add_sample(ratio, layout_labels, layout.ratio)
-            for device, device_bytes in stats.device_sizes.items():
-                add_sample(device_size, {"uuid": uuid, "device": device}, float(device_bytes))
-        return [info, rsv, commits, last, slowest, total, reserved, used, size, ratio, device_size]
+            ioctl_devices = by_fsid.get(uuid.replace("-", ""))
+            if ioctl_devices is None:
+                for device, device_bytes in stats.device_sizes.items():
+                    add_sample(device_size, {"uuid": uuid, "device": device}, float(device_bytes))
+                continue
+            for device_stats in ioctl_devices:
+                device_labels = {
+                    "uuid": uuid,
+                    "device": device_stats.path.rsplit("/", 1)[-1],
+                    "btrfs_dev_uuid": device_stats.uuid,
+                }
+                add_sample(device_size, device_labels, float(device_stats.total_bytes))
+                free = (device_stats.total_bytes - device_stats.bytes_used) % (1 << 64)  # uint64, as Go
+                add_sample(unused, device_labels, float(free))
+                for kind, count in zip(ERROR_TYPES, device_stats.errors, strict=True):
+                    add_sample(errors, {**device_labels, "type": kind}, float(count))
+        families = [info, rsv, commits, last, slowest, total, reserved, used, size, ratio, device_size]
+        return [*families, unused, errors]
