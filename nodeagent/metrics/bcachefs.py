@@ -20,7 +20,7 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, counter, gauge
 from nodeagent.metrics.bcache import go_uint64
-from nodeagent.metrics.host.files import read_optional
+from nodeagent.metrics.host.files import read_attributes, read_optional
 from nodeagent.metrics.host.gonum import parse_float, parse_uint
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, NoDataError, register
@@ -294,10 +294,12 @@ class BcachefsCollector(Collector):
             entries = _entries(directory)
         except (FileNotFoundError, NotADirectoryError):
             return
+        # one directory descriptor for the ~200 counter files (see read_attributes)
+        texts = read_attributes(directory, [name for name, is_dir in entries if not is_dir])
         for name, is_dir in entries:
             if is_dir:
                 continue
-            value = parse_counter(_text(f"{directory}/{name}"))
+            value = parse_counter(texts.get(name, ""))
             if value is None:
                 skipped.append(Skip("bcachefs counter file not recognized", name))
                 continue

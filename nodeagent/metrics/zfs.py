@@ -117,18 +117,26 @@ def parse_objset(text: str) -> tuple[list[tuple[str, str, int]], bool, list[Skip
     return rows, started, skipped
 
 
-def _pool_files(base: str, pattern_prefix: str, exact: bool) -> list[tuple[str, str]]:
-    """(pool, path) of ``<base>/*/<name>`` files, as Go's Glob orders them (by pool, then file)."""
-    found = []
-    for pool in list_dir(base):
+def _pool_entries(base: str, entries: list[str]) -> dict[str, list[str]]:
+    """pool -> its kstat file names, for the directories among ``entries`` of ``base`` (listed once
+    per scrape for the io, objset and state globs)."""
+    pools = {}
+    for pool in entries:
         try:
-            names = list_dir(f"{base}/{pool}")
+            pools[pool] = list_dir(f"{base}/{pool}")
         except (NotADirectoryError, FileNotFoundError):
             continue
-        for name in names:
-            if name == pattern_prefix if exact else name.startswith(pattern_prefix):
-                found.append((pool, f"{base}/{pool}/{name}"))
-    return found
+    return pools
+
+
+def _pool_files(base: str, pools: dict[str, list[str]], prefix: str, exact: bool) -> list[tuple[str, str]]:
+    """(pool, path) of ``<base>/*/<name>`` files, as Go's Glob orders them (by pool, then file)."""
+    return [
+        (pool, f"{base}/{pool}/{name}")
+        for pool, names in pools.items()
+        for name in names
+        if (name == prefix if exact else name.startswith(prefix))
+    ]
 
 
 @register
@@ -138,7 +146,7 @@ class ZfsCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         base = self.paths.proc("spl", "kstat", "zfs")
         try:
-            list_dir(base)
+            entries = list_dir(base)
         except (FileNotFoundError, NotADirectoryError):
             raise NoDataError("ZFS statistics are not available") from None
         families: dict[str, Metric] = {}
@@ -163,7 +171,8 @@ class ZfsCollector(Collector):
                 self.skip("zfs kstat without a name/type/data header", file_name)
             for kstat, value in rows:
                 _add(family(f"node_{subsystem}_{_metric_name(kstat)}"), {}, value)
-        for pool, path in _pool_files(base, "io", exact=True):
+        pools = _pool_entries(base, [name for name in entries if name not in SUBSYSTEM_FILES.values()])
+        for pool, path in _pool_files(base, pools, "io", exact=True):
             pool_text = _read_pool_file(path)
             if pool_text is None:
                 continue
@@ -173,7 +182,7 @@ class ZfsCollector(Collector):
             for row in io_rows:
                 for column, value in row:
                     _add(family(f"node_zfs_zpool_{_metric_name(column)}"), labels, value)
-        for pool, path in _pool_files(base, "objset-", exact=False):
+        for pool, path in _pool_files(base, pools, "objset-", exact=False):
             pool_text = _read_pool_file(path)
             if pool_text is None:
                 continue
@@ -185,7 +194,7 @@ class ZfsCollector(Collector):
                 name = f"node_zfs_zpool_dataset_{_metric_name(kstat)}"
                 _add(family(name), {"zpool": pool, "dataset": dataset}, value)
         state = gauge("node_zfs_zpool_state", "1 for the pool's current state, 0 for the others.")
-        for pool, path in _pool_files(base, "state", exact=True):
+        for pool, path in _pool_files(base, pools, "state", exact=True):
             pool_text = _read_pool_file(path)
             if pool_text is None:
                 continue
