@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -26,10 +25,11 @@ from prometheus_client.metrics_core import Metric
 from nodeagent.config import parse_duration, parse_int
 from nodeagent.metrics._emit import add_sample, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
-from nodeagent.metrics.host.files import MOUNT_TABLE_LIMIT, Paths, read_text
+from nodeagent.metrics.host.files import MOUNT_TABLE_LIMIT, Paths, read_path_text, valid_text
 from nodeagent.metrics.host.gonum import parse_uint
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, CollectorOption, register
+from nodeagent.pools import BoundedPool
 
 log = logging.getLogger("nodeagent.metrics")
 
@@ -136,10 +136,10 @@ def read_mount_table(paths: Paths) -> tuple[str, str]:
     else the agent's own (hidepid hides PID 1), else the legacy /proc/mounts."""
     for candidate in (paths.proc("1", "mountinfo"), paths.proc("self", "mountinfo")):
         try:
-            return "mountinfo", read_text(candidate, MOUNT_TABLE_LIMIT)
+            return "mountinfo", read_path_text(candidate, MOUNT_TABLE_LIMIT)
         except (FileNotFoundError, PermissionError):
             continue
-    return "mounts", read_text(paths.proc("mounts"), MOUNT_TABLE_LIMIT)
+    return "mounts", read_path_text(paths.proc("mounts"), MOUNT_TABLE_LIMIT)
 
 
 def parse_mount_table(kind: str, text: str) -> tuple[list[Mount], list[Skip]]:
@@ -170,6 +170,7 @@ def host_relative(mounts: list[Mount], rootfs: str) -> list[Mount]:
     ]
 
 
+MAX_STUCK_STATFS = 4096  # more mounts than any node has: a stuck mount is skipped until its call returns
 TIMED_OUT = object()  # outcome of a statvfs call abandoned after the timeout
 StatfsOutcome = os.statvfs_result | OSError | object
 
@@ -247,43 +248,26 @@ class StatfsBatch:
 
 
 class StatfsWorkers:
-    """A fixed number of healthy daemon threads running statvfs calls in submission order.
+    """statvfs calls on a bounded pool (:mod:`nodeagent.pools`) of ``size`` healthy workers.
 
     A worker whose call is abandoned is replaced at once, so stuck calls never starve the others; the
-    stuck worker exits when its call finally returns. Daemon threads never block interpreter exit.
+    stuck worker exits when its call finally returns. Stuck mounts are skipped until then, so stuck
+    workers are bounded by the number of mounts.
     """
 
     def __init__(self, size: int) -> None:
         self.size = max(size, 1)
-        self._calls: queue.SimpleQueue[tuple[StatfsBatch, int]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._started = False
+        self.pool = BoundedPool("statfs", self.size, max_abandoned=MAX_STUCK_STATFS)
 
     def run(self, batch: StatfsBatch, timeout: float) -> list[int]:
         """Run every call of ``batch``; returns the indexes abandoned as stuck."""
         if not batch.items:
             return []
-        if not self._started:
-            with self._lock:
-                if not self._started:
-                    for _ in range(self.size):
-                        self._spawn()
-                    self._started = True
-        for index in range(len(batch.items)):
-            self._calls.put((batch, index))
+        futures = [self.pool.submit(batch.run, index) for index in range(len(batch.items))]
         abandoned = batch.wait(timeout)
-        for _ in abandoned:
-            self._spawn()  # replaces the worker that is stuck in that call
+        for index in abandoned:
+            self.pool.abandon(futures[index])  # a replacement worker takes the stuck one's place
         return abandoned
-
-    def _spawn(self) -> None:
-        threading.Thread(target=self._work, name="nodeagent-statfs", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            batch, index = self._calls.get()
-            if batch.run(index):
-                return  # a replacement took this worker's place while it was stuck
 
 
 @register
@@ -396,9 +380,9 @@ class FilesystemCollector(Collector):
                 continue
             seen.add(key)
             labels = {
-                "device": mount.device,
-                "mountpoint": mount.mount_point,
-                "fstype": mount.fs_type,
+                "device": valid_text(mount.device),
+                "mountpoint": valid_text(mount.mount_point),
+                "fstype": valid_text(mount.fs_type),
                 "device_error": error,
             }
             add_sample(device_error, labels, 1.0 if error else 0.0)
@@ -414,7 +398,12 @@ class FilesystemCollector(Collector):
             info = (mount.device, mount.major, mount.minor, mount.mount_point)
             if info not in seen_info:
                 seen_info.add(info)
-                info_labels = {"device": info[0], "major": info[1], "minor": info[2], "mountpoint": info[3]}
+                info_labels = {
+                    "device": labels["device"],
+                    "major": mount.major,
+                    "minor": mount.minor,
+                    "mountpoint": labels["mountpoint"],
+                }
                 add_sample(mount_info, info_labels, 1.0)
         return [size, free, avail, files, files_free, readonly, device_error, mount_info]
 

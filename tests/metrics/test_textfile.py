@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 from nodeagent.metrics import _promtext
 from nodeagent.metrics.exposition import format_value, render_text
 from nodeagent.metrics.registry import Paths, build_collectors
-from nodeagent.metrics.scrape import run_collectors
+from nodeagent.metrics.scrape import render, run_collectors
 from nodeagent.metrics.textfile import read_textfiles
 from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
 from tests.metrics.conftest import Scraped, write_tree
@@ -147,3 +149,115 @@ def _series(text: str) -> list[tuple[str, frozenset[tuple[str, str]], str]]:
         pairs = frozenset(tuple(pair.split("=", 1)) for pair in labels.rstrip("}").split(",") if pair)
         out.append((name, pairs, value))
     return sorted(out)
+
+
+# --- hostile directories ------------------------------------------------------------------------
+
+
+def textfile_lines(directory: Path, **options: object) -> list[str]:
+    """Sample lines of a textfile scrape, from the encoded page (where U+FFFD replacement happens)."""
+    values = {"collector.textfile.directory": str(directory)}
+    values.update({f"collector.textfile.{key.replace('_', '-')}": value for key, value in options.items()})
+    body = render(run_collectors(build_collectors(["textfile"], Paths(), values))).decode()
+    return [line for line in body.splitlines() if line and not line.startswith(("#", "node_scrape_"))]
+
+
+def logged(caplog: pytest.LogCaptureFixture) -> str:
+    """Everything the records say, extra fields included."""
+    return "\n".join(f"{r.getMessage()} {r.__dict__}" for r in caplog.records)
+
+
+def _within(seconds: float, fn, *args):  # type: ignore[no-untyped-def]
+    """fn(*args) in a daemon thread; fails instead of hanging the suite when fn blocks."""
+    outcome: list[object] = []
+    worker = threading.Thread(target=lambda: outcome.append(fn(*args)), daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert outcome, f"blocked for more than {seconds}s"
+    return outcome[0]
+
+
+def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    tf = write_tree(tmp_path / "tf", {"good.prom": "good 1\n"})
+    os.mkfifo(tf / "wedge.prom")
+    lines = _within(10, textfile_lines, tf)
+    assert "good 1" in lines and "node_textfile_scrape_error 1" in lines
+
+
+def test_links_out_of_the_directory_are_not_read_and_not_quoted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = tmp_path / "shadow"
+    secret.write_text("leaked_secret 1\n# root:$6$SECRETHASH\n")
+    tf = write_tree(tmp_path / "tf", {"good.prom": "good 1\n", "inside.txt": "inside 2\n"})
+    (tf / "x.prom").symlink_to(secret)
+    (tf / "zero.prom").symlink_to("/dev/zero")
+    (tf / "alias.prom").symlink_to(tf / "inside.txt")  # a link within the directory is fine
+    caplog.set_level(logging.DEBUG)
+    lines = _within(10, textfile_lines, tf)
+    assert "good 1" in lines and "inside 2" in lines
+    assert "node_textfile_scrape_error 1" in lines
+    assert not any("leaked_secret" in line for line in lines)
+    assert "SECRETHASH" not in logged(caplog) and "leaked_secret" not in logged(caplog)
+    assert "outside the allowed roots" in logged(caplog) and "not a regular file" in logged(caplog)
+
+
+def test_reads_are_bounded_per_file_and_per_scrape(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    huge_line = "big " + "9" * 50_000 + "\n"  # one line, no newline until the end
+    tf = write_tree(
+        tmp_path / "tf",
+        {
+            "a.prom": "a 1\n",  # 4 bytes
+            "b_huge.prom": huge_line,  # 1000 bytes read, then refused: they count
+            "c.prom": "c 3\n" + "# pad\n" * 114,  # 688 bytes
+            "d.prom": "d 4\n" + "# pad\n" * 10,  # 64 bytes, 8 left
+        },
+    )
+    caplog.set_level(logging.ERROR)
+    lines = textfile_lines(tf, max_file_bytes=1000, max_scrape_bytes=1700)
+    assert "a 1" in lines and "c 3" in lines
+    assert not any(line.startswith(("big", "d ")) for line in lines)  # too large; budget used up
+    assert "node_textfile_scrape_error 1" in lines
+    text = logged(caplog)
+    assert "larger than 1000 bytes" in text and "budget is used up" in text
+    assert "9" * 300 not in text
+
+
+def test_a_parse_error_quotes_at_most_a_few_hundred_bytes(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tf = write_tree(tmp_path / "tf", {"bad.prom": 'bad{l="' + "x" * 100_000 + '" 1\n'})
+    caplog.set_level(logging.ERROR)
+    assert "node_textfile_scrape_error 1" in textfile_lines(tf)
+    text = logged(caplog)
+    assert "cannot collect textfile" in text and "x" * 300 not in text
+
+
+def test_duplicate_series_across_files_are_a_scrape_error(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    tf = write_tree(
+        tmp_path / "tf",
+        {"a.prom": 'dup{k="1"} 1\ndup{k="2"} 2\n', "b.prom": 'dup{k="1"} 10\ndup{k="3"} 3\n'},
+    )
+    caplog.set_level(logging.ERROR)
+    lines = textfile_lines(tf)
+    assert [line for line in lines if line.startswith("dup")] == [
+        'dup{k="1"} 1',
+        'dup{k="2"} 2',
+        'dup{k="3"} 3',
+    ]
+    assert "node_textfile_scrape_error 1" in lines
+    assert "same series more than once" in logged(caplog)
+
+
+def test_bytes_that_are_not_utf8_become_replacement_characters(tmp_path: Path) -> None:
+    tf = tmp_path / "tf"
+    tf.mkdir()
+    (tf / "labels.prom").write_bytes(b'm{l="a\xff\xfeb"} 1\n')
+    with open(os.path.join(os.fsencode(tf), b"name\xff.prom"), "wb") as fh:
+        fh.write(b"n 2\n")
+    lines = textfile_lines(tf)
+    assert 'm{l="a\ufffdb"} 1' in lines
+    assert "n 2" in lines
+    assert any(line.startswith("node_textfile_mtime_seconds") and "name\ufffd.prom" in line for line in lines)
