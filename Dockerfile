@@ -16,27 +16,30 @@ ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PYTHONDONTWRITEBYTECODE=1
 
-# The package index to install from (default: PyPI), for builds behind a mirror or proxy. A private CA
-# bundle can be mounted for the build (podman/buildah: -v HOST_CA:/etc/ssl/certs/ca-certificates.crt:ro)
-# and named in PIP_CA_BUNDLE. Neither reaches the final image.
-ARG PIP_INDEX_URL=https://pypi.org/simple
+# A package index to install from, for builds behind a mirror or proxy; unset, pip uses its own default.
+# A private CA bundle can be mounted for the build (podman/buildah: -v
+# HOST_CA:/etc/ssl/certs/ca-certificates.crt:ro) and named in PIP_CA_BUNDLE. Neither reaches the final image.
+ARG PIP_INDEX_URL
 ARG PIP_CA_BUNDLE=
 
 WORKDIR /src
 
-# Dependencies first, from pyproject.toml alone, so that this layer is reused until they change. A
-# throw-away venv holds the build tools (pip from ensurepip); the runtime venv gets no pip at all: pip
-# installs into it from outside with --python. Dependencies come as wheels only, so no compiler is needed.
-COPY pyproject.toml /src/
+# Dependencies first, from pyproject.toml and constraints.txt alone, so that this layer is reused until
+# they change. constraints.txt pins every version installed (deploy/pin-dependencies.py writes it; the
+# ranges in pyproject.toml admit them). A throw-away venv holds the build tools (pip from ensurepip); the
+# runtime venv gets no pip at all: pip installs into it from outside with --python. Dependencies come as
+# wheels only, so no compiler is needed.
+COPY pyproject.toml constraints.txt /src/
 RUN if [ -n "${PIP_CA_BUNDLE}" ]; then export PIP_CERT="${PIP_CA_BUNDLE}"; fi \
+ && if [ -z "${PIP_INDEX_URL:-}" ]; then unset PIP_INDEX_URL; fi \
  && python3 -c 'import tomllib; p = tomllib.load(open("pyproject.toml", "rb")); \
 print("\n".join(p["build-system"]["requires"]), file=open("/tmp/build-requirements.txt", "w")); \
 print("\n".join(p["project"]["dependencies"]), file=open("/tmp/requirements.txt", "w"))' \
  && python3 -m venv /opt/buildtools \
- && /opt/buildtools/bin/pip install -r /tmp/build-requirements.txt \
+ && /opt/buildtools/bin/pip install -c constraints.txt -r /tmp/build-requirements.txt \
  && python3 -m venv --without-pip /opt/nodeagent \
  && /opt/buildtools/bin/pip --python /opt/nodeagent/bin/python install --only-binary=:all: \
-        -r /tmp/requirements.txt
+        -c constraints.txt -r /tmp/requirements.txt
 
 # Then the package itself (offline: build tools and dependencies are already there).
 COPY . /src

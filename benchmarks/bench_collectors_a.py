@@ -18,7 +18,8 @@ import time
 import urllib.request
 
 from nodeagent.metrics.exposition import render_text
-from nodeagent.metrics.registry import Paths, build_collectors, run_collectors
+from nodeagent.metrics.registry import Paths, build_collectors
+from nodeagent.metrics.scrape import run_collectors
 
 COLLECTORS = ["cpu", "cpufreq", "meminfo", "stat", "vmstat", "diskstats", "filesystem"]
 

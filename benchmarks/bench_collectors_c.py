@@ -21,7 +21,8 @@ from pathlib import Path
 
 from benchmarks._common import cpu_seconds, free_port, running
 from nodeagent.metrics.exposition import render_text
-from nodeagent.metrics.registry import Paths, build_collectors, run_collectors
+from nodeagent.metrics.registry import Paths, build_collectors
+from nodeagent.metrics.scrape import run_collectors
 from tests.conftest import NODE_EXPORTER_FIXTURE, materialize_node_exporter_fixture
 
 COLLECTORS = [

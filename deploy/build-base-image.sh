@@ -7,7 +7,8 @@
 #
 # Skips all work when IMAGE already exists (delete it with `podman rmi IMAGE` to rebuild).
 # Needs root, debootstrap and podman. The mirror is taken from this machine's apt sources, so the image
-# uses the same mirror the host does (DEBIAN_MIRROR overrides).
+# uses the same mirror the host does (DEBIAN_MIRROR overrides); with neither, debootstrap uses its own
+# default.
 set -euo pipefail
 
 IMAGE="${1:-localhost/nodeagent-base:bookworm}"
@@ -32,15 +33,14 @@ host_mirror() {
 }
 
 MIRROR="${DEBIAN_MIRROR:-$(host_mirror)}"
-MIRROR="${MIRROR:-http://deb.debian.org/debian}"
 
 WORK="$(mktemp -d /var/tmp/nodeagent-base.XXXXXX)"
 cleanup() { rm -rf --one-file-system "$WORK"; }
 trap cleanup EXIT
 
-echo "debootstrap $SUITE from $MIRROR into $WORK/rootfs"
+echo "debootstrap $SUITE from ${MIRROR:-the default mirror of debootstrap} into $WORK/rootfs"
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-    "$SUITE" "$WORK/rootfs" "$MIRROR"
+    "$SUITE" "$WORK/rootfs" ${MIRROR:+"$MIRROR"}
 
 # Slim it like the official image: no apt lists, caches, docs or man pages.
 rm -rf "$WORK/rootfs/var/lib/apt/lists/"* "$WORK/rootfs/var/cache/apt/"*.bin \

@@ -9,24 +9,25 @@ commits, and the process exits 0, all within :data:`SHUTDOWN_TIMEOUT` seconds.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import re
 import signal
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nodeagent import __version__
-from nodeagent.config import ConfigError, Settings
+from nodeagent.config import ConfigError, Settings, node_name
 from nodeagent.metrics.registry import Collector, Paths, build_collectors, enabled_collectors
-from nodeagent.server import MetricsServer, Scraper
-from nodeagent.settings import node_name
+from nodeagent.metrics.scrape import Scraper
+
+if TYPE_CHECKING:  # imported when run: `nodeagent metrics` plans collectors without aiohttp
+    from nodeagent.config.logs import LogsConfig
+    from nodeagent.server import MetricsServer
 
 log = logging.getLogger("nodeagent.agent")
 
 SHUTDOWN_TIMEOUT = 4.5  # seconds from the signal to exit; Kubernetes and the issue allow 5
-GC_THRESHOLD = 10_000  # allocations between young-generation collections (CPython's default: 700)
 
 
 class StartupError(Exception):
@@ -40,7 +41,7 @@ class AgentPlan:
     settings: Settings
     node_name: str
     collectors: list[Collector]
-    logs_config: Any | None  # nodeagent.logs.config.LogsConfig when the log shipper runs
+    logs_config: LogsConfig | None  # when the log shipper runs
 
     @property
     def runs_logs(self) -> bool:
@@ -66,6 +67,8 @@ def node_collectors(settings: Settings) -> list[Collector]:
     for name in names:
         try:
             built.extend(build_collectors([name], paths, settings.values))
+        except ConfigError:
+            raise
         except (ValueError, re.error) as exc:
             raise ConfigError(str(exc), key=f"collector.{name}") from None
         except Exception as exc:  # a collector bug must not keep the others from running
@@ -73,13 +76,13 @@ def node_collectors(settings: Settings) -> list[Collector]:
     return built
 
 
-def logs_config(settings: Settings) -> Any | None:
+def logs_config(settings: Settings) -> LogsConfig | None:
     """The validated logs section when the shipper is to run, else None."""
     wanted = settings["logs"]  # None: as the logs section says
     if wanted is False:
         return None
     try:
-        from nodeagent.logs.config import parse_logs_config
+        from nodeagent.config.logs import parse_logs_config
     except ImportError as exc:
         raise StartupError(f"the log shipper cannot be loaded ({exc}); run with --no-logs") from None
     config = parse_logs_config(settings.structured.get("logs"), source=settings.config_file)
@@ -113,6 +116,7 @@ async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
 async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event) -> None:
     from nodeagent.logs.shipper import run_logs
 
+    assert plan.logs_config is not None  # the job is created only when the shipper runs
     await run_logs(plan.logs_config, node_name=plan.node_name, stop=stop, ready=ready)
     if not stop.is_set():
         raise RuntimeError("the log shipper stopped on its own")
@@ -150,19 +154,6 @@ def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
     return installed
 
 
-def settle_gc() -> None:
-    """Tune the cyclic GC for a long-running scraper.
-
-    Everything alive after start-up (modules, the settings, the collectors) lives as long as the process:
-    freezing it keeps the collector from scanning it again and again. A scrape allocates tens of
-    thousands of short-lived, acyclic objects, which reference counting frees; a higher first threshold
-    spares most of the collections they would otherwise trigger.
-    """
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-
-
 async def run_agent(
     plan: AgentPlan,
     *,
@@ -175,6 +166,9 @@ async def run_agent(
     Raises :class:`nodeagent.server.ListenError` when the address cannot be bound (exit code 2).
     ``started`` is set once the server listens (for embedding and tests).
     """
+    from nodeagent import runtime
+    from nodeagent.server import MetricsServer
+
     stop = stop if stop is not None else asyncio.Event()
     installed = _install_signal_handlers(stop) if handle_signals else []
     settings = plan.settings
@@ -188,6 +182,7 @@ async def run_agent(
     )
     try:
         await server.start()
+        runtime.settle_after_startup()
         log.info(
             "nodeagent started",
             extra={

@@ -1,6 +1,6 @@
 """The command line: ``nodeagent run | metrics | version | check-placement``.
 
-``run`` and ``metrics`` take one flag per setting: the core ones from :mod:`nodeagent.settings` and the
+``run`` and ``metrics`` take one flag per setting: the core ones from :mod:`nodeagent.config.core` and the
 collector ones generated from the collector registry, with node_exporter's names. Exit codes: 0 done,
 1 failure while running, 2 refused configuration (bad flag, bad config file, address in use).
 """
@@ -16,7 +16,15 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from nodeagent import __version__
-from nodeagent.config import ConfigError, Setting, Settings, parse_bool, resolve_settings
+from nodeagent.config import (
+    ConfigError,
+    Setting,
+    Settings,
+    parse_bool,
+    parse_optional_bool,
+    resolve_settings,
+    settings_table,
+)
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 SETTINGS_COMMANDS = ("run", "metrics")
@@ -30,8 +38,6 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _is_boolean(setting: Setting) -> bool:
-    from nodeagent.settings import parse_optional_bool
-
     return setting.is_switch or setting.parse in (parse_bool, parse_optional_bool)
 
 
@@ -99,8 +105,6 @@ def build_parser(command: str | None = None, table: dict[str, Setting] | None = 
     )
     if command in SETTINGS_COMMANDS:
         if table is None:
-            from nodeagent.settings import settings_table
-
             table = settings_table()
         add_setting_arguments(run if command == "run" else metrics, table)
     if command == "check-placement":
@@ -131,7 +135,7 @@ def _fail(message: object) -> int:
 
 
 def cmd_run(settings: Settings) -> int:
-    from nodeagent.agent import StartupError, plan_agent, run_agent, settle_gc
+    from nodeagent.agent import StartupError, plan_agent, run_agent
     from nodeagent.agentlog import setup_logging
     from nodeagent.server import ListenError
 
@@ -142,7 +146,6 @@ def cmd_run(settings: Settings) -> int:
             return _refuse(exc)
         except StartupError as exc:
             return _fail(exc)
-        settle_gc()
         try:
             return asyncio.run(run_agent(plan))
         except ListenError as exc:
@@ -152,7 +155,7 @@ def cmd_run(settings: Settings) -> int:
 def cmd_metrics(settings: Settings) -> int:
     from nodeagent.agent import node_collectors
     from nodeagent.agentlog import setup_logging
-    from nodeagent.server import Scraper
+    from nodeagent.metrics.scrape import Scraper
 
     with setup_logging(settings["log.level"], settings["log.format"], background=False):
         try:
@@ -182,8 +185,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = argv[0] if argv and not argv[0].startswith("-") else None
     table = None
     if command in SETTINGS_COMMANDS:
-        from nodeagent.settings import settings_table
-
         table = settings_table()
     try:
         parser = build_parser(command, table)

@@ -1,39 +1,32 @@
 """The HTTP side: /metrics (text 0.0.4 or OpenMetrics, optionally gzipped), a landing page, /healthz, /readyz.
 
-A scrape runs every selected collector plus the agent's own registry in a worker thread, so the event
-loop (and the log shipper on it) never waits for procfs reads or rendering.
+Routes, content negotiation, gzip, request limits and the listener's lifecycle; what a scrape collects
+and how it is rendered is :mod:`nodeagent.metrics.scrape`. A scrape runs in a worker thread, so the
+event loop (and the log shipper on it) never waits for procfs reads or rendering.
 """
 
 from __future__ import annotations
 
 import asyncio
-import copy
 import errno
-import gc
 import gzip
 import html
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from aiohttp import web
 from prometheus_client import Counter, Gauge
-from prometheus_client.metrics_core import Metric
-from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_generate
-from prometheus_client.registry import CollectorRegistry
 
 from nodeagent import __version__
 from nodeagent.agentmetrics import AGENT_REGISTRY
-from nodeagent.metrics.exposition import render_text
-from nodeagent.metrics.registry import Collector, all_collectors, run_collectors
-from nodeagent.settings import split_listen_address
+from nodeagent.config import split_listen_address
+from nodeagent.metrics.registry import Collector
+from nodeagent.metrics.scrape import FilterError, Scraper
 
 log = logging.getLogger("nodeagent.server")
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
-# The agent's own runtime metrics that --web.disable-exporter-metrics leaves out (node_exporter: go_*,
-# process_*, promhttp_*).
-EXPORTER_METRIC_PREFIXES = ("process_", "python_", "nodeagent_scrape_requests")
 SHUTDOWN_GRACE_SECONDS = 3.0  # for in-flight scrapes once the listener is closed
 
 SCRAPE_REQUESTS = Counter(
@@ -51,10 +44,6 @@ for _code in ("200", "400", "500", "503"):
 
 class ListenError(Exception):
     """The server could not bind its address (in use, not local, no permission)."""
-
-
-class FilterError(ValueError):
-    """A collect[]/exclude[] query that cannot be served (HTTP 400)."""
 
 
 # ------------------------------------------------------------------------------------------------
@@ -98,111 +87,6 @@ def accepts_gzip(accept_encoding: str | None) -> bool:
     if not accept_encoding:
         return False
     return any(media in ("gzip", "x-gzip") and q > 0 for media, _, q in _media_ranges(accept_encoding))
-
-
-# ------------------------------------------------------------------------------------------------
-# Scraping
-
-
-def _openmetrics_families(families: Iterable[Metric]) -> list[Metric]:
-    """Families ready for prometheus_client's OpenMetrics writer.
-
-    Families of one name are merged (OpenMetrics allows one HELP/TYPE per name); a counter whose
-    samples lack the ``_total`` suffix OpenMetrics requires is exposed as ``unknown`` rather than
-    producing output a parser rejects.
-    """
-    merged: dict[str, Metric] = {}
-    for family in families:
-        # ``_created`` samples are left out as in the text format, so both formats give the same series.
-        samples = [s for s in family.samples if not (s.name.endswith("_created") and s.name != family.name)]
-        if not samples:
-            continue
-        existing = merged.get(family.name)
-        if existing is None:
-            existing = copy.copy(family)
-            existing.samples = samples
-            merged[family.name] = existing
-        else:
-            existing.samples.extend(samples)
-    for family in merged.values():
-        if family.type == "counter" and any(
-            not s.name.endswith(("_total", "_created")) for s in family.samples
-        ):
-            family.type = "unknown"
-    return sorted(merged.values(), key=lambda f: f.name)
-
-
-class _FamilyList:
-    """Adapter giving a list of families the ``collect()`` the OpenMetrics writer asks for."""
-
-    def __init__(self, families: list[Metric]) -> None:
-        self._families = families
-
-    def collect(self) -> list[Metric]:
-        return self._families
-
-
-class Scraper:
-    """Runs collectors and the agent registry and renders one response body. Thread-safe."""
-
-    def __init__(
-        self,
-        collectors: Sequence[Collector],
-        *,
-        exporter_metrics: bool = True,
-        agent_registry: CollectorRegistry = AGENT_REGISTRY,
-    ) -> None:
-        self.collectors = list(collectors)
-        self._by_name = {c.name: c for c in self.collectors}
-        self._known = frozenset(all_collectors())  # looked up once: it lists the package directory
-        self.exporter_metrics = exporter_metrics
-        self.agent_registry = agent_registry
-
-    @property
-    def names(self) -> list[str]:
-        return [c.name for c in self.collectors]
-
-    def select(self, collect: Sequence[str] = (), exclude: Sequence[str] = ()) -> list[Collector]:
-        """The collectors a ``collect[]``/``exclude[]`` query asks for (node_exporter semantics)."""
-        if not collect and not exclude:
-            return self.collectors
-        if collect and exclude:
-            raise FilterError("collect[] and exclude[] cannot be combined in one request")
-        for name in (*collect, *exclude):
-            if name not in self._known:
-                raise FilterError(f"unknown collector {name!r}")
-        if collect:
-            wanted = dict.fromkeys(collect)
-            for name in wanted:
-                if name not in self._by_name:
-                    raise FilterError(f"collector {name!r} is not enabled")
-            return [c for c in self.collectors if c.name in wanted]
-        excluded = set(exclude)
-        return [c for c in self.collectors if c.name not in excluded]
-
-    def agent_families(self) -> list[Metric]:
-        families = list(self.agent_registry.collect())
-        if not self.exporter_metrics:
-            families = [f for f in families if not f.name.startswith(EXPORTER_METRIC_PREFIXES)]
-        return families
-
-    def families(self, selected: Sequence[Collector] | None = None) -> list[Metric]:
-        families = run_collectors(self.collectors if selected is None else selected)
-        families.extend(self.agent_families())
-        return families
-
-    def render(
-        self, selected: Sequence[Collector] | None = None, fmt: str = "text", compress: bool = False
-    ) -> bytes:
-        """One response body. Blocking (reads procfs): call it from a worker thread."""
-        families = self.families(selected)
-        if fmt == "openmetrics":
-            body = openmetrics_generate(_FamilyList(_openmetrics_families(families)))
-        else:
-            body = render_text(families).encode("utf-8")
-        if compress:
-            body = gzip.compress(body, compresslevel=1, mtime=0)
-        return body
 
 
 # ------------------------------------------------------------------------------------------------
@@ -293,9 +177,6 @@ class MetricsServer:
         self._runner = runner
         self.addresses = [_format_address(a) for a in runner.addresses]
         self.listening = True
-        # What exists now (modules, collectors, the application) lives as long as the process: keep the
-        # cyclic GC from walking those ~50k objects again in every full collection, which scrapes trigger.
-        gc.freeze()
         log.info("listening", extra={"address": ",".join(self.addresses), "path": self.telemetry_path})
 
     async def stop(self) -> None:
@@ -324,7 +205,7 @@ class MetricsServer:
         self._in_flight += 1
         SCRAPES_IN_FLIGHT.inc()
         try:
-            body = await asyncio.to_thread(self.scraper.render, selected, fmt, compress)
+            body = await asyncio.to_thread(self._body, selected, fmt, compress)
         except Exception as exc:
             log.exception("scrape failed", extra={"err": repr(exc)})
             SCRAPE_REQUESTS.labels("500").inc()
@@ -340,6 +221,13 @@ class MetricsServer:
         if compress:
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)
+
+    def _body(self, selected: list[Collector], fmt: str, compress: bool) -> bytes:
+        """Blocking: run in a worker thread."""
+        body = self.scraper.render(selected, fmt)
+        if compress:
+            body = gzip.compress(body, compresslevel=1, mtime=0)
+        return body
 
     async def handle_landing(self, request: web.Request) -> web.Response:
         page = _LANDING.format(

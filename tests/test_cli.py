@@ -20,8 +20,8 @@ import pytest
 
 from nodeagent import __version__, cli
 from nodeagent.agentlog import setup_logging
+from nodeagent.config import CORE_SETTINGS, settings_table
 from nodeagent.metrics.registry import all_collectors, enabled_collectors
-from nodeagent.settings import CORE_SETTINGS, settings_table
 from tests.conftest import NODE_EXPORTER_FIXTURE, ROOT, free_port, require_shared
 
 AGENT = [sys.executable, "-m", "nodeagent"]
@@ -75,7 +75,7 @@ def test_boolean_option_forms() -> None:
 
 
 def test_node_name_defaults_to_env_then_hostname(monkeypatch: pytest.MonkeyPatch) -> None:
-    from nodeagent.settings import node_name
+    from nodeagent.config import node_name
 
     table = settings_table()
     monkeypatch.setenv("NODE_NAME", "worker-7")

@@ -26,9 +26,9 @@ from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
+from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
-from nodeagent.logs.config import LogsConfig
 from nodeagent.logs.record import RecordBatch, Records
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
 

@@ -33,8 +33,8 @@ from collections import OrderedDict, deque
 from typing import Any
 
 from nodeagent import safeio
+from nodeagent.config.logs import LogsConfig
 from nodeagent.logs.checkpoint import CheckpointStore
-from nodeagent.logs.config import LogsConfig
 from nodeagent.logs.discovery import (
     FoundFile,
     ScanResult,

@@ -8,9 +8,9 @@ import contextlib
 import logging
 from collections.abc import Sequence
 
+from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.checkpoint import CheckpointStore
-from nodeagent.logs.config import LogsConfig
 from nodeagent.logs.pipeline import Pipeline
 from nodeagent.logs.reader import FileReader
 from nodeagent.logs.sinks import make_sink

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from nodeagent import safeio
+from nodeagent.config.logs import InputConfig
 from nodeagent.logs.checkpoint import Cursor, Segment
-from nodeagent.logs.config import InputConfig
 from nodeagent.logs.discovery import FoundFile, PathMatcher
 from nodeagent.logs.encoding import rfc3339_ns
 from nodeagent.logs.identity import (

@@ -110,6 +110,7 @@ def render_text(families: Iterable[Metric]) -> str:
         # has no such series. A gauge that happens to end in _created is data and stays.
         created = family.name + "_created" if family.type in _HAS_CREATED else None
         rows = []
+        values: tuple[str, ...]
         for sample in family.samples:
             name, labels = sample.name, sample.labels
             if name == created:

@@ -5,8 +5,8 @@ generated from this registry (see :func:`collector_settings`), so adding a colle
 under ``nodeagent/metrics/`` and nothing else.
 
 A collector reads files below the configured roots (never a hard-coded ``/proc``) through pure parsing
-functions and yields prometheus_client metric families. ``collect()`` is synchronous: the scraper runs
-it in a worker thread, off the event loop.
+functions and yields prometheus_client metric families. ``collect()`` is synchronous: the scraper
+(:mod:`nodeagent.metrics.scrape`) runs it in a worker thread, off the event loop.
 """
 
 from __future__ import annotations
@@ -15,16 +15,15 @@ import importlib
 import logging
 import os
 import pkgutil
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 from prometheus_client.samples import Sample
 
-from nodeagent.config import Setting, parse_bool, parse_str
+from nodeagent.config import Field, Setting, parse_bool
 
 log = logging.getLogger("nodeagent.metrics")
 
@@ -54,14 +53,8 @@ class Paths:
         return self.rootfs.joinpath(*(p.lstrip("/") for p in parts))
 
 
-@dataclass(frozen=True)
-class CollectorOption:
-    """A per-collector option; becomes ``--collector.<collector>.<name>`` with node_exporter's default."""
-
-    name: str
-    default: Any
-    help: str
-    parse: Callable[[Any], Any] = parse_str
+# A per-collector option: becomes ``--collector.<collector>.<name>`` with node_exporter's default.
+CollectorOption = Field
 
 
 class Collector:
@@ -117,7 +110,7 @@ def collector_settings() -> dict[str, Setting]:
         )
         for option in cls.options:
             key = f"collector.{name}.{option.name}"
-            table[key] = Setting(key, option.default, option.help, parse=option.parse)
+            table[key] = replace(option, name=key)
     return table
 
 
@@ -149,41 +142,6 @@ def add_sample(family: Metric, labels: dict[str, str], value: float) -> None:
     the cost of adding one. The dict must not be changed afterwards."""
     name = family.name + "_total" if family.type == "counter" else family.name  # as add_metric names it
     family.samples.append(Sample(name, labels, value))
-
-
-def run_collectors(collectors: Iterable[Collector]) -> list[Metric]:
-    """Run each collector once; add node_scrape_collector_{duration_seconds,success}.
-
-    One failing collector never fails the scrape. Runs synchronously: call it from a worker thread.
-    """
-    families: list[Metric] = []
-    duration = GaugeMetricFamily(
-        "node_scrape_collector_duration_seconds",
-        "Time a collector took to run during this scrape.",
-        labels=["collector"],
-    )
-    success = GaugeMetricFamily(
-        "node_scrape_collector_success",
-        "1 if the collector succeeded during this scrape, else 0.",
-        labels=["collector"],
-    )
-    for collector in collectors:
-        start = time.perf_counter()
-        ok = 1.0
-        try:
-            families.extend(collector.collect())
-        except (NoDataError, FileNotFoundError) as exc:
-            ok = 0.0
-            log.debug("collector returned no data", extra={"collector": collector.name, "err": str(exc)})
-        except Exception as exc:
-            ok = 0.0
-            log.error("collector failed", extra={"collector": collector.name, "err": repr(exc)})
-        labels = {"collector": collector.name}
-        add_sample(duration, labels, time.perf_counter() - start)
-        add_sample(success, labels, ok)
-    families.append(duration)
-    families.append(success)
-    return families
 
 
 def read_text(path: str | Path) -> str:

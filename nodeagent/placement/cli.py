@@ -12,7 +12,7 @@ from typing import IO, Any, TypeVar
 from nodeagent.placement.live import Cluster, ClusterError, events_by_pod, resolve_kubeconfig
 from nodeagent.placement.model import DaemonSet, daemonset_from_obj, node_from_obj, pod_from_obj
 from nodeagent.placement.reality import compare, owned_pods, pod_state
-from nodeagent.placement.report import exit_status, render_json, render_table
+from nodeagent.placement.report import Checked, exit_status, render_json, render_table
 from nodeagent.placement.rules import DaemonSetResult, evaluate, index_usage
 from nodeagent.placement.sources import (
     InputError,
@@ -104,9 +104,7 @@ def _file_daemonsets(args: argparse.Namespace, stdin: IO[str] | None) -> list[Da
     return select_daemonsets(daemonsets, args.daemonset)
 
 
-def check_offline(
-    args: argparse.Namespace, stdin: IO[str] | None = None
-) -> tuple[list[DaemonSetResult], list[str]]:
+def check_offline(args: argparse.Namespace, stdin: IO[str] | None = None) -> tuple[list[Checked], list[str]]:
     daemonsets = _file_daemonsets(args, stdin)
     problems: list[str] = []
     with bulk_loading():
@@ -115,7 +113,7 @@ def check_offline(
             raise InputError(f"no nodes found in {', '.join(args.nodes)}")
         pods = pods_from(load_paths(args.pods, stdin), problems) if args.pods else []
         usage = index_usage(pods)
-        return [evaluate(ds, nodes, usage) for ds in daemonsets], problems
+        return [(evaluate(ds, nodes, usage), None) for ds in daemonsets], problems
 
 
 def _evaluate_cluster(
@@ -133,7 +131,7 @@ def _evaluate_cluster(
 
 async def check_live(
     args: argparse.Namespace, stdin: IO[str] | None = None
-) -> tuple[list[DaemonSetResult], list[str]]:
+) -> tuple[list[Checked], list[str]]:
     file_daemonsets = _file_daemonsets(args, stdin) if args.filename else None
     kubeconfig = resolve_kubeconfig(args.kubeconfig)
     async with Cluster(kubeconfig, args.context, args.request_timeout) as cluster:
@@ -157,7 +155,7 @@ async def check_live(
             _evaluate_cluster, daemonsets, node_objects, pod_objects
         )
         if file_daemonsets is not None:
-            return results, problems
+            return [(result, None) for result in results], problems
 
         # Ask for scheduler events only where a pod is waiting for the scheduler.
         waiting_namespaces = sorted(
@@ -170,9 +168,7 @@ async def check_live(
         )
         event_lists = await asyncio.gather(*(cluster.scheduling_events(ns) for ns in waiting_namespaces))
         events = events_by_pod([event for events in event_lists for event in events])
-        for result in results:
-            result.live = compare(result, pods, events)
-        return results, problems
+        return [(result, compare(result, pods, events)) for result in results], problems
 
 
 def _run_coroutine(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -190,16 +186,16 @@ def run(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[str] 
     try:
         _check_inputs(args)
         if args.live:
-            results, problems = _run_coroutine(check_live(args, stdin))
+            checked, problems = _run_coroutine(check_live(args, stdin))
         else:
-            results, problems = check_offline(args, stdin)
+            checked, problems = check_offline(args, stdin)
     except (InputError, ClusterError) as error:
         print(f"check-placement: error: {error}", file=sys.stderr)
         return EXIT_BAD_INPUT
     render = render_json if args.output == "json" else render_table
-    stdout.write(render(results, problems))
+    stdout.write(render(checked, problems))
     stdout.flush()
-    return exit_status(results, args.allow_excluded)
+    return exit_status(checked, args.allow_excluded)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,10 @@ class ClusterError(Exception):
     """The cluster could not be reached or refused a request; the message is one line."""
 
 
-def resolve_kubeconfig(explicit: str | None, environ: dict[str, str] | None = None) -> str | None:
+def resolve_kubeconfig(explicit: str | None, environ: Mapping[str, str] | None = None) -> str | None:
     """The kubeconfig to use (as kubectl picks it), or None for in-cluster configuration."""
-    environ = os.environ if environ is None else environ
+    if environ is None:
+        environ = os.environ
     if explicit:
         if not Path(explicit).expanduser().is_file():
             raise ClusterError(f"{explicit}: kubeconfig not found")

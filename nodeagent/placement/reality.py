@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from nodeagent.placement.model import DaemonSet, ExistingPod, as_dict, as_list, as_str
-from nodeagent.placement.rules import DaemonSetResult, NodeResult, Verdict
+from nodeagent.placement.rules import DaemonSetResult, NodeResult, Rule, Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,7 +115,7 @@ def _compare_node(node_result: NodeResult, pods: list[PodState]) -> tuple[bool, 
             False,
             f"excluded by the DaemonSet's node selection, yet {existing} (the controller deletes it)",
         )
-    evicting = any(r.rule == "taint" and "NoExecute" in r.message for r in node_result.reasons)
+    evicting = any(r.rule is Rule.TAINT and "NoExecute" in r.message for r in node_result.reasons)
     fate = (
         "the controller deletes it"
         if evicting

@@ -8,11 +8,14 @@ from collections.abc import Sequence
 from nodeagent.placement.reality import LiveComparison
 from nodeagent.placement.rules import DaemonSetResult, Verdict
 
+# One checked DaemonSet: the prediction, and in live mode how the cluster compares with it.
+Checked = tuple[DaemonSetResult, LiveComparison | None]
 
-def exit_status(results: Sequence[DaemonSetResult], allow_excluded: bool = False) -> int:
+
+def exit_status(checked: Sequence[Checked], allow_excluded: bool = False) -> int:
     """0 when every node runs the pod (or is excluded, if allowed); 1 otherwise."""
     acceptable = {Verdict.RUNS, Verdict.EXCLUDED} if allow_excluded else {Verdict.RUNS}
-    ok = all(node.verdict in acceptable for result in results for node in result.nodes)
+    ok = all(node.verdict in acceptable for result, _ in checked for node in result.nodes)
     return 0 if ok else 1
 
 
@@ -27,10 +30,9 @@ def _live_json(live: LiveComparison) -> dict:
     }
 
 
-def to_json(results: Sequence[DaemonSetResult], input_warnings: Sequence[str] = ()) -> dict:
+def to_json(checked: Sequence[Checked], input_warnings: Sequence[str] = ()) -> dict:
     daemonsets = []
-    for result in results:
-        live = result.live if isinstance(result.live, LiveComparison) else None
+    for result, live in checked:
         nodes = []
         for node_result in result.nodes:
             entry = {
@@ -65,8 +67,8 @@ def to_json(results: Sequence[DaemonSetResult], input_warnings: Sequence[str] = 
     return {"daemonsets": daemonsets, "warnings": list(input_warnings)}
 
 
-def render_json(results: Sequence[DaemonSetResult], input_warnings: Sequence[str] = ()) -> str:
-    return json.dumps(to_json(results, input_warnings), indent=2) + "\n"
+def render_json(checked: Sequence[Checked], input_warnings: Sequence[str] = ()) -> str:
+    return json.dumps(to_json(checked, input_warnings), indent=2) + "\n"
 
 
 def _columns(rows: list[list[str]]) -> list[str]:
@@ -81,17 +83,16 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def render_table(results: Sequence[DaemonSetResult], input_warnings: Sequence[str] = ()) -> str:
+def render_table(checked: Sequence[Checked], input_warnings: Sequence[str] = ()) -> str:
     out: list[str] = []
     for warning in input_warnings:
         out.append(f"warning: {warning}")
     if input_warnings:
         out.append("")
-    for number, result in enumerate(results):
+    for number, (result, live) in enumerate(checked):
         if number:
             out.append("")
         ds = result.daemonset
-        live = result.live if isinstance(result.live, LiveComparison) else None
         out.append(f"DaemonSet {ds.key}  ({ds.source})")
         header = ["NODE", "ROLE", "VERDICT"] + (["CLUSTER"] if live else []) + ["REASON"]
         rows = [header]

@@ -1,8 +1,9 @@
 """The placement decision: first the DaemonSet controller's (does the node get a pod at all?), then the
 scheduler's and the kubelet's (can that pod be placed and started there now?).
 
-Each rule is a small function returning Reasons; CONTROLLER_RULES and SCHEDULER_RULES list them in the
-order they are reported. Adding a rule means writing one function and listing it.
+Each rule is a small function returning Reasons; EXCLUDING_RULES, BLOCKING_RULES and SCHEDULER_RULES list
+them in the order they are reported. Adding a rule means writing one function, listing it, and naming what
+it reports in `Rule`.
 """
 
 from __future__ import annotations
@@ -46,9 +47,22 @@ class Verdict(StrEnum):
     PENDING = "pending"  # the controller creates the pod, but it cannot be scheduled or started now
 
 
+class Rule(StrEnum):
+    """What a Reason is about; the value is what JSON output carries."""
+
+    NODE_NAME = "nodeName"
+    NODE_SELECTOR = "nodeSelector"
+    NODE_AFFINITY = "nodeAffinity"
+    TAINT = "taint"
+    NOT_READY = "notReady"
+    RESOURCES = "resources"
+    POD_COUNT = "podCount"
+    HOST_PORT = "hostPort"
+
+
 @dataclass(frozen=True, slots=True)
 class Reason:
-    rule: str  # taint | nodeSelector | nodeAffinity | nodeName | resources | podCount | hostPort | notReady
+    rule: Rule
     message: str
     fix: str | None = None
 
@@ -65,7 +79,6 @@ class DaemonSetResult:
     daemonset: DaemonSet
     nodes: list[NodeResult]
     warnings: list[str]
-    live: object | None = None  # a reality.LiveComparison in live mode
 
     def summary(self) -> dict[str, int]:
         counts = {"nodes": len(self.nodes)} | {verdict.value: 0 for verdict in Verdict}
@@ -190,7 +203,7 @@ def rule_node_name(p: Prepared, node: Node) -> list[Reason]:
         return []
     return [
         Reason(
-            "nodeName",
+            Rule.NODE_NAME,
             f"spec.template.spec.nodeName is {wanted}: the pod goes to that node only",
             "remove spec.template.spec.nodeName and pick nodes with nodeSelector or node affinity",
         )
@@ -212,6 +225,7 @@ def rule_node_selector(p: Prepared, node: Node) -> list[Reason]:
         if actual == value:
             continue
         if actual is None:
+            fix: str | None
             message = f"nodeSelector {key}={value}: node has no label {key}"
             fix = f"kubectl label node {node.name} {key}={value}"
             if key in _KUBELET_SET_LABELS:
@@ -226,7 +240,7 @@ def rule_node_selector(p: Prepared, node: Node) -> list[Reason]:
                 else f"kubectl label node {node.name} {key}={value} --overwrite, "
                 f"or change {key} in spec.template.spec.nodeSelector"
             )
-        reasons.append(Reason("nodeSelector", message, fix))
+        reasons.append(Reason(Rule.NODE_SELECTOR, message, fix))
     return reasons
 
 
@@ -267,7 +281,7 @@ def rule_node_affinity(p: Prepared, node: Node) -> list[Reason]:
                 f"kubectl label node {node.name} {failed[0].key}={failed[0].values[0]}, or widen the affinity"
             )
     return [
-        Reason("nodeAffinity", "required node affinity matches no term: " + " | ".join(explanations), fix)
+        Reason(Rule.NODE_AFFINITY, "required node affinity matches no term: " + " | ".join(explanations), fix)
     ]
 
 
@@ -293,7 +307,7 @@ def _taint_reason(taint: Taint, node: Node) -> Reason:
             "\n(to run on control-plane nodes of every Kubernetes version, tolerate both "
             f"{CONTROL_PLANE_KEY} and {LEGACY_MASTER_KEY})"
         )
-    return Reason("taint", message, fix)
+    return Reason(Rule.TAINT, message, fix)
 
 
 def rule_taints(p: Prepared, node: Node) -> list[Reason]:
@@ -317,7 +331,7 @@ def rule_node_ready(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
     if ready is None:
         reasons.append(
             Reason(
-                "notReady",
+                Rule.NOT_READY,
                 "node reports no Ready condition (the node controller treats that as Unknown); "
                 "the pod is created but cannot start",
                 f"check that the kubelet on {node.name} runs and posts its status",
@@ -330,7 +344,7 @@ def rule_node_ready(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
             if not p.ds.template.host_network:
                 reasons.append(
                     Reason(
-                        "notReady",
+                        Rule.NOT_READY,
                         f"{state}; the pod needs the pod network, which is not up yet",
                         f"get the network plugin running on {node.name} (its DaemonSet uses hostNetwork and "
                         "starts on NotReady nodes); this pod starts after that",
@@ -339,18 +353,18 @@ def rule_node_ready(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
         else:
             reasons.append(
                 Reason(
-                    "notReady",
+                    Rule.NOT_READY,
                     f"{state}; the pod is created but cannot start",
                     f"check the kubelet and container runtime (kubectl describe node {node.name})",
                 )
             )
     if not p.ds.template.critical:
         for condition in ("DiskPressure", "PIDPressure"):
-            state = node.conditions.get(condition)
-            if state is not None and state.status == "True":
+            pressure = node.conditions.get(condition)
+            if pressure is not None and pressure.status == "True":
                 reasons.append(
                     Reason(
-                        "notReady",
+                        Rule.NOT_READY,
                         f"node has {condition}: the kubelet rejects non-critical pods until it clears",
                         f"relieve the {condition} on {node.name}, or give the DaemonSet "
                         "priorityClassName: system-node-critical so the kubelet admits it under pressure",
@@ -370,7 +384,7 @@ def rule_capacity(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
     if not node.allocatable_reported:
         return [
             Reason(
-                "resources",
+                Rule.RESOURCES,
                 "node reports no status.allocatable: the scheduler sees zero capacity (pods, cpu, memory)",
                 f"check that the kubelet on {node.name} has registered and posts its status",
             )
@@ -382,7 +396,7 @@ def rule_capacity(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
     if pod_count + 1 > allowed:
         reasons.append(
             Reason(
-                "podCount",
+                Rule.POD_COUNT,
                 f"node already runs {pod_count} pods and allows {allowed} (allocatable pods)",
                 f"raise the kubelet's maxPods on {node.name} or move pods off it; a DaemonSet with a higher "
                 "priorityClassName (e.g. system-node-critical) preempts lower-priority pods",
@@ -408,7 +422,7 @@ def rule_capacity(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
                 f"{node.name}; a higher priorityClassName (e.g. system-node-critical) lets the scheduler "
                 "preempt lower-priority pods"
             )
-        reasons.append(Reason("resources", message, fix))
+        reasons.append(Reason(Rule.RESOURCES, message, fix))
     return reasons
 
 
@@ -432,7 +446,7 @@ def rule_host_ports(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
             )
             reasons.append(
                 Reason(
-                    "hostPort",
+                    Rule.HOST_PORT,
                     f"host port {wanted} is already taken by pod {_pod_names(holders)}{implied}",
                     f"move or remove {_pod_names(holders)}, or change the DaemonSet's port {wanted.port}",
                 )

@@ -83,7 +83,7 @@ def parse_text(text: str, source: str) -> list[Loaded]:
             return list(_flatten(json.loads(text), source))
         except json.JSONDecodeError as error:
             raise InputError(f"{source}:{error.lineno}: invalid JSON: {error.msg}") from None
-    objects = []
+    objects: list[Loaded] = []
     try:
         for document in yaml.load_all(text, Loader=_LOADER):
             objects.extend(_flatten(document, source))

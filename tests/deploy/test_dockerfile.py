@@ -100,6 +100,7 @@ def test_dockerignore_sends_what_the_build_copies() -> None:
 
     for needed in (
         "pyproject.toml",
+        "constraints.txt",
         "nodeagent/__init__.py",
         "nodeagent/cli.py",
         "nodeagent/logs/default.yaml",
@@ -108,3 +109,20 @@ def test_dockerignore_sends_what_the_build_copies() -> None:
         assert sent(needed), needed
     for unneeded in ("tests/conftest.py", ".git/HEAD", "manifests/daemonset.yaml", "benchmarks/x.py"):
         assert not sent(unneeded), unneeded
+
+
+def test_dependencies_install_with_the_pinned_versions() -> None:
+    runs = [rest for word, rest in instructions() if word == "RUN" and " install " in rest]
+    # Every install that resolves dependencies (the package itself goes in with --no-deps).
+    installs = [
+        part for run in runs for part in run.split("&&") if " install " in part and "--no-deps" not in part
+    ]
+    assert len(installs) == 2 and all("-c constraints.txt" in part for part in installs), installs
+    copies = [rest for word, rest in instructions() if word == "COPY"]
+    assert "pyproject.toml constraints.txt /src/" in copies
+
+
+def test_no_default_package_index() -> None:
+    """pip knows its index; a mirror is an explicit build argument, never a default naming a host."""
+    index_args = [rest for word, rest in instructions() if word == "ARG" and rest.startswith("PIP_INDEX_URL")]
+    assert index_args == ["PIP_INDEX_URL"]

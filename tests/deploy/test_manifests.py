@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 from nodeagent.cli import build_parser, resolve_from_args
-from nodeagent.logs.config import own_output_excludes, parse_logs_config
-from nodeagent.settings import settings_table
+from nodeagent.config import settings_table
+from nodeagent.config.logs import own_output_excludes, parse_logs_config
 from tests.deploy.conftest import COMPONENTS, EXAMPLES, MANIFESTS, find
 from tests.deploy.crd_schemas import SCHEMAS
 

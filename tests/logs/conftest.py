@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeagent.agentmetrics import AGENT_REGISTRY
-from nodeagent.logs.config import LogsConfig, parse_logs_config
+from nodeagent.config.logs import LogsConfig, parse_logs_config
 from nodeagent.logs.record import Record
 from nodeagent.logs.shipper import run_logs
 from nodeagent.logs.sinks.base import Sink

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from nodeagent.config.logs import InputConfig
 from nodeagent.logs.checkpoint import CheckpointStore
-from nodeagent.logs.config import InputConfig
 from nodeagent.logs.discovery import stat_path
 from nodeagent.logs.identity import read_prefix
 from nodeagent.logs.tailer import IdentityLost, InputSource, Tailer

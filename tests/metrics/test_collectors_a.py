@@ -30,7 +30,8 @@ from nodeagent.metrics.filesystem import (
     unescape_mount_path,
 )
 from nodeagent.metrics.meminfo import parse_meminfo
-from nodeagent.metrics.registry import Paths, all_collectors, build_collectors, run_collectors
+from nodeagent.metrics.registry import Paths, all_collectors, build_collectors
+from nodeagent.metrics.scrape import run_collectors
 from nodeagent.metrics.vmstat import DEFAULT_FIELDS, parse_vmstat
 
 

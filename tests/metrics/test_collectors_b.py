@@ -18,7 +18,8 @@ from nodeagent.metrics.exposition import render_text
 from nodeagent.metrics.netclass import admin_state
 from nodeagent.metrics.netdev import address_info, address_scope, legacy_names, parse_proc_net_dev
 from nodeagent.metrics.netstat import parse_netstat, parse_snmp6
-from nodeagent.metrics.registry import Paths, build_collectors, run_collectors
+from nodeagent.metrics.registry import Paths, build_collectors
+from nodeagent.metrics.scrape import run_collectors
 from nodeagent.metrics.sockstat import parse_sockstat, sockstat_samples
 from nodeagent.metrics.softnet import parse_softnet
 from nodeagent.metrics.udp_queues import parse_udp_queues

@@ -21,8 +21,9 @@ from nodeagent.metrics._sysfs_attrs import go_parse_float, go_parse_int, numbere
 from nodeagent.metrics.exposition import format_value, render_text
 from nodeagent.metrics.filefd import parse_file_nr
 from nodeagent.metrics.pressure import parse_psi
-from nodeagent.metrics.registry import Paths, all_collectors, build_collectors, run_collectors
+from nodeagent.metrics.registry import Paths, all_collectors, build_collectors
 from nodeagent.metrics.schedstat import parse_schedstat
+from nodeagent.metrics.scrape import run_collectors
 from nodeagent.metrics.textfile import read_textfiles
 from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
 

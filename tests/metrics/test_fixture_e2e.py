@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from nodeagent.metrics.exposition import render_text
-from nodeagent.metrics.registry import Paths, all_collectors, build_collectors, run_collectors
+from nodeagent.metrics.registry import Paths, all_collectors, build_collectors
+from nodeagent.metrics.scrape import run_collectors
 
 # node_exporter's e2e test drops these before comparing (see the fixture README).
 DROPPED = re.compile(

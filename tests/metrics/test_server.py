@@ -18,12 +18,12 @@ from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from nodeagent.agent import AgentPlan, run_agent
-from nodeagent.config import resolve_settings
+from nodeagent.config import resolve_settings, settings_table
 from nodeagent.metrics import registry
 from nodeagent.metrics.loadavg import LoadavgCollector
 from nodeagent.metrics.registry import Collector, Paths
-from nodeagent.server import MetricsServer, Scraper, accepts_gzip, negotiate_format
-from nodeagent.settings import settings_table
+from nodeagent.metrics.scrape import Scraper
+from nodeagent.server import MetricsServer, accepts_gzip, negotiate_format
 from tests.conftest import NODE_EXPORTER_FIXTURE, require_shared
 
 PROMETHEUS_2_ACCEPT = (
@@ -396,13 +396,6 @@ async def test_run_agent_exits_1_when_the_shipper_fails(
     shipper.may_start.set()
     plan = plan_for(paths, monkeypatch, shipper)
     assert await asyncio.wait_for(run_agent(plan, handle_signals=False), 10) == 1
-
-
-def test_scraper_families_without_exporter_metrics(paths: Paths) -> None:
-    scraper = Scraper([LoadavgCollector(paths, {})], exporter_metrics=False)
-    names = {family.name for family in scraper.families()}
-    assert {"node_load1", "node_load5", "node_load15", "node_scrape_collector_success"} <= names
-    assert not any(name.startswith(("process_", "python_")) for name in names)
 
 
 async def test_all_interfaces_falls_back_to_ipv4_without_ipv6(

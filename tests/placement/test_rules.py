@@ -5,7 +5,7 @@ from __future__ import annotations
 import yaml
 
 from nodeagent.placement.model import Condition, Taint, node_from_obj
-from nodeagent.placement.rules import Verdict, evaluate, index_usage, toleration_yaml
+from nodeagent.placement.rules import Rule, Verdict, evaluate, index_usage, toleration_yaml
 from nodeagent.placement.sources import daemonsets_from, load_path, nodes_from, pods_from
 from tests.placement.builders import (
     DAEMONSETS,
@@ -455,3 +455,24 @@ def test_kind_cluster_requests_from_real_pods():
         namespace="kube-system",
     )
     assert _verdicts(evaluate(kindnet, nodes, usage))["kind-control-plane"] == "runs"
+
+
+def test_every_reason_names_a_member_of_the_closed_rule_enum_and_every_member_is_reported():
+    affinity = {
+        "nodeAffinity": {
+            "requiredDuringSchedulingIgnoredDuringExecution": {
+                "nodeSelectorTerms": [
+                    {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z1"]}]}
+                ]
+            }
+        }
+    }
+    excluding = make_ds({"nodeName": "elsewhere", "nodeSelector": {"pool": "infra"}, "affinity": affinity})
+    tainted = make_node("a", taints=[{"key": "dedicated", "effect": "NoSchedule"}])
+    port = {"containerPort": 80, "hostPort": 80}
+    busy = make_ds({"containers": [requests_container(cpu="8") | {"ports": [port]}]})
+    sick = make_node("b", ready="False", allocatable={"pods": "1"})
+    holder = make_pod("holder", "b", containers=[{"name": "c", "image": "x", "ports": [port]}])
+    reasons = only(check(excluding, tainted)).reasons + only(check(busy, sick, pods=[holder])).reasons
+    assert all(isinstance(reason.rule, Rule) for reason in reasons)
+    assert {reason.rule for reason in reasons} == set(Rule)

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from typing import Any
 
+from nodeagent.config.errors import ConfigError
+from nodeagent.config.loader import LineDict
+from nodeagent.config.values import shown
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink, SinkError
 from nodeagent.logs.sinks.file import FileSink
 from nodeagent.logs.sinks.http import HttpSink
@@ -22,22 +25,27 @@ SINK_TYPES: dict[str, type[Sink]] = {
 }
 
 
+def parse_sink_type(raw: Any) -> str:
+    if not isinstance(raw, str) or raw not in SINK_TYPES:
+        raise ValueError(f"unknown sink type {shown(raw)} (expected one of {', '.join(sorted(SINK_TYPES))})")
+    return raw
+
+
 def make_sink(spec: Mapping[str, Any], *, name: str, ignore: Collection[str] = ()) -> Sink:
     """A sink from ``{type: ..., <options>}``.
 
-    ``name`` (and ``type``) are not options; keys in ``ignore`` belong to the caller. Raises
-    ValueError("key: message") for an unknown type, a missing or bad option, or an unknown option.
+    ``name`` (and ``type``) are not options; keys in ``ignore`` belong to the caller. Raises ConfigError
+    (a ValueError, shown as ``key: message``) for an unknown type, a missing or bad option, or an unknown
+    option.
     """
     if not isinstance(spec, Mapping):
-        raise ValueError(f"type: a sink is a mapping with a 'type', got {type(spec).__name__}")
-    sink_type = spec.get("type")
-    cls = SINK_TYPES.get(sink_type) if isinstance(sink_type, str) else None
-    if cls is None:
-        raise ValueError(
-            f"type: unknown sink type {sink_type!r} (expected one of {', '.join(sorted(SINK_TYPES))})"
-        )
-    skip = {"type", "name", *ignore}
-    options = {key: value for key, value in spec.items() if key not in skip}
+        raise ConfigError(f"a sink is a mapping with a 'type', got {type(spec).__name__}", key="type")
+    try:
+        cls = SINK_TYPES[parse_sink_type(spec.get("type"))]
+    except ValueError as exc:
+        raise ConfigError(str(exc), key="type") from None
+    keys = [key for key in spec if key not in {"type", "name", *ignore}]
+    options = spec.subset(keys) if isinstance(spec, LineDict) else {key: spec[key] for key in keys}
     return cls(name, options)
 
 
@@ -53,4 +61,5 @@ __all__ = [
     "StdoutSink",
     "SyslogSink",
     "make_sink",
+    "parse_sink_type",
 ]

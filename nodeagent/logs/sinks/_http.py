@@ -11,7 +11,8 @@ from typing import Any
 import aiohttp
 
 from nodeagent import __version__
-from nodeagent.logs.sinks._options import OptionReader, parse_bool, parse_headers, parse_str, parse_timeout
+from nodeagent.config.schema import Field, Invalid
+from nodeagent.config.values import parse_bool, parse_headers, parse_str, positive_duration
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
 
 USER_AGENT = f"nodeagent/{__version__}"
@@ -19,21 +20,23 @@ ERROR_BODY_CHARS = 512  # how much of a refusal's body goes into the error messa
 _GZIP_IN_THREAD_BYTES = 256 * 1024  # compress bigger bodies off the event loop (zlib releases the GIL)
 
 
-def read_common_http_options(options: OptionReader, *, gzip_default: bool) -> dict[str, Any]:
+def http_fields(*, gzip_default: bool) -> tuple[Field, ...]:
     """Options every HTTP sink has: headers, gzip, timeout, basic auth."""
-    settings = {
-        "headers": options.take("headers", parse_headers, {}),
-        "gzip": options.take("gzip", parse_bool, gzip_default),
-        "timeout": options.take("timeout", parse_timeout, 10.0),
-        "username": options.take("username", parse_str, None),
-        "password": options.take("password", parse_str, None),
-        "password_file": options.take("password_file", parse_str, None),
-    }
+    return (
+        Field("headers", {}, "Extra request headers.", parse_headers),
+        Field("gzip", gzip_default, "gzip the body (Content-Encoding: gzip).", parse_bool),
+        Field("timeout", 10.0, "Per request.", positive_duration),
+        Field("username", None, "HTTP basic auth user.", parse_str),
+        Field("password", None, "HTTP basic auth password.", parse_str),
+        Field("password_file", None, "File holding the basic auth password.", parse_str),
+    )
+
+
+def check_http_options(settings: dict[str, Any]) -> None:
     if settings["password"] is not None and settings["password_file"] is not None:
-        raise ValueError("password_file: set either password or password_file, not both")
+        raise Invalid("password_file", "set either password or password_file, not both")
     if settings["username"] is None and (settings["password"] is not None or settings["password_file"]):
-        raise ValueError("username: required when a password is set")
-    return settings
+        raise Invalid("username", "required when a password is set")
 
 
 class HttpPoster:

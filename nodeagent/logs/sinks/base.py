@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from nodeagent.config.schema import Section
 from nodeagent.logs.record import Record
 
 
@@ -30,10 +31,15 @@ class Sink(ABC):
     """
 
     type: ClassVar[str]
+    option_schema: ClassVar[Section]  # the options, declared next to the sink's code
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         self.name = name
         self.options = options
+
+    def read_options(self) -> dict[str, Any]:
+        """The options as typed values (defaults filled in); raises ConfigError naming the option."""
+        return self.option_schema.read(self.options)
 
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections or files."""

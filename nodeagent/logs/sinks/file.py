@@ -17,9 +17,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
+from nodeagent.config.schema import REQUIRED, Field, Section
+from nodeagent.config.values import parse_nonempty_str
 from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._options import OptionReader, parse_str
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 log = logging.getLogger(__name__)
@@ -44,21 +45,16 @@ def _drop_torn_tail(fd: int) -> None:
     os.ftruncate(fd, 0)
 
 
-def _parse_path(raw: Any) -> Path:
-    text = parse_str(raw)
-    if not text:
-        raise ValueError("must not be empty")
-    return Path(text)
-
-
 class FileSink(Sink):
     type: ClassVar[str] = "file"
+    option_schema: ClassVar[Section] = Section(
+        (Field("path", REQUIRED, "The file; parent directories are created.", parse_nonempty_str),),
+        subject="a file sink",
+    )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
-        reader = OptionReader(self.type, options)
-        self.path: Path = reader.take("path", _parse_path)
-        reader.finish()
+        self.path = Path(self.read_options()["path"])
         self._fd: int | None = None
         self._identity: tuple[int, int] | None = None
         self._dirty = False  # written since the last fsync

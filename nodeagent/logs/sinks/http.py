@@ -15,10 +15,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from nodeagent.config.schema import REQUIRED, Field, Section
+from nodeagent.config.values import parse_choice, parse_http_url, parse_str
 from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._http import HttpPoster, read_common_http_options
-from nodeagent.logs.sinks._options import OptionReader, parse_http_url, parse_str
+from nodeagent.logs.sinks._http import HttpPoster, check_http_options, http_fields
 from nodeagent.logs.sinks.base import Sink
 
 NDJSON = "application/x-ndjson"
@@ -26,22 +27,25 @@ METHODS = ("POST", "PUT", "PATCH")
 
 
 def _parse_method(raw: Any) -> str:
-    method = parse_str(raw).upper()
-    if method not in METHODS:
-        raise ValueError(f"expected one of {', '.join(METHODS)}, got {raw!r}")
-    return method
+    return parse_choice(*METHODS)(parse_str(raw).upper())
 
 
 class HttpSink(Sink):
     type: ClassVar[str] = "http"
+    option_schema: ClassVar[Section] = Section(
+        (
+            Field("url", REQUIRED, "Where to send (http:// or https://).", parse_http_url),
+            Field("method", "POST", f"One of {', '.join(METHODS)}.", _parse_method),
+            *http_fields(gzip_default=False),
+        ),
+        subject="a http sink",
+        check=check_http_options,
+    )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
-        reader = OptionReader(self.type, options)
-        self.url = reader.take("url", parse_http_url)
-        self.method = reader.take("method", _parse_method, "POST")
-        settings = read_common_http_options(reader, gzip_default=False)
-        reader.finish()
+        settings = self.read_options()
+        self.url, self.method = settings["url"], settings["method"]
         self._poster = HttpPoster(name, self.method, self.url, settings)
 
     async def start(self) -> None:

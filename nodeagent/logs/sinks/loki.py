@@ -24,10 +24,11 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 
+from nodeagent.config.schema import REQUIRED, Field, Section
+from nodeagent.config.values import parse_choice, parse_http_url, parse_str
 from nodeagent.logs.encoding import record_json, unix_nanos
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._http import HttpPoster, read_common_http_options
-from nodeagent.logs.sinks._options import OptionReader, parse_choice, parse_http_url, parse_str
+from nodeagent.logs.sinks._http import HttpPoster, check_http_options, http_fields
 from nodeagent.logs.sinks.base import Sink
 
 PUSH_PATH = "/loki/api/v1/push"
@@ -127,19 +128,34 @@ def build_push_request(
 
 class LokiSink(Sink):
     type: ClassVar[str] = "loki"
+    option_schema: ClassVar[Section] = Section(
+        (
+            Field("url", REQUIRED, f"Base URL; {PUSH_PATH} is appended.", parse_http_url),
+            Field(
+                "labels",
+                parse_labels(list(DEFAULT_LABELS)),
+                "Record fields that become labels.",
+                parse_labels,
+            ),
+            Field("static_labels", {}, "Fixed labels of every stream.", parse_static_labels),
+            Field("line_format", "json", "json or message.", parse_choice("json", "message")),
+            Field("tenant_id", None, "Sent as X-Scope-OrgID.", parse_str),
+            *http_fields(gzip_default=True),
+        ),
+        subject="a loki sink",
+        check=check_http_options,
+    )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
-        reader = OptionReader(self.type, options)
-        url = reader.take("url", parse_http_url).rstrip("/")
+        settings = self.read_options()
+        url = settings["url"].rstrip("/")
         self.push_url = url if url.endswith(PUSH_PATH) else url + PUSH_PATH
-        self.labels = reader.take("labels", parse_labels, parse_labels(list(DEFAULT_LABELS)))
-        self.static_labels = reader.take("static_labels", parse_static_labels, {})
-        self.line_format = reader.take("line_format", parse_choice("json", "message"), "json")
-        self.tenant_id = reader.take("tenant_id", parse_str, None) or None
-        http_settings = read_common_http_options(reader, gzip_default=True)
-        reader.finish()
-        self._poster = HttpPoster(name, "POST", self.push_url, http_settings)
+        self.labels = settings["labels"]
+        self.static_labels = settings["static_labels"]
+        self.line_format = settings["line_format"]
+        self.tenant_id = settings["tenant_id"] or None
+        self._poster = HttpPoster(name, "POST", self.push_url, settings)
 
     async def start(self) -> None:
         await self._poster.start()

@@ -10,18 +10,19 @@ import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from nodeagent.config.schema import Section
 from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._options import OptionReader
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 
 class StdoutSink(Sink):
     type: ClassVar[str] = "stdout"
+    option_schema: ClassVar[Section] = Section((), subject="a stdout sink")
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
-        OptionReader(self.type, options).finish()
+        self.read_options()
 
     @staticmethod
     def _write(data: bytes) -> None:

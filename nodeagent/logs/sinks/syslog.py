@@ -20,9 +20,10 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from nodeagent.config.schema import REQUIRED, Field, Section
+from nodeagent.config.values import parse_str, positive_duration
 from nodeagent.logs.encoding import syslog_timestamp
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._options import OptionReader, parse_str, parse_timeout
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 FACILITIES = {
@@ -133,15 +134,23 @@ def frame(message: bytes) -> bytes:
 
 class SyslogSink(Sink):
     type: ClassVar[str] = "syslog"
+    option_schema: ClassVar[Section] = Section(
+        (
+            Field("address", REQUIRED, "host:port or [v6]:port (port 514 by default).", parse_address),
+            Field("facility", FACILITIES["user"], "Facility name or number 0-23.", parse_facility),
+            Field("app_name", None, "APP-NAME (default: the container name, else nodeagent).", parse_str),
+            Field("timeout", 10.0, "Connect and write timeout.", positive_duration),
+        ),
+        subject="a syslog sink",
+    )
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
-        reader = OptionReader(self.type, options)
-        self.host, self.port = reader.take("address", parse_address)
-        self.facility = reader.take("facility", parse_facility, FACILITIES["user"])
-        self.app_name = reader.take("app_name", parse_str, None) or None
-        self.timeout = reader.take("timeout", parse_timeout, 10.0)
-        reader.finish()
+        values = self.read_options()
+        self.host, self.port = values["address"]
+        self.facility = values["facility"]
+        self.app_name = values["app_name"] or None
+        self.timeout = values["timeout"]
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -163,8 +172,8 @@ class SyslogSink(Sink):
             raise RetryableSinkError(
                 f"{self.name}: cannot connect to {self.host}:{self.port}: {type(exc).__name__}: {exc}"
             ) from exc
-        assert self._writer is not None
         # drain() then waits until every byte is handed to the kernel, not just below a high-water mark.
+        assert self._writer is not None
         self._writer.transport.set_write_buffer_limits(high=0)
 
     async def _disconnect(self) -> None:

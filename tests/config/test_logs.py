@@ -7,13 +7,12 @@ from pathlib import Path
 import pytest
 
 from nodeagent.config import ConfigError, load_yaml
-from nodeagent.logs.config import (
+from nodeagent.config.logs import (
     InputConfig,
     LogsConfig,
     default_state_dir,
     own_output_excludes,
     parse_logs_config,
-    parse_size,
 )
 from nodeagent.logs.discovery import PathMatcher
 from nodeagent.logs.parsers import MultilineConfig
@@ -165,18 +164,6 @@ def test_errors_name_key_file_and_line(text: str, key: str, line: int, words: st
     assert error.line == line
     assert words in error.message
     assert str(error).startswith(f"agent.yaml:{line}: {key}: ")
-
-
-def test_sizes() -> None:
-    assert parse_size(100) == 100
-    assert parse_size("256KiB") == 262144
-    assert parse_size("1M") == parse_size("1MiB") == 1 << 20
-    assert parse_size("1MB") == 1_000_000
-    assert parse_size("1.5k") == 1536
-    with pytest.raises(ValueError):
-        parse_size("-1")
-    with pytest.raises(ValueError):
-        parse_size(True)
 
 
 def test_the_file_sink_output_is_excluded_from_every_input(tmp_path: Path) -> None:

@@ -7,52 +7,20 @@ generates them from the collector registry. :func:`settings_table` joins both.
 from __future__ import annotations
 
 import os
-import re
 import socket
-from typing import Any
 
-from nodeagent.config import Setting, Settings, parse_bool, parse_choice, parse_int, parse_str
+from nodeagent.config.settings import Setting, Settings
+from nodeagent.config.values import (
+    non_negative_int,
+    parse_bool,
+    parse_choice,
+    parse_listen_address,
+    parse_optional_bool,
+    parse_url_path,
+)
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("logfmt", "json")
-
-_ADDRESS = re.compile(r"^(?:\[(?P<ipv6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^:\[\]\s]*)):(?P<port>\d{1,5})$")
-
-
-def split_listen_address(address: str) -> tuple[str | None, int]:
-    """``:9100`` -> (None, 9100) (all interfaces); ``127.0.0.1:9100``; ``[::1]:9100`` -> ("::1", 9100)."""
-    match = _ADDRESS.match(address.strip())
-    if not match:
-        raise ValueError(f"expected [host]:port such as :9100 or 127.0.0.1:9100, got {address!r}")
-    port = int(match["port"])
-    if port > 65535:
-        raise ValueError(f"port {port} is out of range in {address!r}")
-    host = match["ipv6"] or match["host"] or None
-    return host, port
-
-
-def parse_listen_address(raw: Any) -> str:
-    text = parse_str(raw).strip()
-    split_listen_address(text)
-    return text
-
-
-def parse_url_path(raw: Any) -> str:
-    text = parse_str(raw).strip()
-    if not text.startswith("/") or any(c in text for c in "?# "):
-        raise ValueError(f"expected a URL path starting with '/', got {raw!r}")
-    return text
-
-
-def parse_non_negative_int(raw: Any) -> int:
-    value = parse_int(raw)
-    if value < 0:
-        raise ValueError(f"must not be negative, got {value}")
-    return value
-
-
-def parse_optional_bool(raw: Any) -> bool | None:
-    return None if raw is None else parse_bool(raw)
 
 
 CORE_SETTINGS: tuple[Setting, ...] = (
@@ -74,7 +42,7 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         "web.max-requests",
         40,
         "Maximum number of concurrent scrapes; more get 503. 0 disables the limit.",
-        parse=parse_non_negative_int,
+        parse=non_negative_int,
         metavar="N",
     ),
     Setting(

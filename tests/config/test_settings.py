@@ -9,10 +9,9 @@ from textwrap import dedent
 import pytest
 
 from nodeagent import cli
-from nodeagent.config import ConfigError, parse_regex, resolve_settings
+from nodeagent.config import ConfigError, parse_regex, resolve_settings, settings_table, split_listen_address
 from nodeagent.metrics import registry
 from nodeagent.metrics.registry import Collector, CollectorOption, enabled_collectors
-from nodeagent.settings import settings_table, split_listen_address
 
 
 class _RegexOptionCollector(Collector):

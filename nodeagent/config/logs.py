@@ -1,0 +1,290 @@
+"""The ``logs:`` section: inputs (which files, how to read them), sinks, and delivery tuning.
+
+:func:`parse_logs_config` reads the YAML mapping (a :class:`~nodeagent.config.loader.LineDict`, so errors
+name file and line) with the sections declared here into a frozen :class:`LogsConfig`; each sink's options
+are declared by the sink itself (``option_schema`` in :mod:`nodeagent.logs.sinks`). Defaults are written
+once: the dataclasses below hold them, the schema refers to them. What the section leaves out of
+``inputs`` and ``sinks`` comes from the embedded default (``nodeagent/logs/default.yaml``): with no
+section at all the agent tails the usual host and container logs to stdout.
+
+The shipper never ingests its own output: every file sink's path (and its rotated siblings) is excluded
+from every input, and so is the agent's own container log when the pod is known from the environment
+(``NODEAGENT_POD_NAME`` + ``NODEAGENT_POD_NAMESPACE``, optionally ``NODEAGENT_POD_UID``, set through the
+downward API); otherwise a stdout sink inside a pod would read back its own lines from
+/var/log/pods or /var/log/containers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import nodeagent.logs
+from nodeagent.config.errors import ConfigError
+from nodeagent.config.loader import LineDict, load_yaml
+from nodeagent.config.schema import REQUIRED, Field, Invalid, ListOf, Section
+from nodeagent.config.values import (
+    bounded,
+    parse_absolute_path,
+    parse_absolute_paths,
+    parse_bool,
+    parse_choice,
+    parse_duration,
+    parse_nonempty_str,
+    parse_regex,
+    parse_size,
+    parse_string_list,
+    positive_duration,
+    positive_int,
+    positive_size,
+)
+from nodeagent.logs.parsers import FORMATS, MultilineConfig
+from nodeagent.logs.sinks import SINK_TYPES, parse_sink_type
+
+DEFAULT_YAML = Path(nodeagent.logs.__file__).with_name("default.yaml")
+READ_FROM = ("head", "tail")
+MIN_LINE_BYTES = 64
+
+
+@dataclass(frozen=True)
+class InputConfig:
+    """One group of files read the same way."""
+
+    name: str  # "" until numbered: input<N>
+    paths: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    format: str = "auto"
+    read_from: str = "head"  # where to start in a file that exists when the agent starts
+    multiline: MultilineConfig | None = None
+    max_line_bytes: int = 256 * 1024
+    max_record_bytes: int = 1024 * 1024
+    partial_line_timeout: float = 5.0
+
+
+@dataclass(frozen=True)
+class SinkSpec:
+    """A sink as configured: ``type``, a unique ``name`` and the remaining options."""
+
+    name: str
+    type: str
+    options: Mapping[str, Any]
+
+    def as_spec(self) -> dict[str, Any]:
+        """The mapping handed to :func:`nodeagent.logs.sinks.make_sink`."""
+        return {"type": self.type, **self.options}
+
+
+@dataclass(frozen=True)
+class LogsConfig:
+    enabled: bool
+    state_dir: Path
+    inputs: tuple[InputConfig, ...]
+    sinks: tuple[SinkSpec, ...]
+    batch_max_records: int = 5000
+    batch_max_bytes: int = 2 * 1024 * 1024
+    batch_timeout: float = 1.0
+    buffer_max_bytes: int = 8 * 1024 * 1024
+    checkpoint_interval: float = 0.0  # 0: commit after every acknowledged batch
+    rescan_interval: float = 60.0  # with file events; without them at most RESCAN_WITHOUT_EVENTS
+    poll_interval: float = 1.0
+    max_open_files: int = 1024
+    close_inactive: float = 300.0
+    rotate_wait: float = 5.0
+    deleted_file_timeout: float = 60.0
+    retry_initial_backoff: float = 0.5
+    retry_max_backoff: float = 30.0
+    drain_timeout: float = 3.0
+    source: str | None = field(default=None, compare=False)
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.state_dir / "logs-checkpoints.json"
+
+
+def default_state_dir(environ: Mapping[str, str] | None = None, *, is_root: bool | None = None) -> Path:
+    """/var/lib/nodeagent for root, else ``$XDG_STATE_HOME/nodeagent`` or ``~/.local/state/nodeagent``."""
+    environ = os.environ if environ is None else environ
+    if is_root is None:
+        is_root = os.geteuid() == 0
+    if is_root:
+        return Path("/var/lib/nodeagent")
+    xdg = environ.get("XDG_STATE_HOME")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "nodeagent"
+    home = environ.get("HOME") or os.path.expanduser("~")
+    return Path(home) / ".local" / "state" / "nodeagent"
+
+
+MULTILINE = Section(
+    (
+        Field("start_pattern", REQUIRED, "Regexp a record's first line matches.", parse_regex),
+        Field("timeout", 3.0, "Flush a record after this long without a new line.", positive_duration),
+    ),
+    target=MultilineConfig,
+)
+
+INPUT = Section(
+    (
+        Field("name", "", "Name of the input (default: input<N>).", parse_nonempty_str),
+        Field("paths", REQUIRED, "Absolute glob patterns of the files to read.", parse_absolute_paths),
+        Field("exclude", help="Glob patterns of files to leave out.", parse=parse_string_list),
+        Field("format", help=f"One of {', '.join(FORMATS)}.", parse=parse_choice(*FORMATS)),
+        Field(
+            "read_from",
+            help="Where to start in a file that exists at start-up.",
+            parse=parse_choice(*READ_FROM),
+        ),
+        Field("multiline", None, "Join lines into records.", MULTILINE),
+        Field("max_line_bytes", help="Longer lines are cut.", parse=bounded(parse_size, MIN_LINE_BYTES)),
+        Field("max_record_bytes", help="Longer records are cut.", parse=bounded(parse_size, MIN_LINE_BYTES)),
+        Field(
+            "partial_line_timeout",
+            help="Ship a line without its end after this long.",
+            parse=positive_duration,
+        ),
+    ),
+    target=InputConfig,
+)
+
+
+def _check_sink_options(values: dict[str, Any]) -> None:
+    """Read a sink's options with the sink's own schema: its errors are about keys next to ``type``."""
+    SINK_TYPES[values["type"]].option_schema.read(values["options"])
+
+
+SINK = Section(
+    (
+        Field("type", REQUIRED, f"One of {', '.join(sorted(SINK_TYPES))}.", parse_sink_type),
+        Field("name", None, "Unique name (default: the type).", parse_nonempty_str),
+    ),
+    rest="options",  # checked by the sink's own option_schema
+    check=_check_sink_options,
+)
+
+
+def _check_backoff(values: dict[str, Any]) -> None:
+    if values["retry_max_backoff"] < values["retry_initial_backoff"]:
+        raise Invalid("retry_max_backoff", "must not be smaller than retry_initial_backoff")
+
+
+LOGS = Section(
+    (
+        Field("enabled", True, "Run the log shipper.", parse_bool),
+        Field("state_dir", None, "Where checkpoints live (default: per user).", parse_absolute_path),
+        Field("inputs", help="Groups of files.", parse=ListOf(INPUT, empty="at least one input is required")),
+        Field("sinks", help="Destinations.", parse=ListOf(SINK, empty="at least one sink is required")),
+        Field("batch_max_records", parse=positive_int),
+        Field("batch_max_bytes", parse=positive_size),
+        Field("batch_timeout", parse=parse_duration),
+        Field("buffer_max_bytes", parse=positive_size),
+        Field("checkpoint_interval", parse=parse_duration),
+        Field("rescan_interval", parse=positive_duration),
+        Field("poll_interval", parse=positive_duration),
+        Field("max_open_files", parse=positive_int),
+        Field("close_inactive", parse=positive_duration),
+        Field("rotate_wait", parse=parse_duration),
+        Field("deleted_file_timeout", parse=parse_duration),
+        Field("retry_initial_backoff", parse=positive_duration),
+        Field("retry_max_backoff", parse=positive_duration),
+        Field("drain_timeout", parse=parse_duration),
+    ),
+    target=LogsConfig,
+    check=_check_backoff,
+)
+
+
+def _read(section: Any, source: str | None) -> dict[str, Any]:
+    try:
+        return LOGS.read(section)
+    except ConfigError as exc:
+        raise exc.within("logs", file=source, line=getattr(section, "line", None)) from None
+
+
+def _load_default() -> dict[str, Any]:
+    data = load_yaml(DEFAULT_YAML.read_text(encoding="utf-8"), str(DEFAULT_YAML))
+    assert isinstance(data, LineDict), "default.yaml must be a mapping"
+    return _read(data, str(DEFAULT_YAML))
+
+
+def parse_logs_config(
+    section: Any, *, source: str | None = None, environ: Mapping[str, str] | None = None
+) -> LogsConfig:
+    """Validate the ``logs:`` mapping (None: the embedded default); raises ConfigError naming key and line."""
+    environ = os.environ if environ is None else environ
+    default = _load_default()
+    given = default if section is None else _read(section, source)
+    values = {
+        **given,
+        "inputs": given.get("inputs", default["inputs"]),
+        "sinks": given.get("sinks", default["sinks"]),
+    }
+    values["state_dir"] = Path(values["state_dir"]) if values["state_dir"] else default_state_dir(environ)
+
+    sinks = tuple(_sink_specs(values["sinks"], _items_of(section, "sinks"), source))
+    inputs = _inputs(values["inputs"], _items_of(section, "inputs"), source)
+    own = own_output_excludes(sinks, environ)
+    if own:
+        inputs = [
+            replace(item, exclude=item.exclude + tuple(p for p in own if p not in item.exclude))
+            for item in inputs
+        ]
+    return LogsConfig(**{**values, "inputs": tuple(inputs), "sinks": sinks, "source": source})
+
+
+def _items_of(section: Any, key: str) -> Any:
+    """The user's list under ``key`` (for the lines of its items), or None when the default's is used."""
+    return section.get(key) if isinstance(section, Mapping) else None
+
+
+def _sink_specs(entries: list[dict[str, Any]], items: Any, source: str | None) -> list[SinkSpec]:
+    names: list[str] = []
+    for index, entry in enumerate(entries):
+        sink_type = entry["type"]
+        names.append(entry["name"] or (sink_type if sink_type not in names else f"{sink_type}{index}"))
+    _refuse_duplicates(names, "sink", items, source)
+    return [
+        SinkSpec(name=name, type=entry["type"], options=entry["options"])
+        for name, entry in zip(names, entries, strict=True)
+    ]
+
+
+def _inputs(entries: list[InputConfig], items: Any, source: str | None) -> list[InputConfig]:
+    inputs = [entry if entry.name else replace(entry, name=f"input{i}") for i, entry in enumerate(entries)]
+    _refuse_duplicates([item.name for item in inputs], "input", items, source)
+    return inputs
+
+
+def _refuse_duplicates(names: list[str], what: str, items: Any, source: str | None) -> None:
+    seen: set[str] = set()
+    for index, name in enumerate(names):
+        if name in seen:
+            line = items.line_of(index) if hasattr(items, "line_of") else None
+            key = ("logs", f"{what}s", index, "name")
+            raise ConfigError(f"duplicate {what} name {name!r}", key=key, file=source, line=line)
+        seen.add(name)
+
+
+def own_output_excludes(sinks: tuple[SinkSpec, ...], environ: Mapping[str, str]) -> tuple[str, ...]:
+    """Patterns that keep the shipper from reading what it writes (file sinks, its own pod's logs)."""
+    patterns: list[str] = []
+    for sink in sinks:
+        path = sink.options.get("path")
+        if sink.type == "file" and isinstance(path, str) and path:
+            for candidate in {os.path.abspath(path), os.path.realpath(path)}:
+                patterns += [_glob_escape(candidate), _glob_escape(candidate) + ".*"]
+    pod, namespace = environ.get("NODEAGENT_POD_NAME"), environ.get("NODEAGENT_POD_NAMESPACE")
+    if pod and namespace:
+        pod_e, ns_e = _glob_escape(pod), _glob_escape(namespace)
+        uid = _glob_escape(environ.get("NODEAGENT_POD_UID") or "*")
+        # kubelet: /var/log/pods/<ns>_<pod>_<uid>/<container>/<n>.log and the
+        # /var/log/containers/<pod>_<ns>_<container>-<id>.log symlinks to them.
+        patterns += [f"**/{ns_e}_{pod_e}_{uid}/*/*", f"**/containers/{pod_e}_{ns_e}_*"]
+    return tuple(patterns)
+
+
+def _glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
