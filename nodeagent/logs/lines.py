@@ -6,14 +6,18 @@ lines go to the parser (a block of them at once: decoded and split once, see
 timeout (:meth:`LineSplitter.expire`), or for the file to end (:meth:`LineSplitter.drain`). A line longer
 than ``max_line`` is cut: its first ``max_line`` bytes go on as a record, the rest is skipped up to
 the next newline. Every record carries the offset after which reading again loses nothing.
+
+No exception from the parser stops the file: a line it fails on comes out as plain text (see
+:meth:`LineParser.feed`), and a failure while flushing what it holds drops only that (counted).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import accumulate
 
-from nodeagent.logs.parsers import LineParser, ParsedColumns
+from nodeagent.logs.parsers import LineParser, Parsed, ParsedColumns
 
 
 @dataclass(slots=True)
@@ -109,13 +113,20 @@ class LineSplitter:
             and now - self.pending_since >= timeout
         ):
             self._emit_pending(now, out)
-        out.add(self.parser.flush_expired(now))
+        self._flush(self.parser.flush_expired, now, out)
 
     def drain(self, now: float, out: ParsedColumns) -> None:
         """Everything held back (unfinished last line, parser pieces): the file is done."""
         if self.pending and not self.discarding:
             self._emit_pending(now, out)
-        out.add(self.parser.flush_all())
+        self._flush(lambda _now: self.parser.flush_all(), now, out)
+
+    def _flush(self, flush: Callable[[float], list[Parsed]], now: float, out: ParsedColumns) -> None:
+        """Pass on what the parser lets go; if that fails, what it held is counted as dropped."""
+        try:
+            out.add(flush(now))
+        except Exception:  # a failing parser must not stop the file
+            self.parser.discard_held()
 
     def settled_offset(self) -> int | None:
         """The offset up to which everything fed became records or was skipped, if nothing is held."""

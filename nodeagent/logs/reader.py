@@ -187,7 +187,10 @@ class FileReader:
             except Exception:  # a bug must cost one file, not the shipper
                 log.exception("reading a file failed unexpectedly; closing it", extra={"path": tailer.path})
                 tailer.busy = False
-                self._give_up(tailer, "error")
+                try:
+                    self._give_up(tailer, "error")
+                except Exception:
+                    log.exception("closing a failed file failed", extra={"path": tailer.path})
             finally:
                 self._turning.discard(task)
 
@@ -235,6 +238,7 @@ class FileReader:
             tailer.last_data = tailer.last_used
         if result.lines_cut:
             self.events.lines_cut(name, result.lines_cut)
+        self._report_parser_problems(tailer)
         if result.segment is not None:
             self.pipeline.put(result.segment)
         if result.nlink == 0 and tailer.deleted_at is None:
@@ -317,6 +321,7 @@ class FileReader:
         held = tailer.drain_held()
         if held is not None:
             self.pipeline.put(held)
+        self._report_parser_problems(tailer)
         self.store.finish(tailer.cursor)
         tailer.restart_at_zero(self.store.open_cursor(tailer.file_id, prefix, tailer.path, 0))
 
@@ -327,6 +332,7 @@ class FileReader:
         held = tailer.drain_held()
         if held is not None:
             self.pipeline.put(held)
+        self._report_parser_problems(tailer)
         tailer.state = State.FINISHED
         self._attention.discard(tailer)
         self._close_fd(tailer)
@@ -340,6 +346,13 @@ class FileReader:
         self._report_counts(tailer.source)
         self._release(tailer)
         log.debug("file finished", extra={"path": tailer.path, "reason": reason, "offset": tailer.offset})
+
+    def _report_parser_problems(self, tailer: Tailer) -> None:
+        failures, dropped = tailer.take_parser_problems()
+        if failures:
+            self.events.parse_failed(tailer.source.name, failures)
+        if dropped:
+            self.events.records_dropped(tailer.source.name, dropped)
 
     def _give_up(self, tailer: Tailer, reason: str) -> None:
         lost = max(0, tailer.size - tailer.offset)

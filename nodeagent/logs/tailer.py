@@ -108,6 +108,7 @@ class Tailer:
         self.cursor = cursor
         self.offset = offset  # next byte to read
         self.lines = source.new_splitter(offset)
+        self._problems_seen = (0, 0)  # the parser's (failures, dropped) already reported
         self.node = node
         self.kubernetes = kubernetes
         self.fd: int | None = None
@@ -201,10 +202,19 @@ class Tailer:
         return self._segment(out, 0) if out.offsets else None
 
     def restart_at_zero(self, cursor: Cursor) -> None:
-        """The file was truncated: read it again from the start under a new cursor."""
+        """The file was truncated: read it again from the start under a new cursor (take the parser's
+        problems first: the new parser counts from 0)."""
         self.cursor = cursor
         self.offset = 0
         self.lines = self.source.new_splitter(0)
+        self._problems_seen = (0, 0)
+
+    def take_parser_problems(self) -> tuple[int, int]:
+        """Lines the parser failed on, and held records it dropped, since the last call."""
+        parser = self.lines.parser
+        failures, dropped = self._problems_seen
+        self._problems_seen = (parser.failures, parser.dropped)
+        return parser.failures - failures, parser.dropped - dropped
 
     def settled_offset(self) -> int | None:
         """The offset up to which everything read is delivered or was dropped by the parser, if known."""

@@ -308,3 +308,32 @@ async def test_the_reader_reports_through_the_events_it_is_given(tmp_path: Path)
     assert ("lines_read", name, 2, 8) in events.calls
     assert ("file_truncated", name) in events.calls
     assert ("file_counts", name, 1, 1) in events.calls
+
+
+@pytest.mark.parametrize("fmt", ["auto", "docker"])
+@pytest.mark.parametrize("across_chunks", [True, False])
+async def test_a_hostile_line_is_shipped_as_text_and_the_file_goes_on(
+    tmp_path: Path, fmt: str, across_chunks: bool
+) -> None:
+    """Issue 12, item 1: an invalid byte and 5,000 nested arrays once ended the agent (across a read
+    chunk boundary) or silently abandoned the file (within one chunk)."""
+    from nodeagent.logs.tailer import CHUNK_BYTES
+
+    evil = b'{"log":"\xff","x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    good = [f"good line {i:06d}" for i in range(200)]
+    head = b"".join(line.encode() + b"\n" for line in good)
+    if across_chunks:  # pad so the hostile line starts 100 bytes before the first chunk ends
+        head += b"p" * (CHUNK_BYTES - 100 - len(head) - 1) + b"\n"
+    log = tmp_path / "app.log"
+    log.write_bytes(head + evil + b"\nafter\n")
+    sink = MemorySink()
+    config = make_config(tmp_path, [log], input_options={"format": fmt})
+    async with shipping(config, sink) as shipper:
+        expected = len(head.splitlines()) + 2
+        await eventually(lambda: len(sink.records) == expected, what="every line, the hostile one included")
+        write_lines(log, ["appended later"])
+        await eventually(lambda: len(sink.records) == expected + 1, what="the line appended later")
+        assert shipper.task is not None and not shipper.task.done()
+    messages = sink.messages()
+    assert messages[: len(good)] == good
+    assert messages[-3:] == [evil.decode("utf-8", "replace"), "after", "appended later"]
