@@ -29,6 +29,9 @@ class ReaderEvents(Protocol):
     def records_dropped(self, input: str, records: int) -> None:
         """Held records (partial lines, multiline groups) lost because the parser failed on them."""
 
+    def file_refused(self, input: str) -> None:
+        """A matched path resolves outside the input's roots (a symlink out): it is not read."""
+
     def read_error(self, input: str, reason: str) -> None:
         """A file could not be opened (``open``) or read (``read``)."""
 

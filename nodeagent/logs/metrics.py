@@ -40,6 +40,12 @@ RECORDS_LOST = Counter(
     ["input"],
     registry=_R,
 )
+FILES_REFUSED = Counter(
+    "nodeagent_logs_files_refused",
+    "Matched paths not read because they resolve outside the input's roots (symlinks out).",
+    ["input"],
+    registry=_R,
+)
 READ_ERRORS = Counter(
     "nodeagent_logs_read_errors", "Files that could not be opened or read.", ["input", "reason"], registry=_R
 )
@@ -101,6 +107,7 @@ _PER_INPUT = (
     BYTES_BEHIND,
     PARSE_FAILURES,
     RECORDS_LOST,
+    FILES_REFUSED,
 )
 
 
@@ -133,6 +140,9 @@ class ShipperMetrics:
 
     def records_dropped(self, input: str, records: int) -> None:
         RECORDS_LOST.labels(input).inc(records)
+
+    def file_refused(self, input: str) -> None:
+        FILES_REFUSED.labels(input).inc()
 
     def read_error(self, input: str, reason: str) -> None:
         READ_ERRORS.labels(input, reason).inc()

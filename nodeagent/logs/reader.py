@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -100,6 +101,7 @@ class FileReader:
         self._last_scan_start = 0.0
         self._last_scan_end = 0.0
         self._warned: set[str] = set()
+        self._refused: set[str] = set()  # paths refused (logged once each)
         self._stopping = False
         self._turning: set[asyncio.Task] = set()  # workers in the middle of a read
         self._attention: set[Tailer] = set()  # tailers the housekeeper has to look at
@@ -450,7 +452,7 @@ class FileReader:
         return min(self.config.rescan_interval, RESCAN_WITHOUT_EVENTS)
 
     def _scan_blocking(self) -> list[ScanResult]:
-        results = [scan(source.matcher) for source in self.sources]
+        results = [scan(source.matcher, source.roots) for source in self.sources]
         self.watcher.refresh()
         return results
 
@@ -461,6 +463,8 @@ class FileReader:
         for source, result in zip(self.sources, results, strict=True):
             for path, reason in result.errors:
                 self._warn_unreadable(source, path, reason)
+            for path, target in result.refused:
+                self._refuse(source, path, target)
             new: list[FoundFile] = []
             for path, found in result.files.items():
                 tailer = self.tailers.get(found.file_id)
@@ -491,6 +495,17 @@ class FileReader:
                 tailer.watch_path = path
             self.by_path[path] = tailer
 
+    def _refuse(self, source: InputSource, path: str, target: str) -> None:
+        """A path leading outside the input's roots: counted each time it is refused, logged once."""
+        self.events.file_refused(source.name)
+        if path in self._refused:
+            return
+        self._refused.add(path)
+        log.warning(
+            "refusing a log file that resolves outside the input's roots",
+            extra={"path": safeio.quote(path), "target": safeio.quote(target), "input": source.name},
+        )
+
     def _warn_unreadable(self, source: InputSource, path: str, reason: str) -> None:
         if path in self._warned:
             return
@@ -514,6 +529,9 @@ class FileReader:
         read_from_tail = startup and source.config.read_from == "tail"
         for item in opened:
             info = item.found
+            if item.refused is not None:
+                self._refuse(source, info.path, item.refused)
+                continue
             if item.error is not None:
                 self._warn_unreadable(source, info.path, item.error)
                 continue
@@ -575,7 +593,10 @@ class FileReader:
         if not entries:
             return
 
-        orphans = await asyncio.to_thread(locate_orphans, entries, safeio.open_regular)
+        roots = sorted({root for source in self.sources for root in source.roots.paths})
+        orphans = await asyncio.to_thread(
+            locate_orphans, entries, functools.partial(safeio.open_regular, roots=roots)
+        )
         for orphan in orphans:
             entry, path, fd, size, prefix = orphan.entry, orphan.path, orphan.fd, orphan.size, orphan.prefix
             source = next((s for s in self.sources if s.matcher.included(entry.path)), None)

@@ -19,7 +19,7 @@ from typing import Any
 from nodeagent import safeio
 from nodeagent.config.logs import InputConfig
 from nodeagent.logs.checkpoint import Cursor, Segment
-from nodeagent.logs.discovery import FoundFile, PathMatcher
+from nodeagent.logs.discovery import FoundFile, PathMatcher, Roots
 from nodeagent.logs.encoding import rfc3339_ns
 from nodeagent.logs.identity import (
     FINGERPRINT_BYTES,
@@ -53,6 +53,7 @@ class InputSource:
         self.config = config
         self.name = config.name
         self.matcher = PathMatcher(config.paths, config.exclude)
+        self.roots = Roots(config.paths)
         self.watched = 0
         self.open = 0
 
@@ -66,8 +67,12 @@ class InputSource:
         return LineSplitter(self.new_parser(), self.config.max_line_bytes, start)
 
     def open_file(self, path: str) -> int:
-        """A read-only descriptor of the regular file at ``path``; blocking."""
-        return safeio.open_regular(path)
+        """A read-only descriptor of the regular file at ``path``, which must resolve within the
+        input's roots (checked on the opened descriptor: no check-then-open race); blocking.
+
+        Links are followed: kubelet's /var/log/containers links and, with docker, the /var/log/pods
+        links into /var/lib/docker/containers are how container logs are laid out."""
+        return safeio.open_regular(path, roots=self.roots.paths)
 
 
 @dataclass(slots=True)

@@ -11,8 +11,17 @@ from typing import Any
 import pytest
 
 from nodeagent import safeio
+from nodeagent.logs import discovery
 from nodeagent.logs import reader as reader_module
-from tests.logs.conftest import MemorySink, eventually, make_config, sample, shipping, write_lines
+from tests.logs.conftest import (
+    MemorySink,
+    eventually,
+    make_config,
+    sample,
+    shipping,
+    unique_name,
+    write_lines,
+)
 
 
 async def test_reads_existing_then_appended_lines_with_record_fields(tmp_path: Path) -> None:
@@ -307,7 +316,7 @@ async def test_the_reader_reports_through_the_events_it_is_given(tmp_path: Path)
         reader.close()
     assert ("lines_read", name, 2, 8) in events.calls
     assert ("file_truncated", name) in events.calls
-    assert ("file_counts", name, 1, 1) in events.calls
+    assert ("file_counts", name, 1, 0) in events.calls  # the file registered (opened since)
 
 
 @pytest.mark.parametrize("fmt", ["auto", "docker"])
@@ -337,3 +346,42 @@ async def test_a_hostile_line_is_shipped_as_text_and_the_file_goes_on(
     messages = sink.messages()
     assert messages[: len(good)] == good
     assert messages[-3:] == [evil.decode("utf-8", "replace"), "after", "appended later"]
+
+
+async def test_links_out_of_the_roots_are_refused_counted_and_logged_once_without_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12, item 2: ``0.log -> /etc/shadow`` in a pod's log directory (or a pod directory linking
+    out) was read as root and shipped under the pod's name."""
+    pods, containers, outside = tmp_path / "var/log/pods", tmp_path / "var/log/containers", tmp_path / "etc"
+    monkeypatch.setattr(discovery, "RUNTIME_ROOTS", (str(pods),))  # this tree stands in for /var/log
+    for directory in (pods / "ns_web_1/c", pods / "ns_evil_2/c", containers, outside / "c"):
+        directory.mkdir(parents=True)
+    write_lines(outside / "shadow", ["root:$6$secret-hash"])
+    write_lines(outside / "c" / "0.log", ["root:$6$secret-hash"])
+    write_lines(pods / "ns_web_1/c/0.log", ["honest line"])
+    os.symlink(outside / "shadow", pods / "ns_evil_2/c/0.log")
+    os.symlink(outside, pods / "ns_evil_3")
+    os.symlink(pods / "ns_web_1/c/0.log", containers / f"web_ns_c-{'ab' * 32}.log")  # kubelet's link
+    sink = MemorySink()
+    config = make_config(
+        tmp_path,
+        [],
+        inputs=[
+            {"name": unique_name("pods"), "paths": [str(pods / "*/*/*.log")]},
+            {"name": unique_name("containers"), "paths": [str(containers / "*.log")]},
+        ],
+        rescan_interval="100ms",
+    )
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) == 1, what="the honest file (read once for both inputs)")
+        os.symlink(outside / "shadow", pods / "ns_web_1/c/1.log")  # appears later: through file events
+        await asyncio.sleep(0.6)  # several rescans
+        refused = sample("nodeagent_logs_files_refused_total", {"input": config.inputs[0].name})
+    assert sink.messages() == ["honest line"]
+    assert refused >= 3
+    warnings = [r for r in caplog.records if "outside the input's roots" in r.getMessage()]
+    assert sorted(r.path for r in warnings) == sorted(  # type: ignore[attr-defined]
+        repr(str(p)) for p in (pods / "ns_evil_2/c/0.log", pods / "ns_evil_3", pods / "ns_web_1/c/1.log")
+    )
+    assert "secret" not in caplog.text
