@@ -14,7 +14,7 @@ No exception from the parser stops the file: a line it fails on comes out as pla
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import accumulate
 
 from nodeagent.logs.parsers import LineParser, Parsed, ParsedColumns
@@ -22,10 +22,13 @@ from nodeagent.logs.parsers import LineParser, Parsed, ParsedColumns
 
 @dataclass(slots=True)
 class LineCounts:
-    """What one :meth:`LineSplitter.feed` saw: lines (cut ones included) and lines cut."""
+    """What :meth:`LineSplitter.feed` saw: lines (cut ones included), lines cut, and for each cut line
+    whose end came only after its head was passed on, (cut point, end of the line): a checkpoint at the
+    cut point may move past the skipped rest."""
 
     lines: int = 0
     cut: int = 0
+    skips: list[tuple[int, int]] = field(default_factory=list)
 
 
 class LineSplitter:
@@ -36,6 +39,7 @@ class LineSplitter:
         self.pending = b""
         self.pending_since: float | None = None
         self.discarding = False  # inside an over-long line whose head was emitted
+        self.cut_at = 0  # where that head ended
 
     def feed(self, data: bytes, now: float, out: ParsedColumns, counts: LineCounts) -> None:
         """The next ``data`` of the file (it follows what was fed before)."""
@@ -47,6 +51,7 @@ class LineSplitter:
             self.line_start += newline + 1
             data = data[newline + 1 :]
             self.discarding = False
+            counts.skips.append((self.cut_at, self.line_start))
         had_pending = bool(self.pending)
         data = self.pending + data if had_pending else data
         whole = data.rfind(b"\n") + 1
@@ -62,6 +67,7 @@ class LineSplitter:
             counts.cut += 1
             self.line_start = pos + len(tail)
             self.pending, self.pending_since, self.discarding = b"", None, True
+            self.cut_at = pos + max_line
             return
         if tail and (block or not had_pending):
             self.pending_since = now

@@ -243,6 +243,8 @@ class FileReader:
         self._report_parser_problems(tailer)
         if result.segment is not None:
             self.pipeline.put(result.segment)
+        for at, to in result.skips:
+            self.store.skip(tailer.cursor, at, to)
         if result.nlink == 0 and tailer.deleted_at is None:
             tailer.deleted_at = tailer.last_used
         if result.truncated:

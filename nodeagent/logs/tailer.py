@@ -13,7 +13,7 @@ import contextlib
 import enum
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nodeagent import safeio
@@ -86,6 +86,7 @@ class StepResult:
     at_eof: bool = False
     truncated: bool = False
     moved: bool = False  # the watched path leads elsewhere now (checked at the end of the file)
+    skips: list[tuple[int, int]] = field(default_factory=list)  # see LineCounts.skips
     prefix: bytes | None = None  # the file's first bytes, when the cursor's fingerprint should grow
 
 
@@ -181,7 +182,7 @@ class Tailer:
             result.bytes_read += len(data)
             lines.feed(data, now, out, counts)
         lines.expire(now, self.source.config.partial_line_timeout, out)
-        result.lines, result.lines_cut = counts.lines, counts.cut
+        result.lines, result.lines_cut, result.skips = counts.lines, counts.cut, counts.skips
         if result.at_eof:
             self.size = max(self.size, self.offset)
             if self.state is State.ACTIVE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -385,3 +386,31 @@ async def test_links_out_of_the_roots_are_refused_counted_and_logged_once_withou
         repr(str(p)) for p in (pods / "ns_evil_2/c/0.log", pods / "ns_evil_3", pods / "ns_web_1/c/1.log")
     )
     assert "secret" not in caplog.text
+
+
+async def test_the_checkpoint_moves_past_the_skipped_rest_of_a_cut_line(tmp_path: Path) -> None:
+    """Issue 12, Low: after a line longer than max_line_bytes, the offset stayed at the cut point (262,144
+    after a 100 MB line) and the rest of the line was read again after a restart."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"first\n" + b"x" * (3 << 20) + b"\n")
+    size = log.stat().st_size
+    state = tmp_path / "state" / "logs-checkpoints.json"
+
+    def saved_offset() -> int:
+        try:
+            return json.loads(state.read_text())["files"][0]["offset"]
+        except (OSError, ValueError, IndexError):
+            return -1
+
+    sink = MemorySink()
+    config = make_config(tmp_path, [log])
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) == 2, what="the first line and the cut one")
+        await eventually(lambda: saved_offset() == size, what="the checkpoint at the end of the file")
+    assert sink.messages() == ["first", "x" * (256 * 1024)]
+    again = MemorySink()
+    async with shipping(config, again):
+        write_lines(log, ["next"])
+        await eventually(lambda: len(again.records) == 1, what="the next line")
+        await asyncio.sleep(0.3)
+    assert again.messages() == ["next"]  # nothing of the long line is read again
