@@ -35,6 +35,7 @@ from typing import Any
 
 from nodeagent import safeio
 from nodeagent.config.logs import LogsConfig
+from nodeagent.logs.blocking import DEFAULT, Blocking
 from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.discovery import (
     FoundFile,
@@ -76,12 +77,14 @@ class FileReader:
         pipeline: PipelineInput,
         node_name: str,
         events: ReaderEvents,
+        blocking: Blocking = DEFAULT,
     ) -> None:
         self.config = config
         self.store = store
         self.pipeline = pipeline
         self.node_name = node_name
         self.events = events
+        self.blocking = blocking
         self.sources = [InputSource(item) for item in config.inputs]
         self.tailers: dict[FileId, Tailer] = {}
         self.by_path: dict[str, Tailer] = {}
@@ -90,7 +93,7 @@ class FileReader:
             self._on_changes,
             retry_interval=RESCAN_WITHOUT_EVENTS,
         )
-        self.poller = StatPoller(config.poll_interval, self._poll_targets, self._on_polled)
+        self.poller = StatPoller(config.poll_interval, self._poll_targets, self._on_polled, blocking)
         self._queue: asyncio.Queue[Tailer | None] = asyncio.Queue()
         self._idle_open: OrderedDict[int, Tailer] = OrderedDict()  # open, at the end, LRU first
         self._fd_waiters: deque[Tailer] = deque()
@@ -204,7 +207,7 @@ class FileReader:
         tailer.busy = True
         tailer.rewake = False
         try:
-            result = await asyncio.to_thread(
+            result = await self.blocking(
                 tailer.step, time.time(), self._step_bytes, tailer.watch_path if reopen else None
             )
         except (IdentityLost, FileNotFoundError):  # reopening: the name leads elsewhere now
@@ -410,11 +413,11 @@ class FileReader:
     async def _find_moved(self, tailer: Tailer) -> bool:
         """A closed file is no longer at its path: find it next to it (rotated) or give it up."""
         directory = os.path.dirname(tailer.watch_path)
-        found = await asyncio.to_thread(find_inode, directory, tailer.file_id)
+        found = await self.blocking(find_inode, directory, tailer.file_id)
         if found is not None and self._reserve_fd():
             tailer.busy = True
             try:
-                await asyncio.to_thread(tailer.open_checked, found)
+                await self.blocking(tailer.open_checked, found)
             except OSError:
                 self._open_count -= 1
             except IdentityLost:
@@ -460,7 +463,7 @@ class FileReader:
 
     async def _scan_all(self, *, startup: bool) -> None:
         started = time.monotonic()
-        results = await asyncio.to_thread(self._scan_blocking)
+        results = await self.blocking(self._scan_blocking)
         seen: set[int] = set()
         for source, result in zip(self.sources, results, strict=True):
             for path, reason in result.errors:
@@ -527,7 +530,7 @@ class FileReader:
         if not found:
             return
         keep_open = self.config.max_open_files - self._open_count
-        opened = await asyncio.to_thread(open_new, found, keep_open, source.open_file)
+        opened = await self.blocking(open_new, found, keep_open, source.open_file)
         read_from_tail = startup and source.config.read_from == "tail"
         for item in opened:
             info = item.found
@@ -596,7 +599,7 @@ class FileReader:
             return
 
         roots = sorted({root for source in self.sources for root in source.roots.paths})
-        orphans = await asyncio.to_thread(
+        orphans = await self.blocking(
             locate_orphans, entries, functools.partial(safeio.open_regular, roots=roots)
         )
         for orphan in orphans:
@@ -655,7 +658,7 @@ class FileReader:
             await self._candidates_ready.wait()
             self._candidates_ready.clear()
             paths, self._candidates = self._candidates, set()
-            stats = await asyncio.to_thread(_stat_paths, paths)
+            stats = await self.blocking(_stat_paths, paths)
             now = time.monotonic()
             by_source: dict[int, list[FoundFile]] = {}
             for path, found in stats:
@@ -745,7 +748,7 @@ class FileReader:
             # A directory the globs start from may appear later (/var/log/pods on a fresh node):
             # watch it, and scan it now rather than at the next rescan.
             self._last_root_check = now
-            if await asyncio.to_thread(self.watcher.refresh):
+            if await self.blocking(self.watcher.refresh):
                 self._request_scan()
 
     def _update_gauges(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import gzip
 from pathlib import Path
@@ -13,6 +12,7 @@ import aiohttp
 from nodeagent import __version__
 from nodeagent.config.schema import Field, Invalid
 from nodeagent.config.values import parse_bool, parse_headers, parse_str, positive_duration
+from nodeagent.logs.blocking import DEFAULT
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
 
 USER_AGENT = f"nodeagent/{__version__}"
@@ -48,6 +48,7 @@ class HttpPoster:
         self.url = url
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
+        self.blocking = DEFAULT  # the sink's (see Sink.blocking), set at start
         self._auth_header: dict[str, str] = {}
 
     async def start(self) -> None:
@@ -59,7 +60,7 @@ class HttpPoster:
             if self.settings["password_file"]:
                 path = Path(self.settings["password_file"])
                 try:
-                    password = (await asyncio.to_thread(path.read_text, encoding="utf-8")).strip()
+                    password = (await self.blocking(path.read_text, encoding="utf-8")).strip()
                 except OSError as exc:
                     raise RetryableSinkError(f"{self.sink_name}: cannot read password_file: {exc}") from exc
             token = base64.b64encode(f"{username}:{password}".encode()).decode("ascii")
@@ -87,7 +88,7 @@ class HttpPoster:
         headers.update(self._auth_header)
         if self.settings["gzip"]:
             if len(body) > _GZIP_IN_THREAD_BYTES:
-                body = await asyncio.to_thread(gzip.compress, body, 6)
+                body = await self.blocking(gzip.compress, body, 6)
             else:
                 body = gzip.compress(body, 6)
             headers["Content-Encoding"] = "gzip"
