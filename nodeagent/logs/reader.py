@@ -92,6 +92,7 @@ class FileReader:
             watch_roots(p for s in self.sources for p in s.config.paths),
             self._on_changes,
             retry_interval=RESCAN_WITHOUT_EVENTS,
+            blocking=blocking,
         )
         self.poller = StatPoller(config.poll_interval, self._poll_targets, self._on_polled, blocking)
         self._queue: asyncio.Queue[Tailer | None] = asyncio.Queue()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,11 +238,10 @@ async def test_without_file_events_polling_and_rescans_still_find_everything(
 ) -> None:
     from nodeagent.logs.watch import inotify
 
-    def no_inotify(*args: object) -> Iterator[set[tuple[object, str]]]:
-        raise OSError(24, "inotify_init: Too many open files")
-        yield set()  # a generator, like watchfiles.watch: the error comes with the first batch
+    def no_inotify() -> None:
+        raise OSError(24, "inotify_init1: Too many open files")
 
-    monkeypatch.setattr(inotify, "open_events", no_inotify)
+    monkeypatch.setattr(inotify, "Inotify", no_inotify)
     log = tmp_path / "app.log"
     write_lines(log, ["before"])
     sink = MemorySink()
