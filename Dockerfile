@@ -59,10 +59,11 @@ LABEL org.opencontainers.image.title="nodeagent" \
       org.opencontainers.image.source="${SOURCE_URL}" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-# Only the finished virtualenv and the default config come over; everything is root-owned and
-# world-readable, so the image runs under any UID with a read-only root filesystem.
+# Only the finished virtualenv comes over; everything is root-owned and world-readable, so the image
+# runs under any UID with a read-only root filesystem. No config file: whatever a config holds (sink URLs,
+# tokens) must never be baked into an image. The DaemonSet mounts its ConfigMap and passes --config; without
+# one the agent runs on its embedded defaults.
 COPY --from=builder /opt/nodeagent /opt/nodeagent
-COPY manifests/config.yaml /etc/nodeagent/config.yaml
 
 ENV PATH=/opt/nodeagent/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -77,4 +78,4 @@ EXPOSE 9100
 # The agent is PID 1 (or, with hostPID, a plain child of the runtime): it handles SIGTERM and SIGINT
 # itself, commits log checkpoints and exits 0, so no init wrapper is needed.
 ENTRYPOINT ["nodeagent"]
-CMD ["run", "--config", "/etc/nodeagent/config.yaml"]
+CMD ["run"]

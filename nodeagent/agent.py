@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import resource
 import signal
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +21,7 @@ from nodeagent import __version__
 from nodeagent.config import ConfigError, Settings, node_name
 from nodeagent.metrics.registry import Collector, Paths, build_collectors, enabled_collectors
 from nodeagent.metrics.scrape import Scraper
+from nodeagent.pools import BoundedPool, log_io_pool, scrape_pool
 
 if TYPE_CHECKING:  # imported when run: `nodeagent metrics` plans collectors without aiohttp
     from nodeagent.config.logs import LogsConfig
@@ -91,6 +93,16 @@ def logs_config(settings: Settings) -> LogsConfig | None:
     return config
 
 
+def shown_sinks(plan: AgentPlan) -> str:
+    """The sinks for the start-up log, credentials redacted."""
+    if not plan.runs_logs:
+        return "none"
+    from nodeagent.config.logs import LogsConfig
+
+    config = plan.logs_config
+    return ",".join(s.describe() for s in config.sinks) if isinstance(config, LogsConfig) else "unknown"
+
+
 def plan_agent(settings: Settings) -> AgentPlan:
     """Check everything `run` needs; raises ConfigError (exit 2) or StartupError (exit 1)."""
     collectors = node_collectors(settings)
@@ -103,7 +115,19 @@ def plan_agent(settings: Settings) -> AgentPlan:
 
 
 def make_scraper(plan: AgentPlan) -> Scraper:
-    return Scraper(plan.collectors, exporter_metrics=not plan.settings["web.disable-exporter-metrics"])
+    return Scraper(
+        plan.collectors,
+        exporter_metrics=not plan.settings["web.disable-exporter-metrics"],
+        stuck_after=plan.settings["web.scrape-timeout"],
+    )
+
+
+def make_pools() -> dict[str, BoundedPool]:
+    """One bounded pool per job: "scrape" (collectors, rendering) and "logs" (the shipper's file I/O)."""
+    return {
+        "scrape": scrape_pool(),
+        "logs": log_io_pool(),
+    }
 
 
 async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
@@ -172,13 +196,32 @@ async def run_agent(
     stop = stop if stop is not None else asyncio.Event()
     installed = _install_signal_handlers(stop) if handle_signals else []
     settings = plan.settings
+    loop = asyncio.get_running_loop()
+    runtime.quiet_loop_errors(loop)
+    open_files = runtime.raise_open_file_limit()
+    pools = make_pools()
+    # The log shipper's blocking calls (asyncio.to_thread) run on the loop's default executor: make that
+    # its own pool. Nothing else here uses the default executor.
+    loop.set_default_executor(pools["logs"])
     logs_ready = asyncio.Event() if plan.runs_logs else None
+    max_connections = settings["web.max-connections"]
+    if max_connections and open_files != resource.RLIM_INFINITY and max_connections > open_files // 2:
+        max_connections = max(open_files // 2, 1)  # leave descriptors for log files and checkpoints
+        log.warning(
+            "fewer HTTP connections than configured: the open-file limit is low",
+            extra={"max_connections": max_connections, "open_files": open_files},
+        )
     server = MetricsServer(
         make_scraper(plan),
         listen_address=settings["web.listen-address"],
         telemetry_path=settings["web.telemetry-path"],
         max_requests=settings["web.max-requests"],
         logs_ready=logs_ready,
+        max_connections=max_connections,
+        scrape_timeout=settings["web.scrape-timeout"],
+        pool=pools["scrape"],
+        job_pools={"log shipper": pools["logs"]} if plan.runs_logs else None,
+        stall_timeout=settings["web.stall-timeout"],
     )
     try:
         await server.start()
@@ -191,6 +234,7 @@ async def run_agent(
                 "config": settings.config_file or "none",
                 "collectors": ",".join(c.name for c in plan.collectors) or "none",
                 "logs": "on" if plan.runs_logs else "off",
+                "sinks": shown_sinks(plan),
             },
         )
         if started is not None:

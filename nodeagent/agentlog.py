@@ -165,13 +165,14 @@ def setup_logging(
     writer.setFormatter(formatter)
     root = logging.getLogger()
     previous = (root.level, list(root.handlers))
-    for handler in previous[1]:
-        root.removeHandler(handler)
+    for existing in previous[1]:
+        root.removeHandler(existing)
     listener = None
     handler: logging.Handler = writer
     if background:
-        handler = _DroppingQueueHandler(queue.Queue(_QUEUE_SIZE))
-        listener = logging.handlers.QueueListener(handler.queue, writer, respect_handler_level=False)
+        queued = _DroppingQueueHandler(queue.Queue(_QUEUE_SIZE))
+        listener = logging.handlers.QueueListener(queued.queue, writer, respect_handler_level=False)
+        handler = queued
         listener.start()
     root.addHandler(handler)
     root.setLevel(LEVEL_NUMBERS.get(level, logging.INFO))

@@ -1,17 +1,32 @@
-"""Process-wide runtime tuning for the long-running agent, done once at start-up (``nodeagent run``).
+"""Process-wide runtime tuning for the long-running agent (``nodeagent run``), each done once from
+:func:`nodeagent.agent.run_agent`.
 
-The cyclic GC: everything alive once the agent listens (modules, settings, collectors, the application)
-lives as long as the process, so it is frozen out of later collections; a scrape allocates tens of
-thousands of short-lived, acyclic objects that reference counting frees, so a higher first threshold
-spares most of the young-generation collections they would otherwise trigger (in-process GC time per
-render 0.43 -> 0.17 ms when this was measured).
+- The cyclic GC: everything alive once the agent listens (modules, settings, collectors, the application)
+  lives as long as the process, so it is frozen out of later collections; a scrape allocates tens of
+  thousands of short-lived, acyclic objects that reference counting frees, so a higher first threshold
+  spares most of the young-generation collections they would otherwise trigger (in-process GC time per
+  render 0.43 -> 0.17 ms when this was measured).
+- The open-file limit: container runtimes start processes at a soft limit of 1024 (hard 524288); Go
+  raises its soft limit at start, Python does not, and the agent needs descriptors for connections, log
+  files and checkpoints. The soft limit is raised to the hard one.
+- The event loop's error reports: an accept() failing with EMFILE is reported by asyncio with a full
+  traceback on every retry; these reports are logged without traceback, at most once per
+  :data:`LOOP_ERROR_LOG_INTERVAL` per kind, with the number left out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import logging
+import resource
+import time
+from typing import Any
+
+log = logging.getLogger("nodeagent.runtime")
 
 GC_THRESHOLD = 10_000  # allocations between young-generation collections (CPython's default: 700)
+LOOP_ERROR_LOG_INTERVAL = 10.0  # seconds between two log lines for the same kind of loop error
 
 
 def settle_after_startup() -> None:
@@ -19,3 +34,50 @@ def settle_after_startup() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
+
+
+def raise_open_file_limit() -> int:
+    """Raise RLIMIT_NOFILE's soft limit to the hard limit; returns the soft limit now in force."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft == hard:
+        return soft
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    except (ValueError, OSError) as exc:
+        log.warning("cannot raise the open-file limit", extra={"soft": soft, "hard": hard, "err": str(exc)})
+        return soft
+    log.info("raised the open-file limit", extra={"from": soft, "to": hard})
+    return hard
+
+
+class _RateLimitedLoopErrors:
+    """A loop exception handler logging each kind of error (its message) at most once per interval."""
+
+    def __init__(self, interval: float = LOOP_ERROR_LOG_INTERVAL) -> None:
+        self.interval = interval
+        self._last: dict[str, float] = {}
+        self._suppressed: dict[str, int] = {}
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        message = str(context.get("message") or "event loop error")[:200]
+        now = time.monotonic()
+        if now - self._last.get(message, -self.interval) < self.interval:
+            self._suppressed[message] = self._suppressed.get(message, 0) + 1
+            return
+        if len(self._last) > 100:  # kinds are few; never let odd messages grow this
+            self._last.clear()
+        self._last[message] = now
+        exc = context.get("exception")
+        log.error(
+            message,
+            # A bug keeps its traceback (once per interval); resource errors (EMFILE...) need none.
+            exc_info=exc if isinstance(exc, BaseException) and not isinstance(exc, OSError) else None,
+            extra={
+                "err": repr(exc)[:200] if exc is not None else "",
+                "suppressed": self._suppressed.pop(message, 0),
+            },
+        )
+
+
+def quiet_loop_errors(loop: asyncio.AbstractEventLoop) -> None:
+    loop.set_exception_handler(_RateLimitedLoopErrors())

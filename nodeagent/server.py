@@ -1,8 +1,14 @@
 """The HTTP side: /metrics (text 0.0.4 or OpenMetrics, optionally gzipped), a landing page, /healthz, /readyz.
 
 Routes, content negotiation, gzip, request limits and the listener's lifecycle; what a scrape collects
-and how it is rendered is :mod:`nodeagent.metrics.scrape`. A scrape runs in a worker thread, so the
-event loop (and the log shipper on it) never waits for procfs reads or rendering.
+and how it is rendered is :mod:`nodeagent.metrics.scrape`. A scrape runs on the scrape job's own bounded
+pool (:mod:`nodeagent.pools`), so the event loop and the log shipper never wait for procfs reads or
+rendering, and a scrape that hangs cannot take their threads.
+
+Whoever reaches the port is untrusted: connections are capped (the oldest idle one makes room for a new
+one), idle and slow ones are closed after :data:`IDLE_TIMEOUT_SECONDS` (aiohttp's default is an hour),
+a request body is never read (the connection is closed instead), request lines up to node_exporter's
+1 MiB are accepted (long ``collect[]`` lists), and no response names the Python or aiohttp version.
 """
 
 from __future__ import annotations
@@ -12,9 +18,12 @@ import errno
 import gzip
 import html
 import logging
-from collections.abc import Iterable
+import time
+from collections.abc import Iterable, Mapping
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
+from aiohttp.web_protocol import RequestHandler
 from prometheus_client import Counter, Gauge
 
 from nodeagent import __version__
@@ -22,12 +31,21 @@ from nodeagent.agentmetrics import AGENT_REGISTRY
 from nodeagent.config import split_listen_address
 from nodeagent.metrics.registry import Collector
 from nodeagent.metrics.scrape import FilterError, Scraper
+from nodeagent.pools import BoundedPool, scrape_pool
+from nodeagent.safeio import quote
 
 log = logging.getLogger("nodeagent.server")
 
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 OPENMETRICS_CONTENT_TYPE = "application/openmetrics-text; version=1.0.0; charset=utf-8"
 SHUTDOWN_GRACE_SECONDS = 3.0  # for in-flight scrapes once the listener is closed
+# A connection waiting for (the rest of) a request's headers, or idle between requests, is closed after
+# this: Prometheus sends its request at once, and reconnecting costs it less than an idle socket costs us.
+IDLE_TIMEOUT_SECONDS = 15.0
+MAX_REQUEST_LINE_BYTES = (1 << 20) + 4096  # as Go's net/http (node_exporter): 1 MiB plus its 4 KiB slack
+MAX_HEADER_FIELD_BYTES = 64 << 10
+SERVER_HEADER = "nodeagent"
+REFUSED_LOG_INTERVAL_SECONDS = 10.0
 
 SCRAPE_REQUESTS = Counter(
     "nodeagent_scrape_requests",
@@ -38,8 +56,45 @@ SCRAPE_REQUESTS = Counter(
 SCRAPES_IN_FLIGHT = Gauge(
     "nodeagent_scrape_requests_in_flight", "Scrapes being served right now.", registry=AGENT_REGISTRY
 )
+CONNECTIONS_EVICTED = Counter(
+    "nodeagent_http_connections_evicted",
+    "Idle HTTP connections closed to make room for a new one at the connection limit.",
+    registry=AGENT_REGISTRY,
+)
 for _code in ("200", "400", "500", "503"):
     SCRAPE_REQUESTS.labels(_code)
+
+
+class _CappedServer(web.Server):
+    """aiohttp's connection factory with a connection limit: at the limit, the oldest connection that
+    is waiting for a request is closed to make room (as nginx drops idle keep-alive connections), so
+    idle sockets can never keep a scraper out or use up the process's descriptors.
+
+    The count lags behind accept() by at most one accept burst (the listen backlog), which is bounded.
+    """
+
+    max_connections = 0
+    _last_log = 0.0
+
+    def __call__(self) -> RequestHandler:
+        if self.max_connections and len(self._connections) >= self.max_connections:
+            self._evict_idle()
+        return super().__call__()
+
+    def _evict_idle(self) -> None:
+        for handler in self._connections:
+            waiter = handler._waiter
+            if waiter is not None and not waiter.done() and not handler._messages:
+                handler.force_close()
+                CONNECTIONS_EVICTED.inc()
+                now = time.monotonic()
+                if now - self._last_log >= REFUSED_LOG_INTERVAL_SECONDS:
+                    type(self)._last_log = now
+                    log.warning(
+                        "connection limit reached; closing idle connections to make room",
+                        extra={"limit": self.max_connections},
+                    )
+                return
 
 
 class ListenError(Exception):
@@ -121,12 +176,26 @@ class MetricsServer:
         telemetry_path: str = "/metrics",
         max_requests: int = 40,
         logs_ready: asyncio.Event | None = None,
+        max_connections: int = 512,
+        scrape_timeout: float = 10.0,
+        pool: BoundedPool | None = None,
+        job_pools: Mapping[str, BoundedPool] | None = None,
+        stall_timeout: float = 60.0,
     ) -> None:
+        """``pool``: where scrapes run (default: a pool of its own). ``scrape_timeout``: a scrape not done
+        by then is answered 503 and given up (a Prometheus scrape-timeout header can only lower it).
+        ``job_pools``: the pools of other jobs (name -> pool) whose stalls make /readyz 503 after
+        ``stall_timeout`` seconds."""
         self.scraper = scraper
         self.listen_address = listen_address
         self.telemetry_path = telemetry_path
         self.max_requests = max_requests
         self.logs_ready = logs_ready  # None: the log shipper is not running, readiness does not wait for it
+        self.max_connections = max_connections
+        self.scrape_timeout = scrape_timeout
+        self.pool = pool if pool is not None else scrape_pool()
+        self.job_pools: dict[str, BoundedPool] = {"scrape": self.pool, **(job_pools or {})}
+        self.stall_timeout = stall_timeout
         self.listening = False
         self.stopping = False
         self.addresses: list[str] = []
@@ -135,7 +204,8 @@ class MetricsServer:
         self.app = self._build_app()
 
     def _build_app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[_close_instead_of_reading_bodies])
+        app.on_response_prepare.append(_set_server_header)
         app.router.add_get(self.telemetry_path, self.handle_metrics)
         if self.telemetry_path != "/":
             app.router.add_get("/", self.handle_landing)
@@ -145,8 +215,25 @@ class MetricsServer:
 
     @property
     def ready(self) -> bool:
-        logs_ok = self.logs_ready is None or self.logs_ready.is_set()
-        return self.listening and not self.stopping and logs_ok
+        return self.not_ready_reason() is None
+
+    def not_ready_reason(self) -> str | None:
+        """None when ready, else one line saying why not."""
+        if self.stopping:
+            return "shutting down"
+        if not self.listening:
+            return "not listening yet"
+        if self.logs_ready is not None and not self.logs_ready.is_set():
+            return "log shipper not started yet"
+        for name, pool in self.job_pools.items():
+            stalled = pool.stalled_for()
+            if stalled < self.stall_timeout:
+                continue
+            if name == "scrape" and (stuck := self.scraper.stuck()):
+                names = ", ".join(f"{collector} ({age:.0f}s)" for collector, age in stuck)
+                return f"scrape stalled: collector calls not returning: {names}"
+            return f"{name} stalled: a blocking call has not returned for {stalled:.0f}s"
+        return None
 
     async def start(self) -> None:
         """Bind and start serving; raises :class:`ListenError` with a one-line reason."""
@@ -156,8 +243,17 @@ class MetricsServer:
             access_log=log if log.isEnabledFor(logging.DEBUG) else None,
             shutdown_timeout=SHUTDOWN_GRACE_SECONDS,
             handle_signals=False,
+            keepalive_timeout=IDLE_TIMEOUT_SECONDS,
+            lingering_time=0,  # never read (up to 10 s of) a body nobody asked for: close instead
+            max_line_size=MAX_REQUEST_LINE_BYTES,
+            max_field_size=MAX_HEADER_FIELD_BYTES,
         )
         await runner.setup()
+        capped = runner.server
+        assert capped is not None
+        capped.__class__ = _CappedServer  # the same object, with the connection limit
+        assert isinstance(capped, _CappedServer)
+        capped.max_connections = self.max_connections
         try:
             try:
                 await web.TCPSite(runner, host, port).start()
@@ -186,6 +282,7 @@ class MetricsServer:
             runner, self._runner = self._runner, None
             await runner.cleanup()
         self.listening = False
+        self.pool.shutdown(wait=False)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         if self.max_requests and self._in_flight >= self.max_requests:
@@ -202,14 +299,23 @@ class MetricsServer:
             return web.Response(status=400, text=f"Cannot filter collectors: {exc}.\n")
         fmt = negotiate_format(request.headers.get("Accept"))
         compress = accepts_gzip(request.headers.get("Accept-Encoding"))
+        timeout = self._timeout_for(request)
         self._in_flight += 1
         SCRAPES_IN_FLIGHT.inc()
+        future = self.pool.submit(self._body, selected, fmt, compress)
         try:
-            body = await asyncio.to_thread(self._body, selected, fmt, compress)
+            body = await asyncio.wait_for(asyncio.wrap_future(future), timeout)
+        except TimeoutError:
+            self.pool.abandon(future)
+            stuck = ", ".join(name for name, _ in self.scraper.stuck()) or "none yet"
+            log.error("scrape timed out", extra={"timeout_seconds": timeout, "stuck_collectors": stuck})
+            SCRAPE_REQUESTS.labels("503").inc()
+            return web.Response(status=503, text=f"Scrape timed out after {timeout:g}s.\n")
         except Exception as exc:
-            log.exception("scrape failed", extra={"err": repr(exc)})
+            # The page is not in the message (a failed encode carries all of it): a bounded quote only.
+            log.error("scrape failed", extra={"err": quote(repr(exc))})
             SCRAPE_REQUESTS.labels("500").inc()
-            return web.Response(status=500, text=f"Scrape failed: {exc!r}\n")
+            return web.Response(status=500, text=f"Scrape failed: {quote(repr(exc))}\n")
         finally:
             self._in_flight -= 1
             SCRAPES_IN_FLIGHT.dec()
@@ -221,6 +327,14 @@ class MetricsServer:
         if compress:
             headers["Content-Encoding"] = "gzip"
         return web.Response(body=body, headers=headers)
+
+    def _timeout_for(self, request: web.Request) -> float:
+        """The configured scrape timeout, lowered by Prometheus' X-Prometheus-Scrape-Timeout-Seconds."""
+        try:
+            asked = float(request.headers.get("X-Prometheus-Scrape-Timeout-Seconds", "inf"))
+        except ValueError:
+            asked = float("inf")
+        return min(self.scrape_timeout, asked) if asked > 0 else self.scrape_timeout
 
     def _body(self, selected: list[Collector], fmt: str, compress: bool) -> bytes:
         """Blocking: run in a worker thread."""
@@ -241,15 +355,24 @@ class MetricsServer:
         return web.Response(text="ok\n")
 
     async def handle_readyz(self, request: web.Request) -> web.Response:
-        if self.ready:
+        reason = self.not_ready_reason()
+        if reason is None:
             return web.Response(text="ready\n")
-        if self.stopping:
-            reason = "shutting down"
-        elif not self.listening:
-            reason = "not listening yet"
-        else:
-            reason = "log shipper not started yet"
         return web.Response(status=503, text=f"not ready: {reason}\n")
+
+
+@web.middleware
+async def _close_instead_of_reading_bodies(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """No route reads a body: answer, then close the connection rather than read what was sent
+    (aiohttp would otherwise read and discard it to keep the connection, 10 GB if that is sent)."""
+    response = await handler(request)
+    if request.body_exists:
+        response.force_close()
+    return response
+
+
+async def _set_server_header(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["Server"] = SERVER_HEADER  # aiohttp's default names Python's and its own version
 
 
 def _format_address(address: object) -> str:

@@ -17,6 +17,7 @@ from nodeagent.config.values import (
     parse_listen_address,
     parse_optional_bool,
     parse_url_path,
+    positive_duration,
 )
 
 LOG_LEVELS = ("debug", "info", "warn", "error")
@@ -44,6 +45,30 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         "Maximum number of concurrent scrapes; more get 503. 0 disables the limit.",
         parse=non_negative_int,
         metavar="N",
+    ),
+    Setting(
+        "web.max-connections",
+        512,
+        "Open HTTP connections at most (at the limit the oldest idle one is closed); also kept below "
+        "half the open-file limit. 0 disables the limit.",
+        parse=non_negative_int,
+        metavar="N",
+    ),
+    Setting(
+        "web.scrape-timeout",
+        10.0,
+        "A scrape not done by then is answered 503, and a collector call still running is skipped by "
+        "later scrapes until it returns (Prometheus' scrape-timeout header can lower it).",
+        parse=positive_duration,
+        metavar="DURATION",
+    ),
+    Setting(
+        "web.stall-timeout",
+        60.0,
+        "/readyz answers 503 while a job's blocking call (a collector, the log shipper's file I/O) has "
+        "not returned for this long.",
+        parse=positive_duration,
+        metavar="DURATION",
     ),
     Setting(
         "web.disable-exporter-metrics",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from nodeagent.config.secrets import redact_text
+
 KeyPart = str | int  # a mapping key, or the index of a list item
 
 
@@ -34,6 +36,7 @@ class ConfigError(ValueError):
         file: str | None = None,
         line: int | None = None,
     ) -> None:
+        message = redact_text(message)  # a URL with credentials in a value must not be echoed
         super().__init__(message)
         self.message = message
         self.key_path: tuple[KeyPart, ...] = (key,) if isinstance(key, str) else tuple(key or ())
@@ -55,11 +58,24 @@ class ConfigError(ValueError):
         where = ""
         if self.file:
             where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
-        key = f"{self.key}: " if self.key else ""
-        return f"{where}{key}{self.message}"
+        key = f"{_cut(self.key)}: " if self.key else ""
+        return one_line(f"{where}{key}{self.message}")
 
     def __reduce__(self) -> tuple[object, ...]:  # keyword-only arguments: pickle (multiprocessing) needs help
         return (_rebuild, (self.message, self.key_path, self.file, self.line))
+
+
+_CONTROL = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+MAX_KEY_CHARS = 200
+
+
+def one_line(text: str) -> str:
+    """Control characters escaped: an error is one line of the log, whatever a key or value held."""
+    return text.translate(_CONTROL)
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= MAX_KEY_CHARS else f"{text[:MAX_KEY_CHARS]}..."
 
 
 def _rebuild(message: str, key_path: tuple[KeyPart, ...], file: str | None, line: int | None) -> ConfigError:

@@ -27,6 +27,7 @@ import nodeagent.logs
 from nodeagent.config.errors import ConfigError
 from nodeagent.config.loader import LineDict, load_yaml
 from nodeagent.config.schema import REQUIRED, Field, Invalid, ListOf, Section
+from nodeagent.config.secrets import redact_url
 from nodeagent.config.values import (
     bounded,
     parse_absolute_path,
@@ -72,6 +73,15 @@ class SinkSpec:
     name: str
     type: str
     options: Mapping[str, Any]
+
+    def describe(self) -> str:
+        """``name=type:destination`` for the log, credentials redacted."""
+        destination = next((self.options[k] for k in ("url", "address", "path") if k in self.options), "")
+        return (
+            f"{self.name}={self.type}:{redact_url(str(destination))}"
+            if destination
+            else f"{self.name}={self.type}"
+        )
 
     def as_spec(self) -> dict[str, Any]:
         """The mapping handed to :func:`nodeagent.logs.sinks.make_sink`."""

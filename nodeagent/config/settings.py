@@ -10,10 +10,12 @@ as loaded, lines included.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from nodeagent.config.environment import expand_environment
 from nodeagent.config.errors import ConfigError
 from nodeagent.config.loader import LineDict, load_yaml_file
 from nodeagent.config.schema import Field, mapping_entries, normalize_key
@@ -62,7 +64,7 @@ def _known_below(table: dict[str, Field], prefix: str) -> str:
 
 
 def _read_file(table: dict[str, Field], settings: Settings, config_file: str) -> None:
-    data = load_yaml_file(config_file)
+    data = expand_environment(load_yaml_file(config_file), os.environ)
     if data is None:
         return
     if not isinstance(data, LineDict):

@@ -141,7 +141,7 @@ def parse_duration(raw: Any) -> float:
     if isinstance(raw, bool):
         raise ValueError(f"expected a duration such as 5s or 500ms, got {shown(raw)}")
     if isinstance(raw, (int, float)):
-        value = float(raw) if abs(raw) <= MAX_DURATION * 2 else math.inf
+        value = float(raw) if math.isnan(raw) or abs(raw) <= MAX_DURATION * 2 else math.inf
     else:
         text = parse_str(raw).strip()
         if len(text) > _MAX_NUMBER_CHARS * 4:

@@ -106,7 +106,7 @@ def parse_link_message(body: bytes) -> tuple[str, dict[str, int] | None] | None:
 
 def parse_dump(chunks: list[bytes], seq: int) -> tuple[list[tuple[str, dict[str, int] | None]], bool]:
     """Parse received datagrams; return the links found and whether NLMSG_DONE was seen."""
-    links = []
+    links: list[tuple[str, dict[str, int] | None]] = []
     for data in chunks:
         offset = 0
         while offset + _NLMSGHDR.size <= len(data):

@@ -1,14 +1,15 @@
 """Parsers for <procfs>/stat, shared by the cpu and stat collectors.
 
-Both are pure: they take the file's text and return plain values; malformed lines are reported through
-the ``on_error`` callback and skipped.
+Both are pure: they take the file's text and return plain values and the malformed lines they skipped.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
+
+from nodeagent.metrics.host.gonum import parse_floats, parse_uint
+from nodeagent.metrics.host.skips import Skip
 
 # Kernel ticks per second for /proc/stat times (USER_HZ); 100 on every mainstream architecture.
 try:
@@ -33,19 +34,14 @@ SOFTIRQ_VECTORS = (
     "rcu",
 )
 
-ErrorCallback = Callable[[str, str], None]
 
-
-def _ignore(_what: str, _line: str) -> None:
-    pass
-
-
-def parse_cpu_times(text: str, on_error: ErrorCallback = _ignore) -> dict[int, list[float]]:
+def parse_cpu_times(text: str) -> tuple[dict[int, list[float]], list[Skip]]:
     """Per-CPU times in seconds: cpu number -> 10 values in CPU_MODES order (missing columns are 0).
 
     The aggregate "cpu" line is left out, as node_exporter does.
     """
     cpus: dict[int, list[float]] = {}
+    skipped: list[Skip] = []
     for line in text.splitlines():
         if not line.startswith("cpu"):
             if cpus:
@@ -56,17 +52,17 @@ def parse_cpu_times(text: str, on_error: ErrorCallback = _ignore) -> dict[int, l
         if name == "cpu":
             continue
         try:
-            number = int(name[3:])
-            values = [float(v) / USER_HZ for v in fields[1:11]]
+            number = parse_uint(name[3:])
+            values = [value / USER_HZ for value in parse_floats(fields[1:11])]
         except ValueError:
-            on_error("cpu line", line)
+            skipped.append(Skip("cpu line", line))
             continue
         if not values:
-            on_error("cpu line", line)
+            skipped.append(Skip("cpu line", line))
             continue
         values.extend([0.0] * (10 - len(values)))
         cpus[number] = values
-    return cpus
+    return cpus, skipped
 
 
 @dataclass
@@ -92,8 +88,9 @@ _TOTAL_KEYS = {
 }
 
 
-def parse_stat_totals(text: str, on_error: ErrorCallback = _ignore) -> StatTotals:
+def parse_stat_totals(text: str) -> tuple[StatTotals, list[Skip]]:
     totals = StatTotals()
+    skipped: list[Skip] = []
     for line in text.splitlines():
         if line.startswith("cpu"):
             continue
@@ -106,16 +103,16 @@ def parse_stat_totals(text: str, on_error: ErrorCallback = _ignore) -> StatTotal
             values = line.split()[2:]
             for vector, raw in zip(SOFTIRQ_VECTORS, values, strict=False):
                 try:
-                    totals.softirqs[vector] = float(raw)
+                    totals.softirqs[vector] = float(parse_uint(raw))
                 except ValueError:
-                    on_error("softirq line", line)
+                    skipped.append(Skip("softirq line", line))
                     break
             continue
         attr = _TOTAL_KEYS.get(key)
         if attr is None:
             continue
         try:
-            setattr(totals, attr, float(fields[1]))
+            setattr(totals, attr, float(parse_uint(fields[1])))
         except ValueError:
-            on_error(f"{key} line", line[:200])
-    return totals
+            skipped.append(Skip(f"{key} line", line))
+    return totals, skipped

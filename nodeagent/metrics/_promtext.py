@@ -9,8 +9,9 @@ prometheus_client's parser differs on each of these points, so this is our own.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
+
+from nodeagent.metrics.host.gonum import parse_float, parse_int
 
 TYPES = ("counter", "gauge", "untyped", "summary", "histogram")
 _NAME_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_:")
@@ -57,17 +58,14 @@ class ParsedFamily:
 
 
 def go_float(text: str) -> float:
-    """A sample value as expfmt reads it: Go's ParseFloat without hex, exponents 'p' or underscores."""
-    if not text or any(ch in text for ch in "pPxX_ \t"):
-        raise ValueError(f"invalid value {text!r}")
-    lowered = text.lower().lstrip("+-")
-    if lowered in ("inf", "infinity"):
-        return -math.inf if text.startswith("-") else math.inf
-    if lowered == "nan":
-        return math.nan
-    if not lowered or lowered[0] not in "0123456789.":
-        raise ValueError(f"invalid value {text!r}")
-    return float(text)
+    """A sample value as expfmt reads it: Go's ParseFloat, minus 'p' exponents and underscores (so no
+    hexadecimal floats either)."""
+    try:
+        if "p" in text or "P" in text or "_" in text:
+            raise ValueError("unsupported character")
+        return parse_float(text)
+    except ValueError:
+        raise ValueError(f"invalid value {text[:40]!r}") from None
 
 
 def _is_name(text: str, start: frozenset[str], chars: frozenset[str]) -> bool:
@@ -219,7 +217,7 @@ class _Parser:
         timestamp = None
         if len(rest) == 2:
             try:
-                timestamp = int(rest[1])
+                timestamp = parse_int(rest[1])
             except ValueError:
                 raise TextParseError(line, f"invalid timestamp {rest[1]!r}") from None
         family, role = self.family_for(name)
@@ -238,10 +236,10 @@ class _Parser:
                     bound = go_float(label_value)
                 except ValueError:
                     raise TextParseError(line, f"invalid {special} label value {label_value!r}") from None
-        key = tuple(sorted(labels.items()))
-        series = family._grouped.get(key)
+        label_set = tuple(sorted(labels.items()))
+        series = family._grouped.get(label_set)
         if series is None:
-            series = family._grouped[key] = SeriesValue(labels, timestamp_ms=timestamp)
+            series = family._grouped[label_set] = SeriesValue(labels, timestamp_ms=timestamp)
             family.series.append(series)
         elif timestamp is not None:
             series.timestamp_ms = timestamp

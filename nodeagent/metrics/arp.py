@@ -8,35 +8,33 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
+from nodeagent.metrics._emit import add_sample, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
-from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, Paths, read_text, register
+from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, Paths, register
 
 _HEADER_COLUMNS = 9  # "IP address", "HW type", "HW address" split into two words each
 _DATA_COLUMNS = 6
 
 
-def parse_arp(text: str, collector: str = "arp") -> Counter[str]:
-    """Entries per device. Lines with an unexpected number of columns are reported and skipped."""
+def parse_arp(text: str) -> tuple[Counter[str], list[Skip]]:
+    """Entries per device, and the lines with an unexpected number of columns skipped."""
     entries: Counter[str] = Counter()
+    skipped: list[Skip] = []
     for line in text.splitlines():
         fields = line.split()
         if not fields or len(fields) == _HEADER_COLUMNS:
             continue
         if len(fields) != _DATA_COLUMNS:
-            report_bad_input(collector, f"net/arp line without {_DATA_COLUMNS} columns", line)
+            skipped.append(Skip(f"net/arp line without {_DATA_COLUMNS} columns", line))
             continue
         entries[fields[5]] += 1
-    return entries
-
-
-def read_arp(procfs: Path) -> Counter[str]:
-    return parse_arp(read_text(f"{procfs}/net/arp"))
+    return entries, skipped
 
 
 @register
@@ -56,8 +54,10 @@ class ArpCollector(Collector):
         )
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily("node_arp_entries", "ARP table entries per device.", labels=["device"])
-        for device, count in read_arp(self.paths.procfs).items():
+        family = gauge("node_arp_entries", "ARP table entries per device.")
+        entries, skipped = parse_arp(read_text(self.paths.proc("net", "arp")))
+        self.report(skipped)
+        for device, count in entries.items():
             if not self.filter.ignored(device):
-                family.add_metric([device], float(count))
+                add_sample(family, {"device": device}, float(count))
         yield family

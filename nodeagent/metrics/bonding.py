@@ -8,47 +8,49 @@ master is ``lower_<slave>`` on current kernels and ``slave_<slave>`` on older on
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, NoDataError, read_text, register
+from nodeagent.metrics._emit import add_sample, gauge
+from nodeagent.metrics.host.files import Paths, read_attribute
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, NoDataError, register
 
 
-def _slave_mii_status(master_dir: Path, slave: str) -> str | None:
+def _slave_mii_status(master_dir: str, slave: str) -> str | None:
     for prefix in ("lower_", "slave_"):
         try:
-            return read_text(master_dir / f"{prefix}{slave}" / "bonding_slave" / "mii_status").strip()
+            return read_attribute(f"{master_dir}/{prefix}{slave}/bonding_slave/mii_status")
         except (FileNotFoundError, NotADirectoryError):
             continue
     return None
 
 
-def read_bonding(sysfs: Path, collector: str = "bonding") -> dict[str, tuple[int, int]]:
-    """master -> (configured slaves, active slaves).
+def read_bonding(paths: Paths) -> tuple[dict[str, tuple[int, int]], list[Skip]]:
+    """master -> (configured slaves, active slaves), and the masters or slaves skipped.
 
     Raises FileNotFoundError when there is no bonding_masters file (bonding module not loaded). A
-    master or slave whose files are missing is reported and skipped (upstream fails the collector).
+    master or slave whose files are missing is skipped (upstream fails the collector).
     """
-    net = sysfs / "class" / "net"
+    net = paths.sys("class", "net")
     status = {}
-    for master in read_text(net / "bonding_masters").split():
-        master_dir = net / master
+    skipped: list[Skip] = []
+    for master in read_attribute(f"{net}/bonding_masters").split():
+        master_dir = f"{net}/{master}"
         try:
-            slaves = read_text(master_dir / "bonding" / "slaves").split()
+            slaves = read_attribute(f"{master_dir}/bonding/slaves").split()
         except (FileNotFoundError, NotADirectoryError) as exc:
-            report_bad_input(collector, f"bonding master {master}", exc)
+            skipped.append(Skip(f"bonding master {master}", exc))
             continue
         active = 0
         for slave in slaves:
             state = _slave_mii_status(master_dir, slave)
             if state is None:
-                report_bad_input(collector, f"bonding master {master}: slave without mii_status", slave)
+                skipped.append(Skip(f"bonding master {master}: slave without mii_status", slave))
             elif state == "up":
                 active += 1
         status[master] = (len(slaves), active)
-    return status
+    return status, skipped
 
 
 @register
@@ -57,17 +59,15 @@ class BondingCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         try:
-            status = read_bonding(self.paths.sysfs)
+            status, skipped = read_bonding(self.paths)
         except FileNotFoundError as exc:
             raise NoDataError(f"bonding not loaded: {exc}") from exc
-        slaves = GaugeMetricFamily(
-            "node_bonding_slaves", "Slaves configured in each bonding master.", labels=["master"]
-        )
-        active = GaugeMetricFamily(
-            "node_bonding_active", "Slaves of each bonding master whose MII status is up.", labels=["master"]
-        )
+        self.report(skipped)
+        slaves = gauge("node_bonding_slaves", "Slaves configured in each bonding master.")
+        active = gauge("node_bonding_active", "Slaves of each bonding master whose MII status is up.")
         for master, (configured, up) in status.items():
-            slaves.add_metric([master], float(configured))
-            active.add_metric([master], float(up))
+            labels = {"master": master}
+            add_sample(slaves, labels, float(configured))
+            add_sample(active, labels, float(up))
         yield slaves
         yield active

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, NoDataError, read_text, register
+from nodeagent.metrics._emit import gauge, single
+from nodeagent.metrics.host.files import read_text, read_uint
+from nodeagent.metrics.host.gonum import parse_uints
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, NoDataError, register
 
 # Column of net/stat/nf_conntrack -> our metric suffix and help. search_restart (column 16) exists
 # since Linux 2.6.35; older rows have 16 columns and report it as 0.
@@ -29,9 +32,11 @@ STAT_COLUMNS = (
 )
 
 
-def parse_conntrack_stat(text: str, collector: str = "conntrack") -> dict[str, int]:
-    """Sum of each statistic over the per-CPU rows (hexadecimal; the first line is a header)."""
+def parse_conntrack_stat(text: str) -> tuple[dict[str, int], list[Skip]]:
+    """Sum of each statistic over the per-CPU rows (hexadecimal; the first line is a header), and the
+    malformed rows skipped."""
     totals = dict.fromkeys((name for _, name, _ in STAT_COLUMNS), 0)
+    skipped: list[Skip] = []
     for line in text.splitlines()[1:]:
         fields = line.split()
         if not fields:
@@ -39,18 +44,14 @@ def parse_conntrack_stat(text: str, collector: str = "conntrack") -> dict[str, i
         try:
             if not 16 <= len(fields) <= 17:
                 raise ValueError(f"{len(fields)} columns, expected 16 or 17")
-            values = [int(field, 16) for field in fields]
-        except ValueError as exc:
-            report_bad_input(collector, f"net/stat/nf_conntrack line: {exc}", line)
+            values = parse_uints(fields, 16)
+        except ValueError:
+            skipped.append(Skip("net/stat/nf_conntrack line without 16 or 17 hexadecimal columns", line))
             continue
         for column, name, _ in STAT_COLUMNS:
             if column < len(values):
                 totals[name] += values[column]
-    return totals
-
-
-def _read_uint(path: str) -> int:
-    return int(read_text(path).strip())
+    return totals, skipped
 
 
 @register
@@ -60,21 +61,20 @@ class ConntrackCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         netfilter = self.paths.proc("sys", "net", "netfilter")
         try:
-            count = _read_uint(f"{netfilter}/nf_conntrack_count")
-            limit = _read_uint(f"{netfilter}/nf_conntrack_max")
+            count = read_uint(f"{netfilter}/nf_conntrack_count")
+            limit = read_uint(f"{netfilter}/nf_conntrack_max")
         except FileNotFoundError as exc:
             raise NoDataError(f"conntrack probably not loaded: {exc}") from exc
-        yield GaugeMetricFamily(
-            "node_nf_conntrack_entries",
-            "Flow entries currently in the connection tracking table.",
-            value=float(count),
+        yield single(
+            gauge("node_nf_conntrack_entries", "Flow entries currently in the connection tracking table."),
+            float(count),
         )
-        yield GaugeMetricFamily(
-            "node_nf_conntrack_entries_limit",
-            "Size limit of the connection tracking table.",
-            value=float(limit),
+        yield single(
+            gauge("node_nf_conntrack_entries_limit", "Size limit of the connection tracking table."),
+            float(limit),
         )
         # A missing stat file fails the collector after entries/limit were yielded, as upstream.
-        totals = parse_conntrack_stat(read_text(self.paths.proc("net", "stat", "nf_conntrack")))
+        totals, skipped = parse_conntrack_stat(read_text(self.paths.proc("net", "stat", "nf_conntrack")))
+        self.report(skipped)
         for _, name, help_text in STAT_COLUMNS:
-            yield GaugeMetricFamily(f"node_nf_conntrack_stat_{name}", help_text, value=float(totals[name]))
+            yield single(gauge(f"node_nf_conntrack_stat_{name}", help_text), float(totals[name]))

@@ -8,20 +8,22 @@ separately and stays included in user/nice (the kernel accounts it there).
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_bool, parse_regex
-from nodeagent.metrics import _parse_errors
+from nodeagent.metrics._emit import add_sample, counter, gauge
 from nodeagent.metrics._filters import go_regex
 from nodeagent.metrics._proc_stat import CPU_MODES, parse_cpu_times
-from nodeagent.metrics.registry import Collector, CollectorOption, read_text, register
+from nodeagent.metrics.host.files import Paths, read_optional, read_text, read_uint
+from nodeagent.metrics.host.gonum import parse_float, parse_int, parse_uint
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.host.sysfs import numbered_entries
+from nodeagent.metrics.registry import Collector, CollectorOption, register
 
 # An idle counter dropping by this many seconds means the CPU was replaced (hotplug): reset its cache.
 JUMP_BACK_SECONDS = 3.0
@@ -66,7 +68,8 @@ _CPUINFO_KEYS = {
 
 
 def parse_cpuinfo(text: str) -> list[CPUInfo]:
-    """Processor entries of /proc/cpuinfo in file order. Lines before the first "processor" are ignored."""
+    """Processor entries of /proc/cpuinfo in file order. Lines before the first "processor" are ignored,
+    an unparsable "cpu MHz" reads as 0 (as procfs), nothing is reported."""
     cpus: list[CPUInfo] = []
     current: CPUInfo | None = None
     for line in text.splitlines():
@@ -77,7 +80,7 @@ def parse_cpuinfo(text: str) -> list[CPUInfo]:
         value = value.strip()
         if key == "processor":
             try:
-                current = CPUInfo(processor=int(value))
+                current = CPUInfo(processor=parse_int(value))
             except ValueError:
                 current = None  # ignore this entry's fields rather than mix them into the previous one
                 continue
@@ -91,7 +94,7 @@ def parse_cpuinfo(text: str) -> list[CPUInfo]:
             current.bugs = value.split()
         elif key == "cpu MHz":
             try:
-                current.mhz = float(value)
+                current.mhz = parse_float(value)
             except ValueError:
                 current.mhz = 0.0
         else:
@@ -101,40 +104,46 @@ def parse_cpuinfo(text: str) -> list[CPUInfo]:
     return cpus
 
 
-def parse_cpu_list(text: str) -> list[int]:
-    """A kernel CPU list such as ``1,3-5,9`` -> [1, 3, 4, 5, 9]. Raises ValueError on bad input."""
+MAX_CPUS = 1 << 16  # a CPU list naming more is not a real host's (and would make a huge list)
+
+
+def parse_cpu_list(text: str) -> tuple[list[int] | None, list[Skip]]:
+    """A kernel CPU list such as ``1,3-5,9`` -> [1, 3, 4, 5, 9]; bad input gives None and the skip."""
     cpus: list[int] = []
     text = text.strip()
     if not text:
-        return cpus
-    for part in text.split(","):
-        first, dash, last = part.partition("-")
-        if dash:
-            start, end = int(first), int(last)
-            if end < start:
-                raise ValueError(f"bad CPU range {part!r}")
-            cpus.extend(range(start, end + 1))
-        else:
-            cpus.append(int(first))
-    return cpus
+        return cpus, []
+    try:
+        for part in text.split(","):
+            first, dash, last = part.partition("-")
+            if dash:
+                start, end = parse_uint(first), parse_uint(last)
+                if end < start or end - start > MAX_CPUS:
+                    raise ValueError(f"bad CPU range {part!r}")
+                cpus.extend(range(start, end + 1))
+            else:
+                cpus.append(parse_uint(first))
+            if len(cpus) > MAX_CPUS:
+                raise ValueError("too many CPUs")
+    except ValueError:
+        return None, [Skip("CPU list", text)]
+    return cpus, []
 
 
 def _read_uint(path: str) -> int | None:
+    """A topology or throttle counter; None when absent or unparsable (left out, as upstream)."""
     try:
-        with open(path, "rb") as fh:
-            return int(fh.read().strip())
+        return read_uint(path)
     except (OSError, ValueError):
         return None
 
 
-def cpu_dirs(sysfs: Path | str) -> list[tuple[str, str]]:
+def cpu_dirs(paths: Paths) -> list[tuple[str, str]]:
     """(number, path) of every <sysfs>/devices/system/cpu/cpuN, in the kernel's name order.
 
     Raises FileNotFoundError when the directory does not exist.
     """
-    base = os.path.join(sysfs, "devices", "system", "cpu")
-    found = sorted(name for name in os.listdir(base) if name.startswith("cpu") and name[3:4].isdigit())
-    return [(name[3:], f"{base}/{name}") for name in found]
+    return numbered_entries(paths.sys("devices", "system", "cpu"), "cpu")
 
 
 def read_throttles(cpus: list[tuple[str, str]]) -> tuple[dict[int, int], dict[int, dict[int, int]]]:
@@ -162,7 +171,7 @@ def read_throttles(cpus: list[tuple[str, str]]) -> tuple[dict[int, int], dict[in
 
 def read_online(cpus: list[tuple[str, str]]) -> list[tuple[str, float]]:
     """(cpu, 1 or 0) from cpuN/online; empty when the first CPU has no such file (no hotplug support)."""
-    if not cpus or not os.path.exists(f"{cpus[0][1]}/online"):
+    if not cpus or read_optional(f"{cpus[0][1]}/online") is None:
         return []
     return [(number, 1.0 if _read_uint(f"{path}/online") == 1 else 0.0) for number, path in cpus]
 
@@ -219,18 +228,15 @@ class CpuCollector(Collector):
         self._cache: dict[int, list[float]] = {}
         self._lock = threading.Lock()
         # Isolation is a boot parameter: read once, as node_exporter does.
+        self.isolated: list[int] | None = None
         try:
-            self.isolated: list[int] | None = parse_cpu_list(
-                read_text(paths.sys("devices", "system", "cpu", "isolated"))
-            )
-        except FileNotFoundError:
-            self.isolated = None
-        except (OSError, ValueError) as exc:
-            _parse_errors.skipped(self.name, "isolated", exc)
-            self.isolated = None
-
-    def _on_error(self, what: str, line: str) -> None:
-        _parse_errors.skipped(self.name, what, line)
+            text = read_optional(paths.sys("devices", "system", "cpu", "isolated"))
+        except OSError as exc:
+            self.skip("isolated", exc)
+        else:
+            if text is not None:
+                self.isolated, skipped = parse_cpu_list(text)
+                self.report(skipped)
 
     def collect(self) -> Iterable[Metric]:
         families: list[Metric] = []
@@ -238,70 +244,42 @@ class CpuCollector(Collector):
             families.extend(self._collect_info())
         families.extend(self._collect_times())
         if self.isolated:
-            isolated = GaugeMetricFamily(
-                "node_cpu_isolated",
-                "1 for each CPU isolated from the scheduler (isolcpus), from sysfs.",
-                labels=["cpu"],
+            isolated = gauge(
+                "node_cpu_isolated", "1 for each CPU isolated from the scheduler (isolcpus), from sysfs."
             )
             for cpu in self.isolated:
-                isolated.add_metric([str(cpu)], 1.0)
+                add_sample(isolated, {"cpu": str(cpu)}, 1.0)
             families.append(isolated)
         try:
-            cpus = cpu_dirs(self.paths.sysfs)
+            cpus = cpu_dirs(self.paths)
         except FileNotFoundError:
             cpus = []
         families.extend(self._collect_throttles(cpus))
         online = read_online(cpus)
         if online:
-            family = GaugeMetricFamily(
-                "node_cpu_online", "1 if the CPU is online, 0 if it is offline.", labels=["cpu"]
-            )
-            for cpu, value in online:
-                family.add_metric([cpu], value)
+            family = gauge("node_cpu_online", "1 if the CPU is online, 0 if it is offline.")
+            for number, value in online:
+                add_sample(family, {"cpu": number}, value)
             families.append(family)
         return families
 
     def _collect_info(self) -> list[Metric]:
         cpus = parse_cpuinfo(read_text(self.paths.proc("cpuinfo")))
-        info = GaugeMetricFamily(
-            "node_cpu_info",
-            "Processor identity from /proc/cpuinfo; always 1.",
-            labels=[
-                "package",
-                "core",
-                "cpu",
-                "vendor",
-                "family",
-                "model",
-                "model_name",
-                "microcode",
-                "stepping",
-                "cachesize",
-            ],
-        )
-        frequency = GaugeMetricFamily(
-            "node_cpu_frequency_hertz",
-            "Current processor clock from /proc/cpuinfo, in hertz.",
-            labels=["package", "core", "cpu"],
-        )
+        info = gauge("node_cpu_info", "Processor identity from /proc/cpuinfo; always 1.")
+        frequency = gauge("node_cpu_frequency_hertz", "Current processor clock from /proc/cpuinfo, in hertz.")
         for cpu in cpus:
-            number = str(cpu.processor)
-            info.add_metric(
-                [
-                    cpu.physical_id,
-                    cpu.core_id,
-                    number,
-                    cpu.vendor,
-                    cpu.family,
-                    cpu.model,
-                    cpu.model_name,
-                    cpu.microcode,
-                    cpu.stepping,
-                    cpu.cache_size,
-                ],
-                1.0,
-            )
-            frequency.add_metric([cpu.physical_id, cpu.core_id, number], cpu.mhz * 1e6)
+            where = {"package": cpu.physical_id, "core": cpu.core_id, "cpu": str(cpu.processor)}
+            identity = {
+                "vendor": cpu.vendor,
+                "family": cpu.family,
+                "model": cpu.model,
+                "model_name": cpu.model_name,
+                "microcode": cpu.microcode,
+                "stepping": cpu.stepping,
+                "cachesize": cpu.cache_size,
+            }
+            add_sample(info, {**where, **identity}, 1.0)
+            add_sample(frequency, where, cpu.mhz * 1e6)
         families: list[Metric] = [info, frequency]
         if cpus:
             first = cpus[0]
@@ -311,58 +289,46 @@ class CpuCollector(Collector):
             ):
                 if pattern is None:
                     continue
-                family = GaugeMetricFamily(
-                    name,
-                    f"Selected {label}s of the first processor in /proc/cpuinfo; always 1.",
-                    labels=[label],
-                )
+                family = gauge(name, f"Selected {label}s of the first processor in /proc/cpuinfo; always 1.")
                 for value in values:
                     if pattern.search(value):
-                        family.add_metric([value], 1.0)
+                        add_sample(family, {label: value}, 1.0)
                 families.append(family)
         return families
 
     def _collect_times(self) -> list[Metric]:
-        times = parse_cpu_times(read_text(self.paths.proc("stat")), self._on_error)
-        seconds = CounterMetricFamily(
-            "node_cpu_seconds_total", "Time each CPU spent in each mode, in seconds.", labels=["cpu", "mode"]
-        )
-        guest = CounterMetricFamily(
+        times, skipped = parse_cpu_times(read_text(self.paths.proc("stat")))
+        self.report(skipped)
+        seconds = counter("node_cpu_seconds_total", "Time each CPU spent in each mode, in seconds.")
+        guest = counter(
             "node_cpu_guest_seconds_total",
             "Time each CPU spent running guests (VMs), in seconds; also counted in user and nice.",
-            labels=["cpu", "mode"],
         )
         with self._lock:
             merge_cpu_times(self._cache, times)
             snapshot = [(str(cpu), list(values)) for cpu, values in self._cache.items()]
         for cpu, values in snapshot:
             for i, mode in _EXPORTED_MODES:
-                seconds.add_metric([cpu, mode], values[i])
+                add_sample(seconds, {"cpu": cpu, "mode": mode}, values[i])
             if self.guest:
-                guest.add_metric([cpu, "user"], values[_GUEST])
-                guest.add_metric([cpu, "nice"], values[_GUEST_NICE])
+                add_sample(guest, {"cpu": cpu, "mode": "user"}, values[_GUEST])
+                add_sample(guest, {"cpu": cpu, "mode": "nice"}, values[_GUEST_NICE])
         return [seconds, guest] if self.guest else [seconds]
 
     def _collect_throttles(self, cpus: list[tuple[str, str]]) -> list[Metric]:
         packages, cores = read_throttles(cpus)
         families: list[Metric] = []
         if packages:
-            family = CounterMetricFamily(
-                "node_cpu_package_throttles_total",
-                "Thermal throttling events of each CPU package.",
-                labels=["package"],
+            family = counter(
+                "node_cpu_package_throttles_total", "Thermal throttling events of each CPU package."
             )
             for package, count in packages.items():
-                family.add_metric([str(package)], float(count))
+                add_sample(family, {"package": str(package)}, float(count))
             families.append(family)
-        core_family = CounterMetricFamily(
-            "node_cpu_core_throttles_total",
-            "Thermal throttling events of each CPU core.",
-            labels=["package", "core"],
-        )
+        core_family = counter("node_cpu_core_throttles_total", "Thermal throttling events of each CPU core.")
         for package, counts in cores.items():
             for core, count in counts.items():
-                core_family.add_metric([str(package), str(core)], float(count))
+                add_sample(core_family, {"package": str(package), "core": str(core)}, float(count))
         if core_family.samples:
             families.append(core_family)
         return families

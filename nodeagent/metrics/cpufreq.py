@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics import _parse_errors
+from nodeagent.metrics._emit import add_sample, gauge
 from nodeagent.metrics.cpu import cpu_dirs
+from nodeagent.metrics.host.files import Paths, read_attributes
+from nodeagent.metrics.host.gonum import parse_uint
+from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, NoDataError, register
 
 # sysfs file -> (metric name, HELP)
@@ -63,35 +65,44 @@ class CpuFreq:
         self.available_governors: list[str] = []
 
 
-def _read_small(path: str) -> str | None:
-    try:
-        with open(path, encoding="utf-8", errors="surrogateescape") as fh:
-            return fh.read().strip()
-    except OSError:  # missing, or root-only (cpuinfo_cur_freq)
-        return None
+_ATTRIBUTES = (
+    *(filename for filename, _, _ in FREQUENCY_FILES),
+    "scaling_governor",
+    "scaling_available_governors",
+)
 
 
-def read_cpufreq(sysfs: Path, collector: str = "cpufreq") -> list[CpuFreq]:
-    """cpufreq data of every CPU that has a cpufreq directory. Raises FileNotFoundError without CPUs."""
+def parse_cpufreq(cpu: str, attributes: dict[str, str]) -> tuple[CpuFreq, list[Skip]]:
+    """One CPU's cpufreq attributes (name -> text, absent ones missing) and the values skipped."""
+    stats = CpuFreq(cpu)
+    skipped: list[Skip] = []
+    for filename, _, _ in FREQUENCY_FILES:
+        text = attributes.get(filename)
+        if text is None:
+            continue
+        try:
+            stats.frequencies_khz[filename] = parse_uint(text)
+        except ValueError:
+            skipped.append(Skip(filename, text))
+    stats.governor = attributes.get("scaling_governor", "")
+    available = attributes.get("scaling_available_governors", "")
+    stats.available_governors = [g for g in available.split(" ") if g]
+    return stats, skipped
+
+
+def read_cpufreq(paths: Paths) -> tuple[list[CpuFreq], list[Skip]]:
+    """cpufreq data of every CPU that has a cpufreq directory (files missing or root-only, such as
+    cpuinfo_cur_freq, are left out). Raises FileNotFoundError without CPUs."""
     result = []
-    for number, path in cpu_dirs(sysfs):
+    skipped: list[Skip] = []
+    for number, path in cpu_dirs(paths):
         freq_dir = f"{path}/cpufreq"
         if not os.path.isdir(freq_dir):
             continue
-        stats = CpuFreq(number)
-        for filename, _, _ in FREQUENCY_FILES:
-            text = _read_small(f"{freq_dir}/{filename}")
-            if text is None:
-                continue
-            try:
-                stats.frequencies_khz[filename] = int(text)
-            except ValueError:
-                _parse_errors.skipped(collector, filename, text)
-        stats.governor = _read_small(f"{freq_dir}/scaling_governor") or ""
-        available = _read_small(f"{freq_dir}/scaling_available_governors") or ""
-        stats.available_governors = [g for g in available.split(" ") if g]
+        stats, bad = parse_cpufreq(number, read_attributes(freq_dir, _ATTRIBUTES))
         result.append(stats)
-    return result
+        skipped += bad
+    return result, skipped
 
 
 @register
@@ -100,22 +111,22 @@ class CpufreqCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         try:
-            cpus = read_cpufreq(self.paths.sysfs, self.name)
+            cpus, skipped = read_cpufreq(self.paths)
         except FileNotFoundError as exc:
             raise NoDataError(str(exc)) from None
-        families = {
-            filename: GaugeMetricFamily(metric, doc, labels=["cpu"])
-            for filename, metric, doc in FREQUENCY_FILES
-        }
-        governor = GaugeMetricFamily(
+        self.report(skipped)
+        families = {filename: gauge(metric, doc) for filename, metric, doc in FREQUENCY_FILES}
+        governor = gauge(
             "node_cpu_scaling_governor",
             "1 for the cpufreq governor in use on each CPU, 0 for the other available ones.",
-            labels=["cpu", "governor"],
         )
         for stats in cpus:
+            labels = {"cpu": stats.cpu}
             for filename, khz in stats.frequencies_khz.items():
-                families[filename].add_metric([stats.cpu], khz * 1000.0)
+                add_sample(families[filename], labels, khz * 1000.0)
             if stats.governor:
                 for name in stats.available_governors:
-                    governor.add_metric([stats.cpu, name], 1.0 if name == stats.governor else 0.0)
+                    add_sample(
+                        governor, {"cpu": stats.cpu, "governor": name}, 1.0 if name == stats.governor else 0.0
+                    )
         return [*families.values(), governor]

@@ -8,16 +8,18 @@ node_disk_filesystem_info, node_disk_device_mapper_info and node_disk_ata_* come
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics import _parse_errors
+from nodeagent.metrics._emit import add_sample, counter, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
-from nodeagent.metrics.registry import Collector, read_text, register
+from nodeagent.metrics.host.files import Paths, read_optional, read_text, read_uint
+from nodeagent.metrics.host.gonum import parse_float, parse_uint, parse_uints
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, register
 
 DEFAULT_DEVICE_EXCLUDE = r"^(z?ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$"
 SECTOR_BYTES = 512.0
@@ -90,27 +92,29 @@ class DiskStats:
     stats: list[int]  # 11, 15 or 17 columns, in STAT_COLUMNS order
 
 
-def parse_diskstats(text: str, on_error: Callable[[str], None] = lambda line: None) -> list[DiskStats]:
+def parse_diskstats(text: str) -> tuple[list[DiskStats], list[Skip]]:
+    """The devices of /proc/diskstats, and the malformed lines skipped."""
     disks = []
+    skipped: list[Skip] = []
     for line in text.splitlines():
         fields = line.split()
         if not fields:
             continue
         if len(fields) < 3 + MIN_STAT_COLUMNS:
-            on_error(line)
+            skipped.append(Skip("diskstats line", line))
             continue
         try:
             disks.append(
                 DiskStats(
-                    int(fields[0]),
-                    int(fields[1]),
+                    parse_uint(fields[0]),
+                    parse_uint(fields[1]),
                     fields[2],
-                    [int(v) for v in fields[3 : 3 + len(STAT_COLUMNS)]],
+                    parse_uints(fields[3 : 3 + len(STAT_COLUMNS)]),
                 )
             )
         except ValueError:
-            on_error(line)
-    return disks
+            skipped.append(Skip("diskstats line", line))
+    return disks, skipped
 
 
 def parse_udev_properties(text: str) -> dict[str, str]:
@@ -124,20 +128,19 @@ def parse_udev_properties(text: str) -> dict[str, str]:
     return properties
 
 
-def read_udev_properties(udev_data: Path | str, major: int, minor: int) -> dict[str, str]:
+def read_udev_properties(paths: Paths, major: int, minor: int) -> dict[str, str]:
     """Properties for block device major:minor; empty when udev has no record of it."""
     try:
-        with open(f"{udev_data}/b{major}:{minor}", encoding="utf-8", errors="surrogateescape") as fh:
-            return parse_udev_properties(fh.read())
+        text = read_optional(paths.udev(f"b{major}:{minor}"))
     except OSError:
         return {}
+    return parse_udev_properties(text) if text is not None else {}
 
 
-def read_rotational(sysfs: Path | str, device: str) -> int:
+def read_rotational(paths: Paths, device: str) -> int:
     """<sysfs>/block/<device>/queue/rotational; 0 when absent (partitions, virtual devices)."""
     try:
-        with open(f"{sysfs}/block/{device}/queue/rotational", "rb") as fh:
-            return int(fh.read().strip())
+        return read_uint(paths.sys("block", device, "queue", "rotational"))
     except (OSError, ValueError):
         return 0
 
@@ -169,89 +172,66 @@ class DiskstatsCollector(Collector):
         )
 
     def collect(self) -> Iterable[Metric]:
-        disks = parse_diskstats(
-            read_text(self.paths.proc("diskstats")),
-            lambda line: _parse_errors.skipped(self.name, "diskstats line", line),
-        )
-        columns = [
-            (CounterMetricFamily if kind == _COUNTER else GaugeMetricFamily)(name, doc, labels=["device"])
-            for name, kind, _, doc in STAT_COLUMNS
-        ]
+        disks, skipped = parse_diskstats(read_text(self.paths.proc("diskstats")))
+        self.report(skipped)
+        columns = [(counter if kind == _COUNTER else gauge)(name, doc) for name, kind, _, doc in STAT_COLUMNS]
         scales = [scale for _, _, scale, _ in STAT_COLUMNS]
-        info = GaugeMetricFamily(
-            "node_disk_info",
-            "Identity of each block device (udev and sysfs); always 1.",
-            labels=["device", "major", "minor", "path", "wwn", "model", "serial", "revision", "rotational"],
+        info = gauge("node_disk_info", "Identity of each block device (udev and sysfs); always 1.")
+        filesystem = gauge(
+            "node_disk_filesystem_info", "Filesystem signature udev found on the device; always 1."
         )
-        filesystem = GaugeMetricFamily(
-            "node_disk_filesystem_info",
-            "Filesystem signature udev found on the device; always 1.",
-            labels=["device", "type", "usage", "uuid", "version"],
-        )
-        device_mapper = GaugeMetricFamily(
-            "node_disk_device_mapper_info",
-            "Device mapper names of the device; always 1.",
-            labels=["device", "name", "uuid", "vg_name", "lv_name", "lv_layer"],
-        )
-        ata = {prop: GaugeMetricFamily(name, doc, labels=["device"]) for prop, name, doc in ATA_PROPERTIES}
-        udev_data = self.paths.udev_data
-        sysfs = self.paths.sysfs
+        device_mapper = gauge("node_disk_device_mapper_info", "Device mapper names of the device; always 1.")
+        ata = {prop: gauge(name, doc) for prop, name, doc in ATA_PROPERTIES}
         for disk in disks:
             device = disk.device
             if self.filter.ignored(device):
                 continue
-            labels = [device]
+            labels = {"device": device}
             for family, scale, value in zip(columns, scales, disk.stats, strict=False):
-                family.add_metric(labels, value * scale)
-            props = read_udev_properties(udev_data, disk.major, disk.minor)
-            info.add_metric(
-                [
-                    device,
-                    str(disk.major),
-                    str(disk.minor),
-                    props.get("ID_PATH", ""),
-                    props.get("ID_WWN", ""),
-                    props.get("ID_MODEL", ""),
-                    disk_serial(props),
-                    props.get("ID_REVISION", ""),
-                    format(read_rotational(sysfs, device), "b"),
-                ],
-                1.0,
-            )
+                add_sample(family, labels, value * scale)
+            props = read_udev_properties(self.paths, disk.major, disk.minor)
+            info_labels = {
+                "device": device,
+                "major": str(disk.major),
+                "minor": str(disk.minor),
+                "path": props.get("ID_PATH", ""),
+                "wwn": props.get("ID_WWN", ""),
+                "model": props.get("ID_MODEL", ""),
+                "serial": disk_serial(props),
+                "revision": props.get("ID_REVISION", ""),
+                "rotational": format(read_rotational(self.paths, device), "b"),
+            }
+            add_sample(info, info_labels, 1.0)
             if not props:
                 continue
             fs_type = props.get("ID_FS_TYPE")
             if fs_type:
-                filesystem.add_metric(
-                    [
-                        device,
-                        fs_type,
-                        props.get("ID_FS_USAGE", ""),
-                        props.get("ID_FS_UUID", ""),
-                        props.get("ID_FS_VERSION", ""),
-                    ],
-                    1.0,
-                )
+                fs_labels = {
+                    "device": device,
+                    "type": fs_type,
+                    "usage": props.get("ID_FS_USAGE", ""),
+                    "uuid": props.get("ID_FS_UUID", ""),
+                    "version": props.get("ID_FS_VERSION", ""),
+                }
+                add_sample(filesystem, fs_labels, 1.0)
             dm_name = props.get("DM_NAME")
             if dm_name:
-                device_mapper.add_metric(
-                    [
-                        device,
-                        dm_name,
-                        props.get("DM_UUID", ""),
-                        props.get("DM_VG_NAME", ""),
-                        props.get("DM_LV_NAME", ""),
-                        props.get("DM_LV_LAYER", ""),
-                    ],
-                    1.0,
-                )
+                dm_labels = {
+                    "device": device,
+                    "name": dm_name,
+                    "uuid": props.get("DM_UUID", ""),
+                    "vg_name": props.get("DM_VG_NAME", ""),
+                    "lv_name": props.get("DM_LV_NAME", ""),
+                    "lv_layer": props.get("DM_LV_LAYER", ""),
+                }
+                add_sample(device_mapper, dm_labels, 1.0)
             if props.get("ID_ATA"):
                 for prop, family in ata.items():
                     raw = props.get(prop)
                     if raw is None:
                         continue
                     try:
-                        family.add_metric([device], float(raw))
+                        add_sample(family, labels, parse_float(raw))
                     except ValueError:
-                        _parse_errors.skipped(self.name, prop, raw)
+                        self.skip(prop, raw)
         return [*columns, info, filesystem, device_mapper, *ata.values()]

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics.registry import Collector, NoDataError, read_text, register
+from nodeagent.metrics._emit import gauge, single
+from nodeagent.metrics.host.files import Paths, read_uint
+from nodeagent.metrics.registry import Collector, NoDataError, register
 
 
-def read_entropy(procfs: Path) -> tuple[float, float]:
+def read_entropy(paths: Paths) -> tuple[float, float]:
     """(entropy_avail, poolsize) in bits."""
-    random_dir = f"{procfs}/sys/kernel/random"
     try:
-        available = read_text(f"{random_dir}/entropy_avail")
-        pool_size = read_text(f"{random_dir}/poolsize")
+        available = read_uint(paths.proc("sys", "kernel", "random", "entropy_avail"))
+        pool_size = read_uint(paths.proc("sys", "kernel", "random", "poolsize"))
     except FileNotFoundError as exc:
         raise NoDataError(f"no entropy information: {exc}") from None
-    return float(int(available)), float(int(pool_size))
+    return float(available), float(pool_size)
 
 
 @register
@@ -26,12 +26,11 @@ class EntropyCollector(Collector):
     name = "entropy"
 
     def collect(self) -> Iterable[Metric]:
-        available, pool_size = read_entropy(self.paths.procfs)
-        yield GaugeMetricFamily(
-            "node_entropy_available_bits",
-            "Entropy currently available in the pool, in bits.",
-            value=available,
+        available, pool_size = read_entropy(self.paths)
+        yield single(
+            gauge("node_entropy_available_bits", "Entropy currently available in the pool, in bits."),
+            available,
         )
-        yield GaugeMetricFamily(
-            "node_entropy_pool_size_bits", "Size of the kernel entropy pool, in bits.", value=pool_size
+        yield single(
+            gauge("node_entropy_pool_size_bits", "Size of the kernel entropy pool, in bits."), pool_size
         )

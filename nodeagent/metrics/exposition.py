@@ -8,7 +8,9 @@ prometheus_client's writer unchanged (see server).
 
 from __future__ import annotations
 
+import copy
 import math
+import re
 from collections.abc import Iterable
 from operator import itemgetter
 
@@ -25,6 +27,39 @@ _TYPE_NAMES = {
     "stateset": "gauge",
     "gaugehistogram": "histogram",
 }
+
+
+# Kernel strings (an interface alias, a mount point, a file name) are read with surrogateescape and may
+# carry bytes that are not UTF-8; other sources may carry lone surrogates. Each run of them becomes one
+# U+FFFD in the output, as Go's strings.ToValidUTF8 does in node_exporter >= 1.10.
+_INVALID_RUN = re.compile("[\ud800-\udfff]+")
+
+
+def valid_utf8(text: str) -> str:
+    """``text`` with each run of undecodable bytes (surrogates) replaced by one U+FFFD."""
+    return _INVALID_RUN.sub("\ufffd", text)
+
+
+def encode(text: str) -> bytes:
+    """A rendered page as UTF-8; the rare page with undecodable bytes pays for one extra pass."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        return valid_utf8(text).encode("utf-8")
+
+
+def valid_families(families: Iterable[Metric]) -> list[Metric]:
+    """Copies of ``families`` whose help texts and label values are valid UTF-8 (for writers that
+    encode strictly, such as prometheus_client's OpenMetrics writer)."""
+    out = []
+    for family in families:
+        clean = copy.copy(family)
+        clean.documentation = valid_utf8(family.documentation)
+        clean.samples = [
+            s._replace(labels={k: valid_utf8(v) for k, v in s.labels.items()}) for s in family.samples
+        ]
+        out.append(clean)
+    return out
 
 
 def format_value(value: float) -> str:

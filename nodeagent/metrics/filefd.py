@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics.registry import Collector, read_text, register
+from nodeagent.metrics._emit import gauge, single
+from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.gonum import parse_float
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, register
 
 
-def parse_file_nr(text: str) -> tuple[float, float]:
-    """``1024\\t0\\t1631329`` -> (allocated, maximum); the middle field (always 0 since 2.6) is unused."""
+def parse_file_nr(text: str) -> tuple[tuple[float, float] | None, list[Skip]]:
+    """``1024\\t0\\t1631329`` -> (allocated, maximum); the middle field (always 0 since 2.6) is unused.
+    Content of another shape gives None and the skip."""
     fields = text.split()
-    if len(fields) < 3:
-        raise ValueError(f"unexpected file-nr content: {text!r}")
-    return float(fields[0]), float(fields[2])
-
-
-def read_file_nr(procfs: Path) -> tuple[float, float]:
-    return parse_file_nr(read_text(f"{procfs}/sys/fs/file-nr"))
+    try:
+        if len(fields) < 3:
+            raise ValueError("fewer than 3 fields")
+        return (parse_float(fields[0]), parse_float(fields[2])), []
+    except ValueError:
+        return None, [Skip("sys/fs/file-nr: not 3 numbers", text)]
 
 
 @register
@@ -27,10 +30,12 @@ class FilefdCollector(Collector):
     name = "filefd"
 
     def collect(self) -> Iterable[Metric]:
-        allocated, maximum = read_file_nr(self.paths.procfs)
-        yield GaugeMetricFamily(
-            "node_filefd_allocated", "Number of file handles the kernel has allocated.", value=allocated
+        values, skipped = parse_file_nr(read_text(self.paths.proc("sys", "fs", "file-nr")))
+        self.report(skipped)
+        if values is None:
+            raise ValueError("unparsable sys/fs/file-nr")
+        allocated, maximum = values
+        yield single(
+            gauge("node_filefd_allocated", "Number of file handles the kernel has allocated."), allocated
         )
-        yield GaugeMetricFamily(
-            "node_filefd_maximum", "Maximum number of file handles (fs.file-max).", value=maximum
-        )
+        yield single(gauge("node_filefd_maximum", "Maximum number of file handles (fs.file-max)."), maximum)

@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from pathlib import Path
 from typing import Any, NamedTuple
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
-from prometheus_client.samples import Sample
+from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_duration, parse_int
-from nodeagent.metrics import _parse_errors
+from nodeagent.metrics._emit import add_sample, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
-from nodeagent.metrics.registry import Collector, CollectorOption, read_text, register
+from nodeagent.metrics.host.files import MOUNT_TABLE_LIMIT, Paths, read_text
+from nodeagent.metrics.host.gonum import parse_uint
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, CollectorOption, register
+from nodeagent.pools import BoundedPool
 
 log = logging.getLogger("nodeagent.metrics")
 
@@ -76,9 +77,10 @@ def unescape_mount_path(path: str) -> str:
     return "".join(out)
 
 
-def parse_mountinfo(text: str, on_error: Callable[[str], None] = lambda line: None) -> list[Mount]:
-    """Mounts of a /proc/<pid>/mountinfo file (see proc(5)); malformed lines go to ``on_error``."""
+def parse_mountinfo(text: str) -> tuple[list[Mount], list[Skip]]:
+    """Mounts of a /proc/<pid>/mountinfo file (see proc(5)), and the malformed lines skipped."""
     mounts = []
+    skipped: list[Skip] = []
     for line in text.splitlines():
         fields = line.split()
         if not fields:
@@ -86,10 +88,10 @@ def parse_mountinfo(text: str, on_error: Callable[[str], None] = lambda line: No
         try:
             separator = fields.index("-", 6)
             major, _, minor = fields[2].partition(":")
-            major_minor = (str(int(major)), str(int(minor)))
+            major_minor = (str(parse_uint(major)), str(parse_uint(minor)))
             fs_type = fields[separator + 1]
         except (ValueError, IndexError):
-            on_error(line)
+            skipped.append(Skip("mount table line", line))
             continue
         source = fields[separator + 2] if len(fields) > separator + 2 else ""
         super_options = fields[separator + 3] if len(fields) > separator + 3 else ""
@@ -104,18 +106,19 @@ def parse_mountinfo(text: str, on_error: Callable[[str], None] = lambda line: No
                 minor=major_minor[1],
             )
         )
-    return mounts
+    return mounts, skipped
 
 
-def parse_mounts(text: str, on_error: Callable[[str], None] = lambda line: None) -> list[Mount]:
+def parse_mounts(text: str) -> tuple[list[Mount], list[Skip]]:
     """Mounts of a /proc/mounts file (fstab format; no device numbers, reported as 0:0)."""
     mounts = []
+    skipped: list[Skip] = []
     for line in text.splitlines():
         fields = line.split()
         if not fields:
             continue
         if len(fields) < 4:
-            on_error(line)
+            skipped.append(Skip("mount table line", line))
             continue
         mounts.append(
             Mount(
@@ -125,23 +128,23 @@ def parse_mounts(text: str, on_error: Callable[[str], None] = lambda line: None)
                 options=fields[3],
             )
         )
-    return mounts
+    return mounts, skipped
 
 
-def read_mount_table(procfs: Path) -> tuple[str, str]:
+def read_mount_table(paths: Paths) -> tuple[str, str]:
     """("mountinfo" or "mounts", text): PID 1's table (the host's when the agent shares its PID namespace),
     else the agent's own (hidepid hides PID 1), else the legacy /proc/mounts."""
-    for candidate in (f"{procfs}/1/mountinfo", f"{procfs}/self/mountinfo"):
+    for candidate in (paths.proc("1", "mountinfo"), paths.proc("self", "mountinfo")):
         try:
-            return "mountinfo", read_text(candidate)
+            return "mountinfo", read_text(candidate, MOUNT_TABLE_LIMIT)
         except (FileNotFoundError, PermissionError):
             continue
-    return "mounts", read_text(f"{procfs}/mounts")
+    return "mounts", read_text(paths.proc("mounts"), MOUNT_TABLE_LIMIT)
 
 
-def read_mounts(procfs: Path, on_error: Callable[[str], None] = lambda line: None) -> list[Mount]:
-    kind, text = read_mount_table(procfs)
-    return parse_mountinfo(text, on_error) if kind == "mountinfo" else parse_mounts(text, on_error)
+def parse_mount_table(kind: str, text: str) -> tuple[list[Mount], list[Skip]]:
+    """A table as :func:`read_mount_table` returns it."""
+    return parse_mountinfo(text) if kind == "mountinfo" else parse_mounts(text)
 
 
 def host_relative(mounts: list[Mount], rootfs: str) -> list[Mount]:
@@ -167,6 +170,7 @@ def host_relative(mounts: list[Mount], rootfs: str) -> list[Mount]:
     ]
 
 
+MAX_STUCK_STATFS = 4096  # more mounts than any node has: a stuck mount is skipped until its call returns
 TIMED_OUT = object()  # outcome of a statvfs call abandoned after the timeout
 StatfsOutcome = os.statvfs_result | OSError | object
 
@@ -244,43 +248,26 @@ class StatfsBatch:
 
 
 class StatfsWorkers:
-    """A fixed number of healthy daemon threads running statvfs calls in submission order.
+    """statvfs calls on a bounded pool (:mod:`nodeagent.pools`) of ``size`` healthy workers.
 
     A worker whose call is abandoned is replaced at once, so stuck calls never starve the others; the
-    stuck worker exits when its call finally returns. Daemon threads never block interpreter exit.
+    stuck worker exits when its call finally returns. Stuck mounts are skipped until then, so stuck
+    workers are bounded by the number of mounts.
     """
 
     def __init__(self, size: int) -> None:
         self.size = max(size, 1)
-        self._calls: queue.SimpleQueue[tuple[StatfsBatch, int]] = queue.SimpleQueue()
-        self._lock = threading.Lock()
-        self._started = False
+        self.pool = BoundedPool("statfs", self.size, max_abandoned=MAX_STUCK_STATFS)
 
     def run(self, batch: StatfsBatch, timeout: float) -> list[int]:
         """Run every call of ``batch``; returns the indexes abandoned as stuck."""
         if not batch.items:
             return []
-        if not self._started:
-            with self._lock:
-                if not self._started:
-                    for _ in range(self.size):
-                        self._spawn()
-                    self._started = True
-        for index in range(len(batch.items)):
-            self._calls.put((batch, index))
+        futures = [self.pool.submit(batch.run, index) for index in range(len(batch.items))]
         abandoned = batch.wait(timeout)
-        for _ in abandoned:
-            self._spawn()  # replaces the worker that is stuck in that call
+        for index in abandoned:
+            self.pool.abandon(futures[index])  # a replacement worker takes the stuck one's place
         return abandoned
-
-    def _spawn(self) -> None:
-        threading.Thread(target=self._work, name="nodeagent-statfs", daemon=True).start()
-
-    def _work(self) -> None:
-        while True:
-            batch, index = self._calls.get()
-            if batch.run(index):
-                return  # a replacement took this worker's place while it was stuck
 
 
 @register
@@ -322,7 +309,7 @@ class FilesystemCollector(Collector):
         self.statfs: Callable[[str], os.statvfs_result] = os.statvfs  # replaceable in tests
         self.stuck: set[str] = set()
         self._stuck_lock = threading.Lock()
-        self.rootfs = str(paths.rootfs)
+        self.rootfs = paths.rootfs
         self._table: tuple[str, str] | None = None
         self._selected: list[Mount] = []
 
@@ -333,12 +320,11 @@ class FilesystemCollector(Collector):
 
     def selected_mounts(self) -> list[Mount]:
         """Mounts to report, host-relative and filtered; re-parsed only when the mount table changed."""
-        table = read_mount_table(self.paths.procfs)
+        table = read_mount_table(self.paths)
         if table == self._table:
             return self._selected
-        kind, text = table
-        on_error = lambda line: _parse_errors.skipped(self.name, "mount table line", line)  # noqa: E731
-        mounts = parse_mountinfo(text, on_error) if kind == "mountinfo" else parse_mounts(text, on_error)
+        mounts, skipped = parse_mount_table(*table)
+        self.report(skipped)
         self._selected = [
             m
             for m in host_relative(mounts, self.rootfs)
@@ -352,7 +338,7 @@ class FilesystemCollector(Collector):
         with self._stuck_lock:
             stuck = self.stuck.copy()
         to_stat = [m for m in mounts if m.mount_point not in stuck]
-        items = [(os.path.join(self.rootfs, m.mount_point.lstrip("/")), m.mount_point) for m in to_stat]
+        items = [(self.paths.root(m.mount_point), m.mount_point) for m in to_stat]
         batch = StatfsBatch(self.statfs, items, self._recovered)
         for index in self.workers.run(batch, self.timeout):
             mount_point = to_stat[index].mount_point
@@ -364,68 +350,56 @@ class FilesystemCollector(Collector):
             )
         outcomes = dict(zip(to_stat, batch.outcomes, strict=True))
 
-        labels = ["device", "mountpoint", "fstype", "device_error"]
-        size = GaugeMetricFamily(
-            "node_filesystem_size_bytes", "Total size of the filesystem, in bytes.", labels=labels
-        )
-        free = GaugeMetricFamily(
-            "node_filesystem_free_bytes", "Free bytes, including those reserved for root.", labels=labels
-        )
-        avail = GaugeMetricFamily(
-            "node_filesystem_avail_bytes", "Free bytes available to unprivileged users.", labels=labels
-        )
-        files = GaugeMetricFamily("node_filesystem_files", "Inodes in the filesystem.", labels=labels)
-        files_free = GaugeMetricFamily("node_filesystem_files_free", "Free inodes.", labels=labels)
-        readonly = GaugeMetricFamily(
-            "node_filesystem_readonly", "1 if the filesystem is mounted read-only.", labels=labels
-        )
-        device_error = GaugeMetricFamily(
+        size = gauge("node_filesystem_size_bytes", "Total size of the filesystem, in bytes.")
+        free = gauge("node_filesystem_free_bytes", "Free bytes, including those reserved for root.")
+        avail = gauge("node_filesystem_avail_bytes", "Free bytes available to unprivileged users.")
+        files = gauge("node_filesystem_files", "Inodes in the filesystem.")
+        files_free = gauge("node_filesystem_files_free", "Free inodes.")
+        readonly = gauge("node_filesystem_readonly", "1 if the filesystem is mounted read-only.")
+        device_error = gauge(
             "node_filesystem_device_error",
             "1 if statvfs failed or timed out for this mount (see label device_error).",
-            labels=labels,
         )
-        mount_info = GaugeMetricFamily(
-            "node_filesystem_mount_info",
-            "Device numbers of each mount; always 1.",
-            labels=["device", "major", "minor", "mountpoint"],
-        )
+        mount_info = gauge("node_filesystem_mount_info", "Device numbers of each mount; always 1.")
         seen: set[tuple[str, ...]] = set()
         seen_info: set[tuple[str, ...]] = set()
         for mount in mounts:
             outcome = outcomes.get(mount, TIMED_OUT)  # not in the batch: stuck since an earlier scrape
-            stats = None
+            stats: os.statvfs_result | None = None
             if outcome is TIMED_OUT:
                 error = TIMEOUT_ERROR
             elif isinstance(outcome, OSError):
                 error = _go_error_text(outcome)
-            else:
+            elif isinstance(outcome, os.statvfs_result):
                 error = ""
                 stats = outcome
+            else:  # not reached: every outcome is one of the three
+                continue
             key = (mount.device, mount.mount_point, mount.fs_type, error)
             if key in seen:
                 continue
             seen.add(key)
-            # One label dict shared by the mount's samples (Sample directly: add_metric builds a dict each).
             labels = {
                 "device": mount.device,
                 "mountpoint": mount.mount_point,
                 "fstype": mount.fs_type,
                 "device_error": error,
             }
-            device_error.samples.append(Sample(device_error.name, labels, 1.0 if error else 0.0))
-            readonly.samples.append(Sample(readonly.name, labels, 1.0 if mount.read_only else 0.0))
+            add_sample(device_error, labels, 1.0 if error else 0.0)
+            add_sample(readonly, labels, 1.0 if mount.read_only else 0.0)
             if stats is None:
                 continue
             block = float(stats.f_bsize)
-            size.samples.append(Sample(size.name, labels, float(stats.f_blocks) * block))
-            free.samples.append(Sample(free.name, labels, float(stats.f_bfree) * block))
-            avail.samples.append(Sample(avail.name, labels, float(stats.f_bavail) * block))
-            files.samples.append(Sample(files.name, labels, float(stats.f_files)))
-            files_free.samples.append(Sample(files_free.name, labels, float(stats.f_ffree)))
+            add_sample(size, labels, float(stats.f_blocks) * block)
+            add_sample(free, labels, float(stats.f_bfree) * block)
+            add_sample(avail, labels, float(stats.f_bavail) * block)
+            add_sample(files, labels, float(stats.f_files))
+            add_sample(files_free, labels, float(stats.f_ffree))
             info = (mount.device, mount.major, mount.minor, mount.mount_point)
             if info not in seen_info:
                 seen_info.add(info)
-                mount_info.add_metric(list(info), 1.0)
+                info_labels = {"device": info[0], "major": info[1], "minor": info[2], "mountpoint": info[3]}
+                add_sample(mount_info, info_labels, 1.0)
         return [size, free, avail, files, files_free, readonly, device_error, mount_info]
 
 

@@ -22,15 +22,16 @@ import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.samples import Sample
 
-from nodeagent.metrics._filters import filter_options
-from nodeagent.metrics._sysfs_attrs import go_parse_float, read_raw, to_valid_utf8
-from nodeagent.metrics.registry import Collector, NoDataError, Paths, register
+from nodeagent.metrics._emit import Labels, add_sample, counter, gauge
+from nodeagent.metrics._filters import NameFilter, filter_options
+from nodeagent.metrics.host.files import Paths, decode, list_dir, read_attribute_bytes
+from nodeagent.metrics.host.gonum import parse_float
+from nodeagent.metrics.host.sysfs import class_devices
+from nodeagent.metrics.registry import Collector, NoDataError, register
 
 log = logging.getLogger("nodeagent.metrics.hwmon")
 
@@ -84,21 +85,20 @@ def split_sensor_file(filename: str) -> tuple[str, int, str] | None:
 
 def read_sensor_dir(directory: str, data: SensorData) -> None:
     """Add the sensor attributes of one directory to ``data``; unreadable attributes are skipped."""
-    for filename in sorted(os.listdir(directory)):
+    for filename in list_dir(directory):
         parts = split_sensor_file(filename)
         if parts is None or parts[0] not in SENSOR_TYPES:
             continue
         try:
-            raw = read_raw(f"{directory}/{filename}", _VALUE_LIMIT)
+            raw = read_attribute_bytes(f"{directory}/{filename}", _VALUE_LIMIT)
         except OSError:
             continue  # write-only attributes, directories named like sensors, flaky drivers
         sensor_type, num, prop = parts
-        data.setdefault(f"{sensor_type}{num}", {})[prop] = to_valid_utf8(raw).strip("\n")
+        data.setdefault(f"{sensor_type}{num}", {})[prop] = decode(raw).strip("\n")
 
 
-def read_chip(directory: str | Path) -> SensorData:
+def read_chip(directory: str) -> SensorData:
     """The sensor attributes of a chip directory and of its ``device`` directory (which wins)."""
-    directory = os.fspath(directory)
     data: SensorData = {}
     read_sensor_dir(directory, data)
     device = f"{directory}/device"
@@ -109,17 +109,16 @@ def read_chip(directory: str | Path) -> SensorData:
 
 def _read_name_file(directory: str) -> str | None:
     try:
-        return to_valid_utf8(read_raw(f"{directory}/name"))
+        return decode(read_attribute_bytes(f"{directory}/name"))
     except OSError:
         return None
 
 
-def chip_base_name(directory: str | Path, name_file: str | None = None) -> str:
+def chip_base_name(directory: str, name_file: str | None = None) -> str:
     """node_exporter's chip name: from the device path, else the name file, else hwmonN.
 
     ``name_file`` is the content of the ``name`` attribute when the caller has read it already.
     """
-    directory = os.fspath(directory)
     try:
         device_path = os.path.realpath(f"{directory}/device", strict=True)
     except OSError:
@@ -151,20 +150,18 @@ class Chip:
 _BaseNameCache = dict[tuple[str, str, str | None], str]
 
 
-def list_chips(sysfs: str | Path, base_names: _BaseNameCache | None = None) -> list[Chip]:
+def list_chips(paths: Paths, base_names: _BaseNameCache | None = None) -> list[Chip]:
     """The chip directories below <sysfs>/class/hwmon with their unique chip names.
 
     ``base_names`` caches the device-path part of the name across scrapes, keyed by the class
     link's target: resolving device links costs a syscall per path component.
     """
-    root = f"{os.fspath(sysfs)}/class/hwmon"
     try:
-        candidates = sorted(os.listdir(root))
+        candidates = class_devices(paths, "hwmon")
     except FileNotFoundError:
         raise NoDataError("no /sys/class/hwmon") from None
     found: list[tuple[str, str, str | None]] = []
-    for entry in candidates:
-        directory = f"{root}/{entry}"
+    for entry, directory in candidates:
         try:
             target = os.readlink(directory)
         except OSError:
@@ -211,30 +208,15 @@ class _Families:
         self.families: dict[str, Metric] = {}
         self._series: dict[str, set[tuple[str, ...]]] = {}
 
-    def add(
-        self, name: str, help_text: str, labels: dict[str, str], value: float, kind: str = "gauge"
-    ) -> None:
+    def add(self, name: str, help_text: str, labels: Labels, value: float, kind: str = "gauge") -> None:
         series = self._series.get(name)
         if series is None:
             series = self._series[name] = set()
-            self.families[name] = Metric(name, help_text, kind)
+            self.families[name] = (counter if kind == "counter" else gauge)(name, help_text)
         key = tuple(labels.values())
         if key not in series:
             series.add(key)
-            self.families[name].samples.append(Sample(name, labels, value, None, None))
-
-
-class _Filter:
-    """node_exporter's device filter: excluded if it matches ``exclude`` or does not match ``include``."""
-
-    def __init__(self, include: str, exclude: str) -> None:
-        self.include = re.compile(include) if include else None
-        self.exclude = re.compile(exclude) if exclude else None
-
-    def ignored(self, name: str) -> bool:
-        if self.exclude is not None and self.exclude.search(name):
-            return True
-        return self.include is not None and not self.include.search(name)
+            add_sample(self.families[name], labels, value)
 
 
 def _unit_metric(sensor_type: str, element: str, name: str, value: float) -> tuple[str, str, float, str]:
@@ -276,7 +258,7 @@ def _unit_metric(sensor_type: str, element: str, name: str, value: float) -> tup
 
 
 def chip_metrics(
-    chip: str, data: SensorData, families: _Families, human_name: str | None, sensor_filter: _Filter
+    chip: str, data: SensorData, families: _Families, human_name: str | None, sensor_filter: NameFilter
 ) -> None:
     """Add the metrics of one chip's sensor data to ``families``."""
     if human_name:
@@ -312,7 +294,7 @@ def chip_metrics(
             continue
         if sensor_type in ("vrm", "update_interval"):
             try:
-                value = go_parse_float(properties.get("", ""))
+                value = parse_float(properties.get("", ""))
             except ValueError:
                 continue
             if sensor_type == "vrm":
@@ -338,7 +320,7 @@ def chip_metrics(
             else:
                 name = prefix
             try:
-                value = go_parse_float(properties[element])
+                value = parse_float(properties[element])
             except ValueError:
                 continue
             if element in ("fault", "alarm"):
@@ -371,12 +353,12 @@ class HwmonCollector(Collector):
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
         self._base_names: _BaseNameCache = {}
-        self.chip_filter = _Filter(options.get("chip-include", ""), options.get("chip-exclude", ""))
-        self.sensor_filter = _Filter(options.get("sensor-include", ""), options.get("sensor-exclude", ""))
+        self.chip_filter = NameFilter(options.get("chip-exclude"), options.get("chip-include"))
+        self.sensor_filter = NameFilter(options.get("sensor-exclude"), options.get("sensor-include"))
 
     def collect(self) -> Iterable[Metric]:
         families = _Families()
-        for chip in list_chips(self.paths.sysfs, self._base_names):
+        for chip in list_chips(self.paths, self._base_names):
             if self.chip_filter.ignored(chip.name):
                 continue
             try:

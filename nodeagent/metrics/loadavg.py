@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from pathlib import Path
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics.registry import Collector, read_text, register
+from nodeagent.metrics._emit import gauge, single
+from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.gonum import parse_float
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, register
 
 
-def parse_loadavg(text: str) -> tuple[float, float, float]:
-    """``0.21 0.37 0.39 1/72 4321`` -> (0.21, 0.37, 0.39)."""
+def parse_loadavg(text: str) -> tuple[tuple[float, float, float] | None, list[Skip]]:
+    """``0.21 0.37 0.39 1/72 4321`` -> (0.21, 0.37, 0.39); another shape gives None and the skip."""
     fields = text.split()
-    if len(fields) < 3:
-        raise ValueError(f"unexpected loadavg content: {text!r}")
-    return float(fields[0]), float(fields[1]), float(fields[2])
-
-
-def read_loadavg(procfs: Path) -> tuple[float, float, float]:
-    return parse_loadavg(read_text(f"{procfs}/loadavg"))
+    try:
+        if len(fields) < 3:
+            raise ValueError("fewer than 3 fields")
+        return (parse_float(fields[0]), parse_float(fields[1]), parse_float(fields[2])), []
+    except ValueError:
+        return None, [Skip("loadavg: not 3 numbers", text)]
 
 
 @register
@@ -27,6 +29,9 @@ class LoadavgCollector(Collector):
     name = "loadavg"
 
     def collect(self) -> Iterable[Metric]:
-        loads = read_loadavg(self.paths.procfs)
+        loads, skipped = parse_loadavg(read_text(self.paths.proc("loadavg")))
+        self.report(skipped)
+        if loads is None:
+            raise ValueError("unparsable loadavg")
         for minutes, value in zip((1, 5, 15), loads, strict=True):
-            yield GaugeMetricFamily(f"node_load{minutes}", f"{minutes}m load average.", value=value)
+            yield single(gauge(f"node_load{minutes}", f"{minutes}m load average."), value)

@@ -8,19 +8,17 @@ is skipped with a warning; the other arrays are still reported.
 
 from __future__ import annotations
 
-import logging
-import os
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics._sysfs_attrs import go_parse_uint, read_attr
-from nodeagent.metrics.registry import Collector, NoDataError, read_text, register
-
-log = logging.getLogger("nodeagent.metrics.mdadm")
+from nodeagent.metrics._emit import add_sample, gauge
+from nodeagent.metrics.host.files import Paths, list_dir, read_attribute, read_text, read_uint
+from nodeagent.metrics.host.gonum import parse_uint
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, NoDataError, register
 
 _STATUS_LINE = re.compile(r"(\d+) blocks .*\[(\d+)/(\d+)\] \[([U_]+)\]")
 _RECOVERY_BLOCKS = re.compile(r"\((\d+)/\d+\)")
@@ -60,7 +58,7 @@ def _status(device_line: str, status_line: str) -> tuple[int, int, int]:
     fields = status_line.split()
     if not fields:
         raise ValueError(f"empty status line for {device_line!r}")
-    size = int(fields[0])
+    size = parse_uint(fields[0])
     if "raid0" in device_line or "linear" in device_line:
         total = device_line.count("[")  # only member disks carry a [n] here
         return total, total, size
@@ -69,7 +67,7 @@ def _status(device_line: str, status_line: str) -> tuple[int, int, int]:
     match = _STATUS_LINE.search(status_line)
     if match is None:
         raise ValueError(f"unexpected status line {status_line!r}")
-    return int(match.group(3)), int(match.group(2)), size
+    return parse_uint(match.group(3)), parse_uint(match.group(2)), size
 
 
 def _parse_array(lines: list[str], i: int) -> MDStat:
@@ -100,56 +98,59 @@ def _parse_array(lines: list[str], i: int) -> MDStat:
             match = _RECOVERY_BLOCKS.search(sync_line)
             if match is None:
                 raise ValueError(f"unexpected sync line {sync_line!r}")
-            synced = int(match.group(1))
+            synced = parse_uint(match.group(1))
     # (F) marks failed members, (S) spares
     return MDStat(name, state, active, total, line.count("(F)"), line.count("(S)"), size, synced)
 
 
-def parse_mdstat(text: str) -> list[MDStat]:
-    """The arrays of /proc/mdstat, in file order."""
+def parse_mdstat(text: str) -> tuple[list[MDStat], list[Skip]]:
+    """The arrays of /proc/mdstat, in file order, and the malformed array entries skipped."""
     lines = text.split("\n")
     arrays = []
+    skipped: list[Skip] = []
     for i, line in enumerate(lines):
         if not line.strip() or line[0] == " " or line.startswith(("Personalities", "unused")):
             continue
         try:
             arrays.append(_parse_array(lines, i))
         except ValueError as exc:
-            log.warning("skipping malformed md array in mdstat", extra={"line": i + 1, "err": str(exc)})
-    return arrays
+            skipped.append(Skip("malformed md array in mdstat", f"line {i + 1}: {exc}"))
+    return arrays, skipped
 
 
-def read_mdraids(sysfs: str | Path) -> list[MDRaid]:
-    """Arrays of <sysfs>/block/md*/md/ with their raid_disks and degraded counts (None if unreadable)."""
-    block = f"{sysfs}/block"
+def read_mdraids(paths: Paths) -> tuple[list[MDRaid], list[Skip]]:
+    """Arrays of <sysfs>/block/md*/md/ with their raid_disks and degraded counts (None if unreadable),
+    and the attributes that could not be read."""
+    block = paths.sys("block")
     try:
-        names = sorted(name for name in os.listdir(block) if name.startswith("md"))
+        names = [name for name in list_dir(block) if name.startswith("md")]
     except FileNotFoundError:
-        return []
+        return [], []
     raids = []
+    skipped: list[Skip] = []
     for name in names:
         md = f"{block}/{name}/md"
         try:
-            level = read_attr(f"{md}/level")
+            level = read_attribute(f"{md}/level")
         except (FileNotFoundError, NotADirectoryError):
             continue  # not an md array (e.g. a partition named md...)
         except OSError as exc:
-            log.warning("cannot read md level", extra={"device": name, "err": str(exc)})
+            skipped.append(Skip("md level", f"{name}: {exc}"))
             continue
         raid_disks = degraded = None
         try:
-            raid_disks = go_parse_uint(read_attr(f"{md}/raid_disks"))
+            raid_disks = read_uint(f"{md}/raid_disks")
         except (OSError, ValueError) as exc:
-            log.warning("cannot read md raid_disks", extra={"device": name, "err": str(exc)})
+            skipped.append(Skip("md raid_disks", f"{name}: {exc}"))
         if level in REDUNDANT_LEVELS:
             try:
-                degraded = go_parse_uint(read_attr(f"{md}/degraded"))
+                degraded = read_uint(f"{md}/degraded")
             except (OSError, ValueError) as exc:
-                log.warning("cannot read md degraded", extra={"device": name, "err": str(exc)})
+                skipped.append(Skip("md degraded", f"{name}: {exc}"))
         else:
             degraded = 0  # no redundancy, nothing can be degraded
         raids.append(MDRaid(name, level, raid_disks, degraded))
-    return raids
+    return raids, skipped
 
 
 @register
@@ -158,43 +159,35 @@ class MdadmCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         try:
-            arrays = parse_mdstat(read_text(self.paths.proc("mdstat")))
+            arrays, skipped = parse_mdstat(read_text(self.paths.proc("mdstat")))
         except FileNotFoundError:
             raise NoDataError("no /proc/mdstat (md driver not loaded)") from None
-        device = ["device"]
-        required = GaugeMetricFamily(
-            "node_md_disks_required", "Number of member disks the array is made of.", labels=device
-        )
-        disks = GaugeMetricFamily(
-            "node_md_disks", "Member disks of the array by state.", labels=["device", "state"]
-        )
-        state = GaugeMetricFamily(
-            "node_md_state",
-            "1 for the current state of the array, 0 for the others.",
-            labels=["device", "state"],
-        )
-        blocks = GaugeMetricFamily("node_md_blocks", "Size of the array, in blocks.", labels=device)
-        synced = GaugeMetricFamily(
-            "node_md_blocks_synced", "Blocks of the array that are in sync.", labels=device
-        )
+        self.report(skipped)
+        required = gauge("node_md_disks_required", "Number of member disks the array is made of.")
+        disks = gauge("node_md_disks", "Member disks of the array by state.")
+        state = gauge("node_md_state", "1 for the current state of the array, 0 for the others.")
+        blocks = gauge("node_md_blocks", "Size of the array, in blocks.")
+        synced = gauge("node_md_blocks_synced", "Blocks of the array that are in sync.")
         for md in arrays:
-            required.add_metric([md.name], float(md.disks_total))
-            disks.add_metric([md.name, "active"], float(md.disks_active))
-            disks.add_metric([md.name, "failed"], float(md.disks_failed))
-            disks.add_metric([md.name, "spare"], float(md.disks_spare))
+            labels = {"device": md.name}
+            add_sample(required, labels, float(md.disks_total))
+            add_sample(disks, {"device": md.name, "state": "active"}, float(md.disks_active))
+            add_sample(disks, {"device": md.name, "state": "failed"}, float(md.disks_failed))
+            add_sample(disks, {"device": md.name, "state": "spare"}, float(md.disks_spare))
             for label, activity in STATES.items():
-                state.add_metric([md.name, label], 1.0 if md.activity_state == activity else 0.0)
-            blocks.add_metric([md.name], float(md.blocks_total))
-            synced.add_metric([md.name], float(md.blocks_synced))
-        raid_disks = GaugeMetricFamily(
-            "node_md_raid_disks", "Number of RAID disks configured for the array.", labels=device
-        )
-        degraded = GaugeMetricFamily(
-            "node_md_degraded", "Number of missing (degraded) disks of the array.", labels=device
-        )
-        for raid in read_mdraids(self.paths.sysfs):
+                add_sample(
+                    state, {"device": md.name, "state": label}, 1.0 if md.activity_state == activity else 0.0
+                )
+            add_sample(blocks, labels, float(md.blocks_total))
+            add_sample(synced, labels, float(md.blocks_synced))
+        raid_disks = gauge("node_md_raid_disks", "Number of RAID disks configured for the array.")
+        degraded = gauge("node_md_degraded", "Number of missing (degraded) disks of the array.")
+        raids, skipped = read_mdraids(self.paths)
+        self.report(skipped)
+        for raid in raids:
+            labels = {"device": raid.device}
             if raid.raid_disks is not None:
-                raid_disks.add_metric([raid.device], float(raid.raid_disks))
+                add_sample(raid_disks, labels, float(raid.raid_disks))
             if raid.degraded is not None:
-                degraded.add_metric([raid.device], float(raid.degraded))
+                add_sample(degraded, labels, float(raid.degraded))
         return [required, disks, state, blocks, synced, raid_disks, degraded]

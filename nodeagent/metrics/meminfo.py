@@ -8,13 +8,15 @@ kB are multiplied by 1024 and get a ``_bytes`` suffix; unit-less fields (HugePag
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.samples import Sample
 
-from nodeagent.metrics import _parse_errors
-from nodeagent.metrics.registry import Collector, read_text, register
+from nodeagent.metrics._emit import gauge, single
+from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.gonum import parse_uint
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, register
 
 # The /proc/meminfo fields node_exporter exports (prometheus/procfs Meminfo fields it maps).
 EXPORTED_FIELDS = frozenset(
@@ -87,9 +89,10 @@ _SUFFIXES = {
 }
 
 
-def parse_meminfo(text: str, on_error: Callable[[str], None] = lambda line: None) -> dict[str, float]:
-    """Metric name suffix -> value for every exported field; malformed lines go to ``on_error``."""
+def parse_meminfo(text: str) -> tuple[dict[str, float], list[Skip]]:
+    """Metric name suffix -> value for every exported field, and the malformed lines skipped."""
     values: dict[str, float] = {}
+    skipped: list[Skip] = []
     for line in text.splitlines():
         parts = line.split()
         if not parts:
@@ -98,17 +101,17 @@ def parse_meminfo(text: str, on_error: Callable[[str], None] = lambda line: None
         if suffixes is None:
             continue
         try:
-            value = int(parts[1])
+            value = parse_uint(parts[1])
         except (IndexError, ValueError):
-            on_error(line)
+            skipped.append(Skip("meminfo line", line))
             continue
         if len(parts) == 2:
             values[suffixes[1]] = float(value)
         elif len(parts) == 3 and parts[2] == "kB":
             values[suffixes[0]] = float(value * 1024)
         else:
-            on_error(line)
-    return values
+            skipped.append(Skip("meminfo line", line))
+    return values, skipped
 
 
 _HELP = {
@@ -127,15 +130,8 @@ class MeminfoCollector(Collector):
     name = "meminfo"
 
     def collect(self) -> Iterable[Metric]:
-        values = parse_meminfo(
-            read_text(self.paths.proc("meminfo")),
-            lambda line: _parse_errors.skipped(self.name, "meminfo line", line),
-        )
-        families = []
-        for suffix, value in values.items():
-            # Metric + Sample directly: a third cheaper than GaugeMetricFamily, and there are ~50 per scrape.
-            name = "node_memory_" + suffix
-            family = Metric(name, _HELP[suffix], "gauge")
-            family.samples.append(Sample(name, {}, value))
-            families.append(family)
-        return families
+        values, skipped = parse_meminfo(read_text(self.paths.proc("meminfo")))
+        self.report(skipped)
+        return [
+            single(gauge("node_memory_" + suffix, _HELP[suffix]), value) for suffix, value in values.items()
+        ]

@@ -10,14 +10,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_bool, parse_regex
-from nodeagent.metrics._netcommon import list_net_devices, parse_go_int, read_attributes, report_bad_input
-from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, add_sample, register
+from nodeagent.metrics._emit import add_sample, counter, gauge
+from nodeagent.metrics.host.files import read_attributes
+from nodeagent.metrics.host.gonum import parse_int
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.host.sysfs import net_devices
+from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
 
 _TEXT_ATTRIBUTES = ("address", "broadcast", "duplex", "ifalias", "operstate")
 _INT_ATTRIBUTES = (
@@ -66,31 +69,36 @@ _TAIL_METRICS = (
 IFF_UP = 0x1
 
 
-def read_interface(directory: str | Path, collector: str = "netclass") -> dict[str, Any]:
-    """The attributes of one interface directory: text ones as str, numeric ones as int.
-
-    Absent attributes are missing from the result; an unparsable number is reported and left out.
-    """
-    raw = read_attributes(directory, _ATTRIBUTES)
+def parse_interface(device: str, raw: dict[str, str]) -> tuple[dict[str, Any], list[Skip]]:
+    """The attributes of one interface (name -> text): text ones as str, numeric ones as int (Go's
+    ParseInt base 0, as procfs). An unparsable number is left out and returned as skipped."""
     attributes: dict[str, Any] = {name: raw[name] for name in _TEXT_ATTRIBUTES if name in raw}
+    skipped: list[Skip] = []
     for name in _INT_ATTRIBUTES:
         value = raw.get(name)
         if value is None:
             continue
         try:
-            attributes[name] = parse_go_int(value)
+            attributes[name] = parse_int(value, 0)
         except ValueError:
-            report_bad_input(collector, f"{os.path.basename(directory)}/{name}: not an integer", value)
-    return attributes
+            skipped.append(Skip(f"{device}/{name}: not an integer", value))
+    return attributes, skipped
 
 
-def read_net_class(sysfs: Path, ignored: re.Pattern[str]) -> dict[str, dict[str, Any]]:
+def read_interface(directory: str) -> tuple[dict[str, Any], list[Skip]]:
+    """The attributes of one interface directory (absent ones missing), see :func:`parse_interface`."""
+    return parse_interface(os.path.basename(directory), read_attributes(directory, _ATTRIBUTES))
+
+
+def read_net_class(paths: Paths, ignored: re.Pattern[str]) -> tuple[dict[str, dict[str, Any]], list[Skip]]:
     """device -> attributes for every interface below <sysfs>/class/net not matching ``ignored``."""
-    return {
-        name: read_interface(directory)
-        for name, directory in list_net_devices(sysfs).items()
-        if not ignored.search(name)
-    }
+    interfaces: dict[str, dict[str, Any]] = {}
+    skipped: list[Skip] = []
+    for name, directory in net_devices(paths).items():
+        if not ignored.search(name):
+            interfaces[name], bad = read_interface(directory)
+            skipped += bad
+    return interfaces, skipped
 
 
 def admin_state(flags: int | None) -> str:
@@ -121,40 +129,31 @@ class NetclassCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         try:
-            interfaces = read_net_class(self.paths.sysfs, self.ignored)
+            interfaces, skipped = read_net_class(self.paths, self.ignored)
         except (FileNotFoundError, PermissionError) as exc:
             raise NoDataError(str(exc)) from exc
-        up = GaugeMetricFamily(
-            "node_network_up", "1 if the interface's operational state is up, else 0.", labels=["device"]
-        )
-        info = GaugeMetricFamily(
-            "node_network_info",
-            "Interface properties as labels; always 1.",
-            labels=["device", "address", "broadcast", "duplex", "operstate", "adminstate", "ifalias"],
-        )
+        self.report(skipped)
+        up = gauge("node_network_up", "1 if the interface's operational state is up, else 0.")
+        info = gauge("node_network_info", "Interface properties as labels; always 1.")
         numeric = {
-            suffix: self._family(suffix, counter, help_text)
-            for suffix, _attr, counter, help_text in (*_NUMERIC_METRICS, *_TAIL_METRICS)
+            suffix: (counter if is_counter else gauge)(f"node_network_{suffix}", help_text)
+            for suffix, _attr, is_counter, help_text in (*_NUMERIC_METRICS, *_TAIL_METRICS)
         }
-        speed = GaugeMetricFamily(
-            "node_network_speed_bytes", "Link speed in bytes per second.", labels=["device"]
-        )
+        speed = gauge("node_network_speed_bytes", "Link speed in bytes per second.")
         for device, attrs in interfaces.items():
             labels = {"device": device}
             operstate = attrs.get("operstate", "")
             add_sample(up, labels, 1.0 if operstate == "up" else 0.0)
-            info.add_metric(
-                [
-                    device,
-                    attrs.get("address", ""),
-                    attrs.get("broadcast", ""),
-                    attrs.get("duplex", ""),
-                    operstate,
-                    admin_state(attrs.get("flags")),
-                    attrs.get("ifalias", ""),
-                ],
-                1.0,
-            )
+            info_labels = {
+                "device": device,
+                "address": attrs.get("address", ""),
+                "broadcast": attrs.get("broadcast", ""),
+                "duplex": attrs.get("duplex", ""),
+                "operstate": operstate,
+                "adminstate": admin_state(attrs.get("flags")),
+                "ifalias": attrs.get("ifalias", ""),
+            }
+            add_sample(info, info_labels, 1.0)
             for suffix, attr, _counter, _help in (*_NUMERIC_METRICS, *_TAIL_METRICS):
                 if attr in attrs:
                     add_sample(numeric[suffix], labels, float(attrs[attr]))
@@ -166,12 +165,6 @@ class NetclassCollector(Collector):
         yield info
         yield from numeric.values()
         yield speed
-
-    @staticmethod
-    def _family(suffix: str, counter: bool, help_text: str) -> Metric:
-        if counter:
-            return CounterMetricFamily(f"node_network_{suffix}", help_text, labels=["device"])
-        return GaugeMetricFamily(f"node_network_{suffix}", help_text, labels=["device"])
 
 
 def _go_div(a: int, b: int) -> int:

@@ -11,20 +11,19 @@ from __future__ import annotations
 import ipaddress
 import socket
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_bool
 from nodeagent.metrics import _netlink
+from nodeagent.metrics._emit import Labels, add_sample, counter, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
-from nodeagent.metrics._netcommon import (
-    list_net_devices,
-    read_attribute,
-    report_bad_input,
-)
-from nodeagent.metrics.registry import Collector, CollectorOption, Paths, add_sample, read_text, register
+from nodeagent.metrics.host.files import read_attribute_or_none, read_text
+from nodeagent.metrics.host.gonum import parse_uints
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.host.sysfs import net_devices
+from nodeagent.metrics.registry import Collector, CollectorOption, Paths, register
 
 # /proc/net/dev columns after the colon, with the key node_exporter gives each.
 PROC_NET_DEV_KEYS = (
@@ -106,28 +105,25 @@ def legacy_names(stats: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def parse_proc_net_dev(text: str, collector: str = "netdev") -> dict[str, dict[str, int]]:
-    """<procfs>/net/dev -> device -> {key: value}. Malformed lines are skipped and reported."""
+def parse_proc_net_dev(text: str) -> tuple[dict[str, dict[str, int]], list[Skip]]:
+    """<procfs>/net/dev -> device -> {key: value}, and the malformed lines skipped."""
     devices: dict[str, dict[str, int]] = {}
+    skipped: list[Skip] = []
     for line in text.splitlines()[2:]:
         name, colon, rest = line.rpartition(":")
         name = name.strip()
         fields = rest.split()
         if not colon or not name or len(fields) < len(PROC_NET_DEV_KEYS):
             if line.strip():
-                report_bad_input(collector, "net/dev line without name and 16 counters", line)
+                skipped.append(Skip("net/dev line without name and 16 counters", line))
             continue
         try:
-            values = [int(field) for field in fields[: len(PROC_NET_DEV_KEYS)]]
+            values = parse_uints(fields[: len(PROC_NET_DEV_KEYS)])
         except ValueError:
-            report_bad_input(collector, "net/dev line with a non-numeric counter", line)
+            skipped.append(Skip("net/dev line with a non-numeric counter", line))
             continue
         devices[name] = dict(zip(PROC_NET_DEV_KEYS, values, strict=True))
-    return devices
-
-
-def read_proc_net_dev(procfs: Path) -> dict[str, dict[str, int]]:
-    return parse_proc_net_dev(read_text(f"{procfs}/net/dev"))
+    return devices, skipped
 
 
 def netlink_stats(links: Iterable[tuple[str, dict[str, int] | None]]) -> dict[str, dict[str, int]]:
@@ -231,26 +227,27 @@ class NetdevCollector(Collector):
     def read_stats(self) -> dict[str, dict[str, int]]:
         if self.use_netlink:
             return netlink_stats(_netlink.dump_links())
-        return read_proc_net_dev(self.paths.procfs)
+        devices, skipped = parse_proc_net_dev(read_text(self.paths.proc("net", "dev")))
+        self.report(skipped)
+        return devices
 
     def collect(self) -> Iterable[Metric]:
         stats = self.read_stats()
         aliases = self._aliases() if self.label_ifalias else {}
-        labels = ["device", "ifalias"] if self.label_ifalias else ["device"]
-        families: dict[str, CounterMetricFamily] = {}
+        families: dict[str, Metric] = {}
         for device, counters in stats.items():
             if self.filter.ignored(device):
                 continue
             if not self.detailed:
                 counters = legacy_names(counters)
-            labels = {"device": device}
+            labels: Labels = {"device": device}
             if self.label_ifalias:
                 labels["ifalias"] = aliases.get(device, "")
             for key, value in counters.items():
                 family = families.get(key)
                 if family is None:
-                    family = families[key] = CounterMetricFamily(
-                        f"node_network_{key}", f"Interface counter {key.replace('_', ' ')}.", labels=labels
+                    family = families[key] = counter(
+                        f"node_network_{key}", f"Interface counter {key.replace('_', ' ')}."
                     )
                 add_sample(family, labels, float(value))
         yield from families.values()
@@ -259,19 +256,17 @@ class NetdevCollector(Collector):
 
     def _aliases(self) -> dict[str, str]:
         try:
-            devices = list_net_devices(self.paths.sysfs)
+            devices = net_devices(self.paths)
         except FileNotFoundError:
             return {}
-        return {name: read_attribute(f"{path}/ifalias") or "" for name, path in devices.items()}
+        return {name: read_attribute_or_none(f"{path}/ifalias") or "" for name, path in devices.items()}
 
     def _address_info(self) -> Metric:
         import psutil  # only needed with address-info
 
-        family = GaugeMetricFamily(
-            "node_network_address_info",
-            "IP addresses of each interface; always 1.",
-            labels=["device", "address", "netmask", "scope"],
-        )
-        for row in address_info(psutil.net_if_addrs()):
-            family.add_metric(list(row), 1.0)
+        family = gauge("node_network_address_info", "IP addresses of each interface; always 1.")
+        for device, address, netmask, scope in address_info(psutil.net_if_addrs()):
+            add_sample(
+                family, {"device": device, "address": address, "netmask": netmask, "scope": scope}, 1.0
+            )
         return family

@@ -7,17 +7,18 @@ absent when IPv6 is disabled.
 
 from __future__ import annotations
 
-import contextlib
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
-from prometheus_client.metrics_core import Metric, UnknownMetricFamily
+from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_regex
-from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, CollectorOption, Paths, read_text, register
+from nodeagent.metrics._emit import single, untyped
+from nodeagent.metrics.host.files import read_optional, read_text
+from nodeagent.metrics.host.gonum import parse_float
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, CollectorOption, Paths, register
 
 DEFAULT_FIELDS = (
     r"^(.*_(InErrors|InErrs)|Ip_Forwarding|Ip(6|Ext)_(InOctets|OutOctets)|Icmp6?_(InMsgs|OutMsgs)"
@@ -27,33 +28,31 @@ DEFAULT_FIELDS = (
 )
 
 
-def parse_netstat(
-    text: str, source: str = "net/netstat", collector: str = "netstat"
-) -> dict[str, dict[str, str]]:
+def parse_netstat(text: str, source: str = "net/netstat") -> tuple[dict[str, dict[str, str]], list[Skip]]:
     """``Proto: Name1 Name2`` / ``Proto: v1 v2`` line pairs -> protocol -> {name: raw value}.
 
-    A pair whose prefixes or lengths differ is reported and skipped; parsing resynchronises on the
-    next line.
+    A pair whose prefixes or lengths differ is skipped; parsing resynchronises on the next line.
     """
     stats: dict[str, dict[str, str]] = {}
+    skipped: list[Skip] = []
     lines = [line for line in text.splitlines() if line.strip()]
     index = 0
     while index < len(lines):
         names = lines[index].split()
         if index + 1 >= len(lines):
-            report_bad_input(collector, f"{source}: header without a value line", names[0])
+            skipped.append(Skip(f"{source}: header without a value line", names[0]))
             break
         values = lines[index + 1].split()
         if names[0] != values[0] or not names[0].endswith(":"):
-            report_bad_input(collector, f"{source}: header/value prefix mismatch", (names[0], values[0]))
+            skipped.append(Skip(f"{source}: header/value prefix mismatch", (names[0], values[0])))
             index += 1
             continue
         index += 2
         if len(names) != len(values):
-            report_bad_input(collector, f"{source}: {names[0]} field count mismatch", len(values))
+            skipped.append(Skip(f"{source}: {names[0]} field count mismatch", len(values)))
             continue
         stats[names[0][:-1]] = dict(zip(names[1:], values[1:], strict=True))
-    return stats
+    return stats, skipped
 
 
 def parse_snmp6(text: str) -> dict[str, dict[str, str]]:
@@ -71,13 +70,15 @@ def parse_snmp6(text: str) -> dict[str, dict[str, str]]:
     return stats
 
 
-def read_netstat(procfs: Path) -> dict[str, dict[str, str]]:
+def read_netstat(paths: Paths) -> tuple[dict[str, dict[str, str]], list[Skip]]:
     """All three files merged; a protocol found in a later file replaces the earlier one (as upstream)."""
-    stats = parse_netstat(read_text(f"{procfs}/net/netstat"), "net/netstat")
-    stats.update(parse_netstat(read_text(f"{procfs}/net/snmp"), "net/snmp"))
-    with contextlib.suppress(FileNotFoundError):  # absent when IPv6 is disabled
-        stats.update(parse_snmp6(read_text(f"{procfs}/net/snmp6")))
-    return stats
+    stats, skipped = parse_netstat(read_text(paths.proc("net", "netstat")), "net/netstat")
+    snmp, more = parse_netstat(read_text(paths.proc("net", "snmp")), "net/snmp")
+    stats.update(snmp)
+    snmp6 = read_optional(paths.proc("net", "snmp6"))  # absent when IPv6 is disabled
+    if snmp6 is not None:
+        stats.update(parse_snmp6(snmp6))
+    return stats, skipped + more
 
 
 @register
@@ -105,12 +106,14 @@ class NetstatCollector(Collector):
         return selected
 
     def collect(self) -> Iterable[Metric]:
-        for protocol, fields in read_netstat(self.paths.procfs).items():
+        stats, skipped = read_netstat(self.paths)
+        self.report(skipped)
+        for protocol, fields in stats.items():
             for field, key in self._selected_fields(protocol, fields):
                 raw = fields[field]
                 try:
-                    value = float(raw)
+                    value = parse_float(raw)
                 except ValueError:
-                    report_bad_input(self.name, f"{key}: not a number", raw)
+                    self.skip(f"{key}: not a number", raw)
                     continue
-                yield UnknownMetricFamily(f"node_netstat_{key}", f"{protocol} counter {field}.", value=value)
+                yield single(untyped(f"node_netstat_{key}", f"{protocol} counter {field}."), value)

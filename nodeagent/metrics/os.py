@@ -8,21 +8,20 @@ The parsed file is cached and re-read only when its path or mtime changes.
 from __future__ import annotations
 
 import calendar
-import logging
 import os as _os
 import re
 import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
+from nodeagent.metrics._emit import add_sample, gauge, single
+from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, NoDataError, Paths, register
-
-log = logging.getLogger("nodeagent.metrics.os")
 
 OS_RELEASE_FILES = ("/etc/os-release", "/usr/lib/os-release")
 INFO_LABELS = (
@@ -63,9 +62,10 @@ def _unquote(raw: str) -> str:
     return re.sub(r"\\(.)", r"\1", raw)
 
 
-def parse_os_release(text: str) -> dict[str, str]:
-    """KEY=value lines; comments, blank lines and malformed lines (logged) are skipped."""
+def parse_os_release(text: str) -> tuple[dict[str, str], list[Skip]]:
+    """KEY=value lines; comments and blank lines are ignored, malformed lines skipped."""
     env: dict[str, str] = {}
+    skipped: list[Skip] = []
     for number, line in enumerate(text.splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
@@ -74,13 +74,13 @@ def parse_os_release(text: str) -> dict[str, str]:
             line = line[len("export ") :].lstrip()
         key, sep, raw = line.partition("=")
         if not sep or not _KEY.match(key):
-            log.warning("skipping malformed os-release line", extra={"line": number})
+            skipped.append(Skip("os-release line without KEY=value", f"line {number}"))
             continue
         try:
             env[key] = _unquote(raw.strip())
-        except ValueError as exc:
-            log.warning("skipping malformed os-release line", extra={"line": number, "err": str(exc)})
-    return env
+        except ValueError:
+            skipped.append(Skip("os-release line with an unterminated quote", f"line {number}"))
+    return env, skipped
 
 
 def os_version(version_id: str) -> float:
@@ -105,14 +105,12 @@ class OSRelease:
         return self.fields.get(key, "")
 
 
-def read_os_release(rootfs: Path) -> tuple[Path, float, OSRelease]:
-    """(file, mtime, parsed) of the first os-release file present below ``rootfs``."""
+def find_os_release(paths: Paths) -> tuple[str, float]:
+    """(path, mtime) of the first os-release file present below --path.rootfs."""
     for name in OS_RELEASE_FILES:
-        path = rootfs / name.lstrip("/")
+        path = paths.root(name)
         try:
-            with open(path, encoding="utf-8", errors="replace") as fh:
-                mtime = _os.fstat(fh.fileno()).st_mtime
-                return path, mtime, OSRelease(parse_os_release(fh.read()))
+            return path, _os.stat(path).st_mtime
         except FileNotFoundError:
             continue
     raise NoDataError("no os-release file found")
@@ -125,46 +123,36 @@ class OSCollector(Collector):
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
         self._lock = threading.Lock()
-        self._cached: tuple[Path, float, OSRelease] | None = None
+        self._cached: tuple[str, float, OSRelease] | None = None
 
     def _release(self) -> OSRelease:
         """The parsed first os-release file, re-read only when that file or its mtime changed."""
         with self._lock:
-            cached = self._cached
-            for name in OS_RELEASE_FILES:
-                path = self.paths.root(name)
-                try:
-                    mtime = _os.stat(path).st_mtime
-                except FileNotFoundError:
-                    continue
-                if cached is not None and cached[0] == path and cached[1] == mtime:
-                    return cached[2]
-                break
-            self._cached = read_os_release(self.paths.rootfs)
+            path, mtime = find_os_release(self.paths)
+            if self._cached is not None and self._cached[:2] == (path, mtime):
+                return self._cached[2]
+            fields, skipped = parse_os_release(read_text(path))
+            self.report(skipped)
+            self._cached = (path, mtime, OSRelease(fields))
             return self._cached[2]
 
     def collect(self) -> Iterable[Metric]:
         release = self._release()
-        info = GaugeMetricFamily(
-            "node_os_info",
-            "Operating system identification from os-release, value 1.",
-            labels=list(INFO_LABELS),
-        )
-        info.add_metric([release.get(label.upper()) for label in INFO_LABELS], 1.0)
+        info = gauge("node_os_info", "Operating system identification from os-release, value 1.")
+        add_sample(info, {label: release.get(label.upper()) for label in INFO_LABELS}, 1.0)
         yield info
         version = os_version(release.get("VERSION_ID"))
         if version > 0:
-            family = GaugeMetricFamily(
-                "node_os_version",
-                "Major.minor part of the OS version (VERSION_ID).",
-                labels=["id", "id_like", "name"],
-            )
-            family.add_metric([release.get("ID"), release.get("ID_LIKE"), release.get("NAME")], version)
+            family = gauge("node_os_version", "Major.minor part of the OS version (VERSION_ID).")
+            labels = {"id": release.get("ID"), "id_like": release.get("ID_LIKE"), "name": release.get("NAME")}
+            add_sample(family, labels, version)
             yield family
         end = support_end(release.get("SUPPORT_END"))
         if end is not None:
-            yield GaugeMetricFamily(
-                "node_os_support_end_timestamp_seconds",
-                "End of support of this OS release (SUPPORT_END), as a Unix time.",
-                value=end,
+            yield single(
+                gauge(
+                    "node_os_support_end_timestamp_seconds",
+                    "End of support of this OS release (SUPPORT_END), as a Unix time.",
+                ),
+                end,
             )

@@ -8,19 +8,20 @@ skipped (node_exporter's ``--collector.powersupply.ignored-supplies``).
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_regex
-from nodeagent.metrics._sysfs_attrs import go_parse_int, read_attr
+from nodeagent.metrics._emit import add_sample, gauge
+from nodeagent.metrics.host.files import read_attribute
+from nodeagent.metrics.host.gonum import parse_int
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.host.sysfs import class_devices
 from nodeagent.metrics.registry import Collector, CollectorOption, NoDataError, Paths, register
-
-log = logging.getLogger("nodeagent.metrics.powersupplyclass")
 
 # Numeric attributes by unit divisor; exported under their own name unless renamed below.
 _PLAIN = (
@@ -109,14 +110,14 @@ INFO_ATTRIBUTES = (
 )
 
 
-def read_power_supply(path: str) -> tuple[dict[str, float], dict[str, str]]:
-    """(numeric attributes as metric suffix -> converted value, info label -> text) of one supply.
-
-    An attribute that cannot be read or parsed is skipped with a warning (node_exporter would fail
-    the whole collector).
+def read_power_supply(path: str) -> tuple[dict[str, float], dict[str, str], list[Skip]]:
+    """(numeric attributes as metric suffix -> converted value, info label -> text, values skipped) of
+    one supply. An attribute that cannot be read (e.g. ENODATA from a battery that is not present) is
+    left out; one that cannot be parsed is skipped (node_exporter would fail the whole collector).
     """
     numbers: dict[str, float] = {}
     info: dict[str, str] = {}
+    skipped: list[Skip] = []
     with os.scandir(path) as entries:
         files = sorted(entry.name for entry in entries if entry.is_file(follow_symlinks=False))
     for attr in files:
@@ -124,21 +125,20 @@ def read_power_supply(path: str) -> tuple[dict[str, float], dict[str, str]]:
         if not is_info and attr not in NUMERIC_ATTRIBUTES:
             continue
         try:
-            value = read_attr(f"{path}/{attr}")
-        except OSError as exc:  # e.g. ENODATA from a battery that is not present
-            log.debug("cannot read power supply attribute", extra={"path": f"{path}/{attr}", "err": str(exc)})
+            value = read_attribute(f"{path}/{attr}")
+        except OSError:
             continue
         if is_info:
             info[attr] = value
             continue
         name, divisor = NUMERIC_ATTRIBUTES[attr]
         try:
-            number = go_parse_int(value, 0)
+            number = parse_int(value, 0)
         except ValueError:
-            log.warning("bad power supply value", extra={"path": f"{path}/{attr}", "value": value})
+            skipped.append(Skip(f"power supply {attr}", value))
             continue
         numbers[name] = float(number) if divisor == 1.0 else float(number) / divisor
-    return numbers, info
+    return numbers, info, skipped
 
 
 @register
@@ -155,37 +155,35 @@ class PowerSupplyClassCollector(Collector):
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
-        self.ignored = re.compile(options.get("ignored-supplies", "^$"))
+        self.ignored = re.compile(options.get("ignored-supplies", "^$"), re.ASCII)  # Go regexp classes
 
     def collect(self) -> Iterable[Metric]:
-        root = f"{self.paths.sysfs}/class/power_supply"
         try:
-            with os.scandir(root) as entries:
-                supplies = sorted(entry.name for entry in entries)
+            supplies = class_devices(self.paths, "power_supply")
         except FileNotFoundError:
             raise NoDataError("no /sys/class/power_supply") from None
-        families: dict[str, GaugeMetricFamily] = {}
-        info_family = GaugeMetricFamily(
+        families: dict[str, Metric] = {}
+        info_family = gauge(
             "node_power_supply_info", "Text attributes of the power supply as labels, value 1."
         )
-        for supply in supplies:
+        for supply, path in supplies:
             if self.ignored.search(supply):
                 continue
             try:
-                numbers, info = read_power_supply(f"{root}/{supply}")
+                numbers, info, skipped = read_power_supply(path)
             except OSError as exc:
-                log.warning("cannot read power supply", extra={"power_supply": supply, "err": str(exc)})
+                self.skip("unreadable power supply", f"{supply}: {exc}")
                 continue
+            self.report(skipped)
+            labels = {"power_supply": supply}
             for name, value in numbers.items():
                 family = families.get(name)
                 if family is None:
-                    family = families[name] = GaugeMetricFamily(
-                        f"node_power_supply_{name}",
-                        f"Power supply attribute {name}.",
-                        labels=["power_supply"],
+                    family = families[name] = gauge(
+                        f"node_power_supply_{name}", f"Power supply attribute {name}."
                     )
-                family.add_metric([supply], value)
-            labels = {"power_supply": supply}
-            labels.update((key, value) for key, value in info.items() if value)
-            info_family.add_sample("node_power_supply_info", labels, 1.0)
+                add_sample(family, labels, value)
+            info_labels = dict(labels)
+            info_labels.update((key, value) for key, value in info.items() if value)
+            add_sample(info_family, info_labels, 1.0)
         return [*families.values(), info_family]

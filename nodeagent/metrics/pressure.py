@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterable
-from pathlib import Path
 
-from prometheus_client.metrics_core import CounterMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics.registry import Collector, NoDataError, read_text, register
+from nodeagent.metrics._emit import counter, single
+from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.gonum import parse_uint
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, NoDataError, register
 
 # resource -> ((line kind, metric name, help), ...)
 _EXPORTS = {
@@ -57,9 +60,11 @@ _EXPORTS = {
 }
 
 
-def parse_psi(text: str) -> dict[str, int]:
-    """``some avg10=0.00 avg60=0.00 avg300=0.00 total=14036781`` lines -> {"some": 14036781, ...}."""
+def parse_psi(text: str) -> tuple[dict[str, int], list[Skip]]:
+    """``some avg10=0.00 avg60=0.00 avg300=0.00 total=14036781`` lines -> {"some": 14036781, ...};
+    a line without a readable total is skipped."""
     totals: dict[str, int] = {}
+    skipped: list[Skip] = []
     for line in text.splitlines():
         fields = line.split()
         if not fields or fields[0] not in ("some", "full"):
@@ -67,15 +72,14 @@ def parse_psi(text: str) -> dict[str, int]:
         for field in fields[1:]:
             key, _, value = field.partition("=")
             if key == "total":
-                totals[fields[0]] = int(value)
+                try:
+                    totals[fields[0]] = parse_uint(value)
+                except ValueError:
+                    skipped.append(Skip("PSI line with a bad total", line))
                 break
         else:
-            raise ValueError(f"no total in PSI line {line!r}")
-    return totals
-
-
-def read_psi(procfs: Path, resource: str) -> dict[str, int]:
-    return parse_psi(read_text(f"{procfs}/pressure/{resource}"))
+            skipped.append(Skip("PSI line without total", line))
+    return totals, skipped
 
 
 @register
@@ -86,18 +90,19 @@ class PressureCollector(Collector):
         families: list[Metric] = []
         for resource, exports in _EXPORTS.items():
             try:
-                totals = read_psi(self.paths.procfs, resource)
+                totals, skipped = parse_psi(read_text(self.paths.proc("pressure", resource)))
             except FileNotFoundError:
                 continue  # kernel < 4.20, CONFIG_PSI off, or no IRQ accounting (irq needs 6.1)
             except OSError as exc:
                 if exc.errno == errno.EOPNOTSUPP:  # PSI compiled in but disabled (psi=0)
                     raise NoDataError("pressure stall information is disabled") from None
                 raise
+            self.report(skipped)
             if any(kind not in totals for kind, _, _ in exports):
                 raise NoDataError(f"incomplete pressure data for {resource}")
             for kind, metric_name, help_text in exports:
                 families.append(
-                    CounterMetricFamily(metric_name, help_text, value=float(totals[kind]) / 1000.0 / 1000.0)
+                    single(counter(metric_name, help_text), float(totals[kind]) / 1000.0 / 1000.0)
                 )
         if not families:
             raise NoDataError("no pressure stall information (needs Linux >= 4.20 with CONFIG_PSI)")

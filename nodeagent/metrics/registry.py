@@ -13,44 +13,23 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
 import pkgutil
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any, ClassVar
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.samples import Sample
 
 from nodeagent.config import Field, Setting, parse_bool
+from nodeagent.metrics import _parse_errors
+from nodeagent.metrics.host.files import Paths
+from nodeagent.metrics.host.skips import Skip
 
 log = logging.getLogger("nodeagent.metrics")
 
 
 class NoDataError(Exception):
     """The collector's data source does not exist on this host: success 0, logged at debug only."""
-
-
-@dataclass(frozen=True)
-class Paths:
-    """Filesystem roots, as node_exporter's --path.* flags."""
-
-    procfs: Path = Path("/proc")
-    sysfs: Path = Path("/sys")
-    rootfs: Path = Path("/")
-    udev_data: Path = Path("/run/udev/data")
-
-    # proc() and sys() give strings: they run on every scrape, and joining Paths costs more than the read.
-    def proc(self, *parts: str) -> str:
-        return "/".join((str(self.procfs), *parts))
-
-    def sys(self, *parts: str) -> str:
-        return "/".join((str(self.sysfs), *parts))
-
-    def root(self, *parts: str) -> Path:
-        """A host path below --path.rootfs; ``parts`` may start with '/'."""
-        return self.rootfs.joinpath(*(p.lstrip("/") for p in parts))
 
 
 # A per-collector option: becomes ``--collector.<collector>.<name>`` with node_exporter's default.
@@ -71,6 +50,14 @@ class Collector:
     def collect(self) -> Iterable[Metric]:
         raise NotImplementedError
 
+    def report(self, skipped: Iterable[Skip]) -> None:
+        """Count and log what this collector's parsers skipped: the one way collectors report bad input."""
+        _parse_errors.record(self.name, skipped)
+
+    def skip(self, what: str, detail: object) -> None:
+        """Report one skipped item (see :meth:`report`)."""
+        _parse_errors.record(self.name, (Skip(what, detail),))
+
 
 _REGISTRY: dict[str, type[Collector]] = {}
 
@@ -83,15 +70,16 @@ def register(cls: type[Collector]) -> type[Collector]:
     return cls
 
 
-# Modules of this package that are not collectors; helper modules shared by collectors start with "_".
-_NOT_COLLECTORS = {"registry", "exposition", "scrape", "agentmetrics"}
+# Modules of this package that are not collectors; helper modules shared by collectors start with "_",
+# and packages (the host-filesystem layer, host/) hold no collectors.
+_NOT_COLLECTORS = {"registry", "exposition"}
 
 
 def all_collectors() -> dict[str, type[Collector]]:
     """Import every collector module of this package once; return name -> class, sorted by name."""
     package = importlib.import_module("nodeagent.metrics")
     for module in pkgutil.iter_modules(package.__path__):
-        if module.name not in _NOT_COLLECTORS and not module.name.startswith("_"):
+        if not module.ispkg and module.name not in _NOT_COLLECTORS and not module.name.startswith("_"):
             importlib.import_module(f"nodeagent.metrics.{module.name}")
     return dict(sorted(_REGISTRY.items()))
 
@@ -134,39 +122,3 @@ def build_collectors(names: Iterable[str], paths: Paths, values: dict[str, Any])
         opts = {o.name: values.get(f"collector.{name}.{o.name}", o.default) for o in cls.options}
         built.append(cls(paths, opts))
     return built
-
-
-def add_sample(family: Metric, labels: dict[str, str], value: float) -> None:
-    """``family.add_metric(label_values, value)`` with a label dict the caller builds once and shares
-    among the samples of one device or collector: add_metric builds a new dict for every sample, half
-    the cost of adding one. The dict must not be changed afterwards."""
-    name = family.name + "_total" if family.type == "counter" else family.name  # as add_metric names it
-    family.samples.append(Sample(name, labels, value))
-
-
-def read_text(path: str | Path) -> str:
-    """Read a small procfs/sysfs file as text (surrogateescape: kernel strings are not always UTF-8).
-
-    os.open/os.read instead of open(): no buffered text-file objects, a third of the cost per file, which
-    adds up over the dozens of files one scrape reads.
-    """
-    fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("utf-8", errors="surrogateescape")
-
-
-def read_optional(path: str | Path) -> str | None:
-    """Like read_text, but None when the file does not exist (an optional kernel interface)."""
-    try:
-        return read_text(path)
-    except FileNotFoundError:
-        return None
-
-
-def read_int(path: str | Path) -> int:
-    return int(read_text(path).strip())

@@ -10,10 +10,13 @@ import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, NoDataError, read_optional, register
+from nodeagent.metrics._emit import gauge, single
+from nodeagent.metrics.host.files import read_optional
+from nodeagent.metrics.host.gonum import parse_int
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, NoDataError, register
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
@@ -27,28 +30,29 @@ class Sockstat:
     protocols: dict[str, dict[str, int]] = field(default_factory=dict)  # "TCP" -> {"inuse": 4, ...}
 
 
-def parse_sockstat(text: str, source: str = "net/sockstat", collector: str = "sockstat") -> Sockstat:
-    """``TCP: inuse 4 orphan 0 tw 4 alloc 17 mem 1`` lines. Malformed lines are reported and skipped."""
+def parse_sockstat(text: str, source: str = "net/sockstat") -> tuple[Sockstat, list[Skip]]:
+    """``TCP: inuse 4 orphan 0 tw 4 alloc 17 mem 1`` lines, and the malformed lines skipped."""
     stat = Sockstat()
+    skipped: list[Skip] = []
     for line in text.splitlines():
         fields = line.split()
         if not fields:
             continue
         pairs = fields[1:]
         if len(fields) < 3 or len(pairs) % 2 or not fields[0].endswith(":"):
-            report_bad_input(collector, f"{source}: malformed line", line)
+            skipped.append(Skip(f"{source}: malformed line", line))
             continue
         try:
-            values = {pairs[i]: int(pairs[i + 1]) for i in range(0, len(pairs), 2)}
+            values = {pairs[i]: parse_int(pairs[i + 1]) for i in range(0, len(pairs), 2)}
         except ValueError:
-            report_bad_input(collector, f"{source}: non-numeric value", line)
+            skipped.append(Skip(f"{source}: non-numeric value", line))
             continue
         protocol = fields[0][:-1]
         if protocol == "sockets":
             stat.used = values.get("used", 0)
         else:
             stat.protocols[protocol] = values
-    return stat
+    return stat, skipped
 
 
 def sockstat_samples(stat: Sockstat, ipv6: bool, page_size: int = PAGE_SIZE) -> list[tuple[str, str, int]]:
@@ -92,5 +96,7 @@ class SockstatCollector(Collector):
         for ipv6, source, text in texts:
             if text is None:
                 continue
-            for suffix, help_text, value in sockstat_samples(parse_sockstat(text, source), ipv6):
-                yield GaugeMetricFamily(f"node_sockstat_{suffix}", help_text, value=float(value))
+            stat, skipped = parse_sockstat(text, source)
+            self.report(skipped)
+            for suffix, help_text, value in sockstat_samples(stat, ipv6):
+                yield single(gauge(f"node_sockstat_{suffix}", help_text), float(value))

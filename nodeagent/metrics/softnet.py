@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, read_text, register
+from nodeagent.metrics._emit import add_sample, counter, gauge
+from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.gonum import parse_uints
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, register
 
 _MIN_COLUMNS = 9
 
@@ -31,9 +33,10 @@ class SoftnetRow:
     backlog_len: int
 
 
-def parse_softnet(text: str, collector: str = "softnet") -> list[SoftnetRow]:
-    """Rows of softnet_stat; malformed rows are reported and skipped (the row index still advances)."""
+def parse_softnet(text: str) -> tuple[list[SoftnetRow], list[Skip]]:
+    """Rows of softnet_stat, and the malformed rows skipped (the row index still advances)."""
     rows = []
+    skipped: list[Skip] = []
     for index, line in enumerate(text.splitlines()):
         columns = line.split()
         if not columns:
@@ -41,9 +44,9 @@ def parse_softnet(text: str, collector: str = "softnet") -> list[SoftnetRow]:
         try:
             if len(columns) < _MIN_COLUMNS:
                 raise ValueError(f"{len(columns)} columns, expected at least {_MIN_COLUMNS}")
-            values = [int(column, 16) for column in columns[:13]]
+            values = parse_uints(columns[:13], 16)
         except ValueError as exc:
-            report_bad_input(collector, f"net/softnet_stat row {index}", exc)
+            skipped.append(Skip(f"net/softnet_stat row {index}", exc))
             continue
         width = len(values)
         rows.append(
@@ -58,11 +61,7 @@ def parse_softnet(text: str, collector: str = "softnet") -> list[SoftnetRow]:
                 backlog_len=values[11] if width >= 13 else 0,
             )
         )
-    return rows
-
-
-def read_softnet(procfs: Path) -> list[SoftnetRow]:
-    return parse_softnet(read_text(f"{procfs}/net/softnet_stat"))
+    return rows, skipped
 
 
 @register
@@ -70,7 +69,8 @@ class SoftnetCollector(Collector):
     name = "softnet"
 
     def collect(self) -> Iterable[Metric]:
-        rows = read_softnet(self.paths.procfs)
+        rows, skipped = parse_softnet(read_text(self.paths.proc("net", "softnet_stat")))
+        self.report(skipped)
         counters = (
             ("processed", "processed", "Packets processed by this CPU's network receive softirq."),
             ("dropped", "dropped", "Packets dropped because this CPU's input backlog was full."),
@@ -87,14 +87,13 @@ class SoftnetCollector(Collector):
             ),
             ("flow_limit_count", "flow_limit_count", "Times the per-flow backlog limit was hit."),
         )
+        labels = [{"cpu": str(row.cpu)} for row in rows]
         for name, attr, help_text in counters:
-            family = CounterMetricFamily(f"node_softnet_{name}", help_text, labels=["cpu"])
-            for row in rows:
-                family.add_metric([str(row.cpu)], float(getattr(row, attr)))
+            family = counter(f"node_softnet_{name}", help_text)
+            for row, row_labels in zip(rows, labels, strict=True):
+                add_sample(family, row_labels, float(getattr(row, attr)))
             yield family
-        backlog = GaugeMetricFamily(
-            "node_softnet_backlog_len", "Packets waiting in this CPU's input backlog.", labels=["cpu"]
-        )
-        for row in rows:
-            backlog.add_metric([str(row.cpu)], float(row.backlog_len))
+        backlog = gauge("node_softnet_backlog_len", "Packets waiting in this CPU's input backlog.")
+        for row, row_labels in zip(rows, labels, strict=True):
+            add_sample(backlog, row_labels, float(row.backlog_len))
         yield backlog

@@ -8,18 +8,17 @@ skipped, as node_exporter does.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics._sysfs_attrs import go_parse_int, numbered_entries, read_attr
+from nodeagent.metrics._emit import add_sample, gauge
+from nodeagent.metrics.host.files import Paths, read_attribute, read_int
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.host.sysfs import numbered_entries
 from nodeagent.metrics.registry import Collector, NoDataError, register
-
-log = logging.getLogger("nodeagent.metrics.thermal_zone")
 
 
 @dataclass(frozen=True)
@@ -37,32 +36,43 @@ class CoolingDevice:
     cur_state: int
 
 
-def read_thermal_zones(sysfs: str | Path) -> list[ThermalZone]:
+def read_thermal_zones(paths: Paths) -> tuple[list[ThermalZone], list[Skip]]:
+    """Zones whose attributes can be read (drivers of sensors that are off fail the read: left out),
+    and the zones with an unparsable temperature."""
     zones = []
-    for zone, path in numbered_entries(f"{sysfs}/class/thermal", "thermal_zone"):
+    skipped: list[Skip] = []
+    for zone, path in numbered_entries(paths.sys("class", "thermal"), "thermal_zone"):
         try:
-            zone_type = read_attr(f"{path}/type")
-            read_attr(f"{path}/policy")  # required by node_exporter: a zone without a governor is skipped
-            temp = go_parse_int(read_attr(f"{path}/temp"))
-        except (OSError, ValueError) as exc:
-            log.debug("skipping thermal zone", extra={"zone": zone, "err": str(exc)})
+            zone_type = read_attribute(f"{path}/type")
+            read_attribute(
+                f"{path}/policy"
+            )  # required by node_exporter: a zone without a governor is skipped
+            temp = read_int(f"{path}/temp")
+        except OSError:
+            continue
+        except ValueError as exc:
+            skipped.append(Skip("thermal zone temperature", f"{zone}: {exc}"))
             continue
         zones.append(ThermalZone(zone, zone_type, temp))
-    return zones
+    return zones, skipped
 
 
-def read_cooling_devices(sysfs: str | Path) -> list[CoolingDevice]:
+def read_cooling_devices(paths: Paths) -> tuple[list[CoolingDevice], list[Skip]]:
+    """Cooling devices whose attributes can be read, and those with unparsable states."""
     devices = []
-    for name, path in numbered_entries(f"{sysfs}/class/thermal", "cooling_device"):
+    skipped: list[Skip] = []
+    for name, path in numbered_entries(paths.sys("class", "thermal"), "cooling_device"):
         try:
-            max_state = go_parse_int(read_attr(f"{path}/max_state"))
-            cur_state = go_parse_int(read_attr(f"{path}/cur_state"))  # -1 is valid (intel_powerclamp)
-            device = CoolingDevice(name, read_attr(f"{path}/type"), max_state, cur_state)
-        except (OSError, ValueError) as exc:
-            log.debug("skipping cooling device", extra={"device": name, "err": str(exc)})
+            max_state = read_int(f"{path}/max_state")
+            cur_state = read_int(f"{path}/cur_state")  # -1 is valid (intel_powerclamp)
+            device = CoolingDevice(name, read_attribute(f"{path}/type"), max_state, cur_state)
+        except OSError:
+            continue
+        except ValueError as exc:
+            skipped.append(Skip("cooling device state", f"{name}: {exc}"))
             continue
         devices.append(device)
-    return devices
+    return devices, skipped
 
 
 @register
@@ -72,22 +82,17 @@ class ThermalZoneCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         if not os.path.isdir(self.paths.sys("class", "thermal")):
             raise NoDataError("no /sys/class/thermal")
-        temp = GaugeMetricFamily(
-            "node_thermal_zone_temp", "Thermal zone temperature, in degrees Celsius.", labels=["zone", "type"]
-        )
-        for zone in read_thermal_zones(self.paths.sysfs):
-            temp.add_metric([zone.zone, zone.type], zone.temp_millicelsius / 1000.0)
-        cur = GaugeMetricFamily(
-            "node_cooling_device_cur_state",
-            "Current throttle state of the cooling device.",
-            labels=["name", "type"],
-        )
-        top = GaugeMetricFamily(
-            "node_cooling_device_max_state",
-            "Highest throttle state of the cooling device.",
-            labels=["name", "type"],
-        )
-        for device in read_cooling_devices(self.paths.sysfs):
-            cur.add_metric([device.name, device.type], float(device.cur_state))
-            top.add_metric([device.name, device.type], float(device.max_state))
+        temp = gauge("node_thermal_zone_temp", "Thermal zone temperature, in degrees Celsius.")
+        zones, skipped = read_thermal_zones(self.paths)
+        self.report(skipped)
+        for zone in zones:
+            add_sample(temp, {"zone": zone.zone, "type": zone.type}, zone.temp_millicelsius / 1000.0)
+        cur = gauge("node_cooling_device_cur_state", "Current throttle state of the cooling device.")
+        top = gauge("node_cooling_device_max_state", "Highest throttle state of the cooling device.")
+        devices, skipped = read_cooling_devices(self.paths)
+        self.report(skipped)
+        for device in devices:
+            labels = {"name": device.name, "type": device.type}
+            add_sample(cur, labels, float(device.cur_state))
+            add_sample(top, labels, float(device.max_state))
         return [temp, cur, top]

@@ -6,18 +6,16 @@ of the clocksource directory in name order, as node_exporter numbers it.
 
 from __future__ import annotations
 
-import logging
 import time as _time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics._sysfs_attrs import numbered_entries, read_attr
+from nodeagent.metrics._emit import add_sample, gauge, single
+from nodeagent.metrics.host.files import Paths, read_attribute
+from nodeagent.metrics.host.sysfs import numbered_entries
 from nodeagent.metrics.registry import Collector, register
-
-log = logging.getLogger("nodeagent.metrics.time")
 
 
 @dataclass(frozen=True)
@@ -26,19 +24,18 @@ class Clocksource:
     current: str
 
 
-def read_clocksources(sysfs: str | Path) -> list[Clocksource]:
-    """One entry per clocksource directory, in name order; unreadable ones are skipped."""
+def read_clocksources(paths: Paths) -> list[Clocksource]:
+    """One entry per clocksource directory, in name order; unreadable ones are left out."""
     try:
-        devices = numbered_entries(f"{sysfs}/devices/system/clocksource", "clocksource")
+        devices = numbered_entries(paths.sys("devices", "system", "clocksource"), "clocksource")
     except FileNotFoundError:
         return []
     sources = []
     for _, path in devices:
         try:
-            available = tuple(read_attr(f"{path}/available_clocksource").split())
-            current = read_attr(f"{path}/current_clocksource")
-        except OSError as exc:
-            log.warning("cannot read clocksource", extra={"path": path, "err": str(exc)})
+            available = tuple(read_attribute(f"{path}/available_clocksource").split())
+            current = read_attribute(f"{path}/current_clocksource")
+        except OSError:
             continue
         sources.append(Clocksource(available, current))
     return sources
@@ -57,31 +54,24 @@ class TimeCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         now_ns = _time.time_ns()
         zone, offset = zone_offset(now_ns / 1e9)
-        yield GaugeMetricFamily(
-            "node_time_seconds",
-            "Current system time in seconds since the Unix epoch.",
-            value=float(now_ns) / 1e9,
+        yield single(
+            gauge("node_time_seconds", "Current system time in seconds since the Unix epoch."),
+            float(now_ns) / 1e9,
         )
-        tz = GaugeMetricFamily(
-            "node_time_zone_offset_seconds",
-            "Offset of the local time zone from UTC, in seconds.",
-            labels=["time_zone"],
-        )
-        tz.add_metric([zone], float(offset))
+        tz = gauge("node_time_zone_offset_seconds", "Offset of the local time zone from UTC, in seconds.")
+        add_sample(tz, {"time_zone": zone}, float(offset))
         yield tz
-        available = GaugeMetricFamily(
+        available = gauge(
             "node_time_clocksource_available_info",
             "Clocksources the kernel offers, from /sys/devices/system/clocksource.",
-            labels=["device", "clocksource"],
         )
-        current = GaugeMetricFamily(
+        current = gauge(
             "node_time_clocksource_current_info",
             "Clocksource the kernel uses, from /sys/devices/system/clocksource.",
-            labels=["device", "clocksource"],
         )
-        for index, source in enumerate(read_clocksources(self.paths.sysfs)):
+        for index, source in enumerate(read_clocksources(self.paths)):
             for name in source.available:
-                available.add_metric([str(index), name], 1.0)
-            current.add_metric([str(index), source.current], 1.0)
+                add_sample(available, {"device": str(index), "clocksource": name}, 1.0)
+            add_sample(current, {"device": str(index), "clocksource": source.current}, 1.0)
         yield available
         yield current

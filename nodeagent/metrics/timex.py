@@ -13,8 +13,9 @@ import os
 from collections.abc import Iterable
 from typing import Any
 
-from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
+from nodeagent.metrics._emit import counter, gauge, single
 from nodeagent.metrics.registry import Collector, NoDataError, Paths, register
 
 TIME_ERROR = 5  # adjtimex return value: clock not synchronized
@@ -183,7 +184,4 @@ class TimexCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         tx, state = self.read()
         for metric_name, help_text, kind, value in timex_metrics(tx, state):
-            if kind == "counter":
-                yield CounterMetricFamily(metric_name, help_text, value=value)
-            else:
-                yield GaugeMetricFamily(metric_name, help_text, value=value)
+            yield single((counter if kind == "counter" else gauge)(metric_name, help_text), value)

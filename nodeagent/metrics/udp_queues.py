@@ -8,17 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics._netcommon import report_bad_input
-from nodeagent.metrics.registry import Collector, NoDataError, read_optional, register
+from nodeagent.metrics._emit import add_sample, gauge
+from nodeagent.metrics.host.files import read_optional
+from nodeagent.metrics.host.gonum import parse_uint
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, NoDataError, register
 
 _MIN_COLUMNS = 10  # sl local rem st tx:rx tr:when retrnsmt uid timeout inode
 
 
-def parse_udp_queues(text: str, source: str = "net/udp", collector: str = "udp_queues") -> tuple[int, int]:
-    """Sum of (tx_queue, rx_queue) over all sockets; the header and malformed lines are skipped."""
+def parse_udp_queues(text: str, source: str = "net/udp") -> tuple[tuple[int, int], list[Skip]]:
+    """Sum of (tx_queue, rx_queue) over all sockets, and the malformed lines skipped (the header is
+    not data)."""
     tx_total = rx_total = 0
+    skipped: list[Skip] = []
     for line in text.splitlines()[1:]:
         fields = line.split()
         if not fields:
@@ -27,13 +32,13 @@ def parse_udp_queues(text: str, source: str = "net/udp", collector: str = "udp_q
         try:
             if not sep:
                 raise ValueError("no tx_queue:rx_queue column")
-            tx_value, rx_value = int(tx, 16), int(rx, 16)
-        except ValueError as exc:
-            report_bad_input(collector, f"{source} line: {exc}", line)
+            tx_value, rx_value = parse_uint(tx, 16), parse_uint(rx, 16)
+        except ValueError:
+            skipped.append(Skip(f"{source} line without a tx_queue:rx_queue column", line))
             continue
         tx_total += tx_value
         rx_total += rx_value
-    return tx_total, rx_total
+    return (tx_total, rx_total), skipped
 
 
 @register
@@ -41,10 +46,8 @@ class UdpQueuesCollector(Collector):
     name = "udp_queues"
 
     def collect(self) -> Iterable[Metric]:
-        family = GaugeMetricFamily(
-            "node_udp_queues",
-            "Bytes of UDP datagrams queued in the kernel, summed over all sockets.",
-            labels=["ip", "queue"],
+        family = gauge(
+            "node_udp_queues", "Bytes of UDP datagrams queued in the kernel, summed over all sockets."
         )
         found = False
         for ip, name in (("v4", "udp"), ("v6", "udp6")):
@@ -52,9 +55,10 @@ class UdpQueuesCollector(Collector):
             if text is None:
                 continue
             found = True
-            tx, rx = parse_udp_queues(text, f"net/{name}")
-            family.add_metric([ip, "tx"], float(tx))
-            family.add_metric([ip, "rx"], float(rx))
+            (tx, rx), skipped = parse_udp_queues(text, f"net/{name}")
+            self.report(skipped)
+            add_sample(family, {"ip": ip, "queue": "tx"}, float(tx))
+            add_sample(family, {"ip": ip, "queue": "rx"}, float(rx))
         if not found:
             raise NoDataError("neither net/udp nor net/udp6 exists")
         yield family

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
-from pathlib import Path
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics.registry import Collector, read_text, register
+from nodeagent.metrics._emit import add_sample, gauge
+from nodeagent.metrics.host.files import Paths, read_attribute
+from nodeagent.metrics.registry import Collector, register
 
 LABELS = ("sysname", "release", "version", "machine", "nodename", "domainname")
 
 
-def read_uname(procfs: Path) -> dict[str, str]:
+def read_uname(paths: Paths) -> dict[str, str]:
     """The six node_uname_info label values."""
     info = os.uname()
     try:
-        domainname = read_text(f"{procfs}/sys/kernel/domainname").strip()
+        domainname = read_attribute(paths.proc("sys", "kernel", "domainname"))
     except OSError:
         domainname = "(none)"  # what the kernel reports when none is set
     return {
@@ -42,9 +43,6 @@ class UnameCollector(Collector):
     name = "uname"
 
     def collect(self) -> Iterable[Metric]:
-        fields = read_uname(self.paths.procfs)
-        family = GaugeMetricFamily(
-            "node_uname_info", "Kernel identification from uname(2), value always 1.", labels=list(LABELS)
-        )
-        family.add_metric([fields[label] for label in LABELS], 1.0)
+        family = gauge("node_uname_info", "Kernel identification from uname(2), value always 1.")
+        add_sample(family, read_uname(self.paths), 1.0)
         yield family

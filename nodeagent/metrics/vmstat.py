@@ -7,16 +7,18 @@ faults, paging and swapping, and OOM kills).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client.metrics_core import Metric
-from prometheus_client.samples import Sample
 
 from nodeagent.config import parse_regex
-from nodeagent.metrics import _parse_errors
+from nodeagent.metrics._emit import single, untyped
 from nodeagent.metrics._filters import go_regex
-from nodeagent.metrics.registry import Collector, CollectorOption, read_text, register
+from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.gonum import parse_float
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.registry import Collector, CollectorOption, register
 
 DEFAULT_FIELDS = r"^(oom_kill|pgpg|pswp|pg.*fault).*"
 
@@ -24,17 +26,18 @@ DEFAULT_FIELDS = r"^(oom_kill|pgpg|pswp|pg.*fault).*"
 def parse_vmstat(
     text: str,
     fields: re.Pattern[str] | None,
-    on_error: Callable[[str], None] = lambda line: None,
     selected: dict[str, bool] | None = None,
-) -> dict[str, float]:
-    """Counter name -> value for names matching ``fields`` (None selects nothing).
+) -> tuple[dict[str, float], list[Skip]]:
+    """Counter name -> value for names matching ``fields`` (None selects nothing), and the malformed
+    lines skipped.
 
     ``selected`` caches the pattern's verdict per name (the set of names is fixed per kernel), so a
     scrape does not run the regexp on every line.
     """
     values: dict[str, float] = {}
+    skipped: list[Skip] = []
     if fields is None:
-        return values
+        return values, skipped
     if selected is None:
         selected = {}
     tokens = text.split()
@@ -47,7 +50,7 @@ def parse_vmstat(
             if len(parts) == 2:
                 pairs.append((parts[0], parts[1]))
             elif parts:
-                on_error(line)
+                skipped.append(Skip("vmstat line", line))
     for name, raw in pairs:
         wanted = selected.get(name)
         if wanted is None:
@@ -55,10 +58,10 @@ def parse_vmstat(
         if not wanted:
             continue
         try:
-            values[name] = float(raw)
+            values[name] = parse_float(raw)
         except ValueError:
-            on_error(f"{name} {raw}")
-    return values
+            skipped.append(Skip("vmstat line", f"{name} {raw}"))
+    return values, skipped
 
 
 @register
@@ -74,16 +77,9 @@ class VmstatCollector(Collector):
         self._selected: dict[str, bool] = {}
 
     def collect(self) -> Iterable[Metric]:
-        values = parse_vmstat(
-            read_text(self.paths.proc("vmstat")),
-            self.fields,
-            lambda line: _parse_errors.skipped(self.name, "vmstat line", line),
-            self._selected,
-        )
-        families = []
-        for name, value in values.items():
-            metric = "node_vmstat_" + name
-            family = Metric(metric, f"{name} from /proc/vmstat.", "unknown")
-            family.samples.append(Sample(metric, {}, value))
-            families.append(family)
-        return families
+        values, skipped = parse_vmstat(read_text(self.paths.proc("vmstat")), self.fields, self._selected)
+        self.report(skipped)
+        return [
+            single(untyped("node_vmstat_" + name, f"{name} from /proc/vmstat."), value)
+            for name, value in values.items()
+        ]

@@ -6,16 +6,16 @@ attributes labels of ``node_watchdog_info``. Attributes a driver does not provid
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Iterable
 
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import Metric
 
-from nodeagent.metrics._sysfs_attrs import go_parse_int, read_attr
+from nodeagent.metrics._emit import add_sample, gauge
+from nodeagent.metrics.host.files import read_attribute
+from nodeagent.metrics.host.gonum import parse_int
+from nodeagent.metrics.host.skips import Skip
+from nodeagent.metrics.host.sysfs import class_devices
 from nodeagent.metrics.registry import Collector, NoDataError, register
-
-log = logging.getLogger("nodeagent.metrics.watchdog")
 
 # attribute file -> (metric name, help)
 NUMERIC_ATTRIBUTES = {
@@ -30,26 +30,28 @@ NUMERIC_ATTRIBUTES = {
 INFO_ATTRIBUTES = ("options", "identity", "state", "status", "pretimeout_governor")
 
 
-def read_watchdog(path: str) -> tuple[dict[str, float], dict[str, str]]:
-    """(numeric attribute -> value, text attribute -> value) of one watchdog; absent ones are omitted."""
+def read_watchdog(path: str) -> tuple[dict[str, float], dict[str, str], list[Skip]]:
+    """(numeric attribute -> value, text attribute -> value, what was skipped) of one watchdog; absent
+    attributes are omitted."""
     numbers: dict[str, float] = {}
     info: dict[str, str] = {}
+    skipped: list[Skip] = []
     for attr in (*NUMERIC_ATTRIBUTES, *INFO_ATTRIBUTES):
         try:
-            value = read_attr(f"{path}/{attr}")
+            value = read_attribute(f"{path}/{attr}")
         except FileNotFoundError:
             continue
         except OSError as exc:
-            log.warning("cannot read watchdog attribute", extra={"path": f"{path}/{attr}", "err": str(exc)})
+            skipped.append(Skip(f"unreadable watchdog {attr}", exc))
             continue
         if attr in INFO_ATTRIBUTES:
             info[attr] = value
             continue
         try:
-            numbers[attr] = float(go_parse_int(value, 0))
+            numbers[attr] = float(parse_int(value, 0))
         except ValueError:
-            log.warning("bad watchdog value", extra={"path": f"{path}/{attr}", "value": value})
-    return numbers, info
+            skipped.append(Skip(f"watchdog {attr}", value))
+    return numbers, info, skipped
 
 
 @register
@@ -57,28 +59,21 @@ class WatchdogCollector(Collector):
     name = "watchdog"
 
     def collect(self) -> Iterable[Metric]:
-        root = f"{self.paths.sysfs}/class/watchdog"
         try:
-            with os.scandir(root) as entries:
-                names = sorted(entry.name for entry in entries)
+            watchdogs = class_devices(self.paths, "watchdog")
         except (FileNotFoundError, PermissionError):
             raise NoDataError("no readable /sys/class/watchdog") from None
         families = {
-            attr: GaugeMetricFamily(metric, help_text, labels=["name"])
-            for attr, (metric, help_text) in NUMERIC_ATTRIBUTES.items()
+            attr: gauge(metric, help_text) for attr, (metric, help_text) in NUMERIC_ATTRIBUTES.items()
         }
-        info_family = GaugeMetricFamily(
-            "node_watchdog_info",
-            "Text attributes of the watchdog as labels, value 1.",
-            labels=["name", *INFO_ATTRIBUTES],
-        )
-        for name in names:
-            try:
-                numbers, info = read_watchdog(f"{root}/{name}")
-            except OSError as exc:
-                log.warning("cannot read watchdog", extra={"watchdog": name, "err": str(exc)})
-                continue
+        info_family = gauge("node_watchdog_info", "Text attributes of the watchdog as labels, value 1.")
+        for name, path in watchdogs:
+            numbers, info, skipped = read_watchdog(path)
+            self.report(skipped)
+            labels = {"name": name}
             for attr, value in numbers.items():
-                families[attr].add_metric([name], value)
-            info_family.add_metric([name, *(info.get(attr, "") for attr in INFO_ATTRIBUTES)], 1.0)
+                add_sample(families[attr], labels, value)
+            add_sample(
+                info_family, {"name": name, **{attr: info.get(attr, "") for attr in INFO_ATTRIBUTES}}, 1.0
+            )
         return [*families.values(), info_family]

@@ -10,12 +10,14 @@ from collections.abc import Coroutine
 from typing import IO, Any, TypeVar
 
 from nodeagent.placement.live import Cluster, ClusterError, events_by_pod, resolve_kubeconfig
-from nodeagent.placement.model import DaemonSet, daemonset_from_obj, node_from_obj, pod_from_obj
+from nodeagent.placement.model import DaemonSet
 from nodeagent.placement.reality import compare, owned_pods, pod_state
 from nodeagent.placement.report import Checked, exit_status, render_json, render_table
 from nodeagent.placement.rules import DaemonSetResult, evaluate, index_usage
 from nodeagent.placement.sources import (
+    DEFAULT_MAX_INPUT_BYTES,
     InputError,
+    Loaded,
     bulk_loading,
     daemonsets_from,
     load_paths,
@@ -77,12 +79,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--request-timeout", type=float, default=30.0, metavar="SECONDS", help="live: timeout per API request"
     )
+    parser.add_argument(
+        "--max-input-mib",
+        type=_positive_int,
+        default=DEFAULT_MAX_INPUT_BYTES // 2**20,
+        metavar="MIB",
+        help="refuse any input file (or stdin, or rendered kustomization) larger than this; default "
+        "%(default)s",
+    )
     parser.add_argument("-o", "--output", choices=("table", "json"), default="table", help="output format")
     parser.add_argument(
         "--allow-excluded",
         action="store_true",
         help="exit 0 when nodes are excluded on purpose (nodeName, nodeSelector, node affinity)",
     )
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value}")
+    return value
+
+
+def _load(paths: list[str], args: argparse.Namespace, stdin: IO[str] | None) -> list[Loaded]:
+    return load_paths(paths, stdin, args.max_input_mib * 2**20)
 
 
 def _check_inputs(args: argparse.Namespace) -> None:
@@ -98,7 +122,7 @@ def _check_inputs(args: argparse.Namespace) -> None:
 
 
 def _file_daemonsets(args: argparse.Namespace, stdin: IO[str] | None) -> list[DaemonSet]:
-    daemonsets = daemonsets_from(load_paths(args.filename, stdin))
+    daemonsets = daemonsets_from(_load(args.filename, args, stdin))
     if not daemonsets:
         raise InputError(f"no DaemonSet found in {', '.join(args.filename)}")
     return select_daemonsets(daemonsets, args.daemonset)
@@ -108,10 +132,10 @@ def check_offline(args: argparse.Namespace, stdin: IO[str] | None = None) -> tup
     daemonsets = _file_daemonsets(args, stdin)
     problems: list[str] = []
     with bulk_loading():
-        nodes = nodes_from(load_paths(args.nodes, stdin), problems)
+        nodes = nodes_from(_load(args.nodes, args, stdin), problems)
         if not nodes:
             raise InputError(f"no nodes found in {', '.join(args.nodes)}")
-        pods = pods_from(load_paths(args.pods, stdin), problems) if args.pods else []
+        pods = pods_from(_load(args.pods, args, stdin), problems) if args.pods else []
         usage = index_usage(pods)
         return [(evaluate(ds, nodes, usage), None) for ds in daemonsets], problems
 
@@ -121,10 +145,10 @@ def _evaluate_cluster(
 ) -> tuple[list[DaemonSetResult], list[str], list]:
     problems: list[str] = []
     with bulk_loading():
-        nodes = [node_from_obj(obj, problems) for obj in node_objects]
+        nodes = nodes_from((Loaded(obj, "cluster") for obj in node_objects), problems)
         if not nodes:
             raise InputError("the cluster has no nodes")
-        pods = [pod_from_obj(obj, problems) for obj in pod_objects]
+        pods = pods_from((Loaded(obj, "cluster") for obj in pod_objects), problems)
         usage = index_usage(pods)
         return [evaluate(ds, nodes, usage) for ds in daemonsets], problems, pods
 
@@ -142,7 +166,9 @@ async def check_live(
         fetched = await asyncio.gather(*fetches)
         node_objects, pod_objects = fetched[0], fetched[1]
         if file_daemonsets is None:
-            cluster_daemonsets = [daemonset_from_obj(obj, "cluster") for obj in fetched[2]]
+            cluster_daemonsets = daemonsets_from(
+                Loaded(dict(obj, kind="DaemonSet"), "cluster") for obj in fetched[2]
+            )
             if not cluster_daemonsets:
                 raise InputError(
                     "the cluster has no DaemonSets" + (f" in namespace {namespace}" if namespace else "")

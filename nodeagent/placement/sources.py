@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator
@@ -23,6 +24,8 @@ from nodeagent.placement.model import (
     node_from_obj,
     pod_from_obj,
 )
+from nodeagent.placement.shapes import shape_problem
+from nodeagent.safeio import RefusedFile, open_regular, quote, read_bounded
 
 T = TypeVar("T")
 
@@ -58,21 +61,82 @@ def bulk_loading() -> Iterator[None]:
             gc.enable()
 
 
+# Bounds on hostile input. A YAML alias stands for its whole anchored subtree, so a few hundred bytes can
+# describe billions of nodes; kubectl never writes aliases, so a small allowance is plenty. Kubernetes
+# objects nest a few tens of levels deep; libyaml's composer recurses in C and crashes the process on
+# documents nested tens of thousands deep, so nesting is checked on the event stream first.
+DEFAULT_MAX_INPUT_BYTES = 256 * 2**20
+MAX_ALIAS_EXPANSION = 100_000  # nodes that aliases may add to the documents of one input
+MAX_DEPTH = 100  # nesting of mappings and lists
+MAX_LIST_NESTING = 3  # Lists inside Lists inside a bare array: more is not a Kubernetes dump
+
+
 def _flatten(value: Any, source: str) -> Iterator[Loaded]:
-    if value is None:
-        return
-    if isinstance(value, list):  # a bare JSON array of objects
-        for item in value:
-            yield from _flatten(item, source)
-        return
-    if not isinstance(value, dict):
-        raise InputError(f"{source}: a document is a {type(value).__name__}, not a Kubernetes object")
-    kind = value.get("kind")
-    if isinstance(kind, str) and kind.endswith("List") and isinstance(value.get("items"), list):
-        for item in value["items"]:
-            yield from _flatten(item, source)
-        return
-    yield Loaded(value, source)
+    """The Kubernetes objects in one document: itself, a List's items, or a bare array's (nested a little)."""
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, nesting = pending.pop()
+        if item is None:
+            continue
+        kind = item.get("kind") if isinstance(item, dict) else None
+        if isinstance(item, list) or (
+            isinstance(kind, str) and kind.endswith("List") and isinstance(item.get("items"), list)
+        ):
+            if nesting >= MAX_LIST_NESTING:
+                raise InputError(f"{source}: lists of objects nested more than {MAX_LIST_NESTING} deep")
+            members = item if isinstance(item, list) else item["items"]
+            pending.extend((member, nesting + 1) for member in reversed(members))
+            continue
+        if not isinstance(item, dict):
+            raise InputError(f"{source}: a document is a {type(item).__name__}, not a Kubernetes object")
+        yield Loaded(item, source)
+
+
+def _check_yaml_events(text: str, source: str) -> None:
+    """Refuse nesting past MAX_DEPTH and alias expansion past MAX_ALIAS_EXPANSION.
+
+    Read from the event stream: libyaml's parser keeps its own stack, so this pass is safe on any input,
+    and it stops at the first excess.
+    """
+    open_sizes: list[int] = []  # expanded node count of each open collection
+    open_anchors: list[str | None] = []
+    anchored: dict[str, int] = {}  # anchor -> expanded node count of its subtree, per document
+    expanded_by_aliases = 0
+
+    def add(size: int) -> None:
+        if open_sizes:
+            open_sizes[-1] += size
+
+    for event in yaml.parse(text, Loader=_LOADER):
+        if isinstance(event, yaml.ScalarEvent):
+            if event.anchor:
+                anchored[event.anchor] = 1
+            add(1)
+        elif isinstance(event, yaml.CollectionStartEvent):
+            if len(open_sizes) >= MAX_DEPTH:
+                raise InputError(f"{source}{_line(event)}: nested more than {MAX_DEPTH} levels deep")
+            open_sizes.append(1)
+            open_anchors.append(event.anchor)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            size, anchor = open_sizes.pop(), open_anchors.pop()
+            if anchor:
+                anchored[anchor] = size
+            add(size)
+        elif isinstance(event, yaml.AliasEvent):
+            size = anchored.get(event.anchor or "", 1)
+            expanded_by_aliases += size
+            if expanded_by_aliases > MAX_ALIAS_EXPANSION:
+                raise InputError(
+                    f"{source}{_line(event)}: YAML aliases expand to more than {MAX_ALIAS_EXPANSION} nodes"
+                )
+            add(size)
+        elif isinstance(event, yaml.DocumentEndEvent):
+            anchored.clear()
+
+
+def _line(event: yaml.Event) -> str:
+    mark = event.start_mark
+    return f":{mark.line + 1}" if mark is not None else ""
 
 
 def parse_text(text: str, source: str) -> list[Loaded]:
@@ -83,8 +147,13 @@ def parse_text(text: str, source: str) -> list[Loaded]:
             return list(_flatten(json.loads(text), source))
         except json.JSONDecodeError as error:
             raise InputError(f"{source}:{error.lineno}: invalid JSON: {error.msg}") from None
+        except RecursionError:
+            raise InputError(f"{source}: invalid JSON: nested too deeply") from None
+        except ValueError as error:  # an integer of more digits than Python converts
+            raise InputError(f"{source}: invalid JSON: {quote(str(error))}") from None
     objects: list[Loaded] = []
     try:
+        _check_yaml_events(text, source)
         for document in yaml.load_all(text, Loader=_LOADER):
             objects.extend(_flatten(document, source))
     except yaml.MarkedYAMLError as error:
@@ -94,17 +163,57 @@ def parse_text(text: str, source: str) -> list[Loaded]:
         if context and start is not None and start.line != getattr(mark, "line", None):
             context += f" (from line {start.line + 1})"
         problem = " ".join(str(part) for part in (context, error.problem) if part)
-        raise InputError(f"{source}{line}: invalid YAML: {problem}") from None
+        raise InputError(f"{source}{line}: invalid YAML: {' '.join(problem.split())}") from None
     except yaml.YAMLError as error:
-        raise InputError(f"{source}: invalid YAML: {error}".replace("\n", " ")) from None
+        raise InputError(f"{source}: invalid YAML: {' '.join(str(error).split())}") from None
+    except (ValueError, RecursionError) as error:  # a value the constructor cannot convert
+        raise InputError(f"{source}: invalid YAML: {quote(str(error))}") from None
     return objects
 
 
-def _read(path: Path) -> str:
+def _decode(data: bytes, source: str) -> str:
     try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise InputError(f"{path}: cannot read: {getattr(error, 'strerror', None) or error}") from None
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"{source}: not UTF-8 text (byte {error.start})") from None
+
+
+def _too_big(source: str, limit: int) -> InputError:
+    return InputError(f"{source}: larger than {limit // 2**20} MiB (--max-input-mib)")
+
+
+def _read(path: Path, limit: int) -> str:
+    """A regular file's text, at most ``limit`` bytes: a FIFO or device is refused, never waited on."""
+    try:
+        fd = open_regular(str(path))
+    except RefusedFile:
+        raise InputError(f"{path}: not a regular file") from None
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
+    try:
+        if os.fstat(fd).st_size > limit:
+            raise _too_big(str(path), limit)
+        data, more = read_bounded(fd, limit)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read: {error.strerror or error}") from None
+    finally:
+        os.close(fd)
+    if more:
+        raise _too_big(str(path), limit)
+    return _decode(data, str(path))
+
+
+def _read_stdin(stdin: IO[str], limit: int) -> str:
+    binary = getattr(stdin, "buffer", None)
+    if binary is not None:
+        data = binary.read(limit + 1)
+        if len(data) > limit:
+            raise _too_big("<stdin>", limit)
+        return _decode(data, "<stdin>")
+    text = stdin.read(limit + 1)  # a text stream (tests, embedding callers): characters, not bytes
+    if len(text) > limit:
+        raise _too_big("<stdin>", limit)
+    return text
 
 
 def render_kustomization(directory: Path) -> str:
@@ -130,34 +239,57 @@ def render_kustomization(directory: Path) -> str:
     return completed.stdout
 
 
-def load_path(path_text: str, stdin: IO[str] | None = None) -> list[Loaded]:
-    """Objects from a file, a directory (its manifests, or its rendered kustomization) or '-' (stdin)."""
+def load_path(
+    path_text: str, stdin: IO[str] | None = None, max_bytes: int = DEFAULT_MAX_INPUT_BYTES
+) -> list[Loaded]:
+    """Objects from a file, a directory (its manifests, or its rendered kustomization) or '-' (stdin).
+
+    Each file (and stdin, and a rendered kustomization) may hold at most ``max_bytes``; only regular files
+    are read.
+    """
     if path_text == "-":
-        return parse_text((stdin or sys.stdin).read(), "<stdin>")
+        return parse_text(_read_stdin(stdin or sys.stdin, max_bytes), "<stdin>")
     path = Path(path_text)
     if path.is_dir():
         for name in _KUSTOMIZATION_FILES:
             if (path / name).is_file():
-                return parse_text(render_kustomization(path), f"{path} (kustomize)")
+                rendered = render_kustomization(path)
+                if len(rendered) > max_bytes:
+                    raise _too_big(f"{path} (kustomize)", max_bytes)
+                return parse_text(rendered, f"{path} (kustomize)")
         objects = []
         for child in sorted(path.iterdir()):
             if child.is_file() and child.suffix in _MANIFEST_SUFFIXES:
-                objects.extend(parse_text(_read(child), str(child)))
+                objects.extend(parse_text(_read(child, max_bytes), str(child)))
         return objects
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
-    return parse_text(_read(path), str(path))
+    return parse_text(_read(path, max_bytes), str(path))
 
 
-def load_paths(paths: Iterable[str], stdin: IO[str] | None = None) -> list[Loaded]:
+def load_paths(
+    paths: Iterable[str], stdin: IO[str] | None = None, max_bytes: int = DEFAULT_MAX_INPUT_BYTES
+) -> list[Loaded]:
     paths = list(paths)
     if paths.count("-") > 1:
         raise InputError("'-' (stdin) can be given only once")
-    return [loaded for path in paths for loaded in load_path(path, stdin)]
+    return [loaded for path in paths for loaded in load_path(path, stdin, max_bytes)]
+
+
+def check_shape(kind: str, loaded: Loaded) -> None:
+    """Refuse an object whose fields the checker reads have the wrong types (see shapes.py)."""
+    problem = shape_problem(kind, loaded.obj)
+    if problem:
+        raise InputError(f"{loaded.source}: {problem}")
 
 
 def daemonsets_from(objects: Iterable[Loaded]) -> list[DaemonSet]:
-    return [daemonset_from_obj(o.obj, o.source) for o in objects if o.obj.get("kind") == "DaemonSet"]
+    daemonsets = []
+    for loaded in objects:
+        if loaded.obj.get("kind") == "DaemonSet":
+            check_shape("DaemonSet", loaded)
+            daemonsets.append(daemonset_from_obj(loaded.obj, loaded.source))
+    return daemonsets
 
 
 def _objects_of_kind(
@@ -168,6 +300,7 @@ def _objects_of_kind(
     for loaded in objects:
         obj_kind = loaded.obj.get("kind")
         if obj_kind == kind or (obj_kind is None and "metadata" in loaded.obj):
+            check_shape(kind, loaded)
             found.append(build(loaded.obj, problems))
         else:
             skipped += 1

@@ -7,6 +7,8 @@ import json
 import re
 import subprocess
 
+import yaml
+
 from tests.conftest import ROOT, require_binary
 
 DOCKERFILE = ROOT / "Dockerfile"
@@ -59,13 +61,11 @@ def test_final_stage_contract() -> None:
     for word, rest in final:
         by_word.setdefault(word, []).append(rest)
     assert by_word["ENTRYPOINT"] == ['["nodeagent"]']
-    assert by_word["CMD"] == ['["run", "--config", "/etc/nodeagent/config.yaml"]']
+    assert by_word["CMD"] == ['["run"]']  # the embedded defaults; the DaemonSet passes --config
     assert by_word["EXPOSE"] == ["9100"]
     assert "RUN" not in by_word, "the final stage only copies: no package manager, compiler or pip"
-    assert sorted(by_word["COPY"]) == [
-        "--from=builder /opt/nodeagent /opt/nodeagent",
-        "manifests/config.yaml /etc/nodeagent/config.yaml",
-    ]
+    # Nothing but the virtualenv: no config file (with sink URLs or tokens) is baked into the image.
+    assert by_word["COPY"] == ["--from=builder /opt/nodeagent /opt/nodeagent"]
     [user] = by_word["USER"]
     assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), "numeric non-root default user"
     labels = " ".join(by_word["LABEL"])
@@ -104,10 +104,15 @@ def test_dockerignore_sends_what_the_build_copies() -> None:
         "nodeagent/__init__.py",
         "nodeagent/cli.py",
         "nodeagent/logs/default.yaml",
-        "manifests/config.yaml",
     ):
         assert sent(needed), needed
-    for unneeded in ("tests/conftest.py", ".git/HEAD", "manifests/daemonset.yaml", "benchmarks/x.py"):
+    for unneeded in (
+        "tests/conftest.py",
+        ".git/HEAD",
+        "manifests/daemonset.yaml",
+        "manifests/config.yaml",
+        "benchmarks/x.py",
+    ):
         assert not sent(unneeded), unneeded
 
 
@@ -126,3 +131,54 @@ def test_no_default_package_index() -> None:
     """pip knows its index; a mirror is an explicit build argument, never a default naming a host."""
     index_args = [rest for word, rest in instructions() if word == "ARG" and rest.startswith("PIP_INDEX_URL")]
     assert index_args == ["PIP_INDEX_URL"]
+
+
+CREDENTIAL_KEY = re.compile(r"(pass(word)?|secret|token|api[_-]?key|authorization|bearer|credential)", re.I)
+URL_WITH_USERINFO = re.compile(r"[a-z][a-z0-9+.-]*://[^/\s@\"']+@", re.I)
+
+
+def _credentials_in(value: object, path: str = "") -> list[str]:
+    """Keys that name a credential and hold a value, and URLs that carry user:password@, anywhere in value."""
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            # A key naming where a credential comes from (token_file, password_env) holds a path or a name.
+            names_a_source = str(key).lower().endswith(("_file", "-file", "_env", "-env"))
+            if CREDENTIAL_KEY.search(str(key)) and not names_a_source and item not in (None, "", [], {}):
+                found.append(where)
+            found += _credentials_in(item, where)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            found += _credentials_in(item, f"{path}[{index}]")
+    elif isinstance(value, str) and URL_WITH_USERINFO.search(value):
+        found.append(path)
+    return found
+
+
+def test_image_carries_no_config_with_credentials() -> None:
+    """What the final stage copies from the build context (the default config) holds no credential: it
+    would be readable by anyone who can pull the image."""
+    last_from = max(i for i, (word, _) in enumerate(instructions()) if word == "FROM")
+    copied = [
+        rest.split()[0]
+        for word, rest in instructions()[last_from:]
+        if word == "COPY" and not rest.startswith("--from=")
+    ]
+    assert copied, "the final stage copies no file from the context; update this test"
+    for source in copied:
+        path = ROOT / source
+        assert path.is_file(), source
+        text = path.read_text()
+        assert not URL_WITH_USERINFO.search(text), f"{source}: a URL with user:password@"
+        for document in yaml.safe_load_all(text):
+            assert not _credentials_in(document), f"{source}: credentials at {_credentials_in(document)}"
+
+
+def test_credential_check_sees_inline_secrets() -> None:
+    inline = {
+        "logs": {"sinks": [{"type": "http", "url": "https://user:pw@logs.example", "bearer_token": "x"}]}
+    }
+    assert _credentials_in(inline) == ["logs.sinks[0].url", "logs.sinks[0].bearer_token"]
+    from_files = {"type": "loki", "token_file": "/run/secrets/loki/token", "password_env": "LOKI_PASSWORD"}
+    assert _credentials_in({"logs": {"sinks": [from_files]}}) == []

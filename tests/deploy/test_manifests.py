@@ -16,20 +16,13 @@ from nodeagent.config import settings_table
 from nodeagent.config.logs import own_output_excludes, parse_logs_config
 from tests.deploy.conftest import COMPONENTS, EXAMPLES, MANIFESTS, find
 from tests.deploy.crd_schemas import SCHEMAS
+from tests.placement.fake_apiserver import check_placement, recorded_cluster, serving
 
 OLDEST_SUPPORTED = "1.28.0"
 NEWEST_SHIPPED = kubernetes_validate.latest_version()
 RENDERINGS = ["manifests", *(str(p.relative_to(MANIFESTS.parent)) for p in (*COMPONENTS, *EXAMPLES))]
-BASE_KINDS = {
-    "Namespace",
-    "ResourceQuota",
-    "ServiceAccount",
-    "ClusterRole",
-    "ClusterRoleBinding",
-    "ConfigMap",
-    "Service",
-    "DaemonSet",
-}
+BASE_KINDS = {"Namespace", "ResourceQuota", "ServiceAccount", "ConfigMap", "Service", "DaemonSet"}
+RBAC_KINDS = {"Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding"}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
 
@@ -302,30 +295,105 @@ def test_servicemonitor_selects_the_service(all_renderings: dict[str, list[dict[
     assert service["metadata"]["labels"][monitor["spec"]["jobLabel"]] == "nodeagent"
 
 
-def test_rbac_is_read_only_and_bound_to_the_agent(
+# ------------------------------------------------------------------------------------------- privileges
+
+
+def _grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
+    """(verb, API group, resource) triples a role grants, with no wildcards allowed."""
+    granted = set()
+    for rule in role["rules"]:
+        assert not rule.keys() - {"apiGroups", "resources", "verbs"}, (
+            "resourceNames/nonResourceURLs unexpected"
+        )
+        for group in rule["apiGroups"]:
+            for resource in rule["resources"]:
+                for verb in rule["verbs"]:
+                    assert "*" not in (group, resource, verb)
+                    granted.add((verb, group, resource))
+    return granted
+
+
+def test_base_grants_no_api_access_and_mounts_no_token(
     base_objects: list[dict[str, Any]], daemonset: dict[str, Any]
 ) -> None:
-    role = find(base_objects, "ClusterRole", "nodeagent")
-    granted = {
-        (group, resource)
-        for rule in role["rules"]
-        for group in rule["apiGroups"]
-        for resource in rule["resources"]
+    """The collectors and the log shipper read only the host: no RBAC, and no token in the pod at all."""
+    assert not [o for o in base_objects if o["kind"] in RBAC_KINDS]
+    account_name = daemonset["spec"]["template"]["spec"]["serviceAccountName"]
+    account = find(base_objects, "ServiceAccount", account_name)
+    assert account["automountServiceAccountToken"] is False
+    assert daemonset["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+
+
+def _rbac_request(method: str, path: str, query: dict[str, str]) -> tuple[str, str, str]:
+    """The (verb, API group, resource) RBAC checks for one request of a read-only client."""
+    assert method == "GET", (method, path)
+    parts = path.strip("/").split("/")
+    group, rest = ("", parts[2:]) if parts[0] == "api" else (parts[1], parts[3:])
+    if rest[0] == "namespaces" and len(rest) > 2:
+        rest = rest[2:]
+    if query.get("watch") in ("1", "true"):
+        return "watch", group, rest[0]
+    return ("get" if len(rest) > 1 else "list"), group, rest[0]
+
+
+async def _live_mode_requests(tmp_path: Path) -> set[tuple[str, str, str]]:
+    """Every request `check-placement --live` makes, in each of its modes, against the recorded API."""
+    cluster = recorded_cluster()
+    async with serving(cluster, tmp_path) as kubeconfig:
+        live = ("--live", "--kubeconfig", str(kubeconfig), "--context", "test")
+        for extra in ((), ("--daemonset", "kube-system/kindnet"), ("-f", str(MANIFESTS / "daemonset.yaml"))):
+            code, _, err = await check_placement(*live, *extra)
+            assert code in (0, 1), err
+    return {_rbac_request(*request) for request in cluster.requests}
+
+
+async def test_placement_checker_component_grants_exactly_what_live_mode_calls(
+    tmp_path: Path, all_renderings: dict[str, list[dict[str, Any]]]
+) -> None:
+    objects = all_renderings["manifests/components/placement-checker"]
+    role = find(objects, "ClusterRole", "nodeagent-placement-checker")
+    used = await _live_mode_requests(tmp_path)
+    assert used == {
+        ("list", "", "nodes"),
+        ("list", "", "pods"),
+        ("list", "apps", "daemonsets"),
+        ("list", "", "events"),
     }
-    assert granted == {
-        ("", "nodes"),
-        ("", "pods"),
-        ("apps", "daemonsets"),
-        ("", "events"),
-        ("events.k8s.io", "events"),
-    }
-    for rule in role["rules"]:
-        assert set(rule["verbs"]) <= {"get", "list", "watch"}
-    binding = find(base_objects, "ClusterRoleBinding", "nodeagent")
+    assert _grants(role) == used
+    binding = find(objects, "ClusterRoleBinding", "nodeagent-placement-checker")
     assert binding["roleRef"] == {
         "apiGroup": "rbac.authorization.k8s.io",
         "kind": "ClusterRole",
-        "name": "nodeagent",
+        "name": "nodeagent-placement-checker",
     }
-    account = daemonset["spec"]["template"]["spec"]["serviceAccountName"]
-    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "nodeagent"}]
+    # Its own account, not the agents': the DaemonSet still has no token and no binding.
+    assert binding["subjects"] == [
+        {"kind": "ServiceAccount", "name": "nodeagent-placement-checker", "namespace": "nodeagent"}
+    ]
+    assert (
+        find(objects, "ServiceAccount", "nodeagent-placement-checker")["automountServiceAccountToken"] is True
+    )
+    pod = find(objects, "DaemonSet", "nodeagent")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "nodeagent" and pod["automountServiceAccountToken"] is False
+    assert {o["metadata"]["name"] for o in objects if o["kind"] in RBAC_KINDS} == {
+        "nodeagent-placement-checker"
+    }
+
+
+def test_pod_metadata_component_reads_pods_only_and_is_not_enabled(
+    all_renderings: dict[str, list[dict[str, Any]]],
+) -> None:
+    objects = all_renderings["manifests/components/pod-metadata"]
+    role = find(objects, "ClusterRole", "nodeagent-pod-metadata")
+    assert _grants(role) == {("get", "", "pods"), ("list", "", "pods"), ("watch", "", "pods")}
+    binding = find(objects, "ClusterRoleBinding", "nodeagent-pod-metadata")
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "nodeagent", "namespace": "nodeagent"}]
+    assert find(objects, "ServiceAccount", "nodeagent")["automountServiceAccountToken"] is True
+    pod = find(objects, "DaemonSet", "nodeagent")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is True
+    # Prepared for the pod-metadata watch, used by no overlay until the agent has that feature.
+    for example in EXAMPLES:
+        assert "pod-metadata" not in (example / "kustomization.yaml").read_text()
+    for rendering, rendered in all_renderings.items():
+        if rendering != "manifests/components/pod-metadata":
+            assert not [o for o in rendered if o["metadata"]["name"] == "nodeagent-pod-metadata"], rendering

@@ -256,6 +256,23 @@ async def test_health_and_readiness_follow_the_log_shipper(start: Start, http: a
     assert (await get(http, f"{base}/readyz"))[0] == 503
 
 
+async def test_readiness_reports_a_stalled_job(start: Start, http: aiohttp.ClientSession) -> None:
+    from nodeagent.pools import BoundedPool
+
+    logs_pool = BoundedPool("logs", 1)
+    release = threading.Event()
+    _, base = await start(job_pools={"log shipper": logs_pool}, stall_timeout=0.2)
+    assert (await get(http, f"{base}/readyz"))[0] == 200
+    logs_pool.submit(release.wait, 30)  # the shipper's file I/O hangs
+    await asyncio.sleep(0.4)
+    status, _, body = await get(http, f"{base}/readyz")
+    assert status == 503 and body.startswith(b"not ready: log shipper stalled") and body.count(b"\n") == 1
+    release.set()
+    await asyncio.sleep(0.1)
+    assert (await get(http, f"{base}/readyz"))[0] == 200
+    logs_pool.shutdown()
+
+
 async def test_concurrent_scrapes_above_the_limit_get_503(start: Start, http: aiohttp.ClientSession) -> None:
     _, base = await start(BlockingCollector, max_requests=1)
     first = asyncio.create_task(get(http, f"{base}/metrics"))
@@ -432,3 +449,75 @@ async def test_stop_before_the_shipper_is_ready_exits_0(
     stop.set()
     assert await asyncio.wait_for(agent, 4) == 0  # well inside the shutdown timeout
     assert not shipper.started.is_set()
+
+
+# --- hostile requests (issue 12, Low) -------------------------------------------------------------
+
+
+async def test_a_get_body_is_never_read(start: Start) -> None:
+    """A GET announcing 10 GB of body is answered and the connection closed, not drained."""
+    server, _ = await start()
+    host, port = server.addresses[0].rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 10000000000\r\n\r\n")
+    sent = 0
+    chunk = b"x" * (1 << 20)
+
+    async def send_forever() -> None:
+        nonlocal sent
+        while True:
+            writer.write(chunk)
+            await writer.drain()
+            sent += len(chunk)
+
+    sender = asyncio.create_task(send_forever())
+    try:  # the answer, unless the close with unread data (a TCP reset) overtook it
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+        assert head.startswith(b"HTTP/1.1 200") and b"Connection: close" in head
+    except ConnectionResetError:
+        pass
+    with pytest.raises((ConnectionError, OSError)):
+        await asyncio.wait_for(sender, 20)  # the agent closed the connection
+    assert sent < 64 << 20
+    writer.close()
+
+
+async def test_a_long_collect_list_is_accepted(start: Start, http: aiohttp.ClientSession) -> None:
+    """node_exporter (Go's net/http) accepts 1 MiB of request line and headers: ~45k collect[] entries."""
+    _, base = await start()
+    query = "&".join(["collect%5B%5D=loadavg"] * 45_000)
+    assert len(query) > 980_000
+    status, _, body = await get(http, f"{base}/metrics?{query}")
+    assert status == 200, body[:300]
+    assert success_lines(body) == ['node_scrape_collector_success{collector="loadavg"} 1']
+
+
+async def test_the_server_header_names_no_versions(start: Start, http: aiohttp.ClientSession) -> None:
+    _, base = await start()
+    for path in ("/metrics", "/healthz", "/", "/nosuch"):
+        _, headers, _ = await get(http, f"{base}{path}")
+        assert headers["Server"] == "nodeagent", (path, headers["Server"])
+
+
+async def test_a_failed_render_is_500_without_the_page(
+    start: Start, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Unrenderable:
+        """A sample value whose failure message carries 100 KB, as a failed encode of a page does."""
+
+        def __lt__(self, other: object) -> bool:
+            raise ValueError("page " * 20_000)
+
+        __gt__ = __lt__
+
+    class Broken(Collector):
+        name = "loadavg"
+
+        def collect(self):  # type: ignore[no-untyped-def]
+            yield GaugeMetricFamily("node_bad", "Cannot be rendered.", value=Unrenderable())
+
+    _, base = await start(Broken)
+    status, _, body = await get(http, f"{base}/metrics")
+    assert status == 500 and b"Scrape failed" in body
+    assert len(body) < 1000
+    assert all(len(str(record.__dict__)) < 2000 for record in caplog.records)

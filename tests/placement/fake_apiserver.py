@@ -7,14 +7,22 @@ real clusters show (Ready, starting, unschedulable with a FailedScheduling event
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import contextlib
 import copy
+import io
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import yaml
 from aiohttp import web
 
+from nodeagent.placement.cli import add_arguments, run
+from tests.conftest import free_port
 from tests.placement.builders import KIND_NODES, KIND_PODS, SEEDS
 
 TOKEN = "test-token-5b2f"
@@ -221,3 +229,34 @@ def kubeconfig_text(server: str, dead_server: str) -> str:
             ],
         }
     )
+
+
+@contextlib.asynccontextmanager
+async def serving(cluster: FakeCluster, directory: Path) -> AsyncIterator[Path]:
+    """The fake API on 127.0.0.1 for the duration; yields a kubeconfig (context `test`) pointing at it."""
+    runner = web.AppRunner(build_app(cluster))
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    kubeconfig = directory / "kubeconfig"
+    kubeconfig.write_text(kubeconfig_text(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{free_port()}"))
+    try:
+        yield kubeconfig
+    finally:
+        await runner.cleanup()
+
+
+async def check_placement(*argv: str) -> tuple[int, str, str]:
+    """The CLI in a worker thread (it runs its own event loop), so this loop keeps serving the fake API."""
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--request-timeout", "10", *argv])
+    out = io.StringIO()
+    err = io.StringIO()
+
+    def invoke() -> int:
+        with contextlib.redirect_stderr(err):
+            return run(args, stdout=out)
+
+    code = await asyncio.wait_for(asyncio.to_thread(invoke), timeout=60)
+    return code, out.getvalue(), err.getvalue()

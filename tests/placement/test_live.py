@@ -2,53 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import io
 import json
 
 import pytest
-from aiohttp import web
 
-from nodeagent.placement.cli import add_arguments, run
 from nodeagent.placement.live import ClusterError, resolve_kubeconfig
-from tests.conftest import free_port
 from tests.placement.builders import SEEDS
-from tests.placement.fake_apiserver import NGINX_PENDING_MESSAGE, build_app, kubeconfig_text, recorded_cluster
+from tests.placement.fake_apiserver import NGINX_PENDING_MESSAGE, check_placement, recorded_cluster, serving
 
 
 @pytest.fixture
 async def apiserver(tmp_path):
     cluster = recorded_cluster()
-    runner = web.AppRunner(build_app(cluster))
-    await runner.setup()
-    port = free_port()
-    site = web.TCPSite(runner, "127.0.0.1", port)
-    await site.start()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(kubeconfig_text(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{free_port()}"))
-    try:
+    async with serving(cluster, tmp_path) as kubeconfig:
         yield cluster, kubeconfig
-    finally:
-        await runner.cleanup()
-
-
-async def check_placement(*argv: str) -> tuple[int, str, str]:
-    """The CLI in a worker thread (it runs its own event loop), so this loop keeps serving the fake API."""
-    parser = argparse.ArgumentParser()
-    add_arguments(parser)
-    args = parser.parse_args(["--request-timeout", "10", *argv])
-    out = io.StringIO()
-    err = io.StringIO()
-
-    def invoke() -> int:
-        import contextlib
-
-        with contextlib.redirect_stderr(err):
-            return run(args, stdout=out)
-
-    code = await asyncio.wait_for(asyncio.to_thread(invoke), timeout=60)
-    return code, out.getvalue(), err.getvalue()
 
 
 def by_name(document: dict) -> dict[str, dict]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from nodeagent.placement.sources import (
     InputError,
@@ -13,6 +16,7 @@ from nodeagent.placement.sources import (
     load_path,
     load_paths,
     nodes_from,
+    parse_text,
     pods_from,
     select_daemonsets,
 )
@@ -145,3 +149,54 @@ def test_bulk_loading_pauses_and_restores_the_collector():
         assert not gc.isenabled()
         raise InputError("stop")
     assert gc.isenabled()
+
+
+# ---------------------------------------------------------------- hostile input
+
+
+YAMLISH = st.text(alphabet="[]{}:-&*!|>'\"\n #,ab1.?%<=\t\\", max_size=200)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(YAMLISH, st.text(max_size=200)))
+def test_any_text_gives_objects_or_one_line_input_error(text):
+    try:
+        loaded = parse_text(text, "fuzz.yaml")
+    except InputError as error:
+        message = str(error)
+        assert message.startswith("fuzz.yaml") and "\n" not in message and len(message) < 1000
+    else:
+        assert all(isinstance(item.obj, dict) for item in loaded)
+
+
+def test_nested_lists_of_objects_keep_their_order():
+    text = json.dumps([{"kind": "List", "items": [{"kind": "Node", "metadata": {"name": n}} for n in "ab"]},
+                       {"kind": "Node", "metadata": {"name": "c"}}])  # fmt: skip
+    assert [loaded.obj["metadata"]["name"] for loaded in parse_text(text, "x.json")] == ["a", "b", "c"]
+
+
+def test_size_limit_applies_to_files_and_stdin(tmp_path):
+    path = tmp_path / "ds.yaml"
+    text = (SEEDS / "02-fluentd-daemonset.yaml").read_text()
+    path.write_text(text)
+    assert load_path(str(path), max_bytes=len(text.encode()))
+    with pytest.raises(InputError, match=r"ds.yaml: larger than 0 MiB \(--max-input-mib\)"):
+        load_path(str(path), max_bytes=len(text.encode()) - 1)
+    with pytest.raises(InputError, match=r"^<stdin>: larger than"):
+        load_path("-", io.StringIO(text), max_bytes=10)
+
+
+def test_only_regular_files_are_read(tmp_path):
+    fifo = tmp_path / "nodes.yaml"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match=r"nodes\.yaml: not a regular file"):
+        load_path(str(fifo))  # refused at once: opened non-blocking, never waiting for a writer
+
+
+def test_alias_allowance_and_depth_bound():
+    shared = "base: &base {a: 1, b: 2}\n" + "".join(f"k{i}: *base\n" for i in range(100))
+    (loaded,) = parse_text("kind: Node\nmetadata: {name: n}\n" + shared, "ok.yaml")
+    assert loaded.obj["k99"] == {"a": 1, "b": 2}
+    with pytest.raises(InputError, match=r"^deep.yaml:1: nested more than 100 levels deep$"):
+        parse_text("x: " + "[" * 101 + "]" * 101, "deep.yaml")
+    assert parse_text("x: " + "[" * 99 + "]" * 99, "fine.yaml")

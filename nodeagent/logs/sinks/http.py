@@ -6,7 +6,8 @@ Options:
   headers      extra request headers (default none)
   gzip         gzip the body, ``Content-Encoding: gzip`` (default false)
   timeout      per request (default 10s)
-  username, password | password_file   HTTP basic auth (default none)
+  bearer_token | bearer_token_file, basic_auth {username, password | password_file} (also flat:
+  username, password | password_file)   credentials; see :mod:`nodeagent.logs.sinks._http`
 A 2xx answer is delivery; 429, 5xx and connection errors are retried; other 4xx drop the batch.
 """
 

@@ -13,7 +13,8 @@ Options:
   headers      extra request headers (default none)
   gzip         gzip the body, ``Content-Encoding: gzip`` (default true)
   timeout      per request (default 10s)
-  username, password | password_file   HTTP basic auth (default none)
+  bearer_token | bearer_token_file, basic_auth {username, password | password_file} (also flat:
+  username, password | password_file)   credentials; see :mod:`nodeagent.logs.sinks._http`
 """
 
 from __future__ import annotations

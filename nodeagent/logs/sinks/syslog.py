@@ -55,6 +55,8 @@ DEFAULT_APP_NAME = "nodeagent"
 
 def parse_address(raw: Any) -> tuple[str, int]:
     text = parse_str(raw).strip()
+    if "@" in text:  # not a host name: most likely credentials, which syslog has no place for
+        raise ValueError("expected host:port without a user part ('@')")
     if text.startswith("["):
         host, sep, rest = text[1:].partition("]")
         if not sep or (rest and not rest.startswith(":")):
