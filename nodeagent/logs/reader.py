@@ -109,6 +109,7 @@ class FileReader:
         self._stopping = False
         self._turning: set[asyncio.Task] = set()  # workers in the middle of a read
         self._attention: set[Tailer] = set()  # tailers the housekeeper has to look at
+        self._polled: set[Tailer] = set()  # files events do not cover, and rotated ones: always polled
         self._last_gauges = 0.0
         self._last_root_check = time.monotonic()
         # One turn reads no more than the buffer holds, so backpressure stays close to its bound.
@@ -311,6 +312,7 @@ class FileReader:
             return
         tailer.state = State.ROTATED
         tailer.rotated_at = time.monotonic()
+        self._polled.add(tailer)
         self.events.file_rotated(tailer.source.name)
         self._idle_open.pop(id(tailer), None)
         if self.by_path.get(tailer.watch_path) is tailer:
@@ -343,6 +345,7 @@ class FileReader:
         self._report_parser_problems(tailer)
         tailer.state = State.FINISHED
         self._attention.discard(tailer)
+        self._polled.discard(tailer)
         self._close_fd(tailer)
         self.store.finish(tailer.cursor)
         if self.tailers.get(tailer.file_id) is tailer:
@@ -568,6 +571,8 @@ class FileReader:
                 self._metadata(info.path, info.realpath),
             )
             tailer.polled = not self.watcher.covers(info.realpath)
+            if tailer.polled:
+                self._polled.add(tailer)
             self._register(tailer)
             if item.fd is not None:
                 self._adopt_fd(tailer, item.fd)
@@ -623,6 +628,7 @@ class FileReader:
             tailer.watch_path = path
             tailer.state = State.ROTATED
             tailer.rotated_at = -1.0
+            self._polled.add(tailer)
             successor = self.by_path.get(entry.path)
             if successor is not None:
                 successor.predecessor = tailer
@@ -770,15 +776,13 @@ class FileReader:
     def _poll_targets(self) -> list[PollTarget[Tailer]]:
         """Open files events do not cover (all of them while events are unavailable), and rotated
         files being drained: the stat poller looks at these."""
-        poll_everything = not self.watcher.available
+        candidates = self._polled if self.watcher.available else self.tailers.values()
         return [
             PollTarget(
                 tailer, tailer.fd, tailer.watch_path if tailer.state is State.ACTIVE else None, tailer.file_id
             )
-            for tailer in self.tailers.values()
-            if tailer.fd is not None
-            and not tailer.busy
-            and (tailer.polled or poll_everything or tailer.state is State.ROTATED)
+            for tailer in candidates
+            if tailer.fd is not None and not tailer.busy
         ]
 
     def _on_polled(self, statuses: list[FileStatus[Tailer]]) -> None:
