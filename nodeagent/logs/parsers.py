@@ -7,6 +7,9 @@ Interface (the reader relies on exactly this):
 - ``LineParser.feed(line, start, end, now) -> list[Parsed]``: ``line`` is one raw line without its
   trailing newline (already cut to the input's max_line_bytes by the reader); ``start``/``end`` are
   its byte offsets in the file (``end`` after the newline); ``now`` is ``time.time()``.
+  It never raises: a line the parser fails on (a bug, bytes no format expects) is returned as plain
+  text after what was held, the parser starts over, and ``LineParser.failures`` counts it
+  (``LineParser.dropped``: held records lost because even flushing them failed).
 - ``LineParser.flush_expired(now) -> list[Parsed]``: multiline groups held longer than the multiline
   timeout since their last line, and partial CRI/docker lines whose end did not arrive within
   ``partial_timeout`` (a writer that died mid-line must not pin the checkpoint forever).
