@@ -310,10 +310,37 @@ DOCUMENT = Section(
 # Loading
 
 
+# OpenSSL's reasons for refusing a client's certificate, which the client should be told in an alert.
+_CLIENT_CERTIFICATE_REFUSALS = frozenset({"CERTIFICATE_VERIFY_FAILED", "PEER_DID_NOT_RETURN_A_CERTIFICATE"})
+
+
+class _AlertingSSLObject(ssl.SSLObject):
+    """A refused handshake (a client certificate from an unknown CA) ends with OpenSSL's alert on the
+    wire, as Go's does: asyncio closes the socket without sending what OpenSSL wrote, so the failure is
+    reported as "want more data" once, which makes asyncio send it; the next call raises the failure
+    (the client closes on the alert; asyncio's handshake timeout bounds one that does not)."""
+
+    _failure: ssl.SSLError | None = None
+
+    def do_handshake(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+        try:
+            super().do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            raise
+        except ssl.SSLError as exc:
+            if exc.reason not in _CLIENT_CERTIFICATE_REFUSALS:
+                raise  # e.g. plain HTTP on the TLS port: close at once, as before
+            self._failure = exc
+            raise ssl.SSLWantReadError("handshake failed; sending the alert") from None
+
+
 class _WebSSLContext(ssl.SSLContext):
     """A server context that remembers which client certificate SANs it lets in (None: any)."""
 
     allowed_sans: frozenset[str] | None = None
+    sslobject_class = _AlertingSSLObject
 
 
 @dataclass
@@ -335,12 +362,13 @@ class WebConfig:
 
 
 def _read(path: str, *, what: str) -> bytes:
+    """The file's bytes; ValueError(message, what) so that the error names the key that gave the path."""
     try:
         data, more = read_regular(path, MAX_FILE_BYTES)
     except OSError as exc:
-        raise ValueError(f"cannot read {what} {quote(path)}: {exc.strerror or exc}") from None
+        raise ValueError(f"cannot read {what} {quote(path)}: {exc.strerror or exc}", what) from None
     if more:
-        raise ValueError(f"{what} {quote(path)} is larger than {MAX_FILE_BYTES} bytes")
+        raise ValueError(f"{what} {quote(path)} is larger than {MAX_FILE_BYTES} bytes", what)
     return data
 
 
@@ -442,7 +470,7 @@ def load_web_config(path: str) -> WebConfig:
     try:
         data = _read(path, what="web config file")
     except ValueError as exc:
-        raise ConfigError(str(exc), file=path) from None
+        raise ConfigError(exc.args[0], file=path) from None
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
