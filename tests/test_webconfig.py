@@ -332,6 +332,10 @@ async def test_password_checks_are_cached_per_user_hash_and_password() -> None:
 # The server
 
 
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
 def client_context(pki: Path, *, cert: str | None = None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
     if cert:
@@ -392,20 +396,20 @@ async def test_basic_auth_over_tls(tls_server: tuple[MetricsServer, Path], pki: 
     url = f"https://localhost:{port_of(server)}"
     async with aiohttp.ClientSession() as session:
         context = client_context(pki)
-        good = aiohttp.BasicAuth("prometheus", PASSWORD)
-        async with session.get(f"{url}/metrics", ssl=context, auth=good) as response:
+        good = basic("prometheus", PASSWORD)
+        async with session.get(f"{url}/metrics", ssl=context, headers=good) as response:
             assert response.status == 200
             assert b"nodeagent_build_info" in await response.read()
             assert response.headers["X-Frame-Options"] == "deny"
-        for auth in (aiohttp.BasicAuth("prometheus", "wrong"), aiohttp.BasicAuth("nobody", PASSWORD), None):
-            async with session.get(f"{url}/metrics", ssl=context, auth=auth) as response:
+        for auth in (basic("prometheus", "wrong"), basic("nobody", PASSWORD), {}):
+            async with session.get(f"{url}/metrics", ssl=context, headers=auth) as response:
                 assert response.status == 401
                 assert response.headers["WWW-Authenticate"] == "Basic"
                 assert response.headers["X-Frame-Options"] == "deny"
         for probe in ("/healthz", "/readyz"):  # the kubelet's probes send no password
             async with session.get(f"{url}{probe}", ssl=context) as response:
                 assert response.status == 200
-        async with session.get(f"{url}/nothere", ssl=context, auth=good) as response:
+        async with session.get(f"{url}/nothere", ssl=context, headers=good) as response:
             assert response.status == 404
             assert response.headers["X-Frame-Options"] == "deny"
 
@@ -465,12 +469,12 @@ async def test_bad_file_at_reload_keeps_the_last_good_config(
 ) -> None:
     server, directory = tls_server
     url = f"https://localhost:{port_of(server)}/metrics"
-    good = aiohttp.BasicAuth("prometheus", PASSWORD)
+    good = basic("prometheus", PASSWORD)
     with caplog.at_level(logging.ERROR, logger="nodeagent.webconfig"):
         (directory / "web.yml").write_text("tls_server_config:\n  cert_file: server.crt\n  bogus: 1\n")
         async with aiohttp.ClientSession() as session:
             for _ in range(2):
-                async with session.get(url, ssl=client_context(pki), auth=good) as response:
+                async with session.get(url, ssl=client_context(pki), headers=good) as response:
                     assert response.status == 200
     errors = [r for r in caplog.records if r.levelno == logging.ERROR]
     assert len(errors) == 1  # once per change of the file, not once per connection
