@@ -655,3 +655,43 @@ def test_prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates(
         proc.wait(timeout=30)
         log.close()
         stop_process(agent)
+
+
+# ------------------------------------------------------------------------------------------------
+# The Kubernetes example
+
+EXAMPLE = ROOT / "examples" / "tls"
+
+
+def test_example_web_config_loads_as_promtool_checks_it(pki: Path, tmp_path: Path) -> None:
+    """examples/tls/web-config.yml with the Secret's mount point swapped for test certificates."""
+    shutil.copyfile(pki / "server.crt", tmp_path / "tls.crt")
+    shutil.copyfile(pki / "server.key", tmp_path / "tls.key")
+    text = (EXAMPLE / "web-config.yml").read_text().replace("/etc/nodeagent-tls/", f"{tmp_path}/")
+    path = write(tmp_path, "web-config.yml", text)
+    result = promtool_check(path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    config = load_web_config(str(path))
+    assert config.tls_enabled and set(config.users) == {"prometheus"}
+
+
+def test_example_overlay_wires_the_file_probes_and_monitor() -> None:
+    from tests.deploy.conftest import find, kustomize
+
+    objects = kustomize(EXAMPLE)
+    pod = find(objects, "DaemonSet")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    assert "--web.config.file=/etc/nodeagent-web/web-config.yml" in container["args"]
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    secret = find(objects, "Secret")
+    assert volumes[mounts["/etc/nodeagent-web"]]["secret"]["secretName"] == secret["metadata"]["name"]
+    assert volumes[mounts["/etc/nodeagent-tls"]]["secret"]["secretName"] == "nodeagent-tls"
+    assert base64.b64decode(secret["data"]["web-config.yml"]) == (EXAMPLE / "web-config.yml").read_bytes()
+    for probe in ("livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"]["scheme"] == "HTTPS"
+        assert container[probe]["httpGet"]["path"] in ("/healthz", "/readyz")  # served without basic auth
+    [endpoint] = find(objects, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["scheme"] == "https"
+    assert endpoint["tlsConfig"]["ca"]["secret"] == {"name": "nodeagent-tls", "key": "ca.crt"}
+    assert endpoint["basicAuth"]["password"] == {"name": "nodeagent-scrape-auth", "key": "password"}
