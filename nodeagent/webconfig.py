@@ -163,7 +163,7 @@ def parse_users(raw: Any) -> dict[str, bytes]:
     return users
 
 
-def parse_headers(raw: Any) -> dict[str, str]:
+def parse_response_headers(raw: Any) -> dict[str, str]:
     """``http_server_config.headers``: only the names exporter-toolkit allows (exact case)."""
     if not isinstance(raw, Mapping):
         raise ValueError(f"expected a mapping of header names to values, got {type(raw).__name__}")
@@ -282,7 +282,8 @@ class HTTPServerConfig:
 
 
 HTTP_SECTION = Section(
-    (Field("headers", parse=parse_headers), Field("http2", parse=parse_bool)), target=HTTPServerConfig
+    (Field("headers", parse=parse_response_headers), Field("http2", parse=parse_bool)),
+    target=HTTPServerConfig,
 )
 
 

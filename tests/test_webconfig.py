@@ -36,7 +36,7 @@ from nodeagent.webconfig import (
     load_web_config,
     peer_sans,
 )
-from tests.conftest import ROOT, free_port, require_binary
+from tests.conftest import ROOT, free_port, require_binary, running_prometheus
 
 PASSWORD = "s3cret-scraper"
 # bcrypt of PASSWORD at cost 4; $2y$ as htpasswd writes it.
@@ -387,6 +387,16 @@ async def tls_server(pki: Path, tmp_path: Path) -> AsyncIterator[tuple[MetricsSe
         await server.stop()
 
 
+def mutual_tls(pki: Path) -> dict[str, str]:
+    """tls_server_config requiring a client certificate signed by the test CA."""
+    return {
+        "cert_file": str(pki / "server.crt"),
+        "key_file": str(pki / "server.key"),
+        "client_auth_type": "RequireAndVerifyClientCert",
+        "client_ca_file": str(pki / "ca.crt"),
+    }
+
+
 def port_of(server: MetricsServer) -> int:
     return int(server.addresses[0].rsplit(":", 1)[1])
 
@@ -486,13 +496,8 @@ async def test_client_allowed_sans(pki: Path, tmp_path: Path) -> None:
         tmp_path,
         "web.yml",
         {
-            "tls_server_config": {
-                "cert_file": str(pki / "server.crt"),
-                "key_file": str(pki / "server.key"),
-                "client_auth_type": "RequireAndVerifyClientCert",
-                "client_ca_file": str(pki / "ca.crt"),
-                "client_allowed_sans": ["::1"],  # the client certificate has DNS:prometheus and IP:::1
-            }
+            # the client certificate has DNS:prometheus and IP:::1
+            "tls_server_config": {**mutual_tls(pki), "client_allowed_sans": ["::1"]}
         },
     )
     server = MetricsServer(
@@ -572,23 +577,23 @@ def test_prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates(
 ) -> None:
     """The real Prometheus: the right password and certificate scrape; a wrong password gets 401; a
     client certificate from an unknown CA is refused in the TLS handshake."""
-    prometheus = require_binary("prometheus")
     web_config = write(
         tmp_path,
         "web.yml",
         {
-            "tls_server_config": {
-                "cert_file": str(pki / "server.crt"),
-                "key_file": str(pki / "server.key"),
-                "client_auth_type": "RequireAndVerifyClientCert",
-                "client_ca_file": str(pki / "ca.crt"),
-            },
+            "tls_server_config": mutual_tls(pki),
             "basic_auth_users": {"prometheus": PASSWORD_HASH},
         },
     )
     agent_port = free_port()
     agent = start_agent(agent_port, web_config)
+    try:
+        scrape_through_prometheus(pki, tmp_path, agent_port)
+    finally:
+        stop_process(agent)
 
+
+def scrape_through_prometheus(pki: Path, tmp_path: Path, agent_port: int) -> None:
     def job(name: str, password: str, cert: str) -> dict[str, Any]:
         return {
             "job_name": name,
@@ -611,19 +616,7 @@ def test_prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates(
         job("unknown-ca", PASSWORD, "stranger"),
     ]
     write(tmp_path, "prometheus.yml", {"global": {"scrape_interval": "1s"}, "scrape_configs": jobs})
-    prometheus_port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [
-            prometheus,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{prometheus_port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with running_prometheus(tmp_path / "prometheus.yml", tmp_path) as (prometheus_port, _):
 
         def targets() -> dict[str, dict[str, Any]] | None:
             try:
@@ -642,7 +635,7 @@ def test_prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates(
         assert by_job["wrong-password"]["health"] == "down"
         assert "401" in by_job["wrong-password"]["lastError"]
         assert by_job["unknown-ca"]["health"] == "down"
-        assert "tls" in by_job["unknown-ca"]["lastError"].lower()
+        assert "remote error: tls: " in by_job["unknown-ca"]["lastError"]  # the server's alert
 
         def scraped() -> bool:
             query = "http://127.0.0.1:%d/api/v1/query?query=node_load1%%7Bjob%%3D%%22good%%22%%7D"
@@ -650,11 +643,6 @@ def test_prometheus_scrapes_over_tls_with_basic_auth_and_client_certificates(
                 return bool(json.load(response)["data"]["result"])
 
         wait_until(scraped, 30, "node_load1 from the TLS scrape")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        log.close()
-        stop_process(agent)
 
 
 # ------------------------------------------------------------------------------------------------
