@@ -193,7 +193,7 @@ class TLSServerConfig:
     client_ca: str = ""
     cert_file: str = ""
     key_file: str = ""
-    client_auth_type: str = "NoClientCert"
+    client_auth_type: str = ""  # "" and NoClientCert ask for no certificate; only "" leaves TLS off
     client_ca_file: str = ""
     cipher_suites: tuple[str, ...] = ()
     curve_preferences: tuple[str, ...] = ()
@@ -204,10 +204,19 @@ class TLSServerConfig:
 
     @property
     def enabled(self) -> bool:
-        """As exporter-toolkit: any certificate, key, CA or client auth setting turns TLS on."""
+        """As exporter-toolkit: any certificate, key, CA or client auth setting (even NoClientCert)
+        turns TLS on."""
         return any(
-            (self.cert, self.key, self.cert_file, self.key_file, self.client_ca, self.client_ca_file)
-        ) or (self.client_auth_type != "NoClientCert")
+            (
+                self.cert,
+                self.key,
+                self.cert_file,
+                self.key_file,
+                self.client_ca,
+                self.client_ca_file,
+                self.client_auth_type,
+            )
+        )
 
 
 def _check_tls(values: dict[str, Any]) -> None:
@@ -226,7 +235,7 @@ def _check_tls(values: dict[str, Any]) -> None:
         raise Invalid(None, "missing one of key or key_file")
     has_ca = bool(tls.client_ca or tls.client_ca_file)
     auth = tls.client_auth_type
-    if has_ca and auth == "NoClientCert":
+    if has_ca and auth in ("", "NoClientCert"):
         raise Invalid("client_auth_type", "client CA's have been configured without a Client Auth Policy")
     if auth in ("RequireAnyClientCert", "RequireClientCert") and not has_ca:
         raise Invalid(
@@ -265,14 +274,8 @@ TLS_SECTION = Section(
         Field("client_allowed_sans", parse=parse_string_list),
     ),
     target=TLSServerConfig,
-    check=lambda values: _check_tls(_normalized_auth(values)),
+    check=_check_tls,
 )
-
-
-def _normalized_auth(values: dict[str, Any]) -> dict[str, Any]:
-    if values.get("client_auth_type") == "":
-        values["client_auth_type"] = "NoClientCert"
-    return values
 
 
 @dataclass(frozen=True)
@@ -442,7 +445,7 @@ def build_ssl_context(tls: TLSServerConfig, base_dir: str) -> _WebSSLContext:
     if tls.curve_preferences:
         context.set_ecdh_curve(CURVES[tls.curve_preferences[0]])
     auth = tls.client_auth_type
-    if auth in ("NoClientCert", "RequestClientCert"):
+    if auth in ("", "NoClientCert", "RequestClientCert"):
         context.verify_mode = ssl.CERT_NONE
     else:
         context.verify_mode = ssl.CERT_OPTIONAL if auth == "VerifyClientCertIfGiven" else ssl.CERT_REQUIRED

@@ -157,6 +157,10 @@ def refused_files(pki: Path) -> dict[str, tuple[str, str]]:
     """name -> (file text, what our one-line error says)."""
     tls = f"tls_server_config:\n  cert_file: {pki}/server.crt\n  key_file: {pki}/server.key\n"
     return {
+        "client-auth-alone-turns-tls-on": (
+            "tls_server_config:\n  client_auth_type: NoClientCert\n",
+            ":2: tls_server_config: missing one of cert or cert_file",
+        ),
         "unknown-top-level-key": ("tls_server_confg: {}\n", ":1: tls_server_confg: unknown key"),
         "unknown-tls-key": (tls + "  cert_path: x\n", ":4: tls_server_config.cert_path: unknown key"),
         "unknown-cipher": (
@@ -515,6 +519,31 @@ async def test_client_allowed_sans(pki: Path, tmp_path: Path) -> None:
             config.write_text(config.read_text().replace("- ::1", "- someone-else"))
             async with session.get(url, ssl=client_context(pki, cert="client")) as response:
                 assert response.status == 403
+    finally:
+        await server.stop()
+
+
+async def test_basic_auth_and_rate_limit_over_plain_http(tmp_path: Path) -> None:
+    """No tls_server_config: plain HTTP, with basic auth and the rate limit (429) all the same."""
+    config = write(
+        tmp_path,
+        "web.yml",
+        {"basic_auth_users": {"prometheus": PASSWORD_HASH}, "rate_limit": {"burst": 2, "interval": "1h"}},
+    )
+    server = MetricsServer(
+        Scraper([]), listen_address=f"127.0.0.1:{free_port()}", web_config=WebConfigSource(str(config))
+    )
+    await server.start()
+    url = f"http://127.0.0.1:{port_of(server)}"
+    try:
+        async with aiohttp.ClientSession() as session:
+            statuses = []
+            for _ in range(3):
+                async with session.get(f"{url}/metrics", headers=basic("prometheus", PASSWORD)) as response:
+                    statuses.append(response.status)
+            assert statuses == [200, 200, 429]
+            async with session.get(f"{url}/healthz") as response:  # probes are never limited
+                assert response.status == 200
     finally:
         await server.stop()
 
