@@ -39,36 +39,51 @@ def without_values(lines: list[str]) -> list[str]:
 FAMILIES_OF = {
     "arp": r"node_arp_",
     "bonding": r"node_bonding_",
+    "buddyinfo": r"node_buddyinfo_",
+    "cgroups": r"node_cgroups_",
     "conntrack": r"node_nf_conntrack_",
     # node_cpu_frequency_hertz{package,core,cpu} comes from node_exporter's cpu collector (/proc/cpuinfo)
     "cpu": r"node_cpu_(seconds|guest_seconds|info|flag_info|bug_info|core_throttles|package_throttles|"
     r"isolated|frequency_hertz)",
+    "cpu_vulnerabilities": r"node_cpu_vulnerabilities_",
     "cpufreq": r"node_cpu_(frequency_(min|max)_hertz|scaling_)",
     "diskstats": r"node_disk_(?!ata_|device_mapper)",
+    "dmi": r"node_dmi_",
     "edac": r"node_edac_",
     "entropy": r"node_entropy_",
     "filefd": r"node_filefd_",
     "hwmon": r"node_hwmon_",
+    "interrupts": r"node_interrupts_",
+    "kernel_hung": r"node_kernel_hung_",
+    "ksmd": r"node_ksmd_",
     "loadavg": r"node_load",
+    "lnstat": r"node_lnstat_",
     "mdadm": r"node_md_",
     "meminfo": r"node_memory_(?!numa_)",
+    "meminfo_numa": r"node_memory_numa_",
     "netclass": r"node_network_(?!(receive|transmit)_)(?!.*_total$)|node_network_carrier_.*changes_total"
     r"|node_network_transmit_queue_length",
     "netdev": r"node_network_(receive|transmit)_(?!queue)",
     "netstat": r"node_netstat_",
     "os": r"node_os_",
+    "pcidevice": r"node_pcidevice_",
     "powersupplyclass": r"node_power_supply_",
     "pressure": r"node_pressure_",
+    "processes": r"node_processes_",
     "schedstat": r"node_schedstat_",
+    "slabinfo": r"node_slabinfo_",
     "sockstat": r"node_sockstat_",
+    "softirqs": r"node_softirqs_functions_",
     "softnet": r"node_softnet_",
     "stat": r"node_(boot_time_seconds|context_switches_total|forks_total|intr_total|procs_|softirqs_total)",
+    "sysctl": r"node_sysctl_",
     "textfile": r"node_textfile_|testmetric",
     "thermal_zone": r"node_(thermal_zone_|cooling_device_)",
     "time": r"node_time_",
     "udp_queues": r"node_udp_queues",
     "vmstat": r"node_vmstat_",
     "watchdog": r"node_watchdog_",
+    "zoneinfo": r"node_zoneinfo_",
 }
 
 
@@ -85,6 +100,8 @@ def e2e_settings(fixture: Path) -> dict[str, object]:
         "collector.stat.softirq": True,
         "collector.textfile.directory": str(fixture / "textfile" / "two_metric_files"),
         "collector.hwmon.chip-include": "(applesmc|asus_nb_wmi|coretemp|hwmon4|ieee80211|nct6779)",
+        "collector.sysctl.include": ["fs.file-nr", "fs.file-nr:total,current,max", "kernel.threads-max"],
+        "collector.sysctl.include-info": ["kernel.seccomp.actions_avail"],
     }
 
 
