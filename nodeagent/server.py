@@ -207,6 +207,7 @@ class MetricsServer:
         self.web_config = web_config
         self._auth = BasicAuth() if web_config is not None else None
         self._rate_limiter: RateLimiter | None = None
+        self._last_refusal_log = 0.0
         self.listening = False
         self.stopping = False
         self.addresses: list[str] = []
@@ -215,9 +216,9 @@ class MetricsServer:
         self.app = self._build_app()
 
     def _build_app(self) -> web.Application:
-        middlewares = [_close_instead_of_reading_bodies]
+        middlewares = [_close_instead_of_reading_bodies]  # outermost: a 401 closes instead of reading too
         if self.web_config is not None:
-            middlewares.insert(0, self._apply_web_config)
+            middlewares.append(self._apply_web_config)
         app = web.Application(middlewares=middlewares)
         app.on_response_prepare.append(_set_server_header)
         app.router.add_get(self.telemetry_path, self.handle_metrics)
@@ -324,7 +325,10 @@ class MetricsServer:
             return web.Response(status=429, text="Too Many Requests\n")
         ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
         if not client_allowed(ssl_object):
-            log.warning("client certificate has none of the allowed SANs", extra={"peer": request.remote})
+            now = time.monotonic()
+            if now - self._last_refusal_log >= REFUSED_LOG_INTERVAL_SECONDS:
+                self._last_refusal_log = now
+                log.warning("client certificate has none of the allowed SANs", extra={"peer": request.remote})
             response = web.Response(status=403, text="Forbidden\n")
             response.force_close()
             return response
