@@ -306,6 +306,12 @@ def test_basic_credentials_as_go_reads_them() -> None:
     assert basic_credentials(None) is None
 
 
+@given(st.text(max_size=300))
+def test_any_authorization_header_parses_or_is_none(header: str) -> None:
+    result = basic_credentials(header)
+    assert result is None or (isinstance(result[0], str) and isinstance(result[1], bytes))
+
+
 def test_sans_compare_as_go_prints_them() -> None:
     certificate = {"subjectAltName": (("DNS", "a"), ("IP Address", "0:0:0:0:0:0:0:1"), ("email", "x@y"))}
     assert peer_sans(certificate) == ["a", "::1", "x@y"]
