@@ -38,9 +38,12 @@ def without_values(lines: list[str]) -> list[str]:
 # Which e2e families belong to which of our collectors (for the completeness check).
 FAMILIES_OF = {
     "arp": r"node_arp_",
+    "bcache": r"node_bcache_",
+    "bcachefs": r"node_bcachefs_",
     "bonding": r"node_bonding_",
     "buddyinfo": r"node_buddyinfo_",
     "cgroups": r"node_cgroups_",
+    "btrfs": r"node_btrfs_",
     "conntrack": r"node_nf_conntrack_",
     # node_cpu_frequency_hertz{package,core,cpu} comes from node_exporter's cpu collector (/proc/cpuinfo)
     "cpu": r"node_cpu_(seconds|guest_seconds|info|flag_info|bug_info|core_throttles|package_throttles|"
@@ -49,8 +52,11 @@ FAMILIES_OF = {
     "cpufreq": r"node_cpu_(frequency_(min|max)_hertz|scaling_)",
     "diskstats": r"node_disk_(?!ata_|device_mapper)",
     "dmi": r"node_dmi_",
+    "dmmultipath": r"node_dmmultipath_",
+    "drbd": r"node_drbd_",
     "edac": r"node_edac_",
     "entropy": r"node_entropy_",
+    "fibrechannel": r"node_fibrechannel_",
     "filefd": r"node_filefd_",
     "hwmon": r"node_hwmon_",
     "interrupts": r"node_interrupts_",
@@ -61,10 +67,14 @@ FAMILIES_OF = {
     "mdadm": r"node_md_",
     "meminfo": r"node_memory_(?!numa_)",
     "meminfo_numa": r"node_memory_numa_",
+    "mountstats": r"node_mountstats_",
     "netclass": r"node_network_(?!(receive|transmit)_)(?!.*_total$)|node_network_carrier_.*changes_total"
     r"|node_network_transmit_queue_length",
     "netdev": r"node_network_(receive|transmit)_(?!queue)",
     "netstat": r"node_netstat_",
+    "nfs": r"node_nfs_",
+    "nfsd": r"node_nfsd_",
+    "nvme": r"node_nvme_",
     "os": r"node_os_",
     "pcidevice": r"node_pcidevice_",
     "powersupplyclass": r"node_power_supply_",
@@ -77,6 +87,7 @@ FAMILIES_OF = {
     "softnet": r"node_softnet_",
     "stat": r"node_(boot_time_seconds|context_switches_total|forks_total|intr_total|procs_|softirqs_total)",
     "sysctl": r"node_sysctl_",
+    "tapestats": r"node_tape_",
     "textfile": r"node_textfile_|testmetric",
     "thermal_zone": r"node_(thermal_zone_|cooling_device_)",
     "time": r"node_time_",
@@ -84,6 +95,8 @@ FAMILIES_OF = {
     "vmstat": r"node_vmstat_",
     "watchdog": r"node_watchdog_",
     "zoneinfo": r"node_zoneinfo_",
+    "xfs": r"node_xfs_",
+    "zfs": r"node_zfs_",
 }
 
 
@@ -94,6 +107,7 @@ def e2e_settings(fixture: Path) -> dict[str, object]:
         "collector.cpu.info.bugs-include": r"^(cpu_meltdown|spectre_.*|mds)$",
         "collector.cpu.info.flags-include": r"^(aes|avx.?|constant_tsc)$",
         "collector.arp.device-exclude": "nope",
+        "collector.bcache.priorityStats": True,
         "collector.netdev.device-include": "lo",
         "collector.netclass.ignored-devices": "(dmz|int)",
         "collector.netclass.ignore-invalid-speed": True,
