@@ -17,6 +17,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -369,6 +370,19 @@ def replace_file(src: Path, dst: Path) -> None:
     os.replace(tmp, dst)
 
 
+@asynccontextmanager
+async def serving(config: Path) -> AsyncIterator[MetricsServer]:
+    """A metrics server on 127.0.0.1 with ``config`` as its --web.config.file."""
+    server = MetricsServer(
+        Scraper([]), listen_address=f"127.0.0.1:{free_port()}", web_config=WebConfigSource(str(config))
+    )
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
 @pytest.fixture
 async def tls_server(pki: Path, tmp_path: Path) -> AsyncIterator[tuple[MetricsServer, Path]]:
     for name in ("server.crt", "server.key", "ca.crt"):
@@ -387,14 +401,8 @@ async def tls_server(pki: Path, tmp_path: Path) -> AsyncIterator[tuple[MetricsSe
             "basic_auth_users": {"prometheus": PASSWORD_HASH},
         },
     )
-    server = MetricsServer(
-        Scraper([]), listen_address=f"127.0.0.1:{free_port()}", web_config=WebConfigSource(str(config))
-    )
-    await server.start()
-    try:
+    async with serving(config) as server:
         yield server, tmp_path
-    finally:
-        await server.stop()
 
 
 def mutual_tls(pki: Path) -> dict[str, str]:
@@ -510,12 +518,8 @@ async def test_client_allowed_sans(pki: Path, tmp_path: Path) -> None:
             "tls_server_config": {**mutual_tls(pki), "client_allowed_sans": ["::1"]}
         },
     )
-    server = MetricsServer(
-        Scraper([]), listen_address=f"127.0.0.1:{free_port()}", web_config=WebConfigSource(str(config))
-    )
-    await server.start()
-    url = f"https://localhost:{port_of(server)}/metrics"
-    try:
+    async with serving(config) as server:
+        url = f"https://localhost:{port_of(server)}/metrics"
         async with aiohttp.ClientSession() as session:
             async with session.get(url, ssl=client_context(pki, cert="client")) as response:
                 assert response.status == 200
@@ -525,8 +529,6 @@ async def test_client_allowed_sans(pki: Path, tmp_path: Path) -> None:
             config.write_text(config.read_text().replace("- ::1", "- someone-else"))
             async with session.get(url, ssl=client_context(pki, cert="client")) as response:
                 assert response.status == 403
-    finally:
-        await server.stop()
 
 
 async def test_basic_auth_and_rate_limit_over_plain_http(tmp_path: Path) -> None:
@@ -536,12 +538,8 @@ async def test_basic_auth_and_rate_limit_over_plain_http(tmp_path: Path) -> None
         "web.yml",
         {"basic_auth_users": {"prometheus": PASSWORD_HASH}, "rate_limit": {"burst": 2, "interval": "1h"}},
     )
-    server = MetricsServer(
-        Scraper([]), listen_address=f"127.0.0.1:{free_port()}", web_config=WebConfigSource(str(config))
-    )
-    await server.start()
-    url = f"http://127.0.0.1:{port_of(server)}"
-    try:
+    async with serving(config) as server:
+        url = f"http://127.0.0.1:{port_of(server)}"
         async with aiohttp.ClientSession() as session:
             statuses = []
             for _ in range(3):
@@ -550,8 +548,6 @@ async def test_basic_auth_and_rate_limit_over_plain_http(tmp_path: Path) -> None
             assert statuses == [200, 200, 429]
             async with session.get(f"{url}/healthz") as response:  # probes are never limited
                 assert response.status == 200
-    finally:
-        await server.stop()
 
 
 # ------------------------------------------------------------------------------------------------
