@@ -431,7 +431,8 @@ def build_ssl_context(tls: TLSServerConfig, base_dir: str) -> _WebSSLContext:
         opened.append(key_fd)
         context.load_cert_chain(cert_path, key_path, password=_no_password)
     except ssl.SSLError as exc:
-        raise ValueError(f"failed to load X509KeyPair: {_ssl_reason(exc)}", "cert_file") from None
+        where = "cert_file" if tls.cert_file else "cert"
+        raise ValueError(f"failed to load X509KeyPair: {_ssl_reason(exc)}", where) from None
     finally:
         for fd in opened:
             os.close(fd)
