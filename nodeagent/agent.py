@@ -26,6 +26,7 @@ from nodeagent.pools import BoundedPool, log_io_pool, scrape_pool
 if TYPE_CHECKING:  # imported when run: `nodeagent metrics` plans collectors without aiohttp
     from nodeagent.config.logs import LogsConfig
     from nodeagent.server import MetricsServer
+    from nodeagent.webconfig import WebConfigSource
 
 log = logging.getLogger("nodeagent.agent")
 
@@ -44,6 +45,7 @@ class AgentPlan:
     node_name: str
     collectors: list[Collector]
     logs_config: LogsConfig | None  # when the log shipper runs
+    web_config: WebConfigSource | None = None  # --web.config.file, loaded and checked
 
     @property
     def runs_logs(self) -> bool:
@@ -109,8 +111,17 @@ def plan_agent(settings: Settings) -> AgentPlan:
     config = logs_config(settings)
     if not settings["metrics"] and config is None:
         raise ConfigError("nothing to run: node metrics and the log shipper are both off", key="metrics")
+    web_config = None
+    if settings.get("web.config.file"):
+        from nodeagent.webconfig import WebConfigSource
+
+        web_config = WebConfigSource(settings["web.config.file"])
     return AgentPlan(
-        settings=settings, node_name=node_name(settings), collectors=collectors, logs_config=config
+        settings=settings,
+        node_name=node_name(settings),
+        collectors=collectors,
+        logs_config=config,
+        web_config=web_config,
     )
 
 
@@ -222,6 +233,7 @@ async def run_agent(
         pool=pools["scrape"],
         job_pools={"log shipper": pools["logs"]} if plan.runs_logs else None,
         stall_timeout=settings["web.stall-timeout"],
+        web_config=plan.web_config,
     )
     try:
         await server.start()

@@ -71,6 +71,13 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         metavar="DURATION",
     ),
     Setting(
+        "web.config.file",
+        None,
+        "Web configuration file in exporter-toolkit's format (TLS, basic auth, headers), as node_exporter's; "
+        "read again when it changes.",
+        metavar="FILE",
+    ),
+    Setting(
         "web.disable-exporter-metrics",
         False,
         "Leave out the agent's process_* and python_* metrics.",
