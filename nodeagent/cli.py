@@ -29,7 +29,13 @@ from nodeagent.config import (
     resolve_settings,
     settings_table,
 )
-from nodeagent.config.compat import apply_upstream_flags, check_upstream_rules, extra_flags, repeatable
+from nodeagent.config.compat import (
+    apply_upstream_flags,
+    check_exclusive_pairs,
+    check_host_paths,
+    extra_flags,
+    repeatable,
+)
 from nodeagent.config.upstream_flags import Kind
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
@@ -83,11 +89,8 @@ def add_setting_arguments(parser: argparse.ArgumentParser, table: dict[str, Sett
                 help=argparse.SUPPRESS,
             )
         else:
-            default = setting.default
-            if isinstance(default, tuple):
-                default = ", ".join(default)
-            if default not in (None, ""):
-                text += f" (default: {str(default).replace('%', '%%')})"
+            if setting.default not in (None, "", ()):
+                text += f" (default: {str(setting.default).replace('%', '%%')})"
             metavar = setting.metavar or setting.key.rsplit(".", 1)[-1].upper()
             action = "append" if repeatable(setting.key) else "store"
             group.add_argument(
@@ -144,25 +147,21 @@ def version_text() -> str:
     return f"nodeagent {__version__} ({platform.python_implementation()} {platform.python_version()})"
 
 
-def _flag_value(key: str, setting: Setting, raw: Any) -> Any:
-    """A repeatable flag's values as argparse collected them: one value as such, several as a list for a
-    setting that takes a list."""
-    if not isinstance(raw, list):
-        return raw
-    if len(raw) == 1:
+def _flag_value(raw: Any) -> Any:
+    """A repeatable flag's values as argparse collected them: one value as such, several as a list (for
+    the setting's parser to take, or to refuse when it takes one value)."""
+    if isinstance(raw, list) and len(raw) == 1:
         return raw[0]
-    if not isinstance(setting.default, tuple):
-        raise ConfigError(f"--{key} is given {len(raw)} times; nodeagent takes one value here")
     return raw
 
 
 def resolve_from_args(args: argparse.Namespace, table: dict[str, Setting]) -> Settings:
-    """Settings from defaults < ``--config`` file < flags, node_exporter's flags applied and its refusals
-    checked; raises ConfigError."""
+    """Settings from defaults < ``--config`` file < flags, node_exporter's flags applied and its
+    include/exclude refusals checked; raises ConfigError."""
     from nodeagent.metrics.registry import enabled_collectors
 
     values = vars(args)
-    flag_values = {key: _flag_value(key, table[key], values.get(key)) for key in table}
+    flag_values = {key: _flag_value(values.get(key)) for key in table}
     upstream = {
         name: values[f"{UPSTREAM_DEST}{name}"]
         for name in extra_flags(table)
@@ -172,7 +171,7 @@ def resolve_from_args(args: argparse.Namespace, table: dict[str, Setting]) -> Se
     settings = resolve_settings(table, values.get("config"), flag_values)
     settings.notes.extend(notes)
     enabled = enabled_collectors(settings.values, settings["collector.disable-defaults"])
-    check_upstream_rules(settings, upstream, enabled)
+    check_exclusive_pairs(settings, upstream, enabled)
     return settings
 
 
@@ -265,6 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert table is not None
     try:
         settings = resolve_from_args(args, table)
+        check_host_paths(settings)
     except ConfigError as exc:
         return _refuse(exc)
     if args.command == "run":

@@ -95,7 +95,9 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
         cli.main(["--help"])
     assert exited.value.code == 0
     out = capsys.readouterr().out
-    assert "check-placement" in out and "'nodeagent [FLAGS]' is 'nodeagent run [FLAGS]'" in " ".join(out.split())
+    assert "check-placement" in out and "'nodeagent [FLAGS]' is 'nodeagent run [FLAGS]'" in " ".join(
+        out.split()
+    )
 
 
 def test_no_command_runs_the_agent_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -103,9 +105,9 @@ def test_no_command_runs_the_agent_with_defaults(monkeypatch: pytest.MonkeyPatch
     seen: list[Settings] = []
     monkeypatch.setattr(cli, "cmd_run", lambda settings: seen.append(settings) or 0)
     assert cli.main([]) == 0
-    assert seen[0]["web.listen-address"] == (":9100",)
+    assert seen[0]["web.listen-address"] == ":9100"
     assert cli.main(["--web.listen-address=127.0.0.1:9101", "--no-collector.loadavg"]) == 0
-    assert seen[1]["web.listen-address"] == ("127.0.0.1:9101",)
+    assert seen[1]["web.listen-address"] == "127.0.0.1:9101"
     assert seen[1]["collector.loadavg"] is False
 
 

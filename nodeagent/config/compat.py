@@ -2,9 +2,10 @@
 
 The rows live in :mod:`nodeagent.config.upstream_flags`; this module applies them to one command line.
 :func:`apply_upstream_flags` runs before the settings are resolved (an alias sets its setting; a flag we do
-not provide is checked and noted); :func:`check_upstream_rules` runs after, and refuses what
-node_exporter refuses before it starts: a missing ``--path.procfs`` / ``--path.sysfs`` and an
-include/exclude pair given together for a collector that is on.
+not provide is checked and noted); :func:`check_exclusive_pairs` and
+:func:`check_host_paths` run after, and refuse what node_exporter refuses before it serves: an
+include/exclude pair given together for a collector that is on, and a missing ``--path.procfs`` /
+``--path.sysfs``.
 """
 
 from __future__ import annotations
@@ -151,16 +152,23 @@ def _given(key: str, settings: Settings, upstream: dict[str, Any]) -> bool:
     return bool(upstream.get(key))
 
 
-def check_upstream_rules(settings: Settings, upstream: dict[str, Any], enabled: list[str]) -> None:
-    """Refuse what node_exporter refuses before it serves: raises ConfigError.
+def check_exclusive_pairs(settings: Settings, upstream: dict[str, Any], enabled: list[str]) -> None:
+    """Refuse an include/exclude pair given together for a collector that is on, as node_exporter does.
 
     ``enabled``: the collectors of ours that are on; ``upstream``: the node_exporter-only flags given.
     """
-    on = _upstream_enabled(settings, upstream, enabled) if settings.get("metrics", True) else set()
+    if not settings.get("metrics", True):
+        return
+    on = _upstream_enabled(settings, upstream, enabled)
     for collector, exclude, include in EXCLUSIVE_PAIRS:
         if collector in on and _given(exclude, settings, upstream) and _given(include, settings, upstream):
             raise ConfigError(f"--{exclude} and --{include} are mutually exclusive")
-    if not enabled or not settings.get("metrics", True):
+
+
+def check_host_paths(settings: Settings) -> None:
+    """Refuse a ``--path.procfs`` / ``--path.sysfs`` that is not a directory when node collectors run
+    (node_exporter cannot open its procfs/sysfs and stops); raises ConfigError."""
+    if not settings.get("metrics", True):
         return
     for key in HOST_PATHS:
         path = settings.get(key)
