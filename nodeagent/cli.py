@@ -51,7 +51,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"{self.prog}: error: {message} (see --help)\n")
 
 
-def _is_boolean(setting: Setting) -> bool:
+def is_boolean(setting: Setting) -> bool:
     return setting.is_switch or setting.parse in (parse_bool, parse_optional_bool)
 
 
@@ -69,7 +69,7 @@ def add_setting_arguments(parser: argparse.ArgumentParser, table: dict[str, Sett
     for setting in table.values():
         group = collectors if setting.key.startswith("collector.") else core
         text = setting.help.replace("%", "%%")
-        if _is_boolean(setting):
+        if is_boolean(setting):
             if setting.default is not None:
                 text += f" (default: {str(setting.default).lower()})"
             group.add_argument(

@@ -103,7 +103,12 @@ def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
 def test_no_command_runs_the_agent_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
     """node_exporter with no arguments serves :9100, and so does Debian's unit with its empty ARGS."""
     seen: list[Settings] = []
-    monkeypatch.setattr(cli, "cmd_run", lambda settings: seen.append(settings) or 0)
+
+    def fake_run(settings: Settings) -> int:
+        seen.append(settings)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_run", fake_run)
     assert cli.main([]) == 0
     assert seen[0]["web.listen-address"] == ":9100"
     assert cli.main(["--web.listen-address=127.0.0.1:9101", "--no-collector.loadavg"]) == 0
