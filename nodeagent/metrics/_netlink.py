@@ -11,6 +11,8 @@ import os
 import socket
 import struct
 
+from nodeagent.metrics.host.files import decode
+
 NETLINK_ROUTE = 0
 RTM_NEWLINK = 16
 RTM_GETLINK = 18
@@ -87,7 +89,7 @@ def parse_link_message(body: bytes) -> tuple[str, dict[str, int] | None] | None:
         attr_type &= 0x3FFF  # strip NLA_F_NESTED / NLA_F_NET_BYTEORDER
         if attr_type == IFLA_IFNAME:
             payload = body[offset + _RTATTR.size : offset + length]
-            name = payload.split(b"\0", 1)[0].decode("utf-8", errors="surrogateescape")
+            name = decode(payload.split(b"\0", 1)[0])
         elif attr_type == IFLA_STATS64:
             stats64 = body[offset + _RTATTR.size : offset + length]
         elif attr_type == IFLA_STATS:

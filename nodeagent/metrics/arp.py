@@ -14,7 +14,7 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
-from nodeagent.metrics.host.files import read_text
+from nodeagent.metrics.host.files import read_lines
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, Paths, register
 
@@ -22,11 +22,12 @@ _HEADER_COLUMNS = 9  # "IP address", "HW type", "HW address" split into two word
 _DATA_COLUMNS = 6
 
 
-def parse_arp(text: str) -> tuple[Counter[str], list[Skip]]:
-    """Entries per device, and the lines with an unexpected number of columns skipped."""
+def parse_arp(lines: Iterable[str]) -> tuple[Counter[str], list[Skip]]:
+    """Entries per device, and the lines with an unexpected number of columns skipped. ``lines``: the
+    file's lines, read as they come (one per neighbour)."""
     entries: Counter[str] = Counter()
     skipped: list[Skip] = []
-    for line in text.splitlines():
+    for line in lines:
         fields = line.split()
         if not fields or len(fields) == _HEADER_COLUMNS:
             continue
@@ -55,7 +56,7 @@ class ArpCollector(Collector):
 
     def collect(self) -> Iterable[Metric]:
         family = gauge("node_arp_entries", "ARP table entries per device.")
-        entries, skipped = parse_arp(read_text(self.paths.proc("net", "arp")))
+        entries, skipped = parse_arp(read_lines(self.paths.proc("net", "arp")))
         self.report(skipped)
         for device, count in entries.items():
             if not self.filter.ignored(device):

@@ -65,6 +65,9 @@ class ConntrackCollector(Collector):
             limit = read_uint(f"{netfilter}/nf_conntrack_max")
         except FileNotFoundError as exc:
             raise NoDataError(f"conntrack probably not loaded: {exc}") from exc
+        except ValueError as exc:
+            self.skip("nf_conntrack_count/max value", exc)
+            raise
         yield single(
             gauge("node_nf_conntrack_entries", "Flow entries currently in the connection tracking table."),
             float(count),

@@ -26,7 +26,11 @@ class EntropyCollector(Collector):
     name = "entropy"
 
     def collect(self) -> Iterable[Metric]:
-        available, pool_size = read_entropy(self.paths)
+        try:
+            available, pool_size = read_entropy(self.paths)
+        except ValueError as exc:
+            self.skip("entropy value", exc)
+            raise
         yield single(
             gauge("node_entropy_available_bits", "Entropy currently available in the pool, in bits."),
             available,

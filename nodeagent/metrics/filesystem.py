@@ -25,7 +25,7 @@ from prometheus_client.metrics_core import Metric
 from nodeagent.config import parse_duration, parse_int
 from nodeagent.metrics._emit import add_sample, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
-from nodeagent.metrics.host.files import MOUNT_TABLE_LIMIT, Paths, read_text
+from nodeagent.metrics.host.files import MOUNT_TABLE_LIMIT, Paths, read_path_text, valid_text
 from nodeagent.metrics.host.gonum import parse_uint
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, CollectorOption, register
@@ -136,10 +136,10 @@ def read_mount_table(paths: Paths) -> tuple[str, str]:
     else the agent's own (hidepid hides PID 1), else the legacy /proc/mounts."""
     for candidate in (paths.proc("1", "mountinfo"), paths.proc("self", "mountinfo")):
         try:
-            return "mountinfo", read_text(candidate, MOUNT_TABLE_LIMIT)
+            return "mountinfo", read_path_text(candidate, MOUNT_TABLE_LIMIT)
         except (FileNotFoundError, PermissionError):
             continue
-    return "mounts", read_text(paths.proc("mounts"), MOUNT_TABLE_LIMIT)
+    return "mounts", read_path_text(paths.proc("mounts"), MOUNT_TABLE_LIMIT)
 
 
 def parse_mount_table(kind: str, text: str) -> tuple[list[Mount], list[Skip]]:
@@ -380,9 +380,9 @@ class FilesystemCollector(Collector):
                 continue
             seen.add(key)
             labels = {
-                "device": mount.device,
-                "mountpoint": mount.mount_point,
-                "fstype": mount.fs_type,
+                "device": valid_text(mount.device),
+                "mountpoint": valid_text(mount.mount_point),
+                "fstype": valid_text(mount.fs_type),
                 "device_error": error,
             }
             add_sample(device_error, labels, 1.0 if error else 0.0)
@@ -398,7 +398,12 @@ class FilesystemCollector(Collector):
             info = (mount.device, mount.major, mount.minor, mount.mount_point)
             if info not in seen_info:
                 seen_info.add(info)
-                info_labels = {"device": info[0], "major": info[1], "minor": info[2], "mountpoint": info[3]}
+                info_labels = {
+                    "device": labels["device"],
+                    "major": mount.major,
+                    "minor": mount.minor,
+                    "mountpoint": labels["mountpoint"],
+                }
                 add_sample(mount_info, info_labels, 1.0)
         return [size, free, avail, files, files_free, readonly, device_error, mount_info]
 

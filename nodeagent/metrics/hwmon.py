@@ -28,7 +28,7 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import Labels, add_sample, counter, gauge
 from nodeagent.metrics._filters import NameFilter, filter_options
-from nodeagent.metrics.host.files import Paths, decode, list_dir, read_attribute_bytes
+from nodeagent.metrics.host.files import Paths, decode, list_dir, read_attribute_bytes, valid_text
 from nodeagent.metrics.host.gonum import parse_float
 from nodeagent.metrics.host.sysfs import class_devices
 from nodeagent.metrics.registry import Collector, NoDataError, register
@@ -94,7 +94,7 @@ def read_sensor_dir(directory: str, data: SensorData) -> None:
         except OSError:
             continue  # write-only attributes, directories named like sensors, flaky drivers
         sensor_type, num, prop = parts
-        data.setdefault(f"{sensor_type}{num}", {})[prop] = decode(raw).strip("\n")
+        data.setdefault(valid_text(f"{sensor_type}{num}"), {})[valid_text(prop)] = decode(raw).strip("\n")
 
 
 def read_chip(directory: str) -> SensorData:

@@ -19,7 +19,7 @@ from nodeagent.config import parse_bool
 from nodeagent.metrics import _netlink
 from nodeagent.metrics._emit import Labels, add_sample, counter, gauge
 from nodeagent.metrics._filters import exclusive_filter, filter_options
-from nodeagent.metrics.host.files import read_attribute_or_none, read_text
+from nodeagent.metrics.host.files import read_attribute_or_none, read_text, valid_text
 from nodeagent.metrics.host.gonum import parse_uints
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.host.sysfs import net_devices
@@ -179,7 +179,7 @@ def address_info(if_addrs: dict[str, list]) -> list[tuple[str, str, str, str]]:
                 prefix = bin(int(ipaddress.ip_address(addr.netmask))).count("1")
             except ValueError:
                 continue
-            rows.append((device, str(ip), str(prefix), address_scope(ip)))
+            rows.append((valid_text(device), str(ip), str(prefix), address_scope(ip)))
     return rows
 
 

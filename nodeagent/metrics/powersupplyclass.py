@@ -8,7 +8,6 @@ skipped (node_exporter's ``--collector.powersupply.ignored-supplies``).
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterable
 from typing import Any
@@ -17,7 +16,7 @@ from prometheus_client.metrics_core import Metric
 
 from nodeagent.config import parse_regex
 from nodeagent.metrics._emit import add_sample, gauge
-from nodeagent.metrics.host.files import read_attribute
+from nodeagent.metrics.host.files import list_files, read_attribute
 from nodeagent.metrics.host.gonum import parse_int
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.host.sysfs import class_devices
@@ -118,9 +117,7 @@ def read_power_supply(path: str) -> tuple[dict[str, float], dict[str, str], list
     numbers: dict[str, float] = {}
     info: dict[str, str] = {}
     skipped: list[Skip] = []
-    with os.scandir(path) as entries:
-        files = sorted(entry.name for entry in entries if entry.is_file(follow_symlinks=False))
-    for attr in files:
+    for attr in list_files(path):
         is_info = attr in INFO_ATTRIBUTES
         if not is_info and attr not in NUMERIC_ATTRIBUTES:
             continue

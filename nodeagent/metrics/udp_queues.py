@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, gauge
-from nodeagent.metrics.host.files import read_optional
+from nodeagent.metrics.host.files import read_lines
 from nodeagent.metrics.host.gonum import parse_uint
 from nodeagent.metrics.host.skips import Skip
 from nodeagent.metrics.registry import Collector, NoDataError, register
@@ -19,13 +19,15 @@ from nodeagent.metrics.registry import Collector, NoDataError, register
 _MIN_COLUMNS = 10  # sl local rem st tx:rx tr:when retrnsmt uid timeout inode
 
 
-def parse_udp_queues(text: str, source: str = "net/udp") -> tuple[tuple[int, int], list[Skip]]:
-    """Sum of (tx_queue, rx_queue) over all sockets, and the malformed lines skipped (the header is
-    not data)."""
+def parse_udp_queues(lines: Iterable[str], source: str = "net/udp") -> tuple[tuple[int, int], list[Skip]]:
+    """Sum of (tx_queue, rx_queue) over all sockets, and the malformed lines skipped (the first line is
+    the header). ``lines``: a file's lines, read as they come (one per socket)."""
     tx_total = rx_total = 0
     skipped: list[Skip] = []
-    for line in text.splitlines()[1:]:
+    for index, line in enumerate(lines):
         fields = line.split()
+        if index == 0:
+            continue
         if not fields:
             continue
         tx, sep, rx = fields[4].partition(":") if len(fields) >= _MIN_COLUMNS else ("", "", "")
@@ -51,11 +53,11 @@ class UdpQueuesCollector(Collector):
         )
         found = False
         for ip, name in (("v4", "udp"), ("v6", "udp6")):
-            text = read_optional(self.paths.proc("net", name))
-            if text is None:
+            try:
+                (tx, rx), skipped = parse_udp_queues(read_lines(self.paths.proc("net", name)), f"net/{name}")
+            except FileNotFoundError:
                 continue
             found = True
-            (tx, rx), skipped = parse_udp_queues(text, f"net/{name}")
             self.report(skipped)
             add_sample(family, {"ip": ip, "queue": "tx"}, float(tx))
             add_sample(family, {"ip": ip, "queue": "rx"}, float(rx))

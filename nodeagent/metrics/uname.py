@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from prometheus_client.metrics_core import Metric
 
 from nodeagent.metrics._emit import add_sample, gauge
-from nodeagent.metrics.host.files import Paths, read_attribute
+from nodeagent.metrics.host.files import Paths, read_attribute, valid_text
 from nodeagent.metrics.registry import Collector, register
 
 LABELS = ("sysname", "release", "version", "machine", "nodename", "domainname")
@@ -29,11 +29,11 @@ def read_uname(paths: Paths) -> dict[str, str]:
     except OSError:
         domainname = "(none)"  # what the kernel reports when none is set
     return {
-        "sysname": info.sysname,
-        "release": info.release,
-        "version": info.version,
-        "machine": info.machine,
-        "nodename": info.nodename,
+        "sysname": valid_text(info.sysname),
+        "release": valid_text(info.release),
+        "version": valid_text(info.version),
+        "machine": valid_text(info.machine),
+        "nodename": valid_text(info.nodename),
         "domainname": domainname,
     }
 

@@ -157,16 +157,18 @@ def _credentials_in(value: object, path: str = "") -> list[str]:
 
 
 def test_image_carries_no_config_with_credentials() -> None:
-    """What the final stage copies from the build context (the default config) holds no credential: it
-    would be readable by anyone who can pull the image."""
+    """Whatever config the image carries (files the final stage copies from the build context, and the
+    embedded defaults inside the package) holds no credential: it would be readable by anyone who can
+    pull the image."""
     last_from = max(i for i, (word, _) in enumerate(instructions()) if word == "FROM")
     copied = [
         rest.split()[0]
         for word, rest in instructions()[last_from:]
         if word == "COPY" and not rest.startswith("--from=")
     ]
-    assert copied, "the final stage copies no file from the context; update this test"
-    for source in copied:
+    embedded = [str(path.relative_to(ROOT)) for path in (ROOT / "nodeagent").rglob("*.yaml")]
+    assert embedded, "the package embeds its default config; update this test if that moved"
+    for source in copied + embedded:
         path = ROOT / source
         assert path.is_file(), source
         text = path.read_text()

@@ -49,3 +49,15 @@ def test_conntrack_states(tmp_path: Path, scrape: Callable[..., Scraped]) -> Non
     result = scrape("conntrack")  # no stat file: entries exposed, collector failed (as upstream)
     assert not result.ok
     assert "node_nf_conntrack_entries 1" in result.lines
+
+
+def test_conntrack_unparsable_count_is_reported_and_fails_the_collector(
+    tmp_path: Path, scrape: Callable[..., Scraped]
+) -> None:
+    netfilter = "proc/sys/net/netfilter"
+    write_tree(
+        tmp_path, {f"{netfilter}/nf_conntrack_count": "lots\n", f"{netfilter}/nf_conntrack_max": "2\n"}
+    )
+    before = _parse_errors.count("conntrack")
+    assert not scrape("conntrack").ok
+    assert _parse_errors.count("conntrack") == before + 1

@@ -196,3 +196,17 @@ def test_filesystem_on_node_exporter_fixture(node_exporter_fixture: Path) -> Non
         'fstype="ext4",mountpoint="/"} 1' in lines
     )
     assert not any('mountpoint="/sys' in line or 'mountpoint="/proc' in line for line in lines)
+
+
+def test_mount_point_with_invalid_utf8_is_statted_by_its_bytes_and_labelled_with_u_fffd(
+    tmp_path: Path,
+) -> None:
+    rootfs = tmp_path / "host"
+    os.makedirs(os.fsencode(rootfs) + b"/d\xffata")
+    mountinfo = b"1 0 8:1 / " + os.fsencode(rootfs) + b"/d\xffata rw - xfs /dev/sd\xfe1 rw\n"
+    write_tree(tmp_path, {"proc/1/mountinfo": mountinfo})
+    (collector,) = build_collectors(["filesystem"], Paths(procfs=tmp_path / "proc", rootfs=rootfs), {})
+    lines = sample_lines(collector)  # type: ignore[arg-type]
+    labels = 'device="/dev/sd\ufffd1",device_error="",fstype="xfs",mountpoint="/d\ufffdata"'
+    assert f"node_filesystem_readonly{{{labels}}} 0" in lines
+    assert any(line.startswith(f"node_filesystem_size_bytes{{{labels}}} ") for line in lines)

@@ -13,12 +13,16 @@ from nodeagent.metrics.host.files import (
     decode,
     list_dir,
     read_attribute,
+    read_attribute_bytes,
     read_attribute_or_none,
     read_attributes,
     read_int,
+    read_lines,
     read_optional,
+    read_path_text,
     read_text,
     read_uint,
+    valid_text,
 )
 from nodeagent.metrics.host.sysfs import class_devices, net_devices, numbered_entries
 from tests.metrics.conftest import write_tree
@@ -89,3 +93,51 @@ def test_sysfs_class_and_net_devices(tmp_path: Path) -> None:
     write_tree(tmp_path, {"class/net/bonding_masters": ""})
     assert net_devices(paths) == {"eth0": f"{tmp_path}/class/net/eth0"}
     assert [name for name, _ in class_devices(paths, "net")] == ["bonding_masters", "eth0", "gone0"]
+
+
+# --- hostile trees: invalid UTF-8, FIFOs, endless files ---------------------------------------------
+
+
+def test_valid_text_for_names_the_os_module_decoded() -> None:
+    assert valid_text("eth0") == "eth0"
+    assert valid_text(os.fsdecode(b"eth\xff\xfe0")) == "eth\ufffd0"
+    assert valid_text("caf\u00e9") == "caf\u00e9"
+    assert valid_text("lone \ud800 surrogate") == "lone ? surrogate"
+
+
+def test_listings_give_valid_labels_and_openable_paths(tmp_path: Path) -> None:
+    device = os.fsencode(tmp_path) + b"/class/hwmon/hw\xffmon0"
+    os.makedirs(device)
+    with open(device + b"/name", "w") as fh:
+        fh.write("chip\n")
+    ((name, path),) = class_devices(Paths(sysfs=tmp_path), "hwmon")
+    assert name == "hw\ufffdmon0"
+    assert read_attribute(f"{path}/name") == "chip"
+
+
+def test_path_text_keeps_bytes_for_reopening(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"mounts": b"/dev/sda /mnt/d\xffata ext4 rw 0 0\n"})
+    text = read_path_text(tmp_path / "mounts")
+    mount_point = text.split()[1]
+    assert os.fsencode(mount_point) == b"/mnt/d\xffata" and valid_text(mount_point) == "/mnt/d\ufffdata"
+
+
+def test_read_lines_streams_across_chunks_and_stops_at_the_limit(tmp_path: Path) -> None:
+    lines = [f"line {i} " + "x" * (i % 50) for i in range(20000)]  # ~1.1 MB: many 64 KiB chunks
+    write_tree(tmp_path, {"table": "\n".join(lines) + "\n", "no_newline": "a\nb"})
+    assert list(read_lines(tmp_path / "table")) == lines
+    assert list(read_lines(tmp_path / "no_newline")) == ["a", "b"]
+    assert list(read_lines(tmp_path / "table", limit=20)) == ["line 0 ", "line 1 x"]
+    with pytest.raises(FileNotFoundError):
+        list(read_lines(tmp_path / "missing"))
+
+
+def test_fifos_and_endless_files_neither_block_nor_grow(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    assert read_text(tmp_path / "fifo") == ""
+    assert read_attribute(tmp_path / "fifo") == ""
+    assert list(read_lines(tmp_path / "fifo")) == []
+    os.symlink("/dev/zero", tmp_path / "zero")
+    assert read_text(tmp_path / "zero", limit=1 << 20) == ""  # no whole line within the limit
+    assert list(read_lines(tmp_path / "zero", limit=1 << 20)) == []
+    assert len(read_attribute_bytes(tmp_path / "zero")) == 4096

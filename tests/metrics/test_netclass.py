@@ -78,3 +78,22 @@ def test_netclass_without_class_net_reports_no_data(scrape: Callable[..., Scrape
 
 def test_admin_state_from_flags() -> None:
     assert admin_state(None) == "unknown" and admin_state(0x1003) == "up" and admin_state(0x1002) == "down"
+
+
+def test_invalid_utf8_in_names_and_attributes_becomes_u_fffd(
+    tmp_path: Path, scrape: Callable[..., Scraped]
+) -> None:
+    """A hostile ifalias or device name must not break the exposition (node_exporter >= 1.10 replaces
+    invalid bytes); the device's other attributes are still read through its real path."""
+    make_iface(tmp_path / "sys", "eth0", operstate="up", mtu="1500")
+    (tmp_path / "sys/devices/virtual/net/eth0/ifalias").write_bytes(b"up\xfflink\n")
+    raw = os.fsencode(tmp_path) + b"/sys/devices/virtual/net/we\xfeird"
+    os.makedirs(raw)
+    with open(raw + b"/mtu", "w") as fh:
+        fh.write("9000\n")
+    os.symlink(b"../../devices/virtual/net/we\xfeird", os.fsencode(tmp_path) + b"/sys/class/net/we\xfeird")
+    result = scrape("netclass")
+    assert result.ok
+    assert any('ifalias="up\ufffdlink"' in line for line in result.lines)
+    assert 'node_network_mtu_bytes{device="we\ufffdird"} 9000' in result.lines
+    result.text.encode("utf-8")  # the rendered page is valid UTF-8

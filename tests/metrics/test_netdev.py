@@ -155,6 +155,9 @@ def test_netlink_dump_parsing_handles_stats64_stats32_and_errors() -> None:
     assert by_name["eth0"]["rx_packets"] == 1 and by_name["eth0"]["rx_nohandler"] == 24
     assert by_name["old0"]["tx_compressed"] == 123 and by_name["old0"]["rx_nohandler"] == 0
 
+    link = _netlink.parse_link_message(ifinfo + _attr(_netlink.IFLA_IFNAME, b"e\xfft\xfe0\0"))
+    assert link == ("e\ufffdt\ufffd0", None)  # invalid UTF-8 in a name: U+FFFD, as node_exporter >= 1.10
+
     error = _message(_netlink.NLMSG_ERROR, struct.pack("=i", -13) + b"\0" * 16)
     with pytest.raises(_netlink.NetlinkError):
         _netlink.parse_dump([error], seq=1)

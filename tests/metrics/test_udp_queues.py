@@ -21,7 +21,7 @@ def test_udp_queues_sums_sockets_and_skips_bad_lines(tmp_path: Path, scrape: Cal
         + "   2: short line\n"
         + "   3: 00000000:0017 00000000:0000 07 zz:00000100 00:00000000 00000000 0 0 1 2 ref 0\n"
     )
-    totals, skipped = parse_udp_queues(text)
+    totals, skipped = parse_udp_queues(text.split("\n"))
     assert totals == (0x16, 0x101) and len(skipped) == 2
     write_tree(tmp_path, {"proc/net/udp6": text})
     result = scrape("udp_queues")

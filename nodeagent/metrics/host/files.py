@@ -15,7 +15,9 @@ such files), a sysfs attribute with one read(2) of at most :data:`ATTRIBUTE_LIMI
 larger limit where a file legitimately grows with the host (mount tables: :data:`MOUNT_TABLE_LIMIT`).
 
 Text is decoded as Go's ``strings.ToValidUTF8`` (each run of invalid bytes becomes one U+FFFD), so a
-label read from the host (an ifalias, a mount point, a device name) is always valid UTF-8.
+label read from the host (an ifalias, a device name) is always valid UTF-8; names the os module returns
+(directory entries, uname) go through :func:`valid_text`. Texts holding paths that must be opened again
+(mount tables) are read with :func:`read_path_text` and their labels made valid when emitted.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import errno
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +37,14 @@ ATTRIBUTE_LIMIT = 4096  # a sysfs attribute is at most one page
 # A mount table line is ~100-250 bytes; a Kubernetes node carries a handful of mounts per pod (volumes,
 # secrets, projected tokens) and can reach tens of thousands of lines: 16 MiB is ~80,000 mounts.
 MOUNT_TABLE_LIMIT = 16 << 20
+# Tables with a line per socket or neighbour (/proc/net/udp, /proc/net/arp) are streamed with
+# read_lines, never held whole: ~1.7 million lines of ~150 bytes (procfs allows 4 GiB).
+TABLE_LIMIT = 256 << 20
 
-_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC
+# O_NONBLOCK: a FIFO or device planted in a tree given as --path.* is read as empty instead of blocking
+# the scrape forever (procfs/sysfs regular files ignore the flag).
+_OPEN_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK
+_CHUNK = 1 << 16
 _INVALID_UTF8_RUN = re.compile("[\udc80-\udcff]+")
 
 
@@ -83,11 +91,24 @@ def decode(data: bytes) -> str:
     return _INVALID_UTF8_RUN.sub("\ufffd", text)
 
 
+def valid_text(text: str) -> str:
+    """A string the os module decoded (a file name, a uname field: invalid bytes kept as surrogates) as
+    :func:`decode` reads text: fit for a label value. Keep the original to open the file."""
+    if text.isascii():
+        return text
+    try:
+        return decode(text.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a surrogate the os module did not produce
+        return text.encode("utf-8", "replace").decode("utf-8")
+
+
 def read_bytes(path: str | Path, limit: int = TEXT_LIMIT) -> bytes:
     """At most ``limit`` bytes of a file; when it is longer, cut after its last whole line."""
     fd = os.open(path, _OPEN_FLAGS)
     try:
         data, more = read_bounded(fd, limit)
+    except BlockingIOError:  # a FIFO without a writer yet: nothing to read
+        data, more = b"", False
     finally:
         os.close(fd)
     if more:
@@ -98,6 +119,40 @@ def read_bytes(path: str | Path, limit: int = TEXT_LIMIT) -> bytes:
 def read_text(path: str | Path, limit: int = TEXT_LIMIT) -> str:
     """A procfs/sysfs text file (see :func:`read_bytes`, :func:`decode`). Raises OSError."""
     return decode(read_bytes(path, limit))
+
+
+def read_path_text(path: str | Path, limit: int = TEXT_LIMIT) -> str:
+    """A text that holds host paths (a mount table): invalid UTF-8 kept as surrogates, so that a path can
+    be opened as the kernel spelled it; pass a path through :func:`valid_text` before using it as a label."""
+    return read_bytes(path, limit).decode("utf-8", errors="surrogateescape")
+
+
+def read_lines(path: str | Path, limit: int = TABLE_LIMIT) -> Iterator[str]:
+    """The lines of a file, read in 64 KiB chunks and decoded one by one, up to ``limit`` bytes (a line
+    cut by the limit is left out). The file is opened on the first ``next()``; raises OSError then."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        remaining, rest = limit, b""
+        while remaining > 0:
+            chunk = _read_some(fd, min(_CHUNK, remaining))
+            if not chunk:
+                if rest:
+                    yield decode(rest)
+                return
+            remaining -= len(chunk)
+            lines = (rest + chunk).split(b"\n")
+            rest = lines.pop()
+            for line in lines:
+                yield decode(line)
+    finally:
+        os.close(fd)
+
+
+def _read_some(fd: int, size: int) -> bytes:
+    try:
+        return os.read(fd, size)
+    except BlockingIOError:  # a FIFO without a writer yet: nothing to read
+        return b""
 
 
 def read_optional(path: str | Path, limit: int = TEXT_LIMIT) -> str | None:
@@ -114,7 +169,7 @@ def read_attribute_bytes(path: str | Path, limit: int = ATTRIBUTE_LIMIT, dir_fd:
     ``dir_fd``: ``path`` is relative to this open directory."""
     fd = os.open(path, _OPEN_FLAGS, dir_fd=dir_fd)
     try:
-        return os.read(fd, limit)
+        return _read_some(fd, limit)
     finally:
         os.close(fd)
 
@@ -183,6 +238,14 @@ def read_int(path: str | Path) -> int:
 def list_dir(path: str | Path) -> list[str]:
     """Entry names of a directory in Go's order (os.ReadDir sorts by the names' bytes). Raises OSError."""
     return sorted(os.listdir(path), key=_go_order)
+
+
+def list_files(path: str | Path) -> list[str]:
+    """Names of the regular files of a directory (no subdirectories, no links), in Go's order."""
+    with os.scandir(path) as entries:
+        return sorted(
+            (entry.name for entry in entries if entry.is_file(follow_symlinks=False)), key=_go_order
+        )
 
 
 def _go_order(name: str) -> bytes:
