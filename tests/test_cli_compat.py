@@ -11,8 +11,6 @@ import logging
 import os
 import shlex
 import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -29,13 +27,14 @@ from nodeagent.config.upstream_flags import (
     Flag,
     Kind,
     all_flags,
+    collector_of,
     disposition,
     flag_dispositions,
 )
 from nodeagent.metrics.registry import all_collectors
 from tests.conftest import FIXTURES, ROOT, free_port, require_shared
+from tests.test_cli import AGENT, _wait_ready
 
-AGENT = [sys.executable, "-m", "nodeagent"]
 DATA = Path(__file__).parent / "data"
 KUBE_PROMETHEUS = FIXTURES / "daemonsets" / "kube-prometheus-node-exporter.daemonset.yaml"
 
@@ -118,31 +117,23 @@ def _start(argv: list[str]) -> subprocess.Popen[str]:
     )
 
 
-def _scrape(port: int, proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
-    """/metrics of the agent once it answers (fails when the process exits first)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"agent exited with {proc.returncode}: {proc.stderr.read() if proc.stderr else ''}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
-                assert response.status == 200
-                return str(response.read().decode())
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail("agent did not answer /metrics")
+def _scrape(port: int, proc: subprocess.Popen[str]) -> str:
+    """/metrics of the agent once it is ready (fails when the process exits first)."""
+    _wait_ready(port, proc, timeout=30.0)
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        assert response.status == 200
+        return str(response.read().decode())
 
 
 def _stop(proc: subprocess.Popen[str]) -> str:
-    """Stop the agent (SIGTERM, then kill) and return its stderr."""
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
+    """SIGTERM (the agent's clean stop), then its stderr; killed if it does not stop."""
+    proc.terminate()
+    try:
+        return proc.communicate(timeout=15)[1]
+    finally:
+        if proc.poll() is None:
             proc.kill()
-    _, err = proc.communicate(timeout=10)
-    return err
+            proc.communicate()
 
 
 def test_kube_prometheus_args_run_unchanged(node_exporter_fixture_tree: Path, tmp_path: Path) -> None:
@@ -420,3 +411,20 @@ def test_deprecated_collectors_are_the_upstream_ones() -> None:
     for name in DEPRECATED_COLLECTORS:
         assert UPSTREAM_COLLECTORS[name] is False
         assert name not in all_collectors()
+
+
+# node_exporter flags of collectors we have whose feature nodeagent does not implement (yet): netclass
+# reads sysfs only, not rtnetlink; arp's rtnetlink mode is on its way (issue 9, section 1).
+KNOWN_GAPS = {"collector.netclass.netlink", "collector.netclass_rtnl.with-stats", "collector.arp.netlink"}
+
+
+def test_collectors_we_have_take_all_their_upstream_flags() -> None:
+    """A collector of ours implements every flag node_exporter has for it (by the same name), so a
+    collector added with an option named differently from upstream's shows up here."""
+    ours = set(all_collectors())
+    gaps = {
+        name
+        for name, what in flag_dispositions(settings_table()).items()
+        if what is Disposition.NOT_PROVIDED and collector_of(all_flags()[name]) in ours
+    }
+    assert gaps <= KNOWN_GAPS

@@ -103,31 +103,24 @@ def apply_upstream_flags(
                 already_off.append(written)
             else:
                 not_provided.append(written)
-    for collector, given in deprecated_collectors.items():
-        notes.append(
-            Note(
-                logging.WARNING,
-                f"the {collector} collector is deprecated in node_exporter and not provided by nodeagent; "
-                "its flags are accepted and ignored",
-                {"flags": ",".join(given)},
-            )
+    lines = [
+        (
+            logging.WARNING,
+            f"the {collector} collector is deprecated in node_exporter and not provided by nodeagent; "
+            "its flags are accepted and ignored",
+            given,
         )
-    if not_provided:
-        notes.append(
-            Note(
-                logging.WARNING,
-                "node_exporter flags accepted but not provided by nodeagent; they have no effect",
-                {"flags": ",".join(not_provided)},
-            )
+        for collector, given in deprecated_collectors.items()
+    ]
+    lines.append(
+        (
+            logging.WARNING,
+            "node_exporter flags accepted but not provided by nodeagent; they have no effect",
+            not_provided,
         )
-    if already_off:
-        notes.append(
-            Note(
-                logging.INFO,
-                "collectors switched off that nodeagent does not provide",
-                {"flags": ",".join(already_off)},
-            )
-        )
+    )
+    lines.append((logging.INFO, "collectors switched off that nodeagent does not provide", already_off))
+    notes.extend(Note(level, message, {"flags": ",".join(given)}) for level, message, given in lines if given)
     return notes
 
 
