@@ -428,3 +428,15 @@ def test_collectors_we_have_take_all_their_upstream_flags() -> None:
         if what is Disposition.NOT_PROVIDED and collector_of(all_flags()[name]) in ours
     }
     assert gaps <= KNOWN_GAPS
+
+
+def test_repeated_textfile_directory_reads_each(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """--collector.textfile.directory repeats in node_exporter 1.12: every directory is read."""
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.prom").write_text(f"from_{name} 1\n")
+    argv = ["metrics", "--collector.disable-defaults", "--collector.textfile"]
+    argv += [f"--collector.textfile.directory={tmp_path / name}" for name in ("a", "b")]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "from_a 1" in out and "from_b 1" in out
