@@ -414,8 +414,8 @@ def test_deprecated_collectors_are_the_upstream_ones() -> None:
 
 
 # node_exporter flags of collectors we have whose feature nodeagent does not implement (yet): netclass
-# reads sysfs only, not rtnetlink; arp's rtnetlink mode is on its way (issue 9, section 1).
-KNOWN_GAPS = {"collector.netclass.netlink", "collector.netclass_rtnl.with-stats", "collector.arp.netlink"}
+# reads sysfs only, not rtnetlink.
+KNOWN_GAPS = {"collector.netclass.netlink", "collector.netclass_rtnl.with-stats"}
 
 
 def test_collectors_we_have_take_all_their_upstream_flags() -> None:
