@@ -22,7 +22,7 @@ import gzip
 import html
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -179,7 +179,7 @@ class MetricsServer:
         self,
         scraper: Scraper,
         *,
-        listen_address: str = ":9100",
+        listen_address: str | Sequence[str] = ":9100",
         telemetry_path: str = "/metrics",
         max_requests: int = 40,
         logs_ready: asyncio.Event | None = None,
@@ -195,7 +195,11 @@ class MetricsServer:
         ``job_pools``: the pools of other jobs (name -> pool) whose stalls make /readyz 503 after
         ``stall_timeout`` seconds. ``web_config``: TLS, basic auth and headers (``--web.config.file``)."""
         self.scraper = scraper
-        self.listen_address = listen_address
+        # Several addresses (--web.listen-address repeated, as node_exporter takes it) share one runner.
+        self.listen_addresses = (
+            (listen_address,) if isinstance(listen_address, str) else tuple(listen_address)
+        )
+        self.listen_address = ",".join(self.listen_addresses)
         self.telemetry_path = telemetry_path
         self.max_requests = max_requests
         self.logs_ready = logs_ready  # None: the log shipper is not running, readiness does not wait for it
@@ -252,7 +256,6 @@ class MetricsServer:
 
     async def start(self) -> None:
         """Bind and start serving; raises :class:`ListenError` with a one-line reason."""
-        host, port = split_listen_address(self.listen_address)
         runner = web.AppRunner(
             self.app,
             access_log=log if log.isEnabledFor(logging.DEBUG) else None,
@@ -270,22 +273,25 @@ class MetricsServer:
         assert isinstance(capped, _CappedServer)
         capped.max_connections = self.max_connections
         tls = self.web_config.server_context() if self.web_config and self.web_config.tls_enabled else None
-        try:
+        for address in self.listen_addresses:
+            host, port = split_listen_address(address)
             try:
-                await web.TCPSite(runner, host, port, ssl_context=tls).start()
+                try:
+                    await web.TCPSite(runner, host, port, ssl_context=tls).start()
+                except OSError as exc:
+                    # ":9100" means IPv4 and IPv6; on a node with IPv6 disabled, serve IPv4 as node_exporter
+                    # does.
+                    if host is not None or exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                        raise
+                    await web.TCPSite(runner, "0.0.0.0", port, ssl_context=tls).start()
             except OSError as exc:
-                # ":9100" means IPv4 and IPv6; on a node with IPv6 disabled, serve IPv4 as node_exporter does.
-                if host is not None or exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-                    raise
-                await web.TCPSite(runner, "0.0.0.0", port, ssl_context=tls).start()
-        except OSError as exc:
-            await runner.cleanup()
-            reason = {
-                errno.EADDRINUSE: "address already in use",
-                errno.EADDRNOTAVAIL: "address not available on this host",
-                errno.EACCES: "permission denied",
-            }.get(exc.errno or 0, exc.strerror or str(exc))
-            raise ListenError(f"cannot listen on {self.listen_address}: {reason}") from None
+                await runner.cleanup()
+                reason = {
+                    errno.EADDRINUSE: "address already in use",
+                    errno.EADDRNOTAVAIL: "address not available on this host",
+                    errno.EACCES: "permission denied",
+                }.get(exc.errno or 0, exc.strerror or str(exc))
+                raise ListenError(f"cannot listen on {address}: {reason}") from None
         self._runner = runner
         self.addresses = [_format_address(a) for a in runner.addresses]
         self.listening = True
