@@ -103,6 +103,14 @@ def shown_sinks(plan: AgentPlan) -> str:
     return ",".join(s.describe() for s in config.sinks) if isinstance(config, LogsConfig) else "unknown"
 
 
+def shown_inputs(plan: AgentPlan) -> str:
+    """The inputs for the start-up log: ``name(read_from):glob|glob`` each, ``none`` without logs."""
+    config = plan.logs_config
+    if config is None:
+        return "none"
+    return ",".join(f"{i.name}({i.read_from}):{'|'.join(i.paths)}" for i in config.inputs) or "none"
+
+
 def plan_agent(settings: Settings) -> AgentPlan:
     """Check everything `run` needs; raises ConfigError (exit 2) or StartupError (exit 1)."""
     collectors = node_collectors(settings)
@@ -234,7 +242,10 @@ async def run_agent(
                 "config": settings.config_file or "none",
                 "collectors": ",".join(c.name for c in plan.collectors) or "none",
                 "logs": "on" if plan.runs_logs else "off",
+                "inputs": shown_inputs(plan),
                 "sinks": shown_sinks(plan),
+                "listen": ",".join(server.addresses),
+                "path": settings["web.telemetry-path"],
             },
         )
         if started is not None:
