@@ -17,8 +17,8 @@ apt_install() {
     command -v apt-get >/dev/null || return 1
     [ "$(id -u)" -eq 0 ] || command -v sudo >/dev/null || return 1
     echo "installing Debian packages: $*" >&2
-    as_root apt-get update -qq && DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq \
-        --no-install-recommends "$@" >/dev/null
+    as_root apt-get update -qq &&
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
 }
 
 project_venv() {
