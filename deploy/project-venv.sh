@@ -27,8 +27,13 @@ project_venv() {
     if ! command -v "$python" >/dev/null; then
         apt_install python3 || { echo "$python not found: install Python >= 3.11" >&2; return 1; }
     fi
+    local version
+    if ! version=$("$python" -c 'import sys; print("%d.%d" % sys.version_info[:2])' 2>/dev/null); then
+        echo "$python does not run: set PYTHON to a Python >= 3.11" >&2
+        return 1
+    fi
     if ! "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
-        echo "$("$python" --version 2>&1) is too old: nodeagent needs Python >= 3.11 (set PYTHON=...)" >&2
+        echo "$python is Python $version: nodeagent needs Python >= 3.11 (set PYTHON=...)" >&2
         return 1
     fi
     if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -m pip --version >/dev/null 2>&1; then
