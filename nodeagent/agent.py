@@ -13,6 +13,7 @@ import logging
 import re
 import resource
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -95,20 +96,23 @@ def logs_config(settings: Settings) -> LogsConfig | None:
 
 def shown_sinks(plan: AgentPlan) -> str:
     """The sinks for the start-up log, credentials redacted."""
+    return _shown_logs_part(plan, lambda config: ",".join(s.describe() for s in config.sinks))
+
+
+def shown_inputs(plan: AgentPlan) -> str:
+    """The inputs for the start-up log: ``name(read_from):glob|glob`` each."""
+    return _shown_logs_part(
+        plan, lambda config: ",".join(f"{i.name}({i.read_from}):{'|'.join(i.paths)}" for i in config.inputs)
+    )
+
+
+def _shown_logs_part(plan: AgentPlan, show: Callable[[LogsConfig], str]) -> str:
     if not plan.runs_logs:
         return "none"
     from nodeagent.config.logs import LogsConfig
 
     config = plan.logs_config
-    return ",".join(s.describe() for s in config.sinks) if isinstance(config, LogsConfig) else "unknown"
-
-
-def shown_inputs(plan: AgentPlan) -> str:
-    """The inputs for the start-up log: ``name(read_from):glob|glob`` each, ``none`` without logs."""
-    config = plan.logs_config
-    if config is None:
-        return "none"
-    return ",".join(f"{i.name}({i.read_from}):{'|'.join(i.paths)}" for i in config.inputs) or "none"
+    return (show(config) or "none") if isinstance(config, LogsConfig) else "unknown"
 
 
 def plan_agent(settings: Settings) -> AgentPlan:
