@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, free_port, require_binary
+from tests.deploy.conftest import stop
 
 pytestmark = pytest.mark.peer
 
@@ -171,12 +172,7 @@ def test_every_dashboard_query_returns_data(tmp_path: Path, http_sinks: str) -> 
                 pytest.fail(f"no data within {DATA_TIMEOUT}s for: {empty}\n{stderr}")
             time.sleep(1)
     finally:
-        for proc in (agent, prometheus):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        stop(agent)
+        stop(prometheus)
         agent_log.close()
         prometheus_log.close()

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import ROOT, free_port, require_binary
-from tests.deploy.conftest import DATA, find
+from tests.deploy.conftest import DATA, find, stop
 
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus-scrape-config.yaml"
 PROMTOOL_TIMEOUT = 60
@@ -215,12 +215,7 @@ def test_scrape_config_keeps_only_agents_and_names_them_by_node(tmp_path: Path) 
                 pytest.fail(f"prometheus did not discover the targets within {PROMETHEUS_TIMEOUT}s")
             time.sleep(0.2)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
         log.close()
     [active] = data["activeTargets"]
     assert active["labels"] == {
