@@ -54,16 +54,6 @@ def component_overlay(component: Path, directory: Path) -> Path:
     return directory
 
 
-def stop(proc: subprocess.Popen[Any]) -> None:
-    """SIGTERM, and SIGKILL after 10 s: a peer or agent this test started."""
-    proc.terminate()
-    try:
-        proc.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
 def find(objects: Iterable[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
     matches = [
         o for o in objects if o.get("kind") == kind and (name is None or o["metadata"]["name"] == name)

@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, free_port, require_binary
-from tests.deploy.conftest import stop
+from tests.conftest import ROOT, free_port, running_prometheus
 
 pytestmark = pytest.mark.peer
 
@@ -105,12 +104,11 @@ def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
 
 
 def test_every_dashboard_query_returns_data(tmp_path: Path, http_sinks: str) -> None:
-    prometheus_binary = require_binary("prometheus")
     logs_dir = tmp_path / "logs"
     logs_dir.mkdir()
     app_log = logs_dir / "app.log"
     app_log.write_text("".join(f"line {n}\n" for n in range(100)))
-    agent_port, prometheus_port = free_port(), free_port()
+    agent_port = free_port()
     config = {
         "logs": {
             "state_dir": str(tmp_path / "state"),
@@ -139,40 +137,35 @@ def test_every_dashboard_query_returns_data(tmp_path: Path, http_sinks: str) -> 
         )
     )
     agent_args = [f"--config={tmp_path / 'agent.yaml'}", f"--web.listen-address=127.0.0.1:{agent_port}"]
-    agent_log, prometheus_log = (tmp_path / "agent.log").open("w"), (tmp_path / "prometheus.log").open("w")
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "nodeagent", "run", *agent_args], stdout=subprocess.DEVNULL, stderr=agent_log
-    )
-    prometheus = subprocess.Popen(
-        [
-            prometheus_binary,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{prometheus_port}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=prometheus_log,
-    )
-    prometheus_url = f"http://127.0.0.1:{prometheus_port}"
-    try:
-        wait_for(f"http://127.0.0.1:{agent_port}/readyz", agent, "the agent")
-        wait_for(f"{prometheus_url}/-/ready", prometheus, "prometheus")
-        queries = dashboard_queries()
-        for variable, value in VARIABLES.items():
-            queries = {title: expr.replace(variable, value) for title, expr in queries.items()}
-        deadline = time.monotonic() + DATA_TIMEOUT
-        while True:
-            with app_log.open("a") as log:  # keep the pipeline busy
-                log.write(f"line at {time.time()}\n")
-            empty = sorted(title for title, expr in queries.items() if not query(prometheus_url, expr))
-            if not empty:
-                break
-            if time.monotonic() > deadline:
-                stderr = (tmp_path / "agent.log").read_text()[-2000:]
-                pytest.fail(f"no data within {DATA_TIMEOUT}s for: {empty}\n{stderr}")
-            time.sleep(1)
-    finally:
-        stop(agent)
-        stop(prometheus)
-        agent_log.close()
-        prometheus_log.close()
+    with (
+        (tmp_path / "agent.log").open("w") as agent_log,
+        subprocess.Popen(
+            [sys.executable, "-m", "nodeagent", "run", *agent_args],
+            stdout=subprocess.DEVNULL,
+            stderr=agent_log,
+        ) as agent,
+        running_prometheus(tmp_path / "prometheus.yml", tmp_path) as (prometheus_port, prometheus),
+    ):
+        try:
+            prometheus_url = f"http://127.0.0.1:{prometheus_port}"
+            wait_for(f"http://127.0.0.1:{agent_port}/readyz", agent, "the agent")
+            wait_for(f"{prometheus_url}/-/ready", prometheus, "prometheus")
+            all_queries_return_data(prometheus_url, app_log, tmp_path / "agent.log")
+        finally:
+            agent.terminate()
+
+
+def all_queries_return_data(prometheus_url: str, app_log: Path, agent_log: Path) -> None:
+    queries = dashboard_queries()
+    for variable, value in VARIABLES.items():
+        queries = {title: expr.replace(variable, value) for title, expr in queries.items()}
+    deadline = time.monotonic() + DATA_TIMEOUT
+    while True:
+        with app_log.open("a") as log:  # keep the pipeline busy
+            log.write(f"line at {time.time()}\n")
+        empty = sorted(title for title, expr in queries.items() if not query(prometheus_url, expr))
+        if not empty:
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"no data within {DATA_TIMEOUT}s for: {empty}\n{agent_log.read_text()[-2000:]}")
+        time.sleep(1)
