@@ -42,7 +42,9 @@ def resolve_kubeconfig(explicit: str | None, environ: Mapping[str, str] | None =
 class Cluster:
     """An open, read-only connection: `async with Cluster(...) as cluster: await cluster.nodes()`."""
 
-    def __init__(self, kubeconfig: str | None, context: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, kubeconfig: str | None, context: str | None = None, timeout: float | None = 30.0
+    ) -> None:
         self._kubeconfig = kubeconfig
         self._context = context
         self._timeout = timeout
