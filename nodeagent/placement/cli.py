@@ -137,6 +137,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "the prediction with what the cluster shows",
     )
     parser.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="keep watching the cluster (implies --live) and serve the verdicts as Prometheus metrics on "
+        "--metrics-address: the in-cluster placement monitor (manifests/components/placement-monitor)",
+    )
+    parser.add_argument(
+        "--metrics-address",
+        default=":9102",
+        metavar="[HOST]:PORT",
+        help="--watch: where to serve /metrics and /healthz; default %(default)s",
+    )
+    parser.add_argument(
         "--kubeconfig",
         metavar="PATH",
         help="live: kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)",
@@ -198,6 +211,13 @@ def _check_inputs(args: argparse.Namespace) -> None:
         args.output = "patch"
     if args.daemonset and args.namespace and "/" not in args.daemonset:
         args.daemonset = f"{args.namespace}/{args.daemonset}"
+    if args.watch:
+        if args.nodes or args.pods or args.filename or args.kustomize or args.output != "table":
+            raise InputError(
+                "--watch reads everything from the cluster and serves metrics; it takes no -f, -k, "
+                "--nodes, --pods or -o"
+            )
+        args.live = True
     if args.live and (args.nodes or args.pods):
         raise InputError("--nodes and --pods are for offline checks; --live reads them from the cluster")
     if not args.live:
@@ -324,6 +344,19 @@ def run(args: argparse.Namespace, stdin: IO[str] | None = None, stdout: IO[str] 
     stdout = stdout or sys.stdout
     try:
         _check_inputs(args)
+        if args.watch:
+            from nodeagent.placement.monitor import run_monitor
+
+            kubeconfig = resolve_kubeconfig(args.kubeconfig)
+            return _run_coroutine(
+                run_monitor(
+                    kubeconfig,
+                    args.context,
+                    args.request_timeout or None,
+                    args.metrics_address,
+                    _platforms(args),
+                )
+            )
         if args.live:
             checked, problems = _run_coroutine(check_live(args, stdin))
         else:

@@ -126,6 +126,26 @@ class NodeUsage:
         if pod.owner is not None and pod.owner.kind == "DaemonSet":
             self.daemon_pods.setdefault((pod.namespace, pod.owner.name), []).append(pod)
 
+    def remove(self, pod: ExistingPod) -> None:
+        """Undo add(pod) (the placement monitor's pod deletions and updates); ``pod`` is the added object."""
+        self.pod_count -= 1
+        requested = self.requested
+        for name, amount in pod.requests.items():
+            left = requested.get(name, 0) - amount
+            if left:
+                requested[name] = left
+            else:
+                requested.pop(name, None)
+        if pod.host_ports:
+            self.ports = [(port, holder) for port, holder in self.ports if holder is not pod]
+        if pod.owner is not None and pod.owner.kind == "DaemonSet":
+            key = (pod.namespace, pod.owner.name)
+            pods = [held for held in self.daemon_pods.get(key, ()) if held is not pod]
+            if pods:
+                self.daemon_pods[key] = pods
+            else:
+                self.daemon_pods.pop(key, None)
+
 
 _NO_USAGE = NodeUsage()
 
