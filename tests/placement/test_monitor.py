@@ -12,6 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
+import yaml
 
 from nodeagent.placement.model import pod_from_obj
 from nodeagent.placement.rules import NodeUsage
@@ -143,6 +144,17 @@ async def test_new_tainted_node_gets_its_verdict_series_through_watches(monitor)
         (first, *_) = cluster.watch_requests(path)
         assert first["allowWatchBookmarks"].lower() == "true" and first["resourceVersion"]
 
+    # The component's ClusterRole grants exactly the calls made.
+    used = {
+        (
+            "watch" if query.get("watch") else "list",
+            "apps" if path.startswith("/apis/apps/") else "",
+            path.rsplit("/", 1)[1],
+        )
+        for _, path, query in cluster.requests
+    }
+    assert used == granted()
+
     # The node leaves again: its series go.
     await cluster.change("nodes", "DELETED", joining)
     await wait_for(url, lambda t: 'node="edge-1"' not in t, "the removed node's series to go")
@@ -168,6 +180,18 @@ async def test_gone_resource_version_lists_again(monitor):
         "the DaemonSet's removal",
     )
     assert "nodeagent_daemonset_nodes{" in text
+
+
+def granted() -> set[tuple[str, str, str]]:
+    rbac = ROOT / "manifests" / "components" / "placement-monitor" / "rbac.yaml"
+    role = next(doc for doc in yaml.safe_load_all(rbac.read_text()) if doc["kind"] == "ClusterRole")
+    return {
+        (verb, group, resource)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
 
 
 PATHS = {"nodes": "/api/v1/nodes", "pods": "/api/v1/pods", "daemonsets": "/apis/apps/v1/daemonsets"}
