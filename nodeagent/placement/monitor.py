@@ -63,7 +63,14 @@ class Problem:
     reasons: dict[str, str]  # rule -> first reason message
 
 
+# Excluded nodes export no series of their own, only counts: one shared record each, without reason texts
+# (a DaemonSet for one pool of a big cluster excludes most nodes).
+_EXCLUDED = {by_design: Problem(Verdict.EXCLUDED, by_design, {}) for by_design in (False, True)}
+
+
 def _problem(result: NodeResult) -> Problem:
+    if result.verdict == Verdict.EXCLUDED:
+        return _EXCLUDED[result.by_design]
     reasons: dict[str, str] = {}
     for reason in result.reasons:
         reasons.setdefault(reason.rule.value, quote(reason.message, REASON_BYTES))
@@ -197,7 +204,11 @@ class PlacementState:
             problems[node.name] = _problem(result)
 
     async def evaluate_dirty(self) -> None:
-        """Re-evaluate what changed: whole DaemonSets, then changed nodes against every DaemonSet."""
+        """Re-evaluate what changed: whole DaemonSets, then changed nodes against the other DaemonSets.
+
+        Nodes changed while this runs (it yields between DaemonSets) stay dirty for the next call."""
+        names, self.dirty_nodes = self.dirty_nodes, set()
+        done: set[tuple[str, str]] = set()
         while self.dirty_daemonsets:
             key = self.dirty_daemonsets.pop()
             prepared = self.daemonsets.get(key)
@@ -206,14 +217,15 @@ class PlacementState:
             self.problems[key] = {}
             for node in list(self.nodes.values()):
                 self._evaluate(prepared, node)
+            done.add(key)
             await asyncio.sleep(0)
-        if self.dirty_nodes:
-            names, self.dirty_nodes = self.dirty_nodes, set()
-            nodes = [self.nodes[name] for name in names if name in self.nodes]
-            for prepared in list(self.daemonsets.values()):
-                for node in nodes:
-                    self._evaluate(prepared, node)
-                await asyncio.sleep(0)
+        nodes = [self.nodes[name] for name in names if name in self.nodes]
+        if nodes:
+            for key, prepared in list(self.daemonsets.items()):
+                if key not in done:
+                    for node in nodes:
+                        self._evaluate(prepared, node)
+                    await asyncio.sleep(0)
 
     @property
     def dirty(self) -> bool:

@@ -184,6 +184,7 @@ class Prepared:
     term_errors: list[tuple[int, str]]
     checked_requests: dict[str, int]
     platforms: tuple[Platform, ...]
+    selected: frozenset[str]  # label keys of the DaemonSet's own nodeSelector and affinity
 
 
 def image_platforms(template: PodTemplate, given: tuple[Platform, ...] = ()) -> tuple[Platform, ...]:
@@ -222,6 +223,7 @@ def prepare(ds: DaemonSet, platforms: tuple[Platform, ...] = ()) -> Prepared:
             if amount > 0 and scheduler_checks(name)
         },
         platforms=image_platforms(template, platforms),
+        selected=frozenset(selected_labels(template)),
     )
 
 
@@ -346,7 +348,7 @@ def rule_node_affinity(p: Prepared, node: Node) -> list[Reason]:
 def platform_mismatch(p: Prepared, node: Node) -> tuple[str, str] | None:
     """(label key, node's value) when the node's OS, else its architecture, is not one the images run on
     and the DaemonSet's own selection does not already look at that label; None otherwise."""
-    selected = selected_labels(p.ds.template)
+    selected = p.selected
     node_os = node.label(OS_LABELS)
     if (
         node_os
