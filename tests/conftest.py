@@ -62,6 +62,15 @@ def _copy_file_or_link(src: str, dst: str) -> None:
     shutil.copyfile(src, dst)
 
 
+def _restore_proc_self(self_link: Path) -> None:
+    """proc/self arrives as a file holding its target (a PID): a link again, as procfs has it."""
+    if self_link.is_file() and not self_link.is_symlink():
+        target = self_link.read_text().strip()
+        if target.isdigit():
+            self_link.unlink()
+            self_link.symlink_to(target)
+
+
 def materialize_node_exporter_fixture(src: Path, dst: Path) -> Path:
     """Copy node_exporter's fake host to ``dst`` with its symlinks restored.
 
@@ -75,6 +84,7 @@ def materialize_node_exporter_fixture(src: Path, dst: Path) -> Path:
     shutil.copytree(src / "sys", dst / "sys", symlinks=True, copy_function=_copy_file_or_link)
     for empty in LOST_EMPTY_DIRS:
         (dst / empty).mkdir(parents=True, exist_ok=True)
+    _restore_proc_self(dst / "proc" / "self")
     for root, dirs, _ in os.walk(dst):  # the shared tree is read-only; let pytest clean the copy up
         for name in dirs:
             os.chmod(os.path.join(root, name), 0o755)
