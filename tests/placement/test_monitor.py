@@ -223,3 +223,79 @@ def test_metrics_address_is_checked():
     for bad in ("9102", "host:", "host:99999"):
         with pytest.raises(Exception, match="metrics-address"):
             parse_address(bad)
+
+
+async def test_incremental_state_equals_a_fresh_check():
+    """After a run of watch events, the monitor's verdicts are a one-shot check's of the final objects."""
+    import random
+
+    from nodeagent.placement.model import daemonset_from_obj, node_from_obj
+    from nodeagent.placement.monitor import PlacementState
+    from nodeagent.placement.rules import evaluate, index_usage
+    from tests.placement.builders import DAEMONSETS, MODERN_NODES, MODERN_PODS, SEEDS, read_objects
+
+    nodes = {obj["metadata"]["name"]: obj for obj in read_objects(MODERN_NODES)}
+    pods = {
+        f"p{i}": dict(obj, metadata=dict(obj["metadata"], uid=f"p{i}"))
+        for i, obj in enumerate(read_objects(MODERN_PODS))
+    }
+    daemonsets = {
+        obj["metadata"]["name"]: obj
+        for path in [*DAEMONSETS.glob("*.yaml"), *SEEDS.glob("*.yaml")]
+        for obj in read_objects(path)
+        if obj.get("kind") == "DaemonSet"
+    }
+    state = PlacementState()
+    state.replace("nodes", list(nodes.values()))
+    state.replace("pods", list(pods.values()))
+    state.replace("daemonsets", list(daemonsets.values()))
+    await state.evaluate_dirty()
+    rng = random.Random(5)
+    port = {"containerPort": 9100, "hostPort": 9100}
+    for step in range(60):
+        choice = rng.randrange(5)
+        if choice == 0:  # a node gets or loses a taint
+            name = rng.choice(sorted(nodes))
+            obj = copy.deepcopy(nodes[name])
+            obj["spec"]["taints"] = (
+                [] if rng.random() < 0.5 else [{"key": f"t{step}", "effect": "NoSchedule"}]
+            )
+            nodes[name] = obj
+            state.apply("nodes", "MODIFIED", obj)
+        elif choice == 1:  # a pod holding a host port lands on a node
+            target = rng.choice(sorted(nodes))
+            obj = {"metadata": {"name": f"n{step}", "namespace": "default", "uid": f"n{step}"},
+                   "spec": {"nodeName": target, "containers": [{"name": "c", "ports": [port]}]},
+                   "status": {"phase": "Running"}}  # fmt: skip
+            pods[f"n{step}"] = obj
+            state.apply("pods", "ADDED", obj)
+        elif choice == 2 and pods:  # a pod goes
+            key = rng.choice(sorted(pods))
+            state.apply("pods", "DELETED", pods.pop(key))
+        elif choice == 3:  # a DaemonSet starts tolerating everything, or stops
+            name = rng.choice(sorted(daemonsets))
+            obj = copy.deepcopy(daemonsets[name])
+            spec = obj["spec"]["template"]["spec"]
+            spec["tolerations"] = [] if spec.get("tolerations") else [{"operator": "Exists"}]
+            daemonsets[name] = obj
+            state.apply("daemonsets", "MODIFIED", obj)
+        elif choice == 4 and step % 2:  # a node joins
+            obj = copy.deepcopy(nodes["worker-1"])
+            obj["metadata"]["name"] = f"joined-{step}"
+            nodes[obj["metadata"]["name"]] = obj
+            state.apply("nodes", "ADDED", obj)
+        if rng.random() < 0.3:
+            await state.evaluate_dirty()
+    await state.evaluate_dirty()
+
+    model_nodes = [node_from_obj(obj, []) for obj in nodes.values()]
+    usage = index_usage(pod_from_obj(obj, []) for obj in pods.values())
+    for obj in daemonsets.values():
+        ds = daemonset_from_obj(obj, "test")
+        fresh = {
+            r.node.name: r.verdict
+            for r in evaluate(ds, model_nodes, usage).nodes
+            if r.verdict.value != "runs"
+        }
+        kept = {node: problem.verdict for node, problem in state.problems[(ds.namespace, ds.name)].items()}
+        assert kept == fresh, ds.key
