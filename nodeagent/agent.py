@@ -26,6 +26,7 @@ from nodeagent.pools import BoundedPool, log_io_pool, scrape_pool
 if TYPE_CHECKING:  # imported when run: `nodeagent metrics` plans collectors without aiohttp
     from nodeagent.config.logs import LogsConfig
     from nodeagent.server import MetricsServer
+    from nodeagent.webconfig import WebConfigSource
 
 log = logging.getLogger("nodeagent.agent")
 
@@ -44,6 +45,7 @@ class AgentPlan:
     node_name: str
     collectors: list[Collector]
     logs_config: LogsConfig | None  # when the log shipper runs
+    web_config: WebConfigSource | None = None  # --web.config.file, loaded and checked
 
     @property
     def runs_logs(self) -> bool:
@@ -109,8 +111,17 @@ def plan_agent(settings: Settings) -> AgentPlan:
     config = logs_config(settings)
     if not settings["metrics"] and config is None:
         raise ConfigError("nothing to run: node metrics and the log shipper are both off", key="metrics")
+    web_config = None
+    if settings.get("web.config.file"):
+        from nodeagent.webconfig import WebConfigSource
+
+        web_config = WebConfigSource(settings["web.config.file"])
     return AgentPlan(
-        settings=settings, node_name=node_name(settings), collectors=collectors, logs_config=config
+        settings=settings,
+        node_name=node_name(settings),
+        collectors=collectors,
+        logs_config=config,
+        web_config=web_config,
     )
 
 
@@ -137,11 +148,11 @@ async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
         await server.stop()
 
 
-async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event) -> None:
+async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event, pool: BoundedPool) -> None:
     from nodeagent.logs.shipper import run_logs
 
     assert plan.logs_config is not None  # the job is created only when the shipper runs
-    await run_logs(plan.logs_config, node_name=plan.node_name, stop=stop, ready=ready)
+    await run_logs(plan.logs_config, node_name=plan.node_name, stop=stop, ready=ready, executor=pool)
     if not stop.is_set():
         raise RuntimeError("the log shipper stopped on its own")
 
@@ -200,8 +211,8 @@ async def run_agent(
     runtime.quiet_loop_errors(loop)
     open_files = runtime.raise_open_file_limit()
     pools = make_pools()
-    # The log shipper's blocking calls (asyncio.to_thread) run on the loop's default executor: make that
-    # its own pool. Nothing else here uses the default executor.
+    # The log shipper is handed its pool; the loop's default executor (asyncio.to_thread elsewhere in the
+    # shipper's sinks, aiohttp's resolver) is that pool too, so nothing of it lands on the scrape pool.
     loop.set_default_executor(pools["logs"])
     logs_ready = asyncio.Event() if plan.runs_logs else None
     max_connections = settings["web.max-connections"]
@@ -222,6 +233,7 @@ async def run_agent(
         pool=pools["scrape"],
         job_pools={"log shipper": pools["logs"]} if plan.runs_logs else None,
         stall_timeout=settings["web.stall-timeout"],
+        web_config=plan.web_config,
     )
     try:
         await server.start()
@@ -244,7 +256,7 @@ async def run_agent(
             async with asyncio.TaskGroup() as group:
                 group.create_task(_serve(server, stop), name="http-server")
                 if logs_ready is not None:
-                    group.create_task(_ship_logs(plan, stop, logs_ready), name="log-shipper")
+                    group.create_task(_ship_logs(plan, stop, logs_ready, pools["logs"]), name="log-shipper")
                     group.create_task(_announce_ready(server, logs_ready, stop), name="log-ready")
 
         return await _supervise(asyncio.create_task(jobs(), name="agent-jobs"), stop)

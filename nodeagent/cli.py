@@ -1,19 +1,23 @@
-"""The command line: ``nodeagent run | metrics | version | check-placement``.
+"""The command line: ``nodeagent [run] | metrics | version | check-placement``.
 
 ``run`` and ``metrics`` take one flag per setting: the core ones from :mod:`nodeagent.config.core` and the
-collector ones generated from the collector registry, with node_exporter's names. Exit codes: 0 done,
-1 failure while running, 2 refused configuration (bad flag, bad config file, address in use).
+collector ones generated from the collector registry, with node_exporter's names. Without a command,
+``nodeagent FLAGS`` is ``nodeagent run FLAGS``, so node_exporter's command lines (a DaemonSet's args,
+Debian's ``ARGS``) run unchanged; node_exporter's other flags (aliases, collectors we lack) are accepted as
+:mod:`nodeagent.config.upstream_flags` says. Exit codes: 0 done, 1 failure while running, 2 refused
+configuration (bad flag, bad config file, address in use).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import platform
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from nodeagent import __version__
 from nodeagent.config import (
@@ -25,9 +29,19 @@ from nodeagent.config import (
     resolve_settings,
     settings_table,
 )
+from nodeagent.config.compat import (
+    apply_upstream_flags,
+    check_exclusive_pairs,
+    check_host_paths,
+    extra_flags,
+    repeatable,
+)
+from nodeagent.config.upstream_flags import Kind
 
 EXIT_OK, EXIT_FAILURE, EXIT_CONFIG = 0, 1, 2
 SETTINGS_COMMANDS = ("run", "metrics")
+TOP_LEVEL_FLAGS = ("-h", "--help", "--version")
+UPSTREAM_DEST = "upstream:"  # argparse destination prefix of node_exporter flags that are not settings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -38,7 +52,7 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_CONFIG, f"nodeagent: error: {message} (see {self.prog} --help)\n")
 
 
-def _is_boolean(setting: Setting) -> bool:
+def is_boolean(setting: Setting) -> bool:
     return setting.is_switch or setting.parse in (parse_bool, parse_optional_bool)
 
 
@@ -56,7 +70,7 @@ def add_setting_arguments(parser: argparse.ArgumentParser, table: dict[str, Sett
     for setting in table.values():
         group = collectors if setting.key.startswith("collector.") else core
         text = setting.help.replace("%", "%%")
-        if _is_boolean(setting):
+        if is_boolean(setting):
             if setting.default is not None:
                 text += f" (default: {str(setting.default).lower()})"
             group.add_argument(
@@ -76,10 +90,23 @@ def add_setting_arguments(parser: argparse.ArgumentParser, table: dict[str, Sett
                 help=argparse.SUPPRESS,
             )
         else:
-            if setting.default not in (None, ""):
+            if setting.default not in (None, "", ()):
                 text += f" (default: {str(setting.default).replace('%', '%%')})"
             metavar = setting.metavar or setting.key.rsplit(".", 1)[-1].upper()
-            group.add_argument(setting.flag, dest=setting.key, default=None, metavar=metavar, help=text)
+            action = "append" if repeatable(setting.key) else "store"
+            group.add_argument(
+                setting.flag, dest=setting.key, default=None, metavar=metavar, help=text, action=action
+            )
+    for name, flag in extra_flags(table).items():  # accepted, documented in the README, not in --help
+        dest = f"{UPSTREAM_DEST}{name}"
+        if flag.kind is Kind.BOOL:
+            parser.add_argument(f"--{name}", dest=dest, nargs="?", const="true", help=argparse.SUPPRESS)
+            parser.add_argument(
+                f"--no-{name}", dest=dest, action="store_const", const="false", help=argparse.SUPPRESS
+            )
+        else:
+            action = "append" if flag.kind is Kind.STRINGS else "store"
+            parser.add_argument(f"--{name}", dest=dest, action=action, help=argparse.SUPPRESS)
 
 
 def build_parser(command: str | None = None, table: dict[str, Setting] | None = None) -> _Parser:
@@ -89,6 +116,8 @@ def build_parser(command: str | None = None, table: dict[str, Setting] | None = 
         allow_abbrev=False,
         description="Node agent: node_exporter-compatible metrics and a log shipper, "
         "plus a DaemonSet placement checker.",
+        epilog="Without a COMMAND, nodeagent runs the agent: 'nodeagent [FLAGS]' is 'nodeagent run [FLAGS]' "
+        "and takes node_exporter's flags (see 'nodeagent run --help').",
     )
     parser.add_argument("--version", action="version", version=version_text())
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -119,10 +148,39 @@ def version_text() -> str:
     return f"nodeagent {__version__} ({platform.python_implementation()} {platform.python_version()})"
 
 
+def _flag_value(raw: Any) -> Any:
+    """A repeatable flag's values as argparse collected them: one value as such, several as a list (for
+    the setting's parser to take, or to refuse when it takes one value)."""
+    if isinstance(raw, list) and len(raw) == 1:
+        return raw[0]
+    return raw
+
+
 def resolve_from_args(args: argparse.Namespace, table: dict[str, Setting]) -> Settings:
-    """Settings from defaults < ``--config`` file < flags; raises ConfigError."""
+    """Settings from defaults < ``--config`` file < flags, node_exporter's flags applied and its
+    include/exclude refusals checked; raises ConfigError."""
+    from nodeagent.metrics.registry import enabled_collectors
+
     values = vars(args)
-    return resolve_settings(table, values.get("config"), {key: values.get(key) for key in table})
+    flag_values = {key: _flag_value(values.get(key)) for key in table}
+    upstream = {
+        name: values[f"{UPSTREAM_DEST}{name}"]
+        for name in extra_flags(table)
+        if values.get(f"{UPSTREAM_DEST}{name}") is not None
+    }
+    notes = apply_upstream_flags(table, flag_values, upstream)
+    settings = resolve_settings(table, values.get("config"), flag_values)
+    settings.notes.extend(notes)
+    enabled = enabled_collectors(settings.values, settings["collector.disable-defaults"])
+    check_exclusive_pairs(settings, upstream, enabled)
+    return settings
+
+
+def log_notes(settings: Settings) -> None:
+    """What the configuration asked that nodeagent reads differently, once, on the agent's log."""
+    logger = logging.getLogger("nodeagent.config")
+    for note in settings.notes:
+        logger.log(note.level, note.message, extra=note.fields)
 
 
 def _refuse(message: object) -> int:
@@ -141,6 +199,7 @@ def cmd_run(settings: Settings) -> int:
     from nodeagent.server import ListenError
 
     with setup_logging(settings["log.level"], settings["log.format"]):
+        log_notes(settings)
         try:
             plan = plan_agent(settings)
         except ConfigError as exc:
@@ -159,6 +218,7 @@ def cmd_metrics(settings: Settings) -> int:
     from nodeagent.metrics.scrape import Scraper
 
     with setup_logging(settings["log.level"], settings["log.format"], background=False):
+        log_notes(settings)
         try:
             collectors = node_collectors(settings)
         except ConfigError as exc:
@@ -184,6 +244,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``nodeagent`` and ``python -m nodeagent``; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     command = argv[0] if argv and not argv[0].startswith("-") else None
+    if command is None and not (argv and argv[0] in TOP_LEVEL_FLAGS):
+        command, argv = "run", ["run", *argv]  # node_exporter's command line (or Debian's empty ARGS)
     table = None
     if command in SETTINGS_COMMANDS:
         table = settings_table()
@@ -203,6 +265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     assert table is not None
     try:
         settings = resolve_from_args(args, table)
+        check_host_paths(settings)
     except ConfigError as exc:
         return _refuse(exc)
     if args.command == "run":

@@ -26,6 +26,14 @@ class RefusedFile(OSError):
     """A path the agent will not read: not a regular file, or resolving outside its roots."""
 
 
+class OutsideRoots(RefusedFile):
+    """A path that resolves (through symlinks) outside the allowed roots; ``target`` is where to."""
+
+    def __init__(self, message: str, target: str) -> None:
+        super().__init__(message)
+        self.target = target
+
+
 def is_under(path: str, root: str) -> bool:
     """``path`` is ``root`` or lies below it (both absolute and normalised)."""
     return path == root or path.startswith(root.rstrip("/") + "/")
@@ -68,7 +76,7 @@ def open_regular(
         if roots is not None:
             target = fd_path(fd)
             if not any(is_under(target, os.path.normpath(root)) for root in roots):
-                raise RefusedFile(f"{quote(path)} resolves outside the allowed roots")
+                raise OutsideRoots(f"{quote(path)} resolves outside the allowed roots", target)
         # Regular files ignore O_NONBLOCK; clear it anyway so a later reader sees ordinary semantics.
         os.set_blocking(fd, True)
     except BaseException:

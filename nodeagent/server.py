@@ -9,6 +9,9 @@ Whoever reaches the port is untrusted: connections are capped (the oldest idle o
 one), idle and slow ones are closed after :data:`IDLE_TIMEOUT_SECONDS` (aiohttp's default is an hour),
 a request body is never read (the connection is closed instead), request lines up to node_exporter's
 1 MiB are accepted (long ``collect[]`` lists), and no response names the Python or aiohttp version.
+
+With ``--web.config.file`` (:mod:`nodeagent.webconfig`) the listener speaks TLS, every route but the
+kubelet's probes (/healthz, /readyz) asks for basic auth, and the file's headers go on every response.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import gzip
 import html
 import logging
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -33,6 +36,7 @@ from nodeagent.metrics.registry import Collector
 from nodeagent.metrics.scrape import FilterError, Scraper
 from nodeagent.pools import BoundedPool, scrape_pool
 from nodeagent.safeio import quote
+from nodeagent.webconfig import BasicAuth, RateLimiter, WebConfigSource, client_allowed
 
 log = logging.getLogger("nodeagent.server")
 
@@ -45,6 +49,9 @@ IDLE_TIMEOUT_SECONDS = 15.0
 MAX_REQUEST_LINE_BYTES = (1 << 20) + 4096  # as Go's net/http (node_exporter): 1 MiB plus its 4 KiB slack
 MAX_HEADER_FIELD_BYTES = 64 << 10
 SERVER_HEADER = "nodeagent"
+# Reachable without basic auth and never rate limited: the kubelet's probes cannot send a password.
+PROBE_PATHS = frozenset({"/healthz", "/readyz"})
+WEB_HEADERS = web.RequestKey("web_headers", dict)  # the web config file's headers for this response
 REFUSED_LOG_INTERVAL_SECONDS = 10.0
 
 SCRAPE_REQUESTS = Counter(
@@ -172,7 +179,7 @@ class MetricsServer:
         self,
         scraper: Scraper,
         *,
-        listen_address: str = ":9100",
+        listen_address: str | Sequence[str] = ":9100",
         telemetry_path: str = "/metrics",
         max_requests: int = 40,
         logs_ready: asyncio.Event | None = None,
@@ -181,13 +188,18 @@ class MetricsServer:
         pool: BoundedPool | None = None,
         job_pools: Mapping[str, BoundedPool] | None = None,
         stall_timeout: float = 60.0,
+        web_config: WebConfigSource | None = None,
     ) -> None:
         """``pool``: where scrapes run (default: a pool of its own). ``scrape_timeout``: a scrape not done
         by then is answered 503 and given up (a Prometheus scrape-timeout header can only lower it).
         ``job_pools``: the pools of other jobs (name -> pool) whose stalls make /readyz 503 after
-        ``stall_timeout`` seconds."""
+        ``stall_timeout`` seconds. ``web_config``: TLS, basic auth and headers (``--web.config.file``)."""
         self.scraper = scraper
-        self.listen_address = listen_address
+        # Several addresses (--web.listen-address repeated, as node_exporter takes it) share one runner.
+        self.listen_addresses = (
+            (listen_address,) if isinstance(listen_address, str) else tuple(listen_address)
+        )
+        self.listen_address = ",".join(self.listen_addresses)
         self.telemetry_path = telemetry_path
         self.max_requests = max_requests
         self.logs_ready = logs_ready  # None: the log shipper is not running, readiness does not wait for it
@@ -196,6 +208,10 @@ class MetricsServer:
         self.pool = pool if pool is not None else scrape_pool()
         self.job_pools: dict[str, BoundedPool] = {"scrape": self.pool, **(job_pools or {})}
         self.stall_timeout = stall_timeout
+        self.web_config = web_config
+        self._auth = BasicAuth() if web_config is not None else None
+        self._rate_limiter: RateLimiter | None = None
+        self._last_refusal_log = 0.0
         self.listening = False
         self.stopping = False
         self.addresses: list[str] = []
@@ -204,7 +220,10 @@ class MetricsServer:
         self.app = self._build_app()
 
     def _build_app(self) -> web.Application:
-        app = web.Application(middlewares=[_close_instead_of_reading_bodies])
+        middlewares = [_close_instead_of_reading_bodies]  # outermost: a 401 closes instead of reading too
+        if self.web_config is not None:
+            middlewares.append(self._apply_web_config)
+        app = web.Application(middlewares=middlewares)
         app.on_response_prepare.append(_set_server_header)
         app.router.add_get(self.telemetry_path, self.handle_metrics)
         if self.telemetry_path != "/":
@@ -237,7 +256,6 @@ class MetricsServer:
 
     async def start(self) -> None:
         """Bind and start serving; raises :class:`ListenError` with a one-line reason."""
-        host, port = split_listen_address(self.listen_address)
         runner = web.AppRunner(
             self.app,
             access_log=log if log.isEnabledFor(logging.DEBUG) else None,
@@ -254,26 +272,38 @@ class MetricsServer:
         capped.__class__ = _CappedServer  # the same object, with the connection limit
         assert isinstance(capped, _CappedServer)
         capped.max_connections = self.max_connections
-        try:
+        tls = self.web_config.server_context() if self.web_config and self.web_config.tls_enabled else None
+        for address in self.listen_addresses:
+            host, port = split_listen_address(address)
             try:
-                await web.TCPSite(runner, host, port).start()
+                try:
+                    await web.TCPSite(runner, host, port, ssl_context=tls).start()
+                except OSError as exc:
+                    # ":9100" means IPv4 and IPv6; on a node with IPv6 disabled, serve IPv4 as node_exporter
+                    # does.
+                    if host is not None or exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+                        raise
+                    await web.TCPSite(runner, "0.0.0.0", port, ssl_context=tls).start()
             except OSError as exc:
-                # ":9100" means IPv4 and IPv6; on a node with IPv6 disabled, serve IPv4 as node_exporter does.
-                if host is not None or exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-                    raise
-                await web.TCPSite(runner, "0.0.0.0", port).start()
-        except OSError as exc:
-            await runner.cleanup()
-            reason = {
-                errno.EADDRINUSE: "address already in use",
-                errno.EADDRNOTAVAIL: "address not available on this host",
-                errno.EACCES: "permission denied",
-            }.get(exc.errno or 0, exc.strerror or str(exc))
-            raise ListenError(f"cannot listen on {self.listen_address}: {reason}") from None
+                await runner.cleanup()
+                reason = {
+                    errno.EADDRINUSE: "address already in use",
+                    errno.EADDRNOTAVAIL: "address not available on this host",
+                    errno.EACCES: "permission denied",
+                }.get(exc.errno or 0, exc.strerror or str(exc))
+                raise ListenError(f"cannot listen on {address}: {reason}") from None
         self._runner = runner
         self.addresses = [_format_address(a) for a in runner.addresses]
         self.listening = True
-        log.info("listening", extra={"address": ",".join(self.addresses), "path": self.telemetry_path})
+        log.info(
+            "listening",
+            extra={
+                "address": ",".join(self.addresses),
+                "path": self.telemetry_path,
+                "tls": tls is not None,
+                "basic_auth": bool(self.web_config and self.web_config.current().users),
+            },
+        )
 
     async def stop(self) -> None:
         """Stop accepting, let in-flight requests finish (bounded), close."""
@@ -283,6 +313,34 @@ class MetricsServer:
             await runner.cleanup()
         self.listening = False
         self.pool.shutdown(wait=False)
+        if self._auth is not None:
+            self._auth.close()
+
+    @web.middleware
+    async def _apply_web_config(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """The web config file's rules, as exporter-toolkit applies them: rate limit (429), headers,
+        client certificate SANs (403), basic auth (401 with ``WWW-Authenticate: Basic``)."""
+        assert self.web_config is not None and self._auth is not None
+        config = self.web_config.current()
+        request[WEB_HEADERS] = config.headers  # set on every response, errors included
+        if request.path in PROBE_PATHS:
+            return await handler(request)
+        if self._rate_limiter is None or self._rate_limiter.limit != config.rate_limit:
+            self._rate_limiter = RateLimiter(config.rate_limit)
+        if not self._rate_limiter.allow():
+            return web.Response(status=429, text="Too Many Requests\n")
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if not client_allowed(ssl_object):
+            now = time.monotonic()
+            if now - self._last_refusal_log >= REFUSED_LOG_INTERVAL_SECONDS:
+                self._last_refusal_log = now
+                log.warning("client certificate has none of the allowed SANs", extra={"peer": request.remote})
+            response = web.Response(status=403, text="Forbidden\n")
+            response.force_close()
+            return response
+        if config.users and not await self._auth.allowed(config.users, request.headers.get("Authorization")):
+            return web.Response(status=401, text="Unauthorized\n", headers={"WWW-Authenticate": "Basic"})
+        return await handler(request)
 
     async def handle_metrics(self, request: web.Request) -> web.Response:
         if self.max_requests and self._in_flight >= self.max_requests:
@@ -373,6 +431,7 @@ async def _close_instead_of_reading_bodies(request: web.Request, handler: Handle
 
 async def _set_server_header(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = SERVER_HEADER  # aiohttp's default names Python's and its own version
+    response.headers.update(request.get(WEB_HEADERS, {}))
 
 
 def _format_address(address: object) -> str:

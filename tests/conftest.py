@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,6 +47,34 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@contextmanager
+def running_prometheus(config_file: Path, workdir: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """The real Prometheus (Debian's) on a free 127.0.0.1 port with ``config_file``, its data and log
+    (``prometheus.log``) in ``workdir``; yields (port, process) and stops it."""
+    binary = require_binary("prometheus")
+    port = free_port()
+    with (workdir / "prometheus.log").open("w") as log:
+        proc = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={config_file}",
+                f"--storage.tsdb.path={workdir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            yield port, proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
 
 
 # Empty directories of node_exporter's sys.ttar that the shared unpacking dropped; e2e-output.txt

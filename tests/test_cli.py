@@ -20,7 +20,7 @@ import pytest
 
 from nodeagent import __version__, cli
 from nodeagent.agentlog import setup_logging
-from nodeagent.config import CORE_SETTINGS, settings_table
+from nodeagent.config import CORE_SETTINGS, Settings, settings_table
 from nodeagent.metrics.registry import all_collectors, enabled_collectors
 from tests.conftest import NODE_EXPORTER_FIXTURE, ROOT, free_port, require_shared
 
@@ -90,9 +90,30 @@ def test_version_command(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().out.startswith(f"nodeagent {__version__} ")
 
 
-def test_no_command_prints_help_and_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main([]) == 2
-    assert "check-placement" in capsys.readouterr().err
+def test_help_lists_the_commands(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--help"])
+    assert exited.value.code == 0
+    out = capsys.readouterr().out
+    assert "check-placement" in out and "'nodeagent [FLAGS]' is 'nodeagent run [FLAGS]'" in " ".join(
+        out.split()
+    )
+
+
+def test_no_command_runs_the_agent_with_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """node_exporter with no arguments serves :9100, and so does Debian's unit with its empty ARGS."""
+    seen: list[Settings] = []
+
+    def fake_run(settings: Settings) -> int:
+        seen.append(settings)
+        return 0
+
+    monkeypatch.setattr(cli, "cmd_run", fake_run)
+    assert cli.main([]) == 0
+    assert seen[0]["web.listen-address"] == ":9100"
+    assert cli.main(["--web.listen-address=127.0.0.1:9101", "--no-collector.loadavg"]) == 0
+    assert seen[1]["web.listen-address"] == "127.0.0.1:9101"
+    assert seen[1]["collector.loadavg"] is False
 
 
 def test_metrics_command_prints_one_scrape(capsys: pytest.CaptureFixture[str]) -> None:

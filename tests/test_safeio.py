@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nodeagent.safeio import RefusedFile, open_regular, quote, read_bounded, read_regular
+from nodeagent.safeio import OutsideRoots, RefusedFile, open_regular, quote, read_bounded, read_regular
 
 
 def test_reads_a_regular_file_within_its_limit(tmp_path: Path) -> None:
@@ -33,8 +33,9 @@ def test_link_out_of_roots_is_refused_after_open(tmp_path: Path) -> None:
     root.mkdir()
     (tmp_path / "secret").write_text("root:$6$hash")
     (root / "0.log").symlink_to(tmp_path / "secret")
-    with pytest.raises(RefusedFile, match="outside the allowed roots"):
+    with pytest.raises(RefusedFile, match="outside the allowed roots") as refused:
         open_regular(str(root / "0.log"), roots=[str(root)])
+    assert isinstance(refused.value, OutsideRoots) and refused.value.target == str(tmp_path / "secret")
     # A link that stays inside the roots is fine, and so is the target's own root.
     (root / "real").write_text("ok")
     (root / "inside").symlink_to(root / "real")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Any
 
 from nodeagent.config.settings import Setting, Settings
 from nodeagent.config.values import (
@@ -24,12 +25,22 @@ LOG_LEVELS = ("debug", "info", "warn", "error")
 LOG_FORMATS = ("logfmt", "json")
 
 
+def parse_listen_addresses(raw: Any) -> str | tuple[str, ...]:
+    """One ``[host]:port``, or a list of them (the flag repeats, as node_exporter's): several come back
+    as a tuple, one as itself."""
+    items = [raw] if isinstance(raw, str) else raw
+    if not isinstance(items, (list, tuple)) or not items:
+        raise ValueError("expected [host]:port such as :9100, or a list of them")
+    addresses = tuple(dict.fromkeys(parse_listen_address(item) for item in items))
+    return addresses[0] if len(addresses) == 1 else addresses
+
+
 CORE_SETTINGS: tuple[Setting, ...] = (
     Setting(
         "web.listen-address",
         ":9100",
-        "Address to serve metrics, /healthz and /readyz on.",
-        parse=parse_listen_address,
+        "Address to serve metrics, /healthz and /readyz on; repeat the flag to listen on several.",
+        parse=parse_listen_addresses,
         metavar="[HOST]:PORT",
     ),
     Setting(
@@ -69,6 +80,13 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         "not returned for this long.",
         parse=positive_duration,
         metavar="DURATION",
+    ),
+    Setting(
+        "web.config.file",
+        None,
+        "Web configuration file in exporter-toolkit's format (TLS, basic auth, headers), as node_exporter's; "
+        "read again when it changes.",
+        metavar="FILE",
     ),
     Setting(
         "web.disable-exporter-metrics",

@@ -25,6 +25,16 @@ STRUCTURED_SECTIONS = ("logs",)
 Setting = Field  # a row of the settings table
 
 
+@dataclass(frozen=True)
+class Note:
+    """A line for the agent's log at startup about how the configuration was read (a deprecated flag, a
+    node_exporter flag nodeagent does not provide); logged once the log is set up."""
+
+    level: int  # a logging level
+    message: str
+    fields: dict[str, str] = field(default_factory=dict)
+
+
 @dataclass
 class Settings:
     """The resolved values of every setting, plus where each came from (for messages)."""
@@ -33,6 +43,7 @@ class Settings:
     origins: dict[str, str] = field(default_factory=dict)
     structured: dict[str, Any] = field(default_factory=dict)  # raw STRUCTURED_SECTIONS from the file
     config_file: str | None = None
+    notes: list[Note] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> Any:
         return self.values[key]

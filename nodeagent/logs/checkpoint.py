@@ -16,7 +16,7 @@ import contextlib
 import json
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -52,6 +52,8 @@ class Cursor:
     offset: int
     finished: bool = False
     inflight: int = 0
+    # Cut point -> end of an over-long line: an acknowledgement up to the cut point goes past the rest.
+    skips: dict[int, int] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path)
@@ -161,12 +163,29 @@ class CheckpointStore:
 
     def acknowledge(self, cursor: Cursor, offset: int, count: int) -> None:
         cursor.inflight -= count
+        if cursor.skips:
+            offset = self._skip_from(cursor, offset)
         if offset != cursor.offset:
             cursor.offset = offset
             self._changed.add(id(cursor))
             self.dirty = True
         elif cursor.finished and cursor.inflight <= 0:
             self.dirty = True
+
+    def skip(self, cursor: Cursor, at: int, to: int) -> None:
+        """Bytes ``at``..``to`` were read and skipped (the rest of a cut line): once everything up to
+        ``at`` is acknowledged, the position is ``to``."""
+        if cursor.inflight == 0 and cursor.offset == at:
+            self.move(cursor, to)
+        else:
+            cursor.skips[at] = to
+
+    @staticmethod
+    def _skip_from(cursor: Cursor, offset: int) -> int:
+        offset = cursor.skips.pop(offset, offset)
+        for at in [at for at in cursor.skips if at < offset]:
+            del cursor.skips[at]  # acknowledged past it: nothing left to skip there
+        return offset
 
     def move(self, cursor: Cursor, offset: int) -> None:
         """Set a position no record stands for (tail start, nothing but skipped bytes)."""

@@ -11,16 +11,16 @@ inode, confirmed by their fingerprint, so their rest is read before their succes
 
 from __future__ import annotations
 
-import glob
+import contextlib
 import os
 import re
 import stat
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from nodeagent.logs.identity import FileId, file_id, find_inode, read_prefix
-from nodeagent.safeio import is_under
+from nodeagent.safeio import OutsideRoots, is_under
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -120,24 +120,149 @@ class FoundFile:
     size: int
 
 
+# Where container runtimes put the files kubelet's and their own symlinks lead to: kubelet links
+# /var/log/containers/*.log to /var/log/pods/<pod>/<container>/<n>.log; with docker (dockershim,
+# cri-dockerd) those are links to /var/lib/docker/containers/<id>/<id>-json.log. containerd and CRI-O
+# write into /var/log/pods themselves.
+RUNTIME_ROOTS = ("/var/log/pods", "/var/lib/docker/containers")
+
+
+class Roots:
+    """The directories a file an input reads may resolve to: the static prefixes of its globs and
+    RUNTIME_ROOTS. Anything else (``0.log -> /etc/shadow``, a directory link to ``/``) is refused."""
+
+    def __init__(self, patterns: Iterable[str], runtime_roots: Iterable[str] | None = None) -> None:
+        extra = RUNTIME_ROOTS if runtime_roots is None else runtime_roots
+        roots = {os.path.normpath(static_prefix(p)) for p in patterns} | {os.path.normpath(r) for r in extra}
+        # A root that is itself a link (an admin's choice) is allowed where it leads, too.
+        roots |= {os.path.realpath(root) for root in roots}
+        self.paths = tuple(sorted(roots))
+
+    def allows(self, realpath: str) -> bool:
+        return any(is_under(realpath, root) for root in self.paths)
+
+
 @dataclass(slots=True)
 class ScanResult:
     files: dict[str, FoundFile]
     errors: list[tuple[str, str]]  # (path, reason) for matched paths that could not be looked at
+    refused: list[tuple[str, str]]  # (path, where it leads) for matches resolving outside the roots
 
 
-def scan(matcher: PathMatcher) -> ScanResult:
-    """Glob the include patterns and stat every match (following symlinks); blocking."""
-    files: dict[str, FoundFile] = {}
-    errors: list[tuple[str, str]] = []
+def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
+    """Expand the include patterns and stat every match (following symlinks that stay within
+    ``roots``); blocking."""
+    result = ScanResult({}, [], [])
+    files = result.files
     for pattern in matcher.include:
-        for path in glob.iglob(pattern, recursive="**" in pattern):
+        for path in expand_glob(pattern, roots, result.refused):
             if path in files or matcher.excluded(path):
                 continue
-            found = stat_path(path, errors)
-            if found is not None and (found.realpath == path or not matcher.excluded(found.realpath)):
-                files[path] = found
-    return ScanResult(files, errors)
+            found = stat_path(path, result.errors)
+            if found is None or (found.realpath != path and matcher.excluded(found.realpath)):
+                continue
+            if found.realpath != path and not roots.allows(found.realpath):
+                result.refused.append((path, found.realpath))
+                continue
+            files[path] = found
+    return result
+
+
+def expand_glob(pattern: str, roots: Roots, refused: list[tuple[str, str]]) -> Iterator[str]:
+    """The paths :func:`glob.glob` (``recursive=True``) would give for ``pattern``, except that it does
+    not descend into a directory symlink leading outside ``roots`` (such links land in ``refused``) and
+    ``**`` does not loop through links."""
+    prefix = static_prefix(pattern)
+    rest = pattern[len(prefix) :].lstrip("/") if pattern.startswith(prefix) else pattern
+    if not rest:
+        return
+    yield from _expand(prefix, rest.split("/"), roots, refused, set())
+
+
+def _enter(path: str, entry_is_link: bool, roots: Roots, refused: list[tuple[str, str]]) -> bool:
+    """May the walk go into directory ``path``? Not through a link leading outside the roots."""
+    if not entry_is_link:
+        return True
+    target = os.path.realpath(path)
+    if roots.allows(target):
+        return True
+    refused.append((path, target))
+    return False
+
+
+def _subdirectories(directory: str, roots: Roots, refused: list[tuple[str, str]]) -> list[str]:
+    out = []
+    try:
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                try:
+                    if entry.name.startswith(".") or not entry.is_dir():
+                        continue  # glob's ** skips hidden names
+                    if _enter(entry.path, entry.is_symlink(), roots, refused):
+                        out.append(entry.path)
+                except OSError:
+                    continue
+    except OSError:
+        pass
+    return out
+
+
+def _expand(
+    directory: str,
+    segments: list[str],
+    roots: Roots,
+    refused: list[tuple[str, str]],
+    seen: set[FileId],
+) -> Iterator[str]:
+    segment, more = segments[0], segments[1:]
+    if segment == "**":
+        try:
+            key = file_id(os.stat(directory))
+        except OSError:
+            return
+        if key in seen:
+            return  # a link back up the tree
+        seen = seen | {key}
+        if more:
+            yield from _expand(directory, more, roots, refused, seen)  # ** as zero directories
+        for sub in _subdirectories(directory, roots, refused):
+            if not more:
+                yield sub
+            yield from _expand(sub, segments, roots, refused, seen)
+        if not more:  # ** last: every file below, too
+            with contextlib.suppress(OSError), os.scandir(directory) as entries:
+                yield from (e.path for e in entries if not e.name.startswith(".") and not _is_dir(e))
+        return
+    if not _GLOB_CHARS.search(segment):
+        path = os.path.join(directory, segment)
+        if not more:
+            if os.path.lexists(path):
+                yield path
+        elif os.path.isdir(path) and _enter(path, os.path.islink(path), roots, refused):
+            yield from _expand(path, more, roots, refused, seen)
+        return
+    regex = glob_to_regex(segment)
+    try:
+        with os.scandir(directory) as scandir:
+            matches: list[os.DirEntry[str]] = [e for e in scandir if regex.match(e.name)]
+    except OSError:
+        return
+    for match in matches:
+        if not more:
+            yield match.path
+            continue
+        try:
+            if match.is_dir() and _enter(match.path, match.is_symlink(), roots, refused):
+                yield from _expand(match.path, more, roots, refused, seen)
+        except OSError:
+            continue
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
 
 
 def stat_path(path: str, errors: list[tuple[str, str]] | None = None) -> FoundFile | None:
@@ -170,6 +295,7 @@ class OpenedFile:
     size: int = 0
     prefix: bytes = b""
     error: str | None = None
+    refused: str | None = None  # where it leads, when that is outside the roots
 
 
 def open_new(found: list[FoundFile], keep_open: int, open_file: Callable[[str], int]) -> list[OpenedFile]:
@@ -183,6 +309,10 @@ def open_new(found: list[FoundFile], keep_open: int, open_file: Callable[[str], 
         try:
             fd = open_file(item.path)
         except FileNotFoundError:
+            continue
+        except OutsideRoots as exc:
+            result.refused = exc.target
+            opened.append(result)
             continue
         except OSError as exc:
             result.error = exc.strerror or str(exc) or type(exc).__name__

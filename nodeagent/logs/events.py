@@ -23,6 +23,15 @@ class ReaderEvents(Protocol):
     def file_truncated(self, input: str) -> None:
         """A file shorter than the read offset (copytruncate): read again from 0."""
 
+    def parse_failed(self, input: str, lines: int) -> None:
+        """The parser failed on these lines (hostile or broken input); they were shipped as plain text."""
+
+    def records_dropped(self, input: str, records: int) -> None:
+        """Held records (partial lines, multiline groups) lost because the parser failed on them."""
+
+    def file_refused(self, input: str) -> None:
+        """A matched path resolves outside the input's roots (a symlink out): it is not read."""
+
     def read_error(self, input: str, reason: str) -> None:
         """A file could not be opened (``open``) or read (``read``)."""
 

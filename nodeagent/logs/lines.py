@@ -6,22 +6,29 @@ lines go to the parser (a block of them at once: decoded and split once, see
 timeout (:meth:`LineSplitter.expire`), or for the file to end (:meth:`LineSplitter.drain`). A line longer
 than ``max_line`` is cut: its first ``max_line`` bytes go on as a record, the rest is skipped up to
 the next newline. Every record carries the offset after which reading again loses nothing.
+
+No exception from the parser stops the file: a line it fails on comes out as plain text (see
+:meth:`LineParser.feed`), and a failure while flushing what it holds drops only that (counted).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from itertools import accumulate
 
-from nodeagent.logs.parsers import LineParser, ParsedColumns
+from nodeagent.logs.parsers import LineParser, Parsed, ParsedColumns
 
 
 @dataclass(slots=True)
 class LineCounts:
-    """What one :meth:`LineSplitter.feed` saw: lines (cut ones included) and lines cut."""
+    """What :meth:`LineSplitter.feed` saw: lines (cut ones included), lines cut, and for each cut line
+    whose end came only after its head was passed on, (cut point, end of the line): a checkpoint at the
+    cut point may move past the skipped rest."""
 
     lines: int = 0
     cut: int = 0
+    skips: list[tuple[int, int]] = field(default_factory=list)
 
 
 class LineSplitter:
@@ -32,6 +39,7 @@ class LineSplitter:
         self.pending = b""
         self.pending_since: float | None = None
         self.discarding = False  # inside an over-long line whose head was emitted
+        self.cut_at = 0  # where that head ended
 
     def feed(self, data: bytes, now: float, out: ParsedColumns, counts: LineCounts) -> None:
         """The next ``data`` of the file (it follows what was fed before)."""
@@ -43,6 +51,7 @@ class LineSplitter:
             self.line_start += newline + 1
             data = data[newline + 1 :]
             self.discarding = False
+            counts.skips.append((self.cut_at, self.line_start))
         had_pending = bool(self.pending)
         data = self.pending + data if had_pending else data
         whole = data.rfind(b"\n") + 1
@@ -58,6 +67,7 @@ class LineSplitter:
             counts.cut += 1
             self.line_start = pos + len(tail)
             self.pending, self.pending_since, self.discarding = b"", None, True
+            self.cut_at = pos + max_line
             return
         if tail and (block or not had_pending):
             self.pending_since = now
@@ -109,13 +119,20 @@ class LineSplitter:
             and now - self.pending_since >= timeout
         ):
             self._emit_pending(now, out)
-        out.add(self.parser.flush_expired(now))
+        self._flush(self.parser.flush_expired, now, out)
 
     def drain(self, now: float, out: ParsedColumns) -> None:
         """Everything held back (unfinished last line, parser pieces): the file is done."""
         if self.pending and not self.discarding:
             self._emit_pending(now, out)
-        out.add(self.parser.flush_all())
+        self._flush(lambda _now: self.parser.flush_all(), now, out)
+
+    def _flush(self, flush: Callable[[float], list[Parsed]], now: float, out: ParsedColumns) -> None:
+        """Pass on what the parser lets go; if that fails, what it held is counted as dropped."""
+        try:
+            out.add(flush(now))
+        except Exception:  # a failing parser must not stop the file
+            self.parser.discard_held()
 
     def settled_offset(self) -> int | None:
         """The offset up to which everything fed became records or was skipped, if nothing is held."""

@@ -28,6 +28,24 @@ FILES_TRUNCATED = Counter(
     ["input"],
     registry=_R,
 )
+PARSE_FAILURES = Counter(
+    "nodeagent_logs_parse_failures",
+    "Lines a parser failed on (hostile or broken input); shipped as plain text.",
+    ["input"],
+    registry=_R,
+)
+RECORDS_LOST = Counter(
+    "nodeagent_logs_held_records_dropped",
+    "Partial lines or multiline groups lost because the parser failed while holding them.",
+    ["input"],
+    registry=_R,
+)
+FILES_REFUSED = Counter(
+    "nodeagent_logs_files_refused",
+    "Matched paths not read because they resolve outside the input's roots (symlinks out).",
+    ["input"],
+    registry=_R,
+)
 READ_ERRORS = Counter(
     "nodeagent_logs_read_errors", "Files that could not be opened or read.", ["input", "reason"], registry=_R
 )
@@ -87,6 +105,9 @@ _PER_INPUT = (
     FILES_ROTATED,
     FILES_TRUNCATED,
     BYTES_BEHIND,
+    PARSE_FAILURES,
+    RECORDS_LOST,
+    FILES_REFUSED,
 )
 
 
@@ -113,6 +134,15 @@ class ShipperMetrics:
 
     def file_truncated(self, input: str) -> None:
         FILES_TRUNCATED.labels(input).inc()
+
+    def parse_failed(self, input: str, lines: int) -> None:
+        PARSE_FAILURES.labels(input).inc(lines)
+
+    def records_dropped(self, input: str, records: int) -> None:
+        RECORDS_LOST.labels(input).inc(records)
+
+    def file_refused(self, input: str) -> None:
+        FILES_REFUSED.labels(input).inc()
 
     def read_error(self, input: str, reason: str) -> None:
         READ_ERRORS.labels(input, reason).inc()

@@ -7,6 +7,9 @@ Interface (the reader relies on exactly this):
 - ``LineParser.feed(line, start, end, now) -> list[Parsed]``: ``line`` is one raw line without its
   trailing newline (already cut to the input's max_line_bytes by the reader); ``start``/``end`` are
   its byte offsets in the file (``end`` after the newline); ``now`` is ``time.time()``.
+  It never raises: a line the parser fails on (a bug, bytes no format expects) is returned as plain
+  text after what was held, the parser starts over, and ``LineParser.failures`` counts it
+  (``LineParser.dropped``: held records lost because even flushing them failed).
 - ``LineParser.flush_expired(now) -> list[Parsed]``: multiline groups held longer than the multiline
   timeout since their last line, and partial CRI/docker lines whose end did not arrive within
   ``partial_timeout`` (a writer that died mid-line must not pin the checkpoint forever).
@@ -209,8 +212,9 @@ class LineParser:
             "plain": self._decode_plain,
         }[fmt]
         self._cri_columns = fmt in ("cri", "auto") and multiline is None
-        if fmt in ("cri", "auto"):
-            self.feed = self._feed_cri_fast  # type: ignore[method-assign]
+        self._feed_line = self._feed_cri_fast if fmt in ("cri", "auto") else self._feed_any
+        self.failures = 0  # lines the parser failed on (shipped raw), over the parser's life
+        self.dropped = 0  # records lost to a failure while flushing what was held
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -219,6 +223,27 @@ class LineParser:
         return sum(h.nbytes for h in self._partials.values()) + sum(h.nbytes for h in self._groups.values())
 
     def feed(self, line: bytes, start: int, end: int, now: float) -> list[Parsed]:
+        try:
+            return self._feed_line(line, start, end, now)
+        except Exception:  # hostile bytes must cost one line its parsing, never the file
+            return self._failed(line, start, end)
+
+    def _failed(self, line: bytes, start: int, end: int) -> list[Parsed]:
+        """The parser failed on ``line``: what it held goes out as it is, the line as plain text, and
+        the parser starts over (its state may be half-updated)."""
+        self.failures += 1
+        self._fed_end = start  # what was held resumes before this line, whatever the failure left
+        try:
+            records = self.flush_all()
+        except Exception:
+            records = []
+            self.discard_held()
+        self._fed_end = end
+        cut = line[: self._max]
+        text = (cut[:-1] if cut.endswith(b"\r") else cut).decode("utf-8", "replace")
+        return [*records, Parsed(None, text, None, end, len(line) > self._max)]
+
+    def _feed_any(self, line: bytes, start: int, end: int, now: float) -> list[Parsed]:
         time, stream, message, final = self._decode(line)
         if final and self._start_re is None and not self._partials and not self._groups:
             # Hot path: a complete line, nothing held, no grouping.
@@ -250,7 +275,7 @@ class LineParser:
                     and len(message) <= self._max
                 ):
                     return [Parsed(raw.decode("ascii"), message.decode("utf-8", "replace"), stream, end)]
-        return LineParser.feed(self, line, start, end, now)
+        return self._feed_any(line, start, end, now)
 
     def flush_expired(self, now: float) -> list[Parsed]:
         out: _Out = []
@@ -279,6 +304,12 @@ class LineParser:
             del self._groups[stream]
             self._emit_group(group, out)
         return self._finish(out) if out else []
+
+    def discard_held(self) -> None:
+        """Forget what is held (after a failure left it unusable), counting it in ``dropped``."""
+        self.dropped += len(self._partials) + len(self._groups)
+        self._partials.clear()
+        self._groups.clear()
 
     def feed_lines(
         self, lines: list[str], block: bytes, ends: list[int], now: float, out: ParsedColumns
@@ -405,7 +436,7 @@ class LineParser:
         except UnicodeDecodeError:
             try:
                 obj = json.loads(line.decode("utf-8", "replace"))
-            except ValueError:
+            except (ValueError, RecursionError):  # deep nesting fails here too, after the bad byte
                 return None
         except (ValueError, RecursionError):
             return None

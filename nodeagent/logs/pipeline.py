@@ -28,6 +28,7 @@ from typing import Protocol, TypeVar
 
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
+from nodeagent.logs.blocking import DEFAULT, Blocking
 from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
 from nodeagent.logs.record import RecordBatch, Records
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
@@ -58,8 +59,15 @@ class PipelineInput(Protocol):
 
 
 class Pipeline:
-    def __init__(self, sinks: Sequence[Sink], store: CheckpointStore, config: LogsConfig) -> None:
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        store: CheckpointStore,
+        config: LogsConfig,
+        blocking: Blocking = DEFAULT,
+    ) -> None:
         self.sinks = list(sinks)
+        self.blocking = blocking
         self.store = store
         self.config = config
         self.buffered_bytes = 0  # read, not yet acknowledged
@@ -325,7 +333,7 @@ class Pipeline:
             )
             return
         try:
-            await asyncio.to_thread(self.store.write, data)
+            await self.blocking(self.store.write, data)
         except OSError as exc:
             self.store.dirty = True
             metrics.CHECKPOINT_ERRORS.labels("write").inc()

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import os
 import time
@@ -34,6 +35,7 @@ from typing import Any
 
 from nodeagent import safeio
 from nodeagent.config.logs import LogsConfig
+from nodeagent.logs.blocking import DEFAULT, Blocking
 from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.discovery import (
     FoundFile,
@@ -75,12 +77,14 @@ class FileReader:
         pipeline: PipelineInput,
         node_name: str,
         events: ReaderEvents,
+        blocking: Blocking = DEFAULT,
     ) -> None:
         self.config = config
         self.store = store
         self.pipeline = pipeline
         self.node_name = node_name
         self.events = events
+        self.blocking = blocking
         self.sources = [InputSource(item) for item in config.inputs]
         self.tailers: dict[FileId, Tailer] = {}
         self.by_path: dict[str, Tailer] = {}
@@ -88,8 +92,9 @@ class FileReader:
             watch_roots(p for s in self.sources for p in s.config.paths),
             self._on_changes,
             retry_interval=RESCAN_WITHOUT_EVENTS,
+            blocking=blocking,
         )
-        self.poller = StatPoller(config.poll_interval, self._poll_targets, self._on_polled)
+        self.poller = StatPoller(config.poll_interval, self._poll_targets, self._on_polled, blocking)
         self._queue: asyncio.Queue[Tailer | None] = asyncio.Queue()
         self._idle_open: OrderedDict[int, Tailer] = OrderedDict()  # open, at the end, LRU first
         self._fd_waiters: deque[Tailer] = deque()
@@ -100,9 +105,11 @@ class FileReader:
         self._last_scan_start = 0.0
         self._last_scan_end = 0.0
         self._warned: set[str] = set()
+        self._refused: set[str] = set()  # paths refused (logged once each)
         self._stopping = False
         self._turning: set[asyncio.Task] = set()  # workers in the middle of a read
         self._attention: set[Tailer] = set()  # tailers the housekeeper has to look at
+        self._polled: set[Tailer] = set()  # files events do not cover, and rotated ones: always polled
         self._last_gauges = 0.0
         self._last_root_check = time.monotonic()
         # One turn reads no more than the buffer holds, so backpressure stays close to its bound.
@@ -187,7 +194,10 @@ class FileReader:
             except Exception:  # a bug must cost one file, not the shipper
                 log.exception("reading a file failed unexpectedly; closing it", extra={"path": tailer.path})
                 tailer.busy = False
-                self._give_up(tailer, "error")
+                try:
+                    self._give_up(tailer, "error")
+                except Exception:
+                    log.exception("closing a failed file failed", extra={"path": tailer.path})
             finally:
                 self._turning.discard(task)
 
@@ -199,7 +209,7 @@ class FileReader:
         tailer.busy = True
         tailer.rewake = False
         try:
-            result = await asyncio.to_thread(
+            result = await self.blocking(
                 tailer.step, time.time(), self._step_bytes, tailer.watch_path if reopen else None
             )
         except (IdentityLost, FileNotFoundError):  # reopening: the name leads elsewhere now
@@ -235,8 +245,11 @@ class FileReader:
             tailer.last_data = tailer.last_used
         if result.lines_cut:
             self.events.lines_cut(name, result.lines_cut)
+        self._report_parser_problems(tailer)
         if result.segment is not None:
             self.pipeline.put(result.segment)
+        for at, to in result.skips:
+            self.store.skip(tailer.cursor, at, to)
         if result.nlink == 0 and tailer.deleted_at is None:
             tailer.deleted_at = tailer.last_used
         if result.truncated:
@@ -299,6 +312,7 @@ class FileReader:
             return
         tailer.state = State.ROTATED
         tailer.rotated_at = time.monotonic()
+        self._polled.add(tailer)
         self.events.file_rotated(tailer.source.name)
         self._idle_open.pop(id(tailer), None)
         if self.by_path.get(tailer.watch_path) is tailer:
@@ -317,6 +331,7 @@ class FileReader:
         held = tailer.drain_held()
         if held is not None:
             self.pipeline.put(held)
+        self._report_parser_problems(tailer)
         self.store.finish(tailer.cursor)
         tailer.restart_at_zero(self.store.open_cursor(tailer.file_id, prefix, tailer.path, 0))
 
@@ -327,8 +342,10 @@ class FileReader:
         held = tailer.drain_held()
         if held is not None:
             self.pipeline.put(held)
+        self._report_parser_problems(tailer)
         tailer.state = State.FINISHED
         self._attention.discard(tailer)
+        self._polled.discard(tailer)
         self._close_fd(tailer)
         self.store.finish(tailer.cursor)
         if self.tailers.get(tailer.file_id) is tailer:
@@ -340,6 +357,13 @@ class FileReader:
         self._report_counts(tailer.source)
         self._release(tailer)
         log.debug("file finished", extra={"path": tailer.path, "reason": reason, "offset": tailer.offset})
+
+    def _report_parser_problems(self, tailer: Tailer) -> None:
+        failures, dropped = tailer.take_parser_problems()
+        if failures:
+            self.events.parse_failed(tailer.source.name, failures)
+        if dropped:
+            self.events.records_dropped(tailer.source.name, dropped)
 
     def _give_up(self, tailer: Tailer, reason: str) -> None:
         lost = max(0, tailer.size - tailer.offset)
@@ -393,11 +417,11 @@ class FileReader:
     async def _find_moved(self, tailer: Tailer) -> bool:
         """A closed file is no longer at its path: find it next to it (rotated) or give it up."""
         directory = os.path.dirname(tailer.watch_path)
-        found = await asyncio.to_thread(find_inode, directory, tailer.file_id)
+        found = await self.blocking(find_inode, directory, tailer.file_id)
         if found is not None and self._reserve_fd():
             tailer.busy = True
             try:
-                await asyncio.to_thread(tailer.open_checked, found)
+                await self.blocking(tailer.open_checked, found)
             except OSError:
                 self._open_count -= 1
             except IdentityLost:
@@ -437,17 +461,19 @@ class FileReader:
         return min(self.config.rescan_interval, RESCAN_WITHOUT_EVENTS)
 
     def _scan_blocking(self) -> list[ScanResult]:
-        results = [scan(source.matcher) for source in self.sources]
+        results = [scan(source.matcher, source.roots) for source in self.sources]
         self.watcher.refresh()
         return results
 
     async def _scan_all(self, *, startup: bool) -> None:
         started = time.monotonic()
-        results = await asyncio.to_thread(self._scan_blocking)
+        results = await self.blocking(self._scan_blocking)
         seen: set[int] = set()
         for source, result in zip(self.sources, results, strict=True):
             for path, reason in result.errors:
                 self._warn_unreadable(source, path, reason)
+            for path, target in result.refused:
+                self._refuse(source, path, target)
             new: list[FoundFile] = []
             for path, found in result.files.items():
                 tailer = self.tailers.get(found.file_id)
@@ -478,6 +504,17 @@ class FileReader:
                 tailer.watch_path = path
             self.by_path[path] = tailer
 
+    def _refuse(self, source: InputSource, path: str, target: str) -> None:
+        """A path leading outside the input's roots: counted each time it is refused, logged once."""
+        self.events.file_refused(source.name)
+        if path in self._refused:
+            return
+        self._refused.add(path)
+        log.warning(
+            "refusing a log file that resolves outside the input's roots",
+            extra={"path": safeio.quote(path), "target": safeio.quote(target), "input": source.name},
+        )
+
     def _warn_unreadable(self, source: InputSource, path: str, reason: str) -> None:
         if path in self._warned:
             return
@@ -497,10 +534,13 @@ class FileReader:
         if not found:
             return
         keep_open = self.config.max_open_files - self._open_count
-        opened = await asyncio.to_thread(open_new, found, keep_open, source.open_file)
+        opened = await self.blocking(open_new, found, keep_open, source.open_file)
         read_from_tail = startup and source.config.read_from == "tail"
         for item in opened:
             info = item.found
+            if item.refused is not None:
+                self._refuse(source, info.path, item.refused)
+                continue
             if item.error is not None:
                 self._warn_unreadable(source, info.path, item.error)
                 continue
@@ -531,6 +571,8 @@ class FileReader:
                 self._metadata(info.path, info.realpath),
             )
             tailer.polled = not self.watcher.covers(info.realpath)
+            if tailer.polled:
+                self._polled.add(tailer)
             self._register(tailer)
             if item.fd is not None:
                 self._adopt_fd(tailer, item.fd)
@@ -562,7 +604,10 @@ class FileReader:
         if not entries:
             return
 
-        orphans = await asyncio.to_thread(locate_orphans, entries, safeio.open_regular)
+        roots = sorted({root for source in self.sources for root in source.roots.paths})
+        orphans = await self.blocking(
+            locate_orphans, entries, functools.partial(safeio.open_regular, roots=roots)
+        )
         for orphan in orphans:
             entry, path, fd, size, prefix = orphan.entry, orphan.path, orphan.fd, orphan.size, orphan.prefix
             source = next((s for s in self.sources if s.matcher.included(entry.path)), None)
@@ -583,6 +628,7 @@ class FileReader:
             tailer.watch_path = path
             tailer.state = State.ROTATED
             tailer.rotated_at = -1.0
+            self._polled.add(tailer)
             successor = self.by_path.get(entry.path)
             if successor is not None:
                 successor.predecessor = tailer
@@ -619,7 +665,7 @@ class FileReader:
             await self._candidates_ready.wait()
             self._candidates_ready.clear()
             paths, self._candidates = self._candidates, set()
-            stats = await asyncio.to_thread(_stat_paths, paths)
+            stats = await self.blocking(_stat_paths, paths)
             now = time.monotonic()
             by_source: dict[int, list[FoundFile]] = {}
             for path, found in stats:
@@ -709,7 +755,7 @@ class FileReader:
             # A directory the globs start from may appear later (/var/log/pods on a fresh node):
             # watch it, and scan it now rather than at the next rescan.
             self._last_root_check = now
-            if await asyncio.to_thread(self.watcher.refresh):
+            if await self.blocking(self.watcher.refresh):
                 self._request_scan()
 
     def _update_gauges(self) -> None:
@@ -730,15 +776,13 @@ class FileReader:
     def _poll_targets(self) -> list[PollTarget[Tailer]]:
         """Open files events do not cover (all of them while events are unavailable), and rotated
         files being drained: the stat poller looks at these."""
-        poll_everything = not self.watcher.available
+        candidates = self._polled if self.watcher.available else self.tailers.values()
         return [
             PollTarget(
                 tailer, tailer.fd, tailer.watch_path if tailer.state is State.ACTIVE else None, tailer.file_id
             )
-            for tailer in self.tailers.values()
-            if tailer.fd is not None
-            and not tailer.busy
-            and (tailer.polled or poll_everything or tailer.state is State.ROTATED)
+            for tailer in candidates
+            if tailer.fd is not None and not tailer.busy
         ]
 
     def _on_polled(self, statuses: list[FileStatus[Tailer]]) -> None:

@@ -7,9 +7,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Sequence
+from concurrent.futures import Executor
 
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
+from nodeagent.logs.blocking import Blocking
 from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.pipeline import Pipeline
 from nodeagent.logs.reader import FileReader
@@ -26,26 +28,31 @@ async def run_logs(
     stop: asyncio.Event,
     ready: asyncio.Event | None = None,
     sinks: Sequence[Sink] | None = None,
+    executor: Executor | None = None,
 ) -> None:
     """Ship logs until ``stop`` is set; then drain (at most ``drain_timeout``), commit and return.
 
     ``ready`` is set once the first scan is done and file events are armed. ``sinks`` replaces the
-    configured sinks (for embedding and tests).
+    configured sinks (for embedding and tests). ``executor``: where every blocking call of the shipper
+    (file reads, checkpoint writes, file sinks) runs; None: the loop's default executor.
     """
+    blocking = Blocking(executor)
     if sinks is None:
         sinks = [make_sink(spec.as_spec(), name=spec.name) for spec in config.sinks]
     store = CheckpointStore(config.checkpoint_path)
     try:
-        await asyncio.to_thread(store.load)
+        await blocking(store.load)
     except OSError as exc:
         metrics.CHECKPOINT_ERRORS.labels("load").inc()
         log.error(
             "cannot use the state directory; positions will not survive a restart",
             extra={"path": str(config.state_dir), "err": str(exc)},
         )
-    pipeline = Pipeline(sinks, store, config)
+    for sink in sinks:
+        sink.blocking = blocking
+    pipeline = Pipeline(sinks, store, config, blocking)
     events = metrics.ShipperMetrics(item.name for item in config.inputs)
-    reader = FileReader(config, store, pipeline, node_name, events)
+    reader = FileReader(config, store, pipeline, node_name, events, blocking)
     sender = asyncio.create_task(pipeline.run(), name="logs-send")
     reading = asyncio.create_task(reader.run(stop, ready), name="logs-read")
     try:

@@ -13,13 +13,13 @@ import contextlib
 import enum
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nodeagent import safeio
 from nodeagent.config.logs import InputConfig
 from nodeagent.logs.checkpoint import Cursor, Segment
-from nodeagent.logs.discovery import FoundFile, PathMatcher
+from nodeagent.logs.discovery import FoundFile, PathMatcher, Roots
 from nodeagent.logs.encoding import rfc3339_ns
 from nodeagent.logs.identity import (
     FINGERPRINT_BYTES,
@@ -53,6 +53,7 @@ class InputSource:
         self.config = config
         self.name = config.name
         self.matcher = PathMatcher(config.paths, config.exclude)
+        self.roots = Roots(config.paths)
         self.watched = 0
         self.open = 0
 
@@ -66,8 +67,12 @@ class InputSource:
         return LineSplitter(self.new_parser(), self.config.max_line_bytes, start)
 
     def open_file(self, path: str) -> int:
-        """A read-only descriptor of the regular file at ``path``; blocking."""
-        return safeio.open_regular(path)
+        """A read-only descriptor of the regular file at ``path``, which must resolve within the
+        input's roots (checked on the opened descriptor: no check-then-open race); blocking.
+
+        Links are followed: kubelet's /var/log/containers links and, with docker, the /var/log/pods
+        links into /var/lib/docker/containers are how container logs are laid out."""
+        return safeio.open_regular(path, roots=self.roots.paths)
 
 
 @dataclass(slots=True)
@@ -81,6 +86,7 @@ class StepResult:
     at_eof: bool = False
     truncated: bool = False
     moved: bool = False  # the watched path leads elsewhere now (checked at the end of the file)
+    skips: list[tuple[int, int]] = field(default_factory=list)  # see LineCounts.skips
     prefix: bytes | None = None  # the file's first bytes, when the cursor's fingerprint should grow
 
 
@@ -108,6 +114,7 @@ class Tailer:
         self.cursor = cursor
         self.offset = offset  # next byte to read
         self.lines = source.new_splitter(offset)
+        self._problems_seen = (0, 0)  # the parser's (failures, dropped) already reported
         self.node = node
         self.kubernetes = kubernetes
         self.fd: int | None = None
@@ -175,7 +182,7 @@ class Tailer:
             result.bytes_read += len(data)
             lines.feed(data, now, out, counts)
         lines.expire(now, self.source.config.partial_line_timeout, out)
-        result.lines, result.lines_cut = counts.lines, counts.cut
+        result.lines, result.lines_cut, result.skips = counts.lines, counts.cut, counts.skips
         if result.at_eof:
             self.size = max(self.size, self.offset)
             if self.state is State.ACTIVE:
@@ -201,10 +208,19 @@ class Tailer:
         return self._segment(out, 0) if out.offsets else None
 
     def restart_at_zero(self, cursor: Cursor) -> None:
-        """The file was truncated: read it again from the start under a new cursor."""
+        """The file was truncated: read it again from the start under a new cursor (take the parser's
+        problems first: the new parser counts from 0)."""
         self.cursor = cursor
         self.offset = 0
         self.lines = self.source.new_splitter(0)
+        self._problems_seen = (0, 0)
+
+    def take_parser_problems(self) -> tuple[int, int]:
+        """Lines the parser failed on, and held records it dropped, since the last call."""
+        parser = self.lines.parser
+        failures, dropped = self._problems_seen
+        self._problems_seen = (parser.failures, parser.dropped)
+        return parser.failures - failures, parser.dropped - dropped
 
     def settled_offset(self) -> int | None:
         """The offset up to which everything read is delivered or was dropped by the parser, if known."""

@@ -22,13 +22,13 @@ from __future__ import annotations
 import glob
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client.metrics_core import GaugeMetricFamily, Metric
 
-from nodeagent.config import parse_str, positive_size
+from nodeagent.config import parse_str, parse_string_list, positive_size
 from nodeagent.metrics._promtext import ParsedFamily, SeriesValue, TextParseError, parse_text
 from nodeagent.metrics.exposition import format_value
 from nodeagent.metrics.host.files import decode, list_dir
@@ -81,15 +81,19 @@ class _Budget:
 
 
 def read_textfiles(
-    pattern: str, max_file_bytes: int = MAX_FILE_BYTES, max_scrape_bytes: int = MAX_SCRAPE_BYTES
+    pattern: str | Sequence[str],
+    max_file_bytes: int = MAX_FILE_BYTES,
+    max_scrape_bytes: int = MAX_SCRAPE_BYTES,
 ) -> TextfileResult:
-    """Parse every ``*.prom`` file of the directories named by ``pattern``; never raises."""
+    """Parse every ``*.prom`` file of the directories named by ``pattern`` (one, or several: the flag
+    repeats, as node_exporter's); never raises."""
     result = TextfileResult()
     help_of: dict[str, str] = {}  # first HELP seen for a family name
     type_of: dict[str, str] = {}
     conflicting: set[str] = set()
     budget = _Budget(max_file_bytes, max_scrape_bytes)
-    for directory in directories(pattern):
+    patterns = [pattern] if isinstance(pattern, str) else pattern
+    for directory in [found for each in patterns for found in directories(each)]:
         try:
             names = list_dir(directory)
             dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -238,6 +242,11 @@ def _as_count(value: float) -> int:
         return 0
 
 
+def parse_directories(raw: Any) -> str | tuple[str, ...]:
+    """One directory (or glob), or several (the flag repeats, as node_exporter's)."""
+    return parse_str(raw) if raw is None or isinstance(raw, str) else parse_string_list(raw)
+
+
 @register
 class TextfileCollector(Collector):
     name = "textfile"
@@ -245,9 +254,9 @@ class TextfileCollector(Collector):
         CollectorOption(
             "directory",
             "",
-            "Directory (or glob of directories) to read *.prom files from; "
+            "Directory (or glob of directories) to read *.prom files from, repeatable; "
             "empty disables the collector's file reading.",
-            parse_str,
+            parse_directories,
         ),
         CollectorOption(
             "max-file-bytes",
@@ -265,7 +274,7 @@ class TextfileCollector(Collector):
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
-        self.directory = str(options.get("directory") or "")
+        self.directory: str | tuple[str, ...] = options.get("directory") or ""
         self.max_file_bytes = int(options.get("max-file-bytes", MAX_FILE_BYTES))
         self.max_scrape_bytes = int(options.get("max-scrape-bytes", MAX_SCRAPE_BYTES))
 

@@ -85,6 +85,26 @@ OBJECT_METADATA = {
     "required": ["name", "namespace"],
 }
 
+SECRET_KEY = _closed(
+    {"name": {"type": "string"}, "key": {"type": "string"}, "optional": {"type": "boolean"}}, ("key",)
+)
+SECRET_OR_CONFIGMAP = _closed({"secret": SECRET_KEY, "configMap": SECRET_KEY})
+TLS_CONFIG = _closed(
+    {
+        "ca": SECRET_OR_CONFIGMAP,
+        "cert": SECRET_OR_CONFIGMAP,
+        "keySecret": SECRET_KEY,
+        "caFile": {"type": "string"},
+        "certFile": {"type": "string"},
+        "keyFile": {"type": "string"},
+        "serverName": {"type": "string"},
+        "insecureSkipVerify": {"type": "boolean"},
+        "minVersion": {"type": "string", "enum": ["TLS10", "TLS11", "TLS12", "TLS13"]},
+        "maxVersion": {"type": "string", "enum": ["TLS10", "TLS11", "TLS12", "TLS13"]},
+    }
+)
+BASIC_AUTH = _closed({"username": SECRET_KEY, "password": SECRET_KEY})
+
 SERVICE_MONITOR = _closed(
     {
         "apiVersion": {"const": "monitoring.coreos.com/v1"},
@@ -114,6 +134,8 @@ SERVICE_MONITOR = _closed(
                             "honorTimestamps": {"type": "boolean"},
                             "relabelings": {"type": "array", "items": RELABEL_CONFIG},
                             "metricRelabelings": {"type": "array", "items": RELABEL_CONFIG},
+                            "tlsConfig": TLS_CONFIG,
+                            "basicAuth": BASIC_AUTH,
                         }
                     ),
                 },

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, free_port, require_binary
+from tests.conftest import ROOT, free_port, require_binary, running_prometheus
 from tests.deploy.conftest import DATA, find
 
 SCRAPE_CONFIG = ROOT / "deploy" / "prometheus-scrape-config.yaml"
@@ -172,7 +172,6 @@ def test_scrape_config_keeps_only_agents_and_names_them_by_node(tmp_path: Path) 
     """Prometheus applies the example's relabeling to endpoints as Kubernetes discovery would report
     them (fed through file discovery, which Debian's Prometheus has): the agents' metrics port is kept
     and named after its node; other ports and services are dropped."""
-    binary = require_binary("prometheus")
     unused_port = free_port()
     targets = [
         _endpoint_target(unused_port, "nodeagent", "metrics", "node-1"),
@@ -185,19 +184,7 @@ def test_scrape_config_keeps_only_agents_and_names_them_by_node(tmp_path: Path) 
         job.pop("kubernetes_sd_configs")
         job["file_sd_configs"] = [{"files": [str(tmp_path / "targets.json")]}]
     (tmp_path / "prometheus.yml").write_text(prometheus_yml(jobs))
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    proc = subprocess.Popen(
-        [
-            binary,
-            f"--config.file={tmp_path / 'prometheus.yml'}",
-            f"--storage.tsdb.path={tmp_path / 'data'}",
-            f"--web.listen-address=127.0.0.1:{port}",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
+    with running_prometheus(tmp_path / "prometheus.yml", tmp_path) as (port, proc):
         deadline = time.monotonic() + PROMETHEUS_TIMEOUT
         while True:
             if proc.poll() is not None:
@@ -214,14 +201,6 @@ def test_scrape_config_keeps_only_agents_and_names_them_by_node(tmp_path: Path) 
             if time.monotonic() > deadline:
                 pytest.fail(f"prometheus did not discover the targets within {PROMETHEUS_TIMEOUT}s")
             time.sleep(0.2)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
     [active] = data["activeTargets"]
     assert active["labels"] == {
         "job": "nodeagent",

@@ -129,3 +129,23 @@ def test_a_failed_write_leaves_the_previous_checkpoint_intact(
         commit(store)
     assert store.path.read_bytes() == before
     assert json.loads(before)["files"][0]["offset"] == 100
+
+
+def test_a_skip_moves_the_position_past_a_cut_line_once_its_head_is_acknowledged(tmp_path: Path) -> None:
+    store = store_at(tmp_path)
+    cursor = store.open_cursor((1, 2), b"head", "/f", 0)
+    cursor.inflight = 1  # the cut line's head, not yet acknowledged
+    store.skip(cursor, 100, 5000)
+    store.acknowledge(cursor, 100, 1)
+    assert cursor.offset == 5000 and not cursor.skips
+    cursor.inflight = 1
+    store.acknowledge(cursor, 5100, 1)
+    store.skip(cursor, 5100, 9000)  # head already acknowledged: the position moves at once
+    assert cursor.offset == 9000
+    store.skip(cursor, 9100, 12000)  # a head whose own offset was held back by the parser
+    cursor.inflight = 1
+    store.acknowledge(cursor, 9050, 1)
+    assert cursor.skips == {9100: 12000}
+    cursor.inflight = 1
+    store.acknowledge(cursor, 12500, 1)  # acknowledged past a skip that never applied: forgotten
+    assert cursor.offset == 12500 and not cursor.skips

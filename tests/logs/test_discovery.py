@@ -15,6 +15,7 @@ from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.discovery import (
     FoundFile,
     PathMatcher,
+    Roots,
     glob_to_regex,
     locate_orphans,
     open_new,
@@ -23,6 +24,21 @@ from nodeagent.logs.discovery import (
     static_prefix,
     watch_roots,
 )
+
+GLOB_PATTERNS = [
+    "*.log",
+    "*.log*",
+    "pods/*/*/*.log",
+    "pods/*/c/*",
+    "*/*/*/*.log",
+    "?.log",
+    "[ab].log",
+    "[!ab].log",
+    "**/*.log",
+    "deep/**/*.txt",
+    "*-json.log",
+    ".*.log",
+]
 
 NAMES = ["a.log", "b.log.1", "c.txt", ".hidden.log", "0.log", "x-json.log", "[x].log"]
 
@@ -34,23 +50,17 @@ def make_tree(root: Path) -> None:
             (root / sub / name).write_text("x\n")
 
 
-@pytest.mark.parametrize(
-    "pattern",
-    [
-        "*.log",
-        "*.log*",
-        "pods/*/*/*.log",
-        "pods/*/c/*",
-        "*/*/*/*.log",
-        "?.log",
-        "[ab].log",
-        "[!ab].log",
-        "**/*.log",
-        "deep/**/*.txt",
-        "*-json.log",
-        ".*.log",
-    ],
-)
+@pytest.mark.parametrize("pattern", GLOB_PATTERNS)
+def test_scan_finds_what_glob_finds(tmp_path: Path, pattern: str) -> None:
+    make_tree(tmp_path)
+    os.symlink(tmp_path / "deep", tmp_path / "pods" / "also-deep")  # a directory link within the roots
+    full = f"{tmp_path}/{pattern}"
+    expected = {p for p in glob.glob(full, recursive=True) if os.path.isfile(p)}
+    found = set(scan(PathMatcher([full]), Roots([full])).files)
+    assert found == expected
+
+
+@pytest.mark.parametrize("pattern", GLOB_PATTERNS)
 def test_glob_regex_agrees_with_glob(tmp_path: Path, pattern: str) -> None:
     make_tree(tmp_path)
     full = f"{tmp_path}/{pattern}"
@@ -99,7 +109,7 @@ def test_scan_finds_regular_files_follows_symlinks_and_skips_the_rest(tmp_path: 
     os.symlink(tmp_path / "missing", tmp_path / "dangling.log")
     os.mkfifo(tmp_path / "fifo.log")
     (tmp_path / "skip.log.gz").write_text("z")
-    result = scan(PathMatcher([f"{tmp_path}/*.log*"], ["*.gz"]))
+    result = scan(PathMatcher([f"{tmp_path}/*.log*"], ["*.gz"]), Roots([f"{tmp_path}/*.log*"]))
     assert set(result.files) == {str(tmp_path / "real.log"), str(tmp_path / "link.log")}
     real, link = result.files[str(tmp_path / "real.log")], result.files[str(tmp_path / "link.log")]
     assert real.file_id == link.file_id
@@ -160,3 +170,55 @@ def test_orphans_are_found_next_to_where_they_were_by_inode_and_fingerprint(tmp_
     finally:
         for orphan in orphans:
             os.close(orphan.fd)
+
+
+def evil_pod_tree(tmp_path: Path) -> tuple[Path, Path]:
+    """/var/log/pods-like tree: one honest pod, a 0.log linking to a secret, a pod directory linking out."""
+    pods, outside = tmp_path / "pods", tmp_path / "outside"
+    (pods / "ns_ok_1" / "c").mkdir(parents=True)
+    (pods / "ns_ok_1" / "c" / "0.log").write_text("honest\n")
+    (pods / "ns_evil_2" / "c").mkdir(parents=True)
+    (outside / "c").mkdir(parents=True)
+    (outside / "shadow").write_text("root:$6$secret\n")
+    (outside / "c" / "0.log").write_text("root:$6$secret\n")
+    os.symlink(outside / "shadow", pods / "ns_evil_2" / "c" / "0.log")
+    os.symlink(outside, pods / "ns_evil_3")
+    return pods, outside
+
+
+def test_scan_refuses_links_out_of_the_roots_and_does_not_descend_into_them(tmp_path: Path) -> None:
+    pods, outside = evil_pod_tree(tmp_path)
+    pattern = f"{pods}/*/*/*.log"
+    result = scan(PathMatcher([pattern]), Roots([pattern], runtime_roots=()))
+    assert set(result.files) == {str(pods / "ns_ok_1" / "c" / "0.log")}
+    assert sorted(result.refused) == [
+        (str(pods / "ns_evil_2" / "c" / "0.log"), str(outside / "shadow")),
+        (str(pods / "ns_evil_3"), str(outside)),
+    ]
+
+
+def test_kubelet_links_into_a_runtime_root_are_followed(tmp_path: Path) -> None:
+    pods, _ = evil_pod_tree(tmp_path)
+    containers = tmp_path / "containers"
+    containers.mkdir()
+    os.symlink(pods / "ns_ok_1" / "c" / "0.log", containers / f"ok_ns_c-{'ab' * 32}.log")
+    pattern = f"{containers}/*.log"
+    assert scan(PathMatcher([pattern]), Roots([pattern], runtime_roots=())).files == {}
+    result = scan(PathMatcher([pattern]), Roots([pattern], runtime_roots=[str(pods)]))
+    assert [found.realpath for found in result.files.values()] == [str(pods / "ns_ok_1" / "c" / "0.log")]
+    assert Roots(["/var/log/containers/*.log"]).allows("/var/lib/docker/containers/abc/abc-json.log")
+    assert not Roots(["/var/log/containers/*.log"]).allows("/etc/shadow")
+
+
+def test_the_roots_are_checked_on_the_opened_file_not_before(tmp_path: Path) -> None:
+    pods, outside = evil_pod_tree(tmp_path)
+    link = pods / "ns_swap_4" / "c" / "0.log"
+    link.parent.mkdir(parents=True)
+    os.symlink(pods / "ns_ok_1" / "c" / "0.log", link)
+    pattern = f"{pods}/*/*/*.log"
+    roots = Roots([pattern], runtime_roots=())
+    found = scan(PathMatcher([pattern]), roots).files[str(link)]  # fine when the scan looked
+    link.unlink()
+    os.symlink(outside / "shadow", link)  # swapped before the open
+    [opened] = open_new([found], 1, lambda path: safeio.open_regular(path, roots=roots.paths))
+    assert opened.fd is None and opened.refused == str(outside / "shadow") and opened.prefix == b""

@@ -77,3 +77,14 @@ def test_drain_passes_on_what_is_held() -> None:
     splitter.drain(NOW, out)
     assert out.messages == ["a", "unfinished"]
     assert not splitter.holds_data()
+
+
+def test_a_line_cut_before_its_end_came_reports_what_was_skipped() -> None:
+    splitter = LineSplitter(make_parser("plain", None, 1 << 20), MAX_LINE, start=10)
+    out, counts = ParsedColumns("t"), LineCounts()
+    splitter.feed(b"y" * 40, NOW, out, counts)  # no newline yet, already too long: the head goes
+    assert out.messages == ["y" * MAX_LINE] and out.offsets == [10 + MAX_LINE] and counts.skips == []
+    splitter.feed(b"y" * 100, NOW, out, counts)
+    splitter.feed(b"yy\nnext\n", NOW, out, counts)
+    assert counts.skips == [(10 + MAX_LINE, 10 + 143)]  # from the cut point to the end of the line
+    assert out.messages == ["y" * MAX_LINE, "next"] and splitter.settled_offset() == 10 + 148

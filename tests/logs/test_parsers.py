@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import re
-from itertools import accumulate
+from itertools import accumulate, pairwise
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodeagent.logs.encoding import normalize_time
+from nodeagent.logs.lines import LineCounts, LineSplitter
 from nodeagent.logs.parsers import MultilineConfig, Parsed, ParsedColumns, make_parser
 from tests.conftest import FIXTURES, require_shared
 
@@ -505,3 +507,99 @@ def test_feed_lines_is_feed_line_by_line(lines: list[bytes], fmt: str, max_recor
     parser.feed_lines(block.decode("utf-8", "replace").split("\n")[:-1], block, ends, 1.0, together)
     together.add(parser.flush_all())
     assert together == one_by_one
+
+
+# -- hostile lines (issue 12, item 1): no parser exception may stop a file -----------------------------
+
+
+def deep_json_line(depth: int, bad_byte: bool = True) -> bytes:
+    """A docker-looking line with an invalid UTF-8 byte, then ``depth`` nested arrays."""
+    return b'{"log":"' + (b"\xff" if bad_byte else b"x") + b'","x":' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.parametrize("fmt", ["auto", "docker"])
+@pytest.mark.parametrize("bad_byte", [True, False])
+def test_deeply_nested_json_with_an_invalid_byte_is_plain_text(fmt: str, bad_byte: bool) -> None:
+    line = deep_json_line(5000, bad_byte)
+    parser = make_parser(fmt, None, 1 << 20)
+    [record] = parser.feed(line, 0, len(line) + 1, 1.0)
+    assert record.message == line.decode("utf-8", "replace")
+    assert (record.time, record.stream, record.resume_offset) == (None, None, len(line) + 1)
+    assert parser.failures == 0  # handled by the parser itself, not by the guard
+
+
+HOSTILE_PIECES = [b"{", b"[", b"[" * 1200, b"{" * 1200, b'{"log":', b'"', b"\xff", b"\xc3", b"\xed\xa0\x80"]
+HOSTILE_PIECES += [
+    b"\\u",
+    b'{"log":"\\ud800',
+    b'"}',
+    b"",
+    b"\x00",
+    f"{T0} stdout P ".encode(),
+    b'\\n","stream":"',
+]
+hostile_pieces = st.sampled_from(HOSTILE_PIECES)
+hostile_lines = st.lists(hostile_pieces | st.binary(max_size=20), max_size=8).map(
+    lambda parts: b"".join(parts).replace(b"\n", b" ")
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(hostile_lines, min_size=1, max_size=6),
+    st.lists(st.integers(0, 1 << 16), max_size=6),
+    st.sampled_from(["auto", "docker", "cri", "plain"]),
+    st.booleans(),
+)
+def test_hostile_lines_in_any_chunks_never_raise_and_every_line_is_accounted_for(
+    lines: list[bytes], cuts: list[int], fmt: str, multiline: bool
+) -> None:
+    data = b"".join(line + b"\n" for line in lines)
+    config = MultilineConfig(r"^\S", timeout=1.0) if multiline else None
+    splitter = LineSplitter(make_parser(fmt, config, 1 << 20), 1 << 16)
+    out, counts = ParsedColumns("read"), LineCounts()
+    points = sorted({0, len(data), *(c % (len(data) + 1) for c in cuts)})
+    for a, b in pairwise(points):
+        splitter.feed(data[a:b], 1.0, out, counts)
+    splitter.drain(2.0, out)
+    assert counts.lines == len(lines)
+    assert splitter.parser.failures == 0 and splitter.parser.dropped == 0
+    assert out.offsets == sorted(out.offsets) and out.offsets[-1] == len(data)
+    assert all(isinstance(message, str) for message in out.messages)
+
+
+@pytest.mark.parametrize("fmt", ["auto", "docker"])
+def test_a_deep_line_split_at_every_boundary_comes_out_whole(fmt: str) -> None:
+    line = deep_json_line(1100)  # past the interpreter's default recursion limit of 1000
+    data = b"ok\n" + line + b"\nafter\n"
+    for cut in range(len(data) + 1):
+        splitter = LineSplitter(make_parser(fmt, None, 1 << 20), 1 << 16)
+        out = ParsedColumns("read")
+        for chunk in (data[:cut], data[cut:]):
+            splitter.feed(chunk, 1.0, out, LineCounts())
+        assert out.messages == ["ok", line.decode("utf-8", "replace"), "after"], cut
+
+
+def test_a_parser_failure_ships_the_line_raw_counts_it_and_the_file_goes_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parser = make_parser("cri", MultilineConfig(r"^\S", timeout=1.0), 1 << 20)
+    real_split = parser._split_cri
+
+    def explode_on_boom(line: bytes) -> Any:
+        if b"boom" in line:
+            raise RuntimeError("a parser bug")
+        return real_split(line)
+
+    monkeypatch.setattr(parser, "_split_cri", explode_on_boom)
+    out = ParsedColumns("read")
+    lines = [f"{T0} stdout F first".encode(), f"{T0} stdout F  held continuation".encode(), b"boom \xff"]
+    lines.append(f"{T0} stdout F next".encode())
+    ends = list(accumulate((len(line) + 1 for line in lines), initial=0))
+    for line, start, end in zip(lines, ends, ends[1:], strict=False):
+        out.add(parser.feed(line, start, end, 1.0))
+    out.add(parser.flush_all())
+    # The held group goes out before the raw line; the parser starts over and reads on.
+    assert out.messages == ["first\n held continuation", "boom \ufffd", "next"]
+    assert out.offsets == [ends[2], ends[3], ends[4]]
+    assert parser.failures == 1 and parser.dropped == 0

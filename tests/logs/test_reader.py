@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from nodeagent import safeio
+from nodeagent.logs import discovery
 from nodeagent.logs import reader as reader_module
-from tests.logs.conftest import MemorySink, eventually, make_config, sample, shipping, write_lines
+from tests.logs.conftest import (
+    MemorySink,
+    eventually,
+    make_config,
+    sample,
+    shipping,
+    unique_name,
+    write_lines,
+)
 
 
 async def test_reads_existing_then_appended_lines_with_record_fields(tmp_path: Path) -> None:
@@ -229,11 +238,10 @@ async def test_without_file_events_polling_and_rescans_still_find_everything(
 ) -> None:
     from nodeagent.logs.watch import inotify
 
-    def no_inotify(*args: object) -> Iterator[set[tuple[object, str]]]:
-        raise OSError(24, "inotify_init: Too many open files")
-        yield set()  # a generator, like watchfiles.watch: the error comes with the first batch
+    def no_inotify() -> None:
+        raise OSError(24, "inotify_init1: Too many open files")
 
-    monkeypatch.setattr(inotify, "open_events", no_inotify)
+    monkeypatch.setattr(inotify, "Inotify", no_inotify)
     log = tmp_path / "app.log"
     write_lines(log, ["before"])
     sink = MemorySink()
@@ -307,4 +315,100 @@ async def test_the_reader_reports_through_the_events_it_is_given(tmp_path: Path)
         reader.close()
     assert ("lines_read", name, 2, 8) in events.calls
     assert ("file_truncated", name) in events.calls
-    assert ("file_counts", name, 1, 1) in events.calls
+    assert ("file_counts", name, 1, 0) in events.calls  # the file registered (opened since)
+
+
+@pytest.mark.parametrize("fmt", ["auto", "docker"])
+@pytest.mark.parametrize("across_chunks", [True, False])
+async def test_a_hostile_line_is_shipped_as_text_and_the_file_goes_on(
+    tmp_path: Path, fmt: str, across_chunks: bool
+) -> None:
+    """Issue 12, item 1: an invalid byte and 5,000 nested arrays once ended the agent (across a read
+    chunk boundary) or silently abandoned the file (within one chunk)."""
+    from nodeagent.logs.tailer import CHUNK_BYTES
+
+    evil = b'{"log":"\xff","x":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    good = [f"good line {i:06d}" for i in range(200)]
+    head = b"".join(line.encode() + b"\n" for line in good)
+    if across_chunks:  # pad so the hostile line starts 100 bytes before the first chunk ends
+        head += b"p" * (CHUNK_BYTES - 100 - len(head) - 1) + b"\n"
+    log = tmp_path / "app.log"
+    log.write_bytes(head + evil + b"\nafter\n")
+    sink = MemorySink()
+    config = make_config(tmp_path, [log], input_options={"format": fmt})
+    async with shipping(config, sink) as shipper:
+        expected = len(head.splitlines()) + 2
+        await eventually(lambda: len(sink.records) == expected, what="every line, the hostile one included")
+        write_lines(log, ["appended later"])
+        await eventually(lambda: len(sink.records) == expected + 1, what="the line appended later")
+        assert shipper.task is not None and not shipper.task.done()
+    messages = sink.messages()
+    assert messages[: len(good)] == good
+    assert messages[-3:] == [evil.decode("utf-8", "replace"), "after", "appended later"]
+
+
+async def test_links_out_of_the_roots_are_refused_counted_and_logged_once_without_content(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Issue 12, item 2: ``0.log -> /etc/shadow`` in a pod's log directory (or a pod directory linking
+    out) was read as root and shipped under the pod's name."""
+    pods, containers, outside = tmp_path / "var/log/pods", tmp_path / "var/log/containers", tmp_path / "etc"
+    monkeypatch.setattr(discovery, "RUNTIME_ROOTS", (str(pods),))  # this tree stands in for /var/log
+    for directory in (pods / "ns_web_1/c", pods / "ns_evil_2/c", containers, outside / "c"):
+        directory.mkdir(parents=True)
+    write_lines(outside / "shadow", ["root:$6$secret-hash"])
+    write_lines(outside / "c" / "0.log", ["root:$6$secret-hash"])
+    write_lines(pods / "ns_web_1/c/0.log", ["honest line"])
+    os.symlink(outside / "shadow", pods / "ns_evil_2/c/0.log")
+    os.symlink(outside, pods / "ns_evil_3")
+    os.symlink(pods / "ns_web_1/c/0.log", containers / f"web_ns_c-{'ab' * 32}.log")  # kubelet's link
+    sink = MemorySink()
+    config = make_config(
+        tmp_path,
+        [],
+        inputs=[
+            {"name": unique_name("pods"), "paths": [str(pods / "*/*/*.log")]},
+            {"name": unique_name("containers"), "paths": [str(containers / "*.log")]},
+        ],
+        rescan_interval="100ms",
+    )
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) == 1, what="the honest file (read once for both inputs)")
+        os.symlink(outside / "shadow", pods / "ns_web_1/c/1.log")  # appears later: through file events
+        await asyncio.sleep(0.6)  # several rescans
+        refused = sample("nodeagent_logs_files_refused_total", {"input": config.inputs[0].name})
+    assert sink.messages() == ["honest line"]
+    assert refused >= 3
+    warnings = [r for r in caplog.records if "outside the input's roots" in r.getMessage()]
+    assert sorted(r.path for r in warnings) == sorted(  # type: ignore[attr-defined]
+        repr(str(p)) for p in (pods / "ns_evil_2/c/0.log", pods / "ns_evil_3", pods / "ns_web_1/c/1.log")
+    )
+    assert "secret" not in caplog.text
+
+
+async def test_the_checkpoint_moves_past_the_skipped_rest_of_a_cut_line(tmp_path: Path) -> None:
+    """Issue 12, Low: after a line longer than max_line_bytes, the offset stayed at the cut point (262,144
+    after a 100 MB line) and the rest of the line was read again after a restart."""
+    log = tmp_path / "app.log"
+    log.write_bytes(b"first\n" + b"x" * (3 << 20) + b"\n")
+    size = log.stat().st_size
+    state = tmp_path / "state" / "logs-checkpoints.json"
+
+    def saved_offset() -> int:
+        try:
+            return json.loads(state.read_text())["files"][0]["offset"]
+        except (OSError, ValueError, IndexError):
+            return -1
+
+    sink = MemorySink()
+    config = make_config(tmp_path, [log])
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) == 2, what="the first line and the cut one")
+        await eventually(lambda: saved_offset() == size, what="the checkpoint at the end of the file")
+    assert sink.messages() == ["first", "x" * (256 * 1024)]
+    again = MemorySink()
+    async with shipping(config, again):
+        write_lines(log, ["next"])
+        await eventually(lambda: len(again.records) == 1, what="the next line")
+        await asyncio.sleep(0.3)
+    assert again.messages() == ["next"]  # nothing of the long line is read again

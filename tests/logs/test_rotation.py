@@ -14,6 +14,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import pytest
+
+from nodeagent.logs import discovery
 from nodeagent.logs.reader import FileReader
 from tests.conftest import require_binary
 from tests.logs.conftest import MemorySink, eventually, make_config, sample, shipping, write_lines
@@ -233,7 +236,11 @@ async def test_same_inode_with_new_content_is_a_new_file_after_restart(tmp_path:
     assert sink2.messages() == numbered("NEW", 300)
 
 
-async def test_symlinked_container_logs_across_kubelet_rotation(tmp_path: Path) -> None:
+async def test_symlinked_container_logs_across_kubelet_rotation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # This tree's var/log/pods stands in for the host's: where kubelet's links may lead.
+    monkeypatch.setattr(discovery, "RUNTIME_ROOTS", (str(tmp_path / "var/log/pods"),))
     pods = tmp_path / "var/log/pods/prod_api-5d9c_1111-2222/server"
     pods.mkdir(parents=True)
     containers = tmp_path / "var/log/containers"

@@ -74,3 +74,24 @@ async def test_stat_poller_polls_what_it_is_given_every_interval(tmp_path: Path)
         poller.stop()
         await asyncio.wait_for(task, 5)
         os.close(fd)
+
+
+async def test_inotify_never_follows_a_directory_link_out_of_the_tree(tmp_path: Path) -> None:
+    """A pod linking its log directory to / must not make the agent watch the host's whole tree."""
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (outside / "deep" / "er").mkdir(parents=True)
+    (root / "pod").mkdir(parents=True)
+    os.symlink(outside, root / "pod" / "link")
+    seen: list[Change] = []
+    watcher = InotifyWatcher([str(root)], seen.extend, retry_interval=0.2)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.wait_for(watcher.settled.wait(), 5)
+        assert sorted(watcher._directories.values()) == [str(root), str(root / "pod")]
+        (outside / "deep" / "er" / "x.log").write_text("x\n")
+        (root / "pod" / "y.log").write_text("y\n")
+        await eventually(lambda: ("added", str(root / "pod" / "y.log")) in seen, what="the event inside")
+        assert not [path for _, path in seen if "link" in path or "outside" in path]
+    finally:
+        watcher.stop()
+        await asyncio.wait_for(task, 5)

@@ -351,7 +351,13 @@ class FakeShipper(types.ModuleType):
         self.node_name: str | None = None
 
     async def run_logs(
-        self, config: object, *, node_name: str, stop: asyncio.Event, ready: asyncio.Event | None = None
+        self,
+        config: object,
+        *,
+        node_name: str,
+        stop: asyncio.Event,
+        ready: asyncio.Event | None = None,
+        executor: object = None,
     ) -> None:
         self.node_name = node_name
         go = asyncio.ensure_future(self.may_start.wait())

@@ -28,6 +28,7 @@ from nodeagent.config.values import (
     parse_str,
     positive_duration,
 )
+from nodeagent.logs.blocking import DEFAULT
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
 from nodeagent.safeio import read_regular
 
@@ -177,6 +178,7 @@ class HttpPoster:
         self.shown_url = redact_url(url)
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
+        self.blocking = DEFAULT  # the sink's (see Sink.blocking), set at start
         self._authorization = Authorization(settings) if Authorization.wanted(settings) else None
 
     async def start(self) -> None:
@@ -212,7 +214,7 @@ class HttpPoster:
         secrets = secret_values(self.settings["headers"], secrets_sent)
         if self.settings["gzip"]:
             if len(body) > _GZIP_IN_THREAD_BYTES:
-                body = await asyncio.to_thread(gzip.compress, body, 6)
+                body = await self.blocking(gzip.compress, body, 6)
             else:
                 body = gzip.compress(body, 6)
             headers["Content-Encoding"] = "gzip"

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from nodeagent.config.schema import Section
+from nodeagent.logs.blocking import DEFAULT, Blocking
 from nodeagent.logs.record import Record
 
 
@@ -32,6 +33,7 @@ class Sink(ABC):
 
     type: ClassVar[str]
     option_schema: ClassVar[Section]  # the options, declared next to the sink's code
+    blocking: Blocking = DEFAULT  # where blocking calls run: the shipper sets the pool it was handed
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         self.name = name

@@ -118,7 +118,7 @@ class FileSink(Sink):
     async def start(self) -> None:
         async with self._lock:
             try:
-                await asyncio.to_thread(self._open)
+                await self.blocking(self._open)
             except OSError as exc:
                 # Not fatal: every send tries again (and fails retryably) until the path is usable.
                 log.warning("%s: cannot open %s yet: %s", self.name, self.path, exc)
@@ -129,26 +129,26 @@ class FileSink(Sink):
         data = encode_json_lines(batch)
         async with self._lock:
             try:
-                await asyncio.to_thread(self._write, data)
+                await self.blocking(self._write, data)
             except OSError as exc:
                 # The retry repeats the whole batch; start it with a fresh descriptor.
-                await asyncio.to_thread(self._close_quietly)
+                await self.blocking(self._close_quietly)
                 raise RetryableSinkError(f"{self.name}: writing {self.path} failed: {exc}") from exc
 
     async def flush(self) -> None:
         async with self._lock:
             try:
-                await asyncio.to_thread(self._fsync)
+                await self.blocking(self._fsync)
             except OSError as exc:
-                await asyncio.to_thread(self._close_quietly)
+                await self.blocking(self._close_quietly)
                 raise RetryableSinkError(f"{self.name}: fsync of {self.path} failed: {exc}") from exc
 
     async def close(self) -> None:
         async with self._lock:
             try:
-                await asyncio.to_thread(self._release)
+                await self.blocking(self._release)
             except OSError:
-                await asyncio.to_thread(self._close_quietly)
+                await self.blocking(self._close_quietly)
 
     def _close_quietly(self) -> None:
         fd, self._fd, self._identity = self._fd, None, None

@@ -50,6 +50,7 @@ class HttpSink(Sink):
         self._poster = HttpPoster(name, self.method, self.url, settings)
 
     async def start(self) -> None:
+        self._poster.blocking = self.blocking
         await self._poster.start()
 
     async def send(self, batch: Sequence[Record]) -> None:

@@ -159,6 +159,7 @@ class LokiSink(Sink):
         self._poster = HttpPoster(name, "POST", self.push_url, settings)
 
     async def start(self) -> None:
+        self._poster.blocking = self.blocking
         await self._poster.start()
 
     async def send(self, batch: Sequence[Record]) -> None:

@@ -5,7 +5,6 @@ Options: none.
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -42,6 +41,6 @@ class StdoutSink(Sink):
         data = encode_json_lines(batch)
         try:
             # A pipe to a slow reader can block; keep that off the event loop.
-            await asyncio.to_thread(self._write, data)
+            await self.blocking(self._write, data)
         except (OSError, ValueError) as exc:  # ValueError: stdout closed
             raise RetryableSinkError(f"{self.name}: writing to stdout failed: {exc}") from exc

@@ -174,7 +174,6 @@ class SyslogSink(Sink):
             raise RetryableSinkError(
                 f"{self.name}: cannot connect to {self.host}:{self.port}: {type(exc).__name__}: {exc}"
             ) from exc
-        assert self._writer is not None
         # drain() then waits until every byte is handed to the kernel, not just below a high-water mark.
         assert self._writer is not None
         self._writer.transport.set_write_buffer_limits(high=0)

@@ -1,59 +1,124 @@
-"""File events for the directories inputs read from: inotify, through watchfiles' public ``watch()``.
+"""File events for the directories inputs read from: Linux inotify, read on the event loop.
 
-watchfiles is already a dependency; its Rust core (the ``notify`` crate) adds watches for new
-subdirectories as they appear (``/var/log/pods/<pod>/<container>/``), which is most of what a
-recursive inotify watcher has to get right. Its ``watch()`` generator is driven in one dedicated
-thread; ``yield_on_timeout`` makes its first yield, after at most TICK_MS, say "the watches are in
-place", so the shipper reports ready only when a file created afterwards is sure to produce an event.
+The kernel interface is three calls (``inotify_init1``, ``inotify_add_watch``, ``read``), taken from the
+C library through ctypes: no dependency, no thread (the descriptor is non-blocking and the loop reads it
+when it is readable). Watches are added for every directory below the roots, without ever following a
+directory symlink (``IN_DONT_FOLLOW``, and links are not walked): a pod that links its log directory to
+``/`` cannot make the agent watch the host's whole tree. Files behind such links (within the roots) are
+found by rescans and polled.
 
-When inotify is unavailable (no support, out of watches, no root exists), :attr:`available` is False
-and the reader polls the files it holds instead (:mod:`.poll`).
+Events are read at most every STEP seconds, so a burst is delivered as one batch (the kernel merges
+repeated events for one file meanwhile). A queue overflow reports every root as "added", which makes the
+reader rescan. When inotify is unavailable (no support, out of watches or instances, no root exists),
+:attr:`InotifyWatcher.available` is False and the reader polls the files it holds instead (:mod:`.poll`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
+import ctypes.util
 import logging
 import os
-import threading
-from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import ThreadPoolExecutor
+import struct
+from collections.abc import Callable, Iterable
 
-import watchfiles
-
+from nodeagent.logs.blocking import DEFAULT, Blocking
 from nodeagent.logs.watch import Change
 from nodeagent.safeio import is_under
 
 log = logging.getLogger("nodeagent.logs.watch")
 
-_KINDS = {
-    watchfiles.Change.added: "added",
-    watchfiles.Change.modified: "modified",
-    watchfiles.Change.deleted: "deleted",
-}
-DEBOUNCE_MS = 100  # the longest a burst of events is held back before it is delivered
-STEP_MS = 50  # a burst ends after this much quiet; also how often the watch thread checks for stop
-TICK_MS = 100  # an empty batch at least this often: how soon "watching" is known, and restarts happen
+STEP = 0.05  # seconds between two reads of the event queue while events keep coming
+READ_BYTES = 64 * 1024
 
-_Events = Generator[set[tuple[watchfiles.Change, str]], None, None]
+IN_MODIFY = 0x2
+IN_MOVED_FROM = 0x40
+IN_MOVED_TO = 0x80
+IN_CREATE = 0x100
+IN_DELETE = 0x200
+IN_DELETE_SELF = 0x400
+IN_MOVE_SELF = 0x800
+IN_Q_OVERFLOW = 0x4000
+IN_IGNORED = 0x8000
+IN_ONLYDIR = 0x1000000
+IN_DONT_FOLLOW = 0x2000000
+IN_ISDIR = 0x40000000
+WATCH_MASK = (
+    IN_MODIFY
+    | IN_MOVED_FROM
+    | IN_MOVED_TO
+    | IN_CREATE
+    | IN_DELETE
+    | IN_DELETE_SELF
+    | IN_MOVE_SELF
+    | IN_ONLYDIR
+    | IN_DONT_FOLLOW
+)
+_EVENT = struct.Struct("iIII")  # wd, mask, cookie, name length
+
+_libc: ctypes.CDLL | None = None
 
 
-def open_events(roots: list[str], stop: threading.Event) -> _Events:
-    """Batches of changes under ``roots`` until ``stop`` is set; blocking, lazily started."""
-    return watchfiles.watch(
-        *roots,
-        watch_filter=None,  # the default filter hides names like *.swp and *~ that a glob may want
-        debounce=DEBOUNCE_MS,
-        step=STEP_MS,
-        stop_event=stop,
-        rust_timeout=TICK_MS,
-        yield_on_timeout=True,
-        debug=False,
-        raise_interrupt=False,
-        force_polling=False,
-        recursive=True,
-        ignore_permission_denied=True,
-    )
+def _c_library() -> ctypes.CDLL:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    return _libc
+
+
+class Inotify:
+    """One inotify instance: a non-blocking descriptor, watches by directory, events as they come."""
+
+    def __init__(self) -> None:
+        libc = _c_library()
+        fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"inotify_init1: {os.strerror(errno)}")
+        self.fd: int = fd
+
+    def add(self, directory: str) -> int:
+        """Watch ``directory`` (not through a symlink); its watch descriptor."""
+        wd = _c_library().inotify_add_watch(self.fd, os.fsencode(directory), WATCH_MASK)
+        if wd < 0:
+            errno = ctypes.get_errno()
+            raise OSError(errno, f"inotify_add_watch: {os.strerror(errno)}", directory)
+        return int(wd)
+
+    def read(self) -> list[tuple[int, int, str]]:
+        """(wd, mask, name) of every event queued now; never blocks."""
+        events: list[tuple[int, int, str]] = []
+        while True:
+            try:
+                data = os.read(self.fd, READ_BYTES)
+            except BlockingIOError:
+                return events
+            offset = 0
+            while offset + _EVENT.size <= len(data):
+                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
+                offset += _EVENT.size
+                name = os.fsdecode(data[offset : offset + length].rstrip(b"\0"))
+                offset += length
+                events.append((wd, mask, name))
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+
+def directories_below(root: str) -> list[str]:
+    """``root`` and every directory below it, symlinks not followed; blocking."""
+    found, stack = [], [root]
+    while stack:
+        directory = stack.pop()
+        found.append(directory)
+        try:
+            with os.scandir(directory) as entries:
+                stack.extend(e.path for e in entries if e.is_dir(follow_symlinks=False))
+        except OSError:
+            continue
+    return found
 
 
 def _root_key(path: str) -> tuple[int, int] | None:
@@ -67,9 +132,9 @@ def _root_key(path: str) -> tuple[int, int] | None:
 class InotifyWatcher:
     """Delivers batches of changes under a set of root directories to ``on_changes`` (on the loop).
 
-    Roots that do not exist yet are skipped; :meth:`refresh` (the reader calls it on every rescan)
-    restarts the watch when a root appeared, vanished or was replaced. Without a watch it tries again
-    every ``retry_interval`` seconds.
+    Roots that do not exist yet are skipped; :meth:`refresh` (the reader calls it on every rescan, from
+    a worker thread) restarts the watch when a root appeared, vanished or was replaced. Without a watch
+    it tries again every ``retry_interval`` seconds.
     """
 
     def __init__(
@@ -78,16 +143,22 @@ class InotifyWatcher:
         on_changes: Callable[[list[Change]], None],
         *,
         retry_interval: float,
+        blocking: Blocking = DEFAULT,
     ) -> None:
         self.roots = sorted(set(roots))
         self.on_changes = on_changes
         self.retry_interval = retry_interval
+        self.blocking = blocking
         self.available = False
         self.watched: dict[str, tuple[int, int]] = {}
         self.settled = asyncio.Event()  # set once the first attempt to watch has succeeded or failed
-        self._restart = threading.Event()  # read by the watch thread
+        self._restart = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nodeagent-watch")
+        self._notify: Inotify | None = None
+        self._directories: dict[int, str] = {}  # wd -> directory
+        self._draining: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()  # watching new directories
 
     def covers(self, path: str) -> bool:
         """Whether changes to ``path`` produce events now."""
@@ -98,7 +169,8 @@ class InotifyWatcher:
 
         Returns whether it did: files in a new root were not watched until now."""
         if self._existing_roots() != self.watched:
-            self._restart.set()
+            if self._loop is not None:
+                self._loop.call_soon_threadsafe(self._restart.set)
             return True
         return False
 
@@ -115,59 +187,127 @@ class InotifyWatcher:
         return found
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
+        while not self._stopping:
+            self._restart.clear()
+            roots = await self.blocking(self._existing_roots)
+            notify = None
+            if roots:
+                try:
+                    notify, directories = await self.blocking(self._start, list(roots))
+                except Exception as exc:  # inotify limits, permissions, a root removed meanwhile
+                    log.warning(
+                        "file events unavailable; polling instead",
+                        extra={"roots": ",".join(roots), "err": repr(exc)},
+                    )
+            self.watched = roots if notify is not None else {}
+            self.available = notify is not None
+            self.settled.set()
+            if notify is None:
+                await self._wait_restart(self.retry_interval)
+                continue
+            self._notify, self._directories = notify, directories
+            loop.add_reader(notify.fd, self._readable)
+            try:
+                await self._wait_restart(None)
+            finally:
+                loop.remove_reader(notify.fd)
+                if self._draining is not None:
+                    self._draining.cancel()
+                    self._draining = None
+                self.available = False
+                self._notify, self._directories = None, {}
+                notify.close()
+
+    async def _wait_restart(self, timeout: float | None) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._restart.wait(), timeout)
+
+    @staticmethod
+    def _start(roots: list[str]) -> tuple[Inotify, dict[int, str]]:
+        """A new instance watching every directory below ``roots``; blocking."""
+        notify = Inotify()
+        directories: dict[int, str] = {}
         try:
-            while not self._stopping:
-                self._restart.clear()
-                roots = await loop.run_in_executor(self._executor, self._existing_roots)
-                events = None
-                first: set[tuple[watchfiles.Change, str]] | None = None
-                if roots:
-                    events = open_events(list(roots), self._restart)
+            for root in roots:
+                for directory in directories_below(root):
                     try:
-                        # The first batch (empty after TICK_MS) comes once the watches are set.
-                        first = await loop.run_in_executor(self._executor, next, events, None)
-                    except Exception as exc:  # inotify limits, permissions, a root removed meanwhile
-                        log.warning(
-                            "file events unavailable; polling instead",
-                            extra={"roots": ",".join(roots), "err": repr(exc)},
-                        )
-                        events = None
-                self.watched = roots if first is not None else {}
-                self.available = first is not None
-                self.settled.set()
-                if events is None or first is None:
-                    await self._wait_restart(loop)
-                    continue
-                try:
-                    await self._watch(loop, events, first)
-                except Exception as exc:
-                    log.warning("file events stopped; polling until they are back", extra={"err": repr(exc)})
-                    self.available = False
-                    await self._wait_restart(loop)
-                finally:
-                    self.available = False
-                    self._restart.set()
-                    # Closed by the watch thread, after the ``next`` it may still be in has returned.
-                    self._executor.submit(events.close)
-        finally:
+                        directories[notify.add(directory)] = directory
+                    except FileNotFoundError:
+                        continue  # removed since it was listed
+        except BaseException:
+            notify.close()
+            raise
+        return notify, directories
+
+    # -- on the loop ------------------------------------------------------------------------------
+
+    def _readable(self) -> None:
+        """Events are waiting: read them a moment later, so a burst comes as one batch."""
+        notify = self._notify
+        if notify is None or self._loop is None:
+            return
+        self._loop.remove_reader(notify.fd)
+        self._draining = self._loop.call_later(STEP, self._drain)
+
+    def _drain(self) -> None:
+        self._draining = None
+        notify, loop = self._notify, self._loop
+        if notify is None or loop is None:
+            return
+        try:
+            changes, new_directories = self._changes(notify.read())
+        except OSError as exc:
+            log.warning("file events stopped; polling until they are back", extra={"err": repr(exc)})
             self._restart.set()
-            self._executor.shutdown(wait=False)
+            return
+        loop.add_reader(notify.fd, self._readable)
+        if new_directories:
+            task = loop.create_task(self._watch_new(notify, new_directories))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if changes:
+            try:
+                self.on_changes(changes)
+            except Exception:  # a bug in the handler must not end file events
+                log.exception("file event handler failed")
 
-    async def _wait_restart(self, loop: asyncio.AbstractEventLoop) -> None:
-        await loop.run_in_executor(self._executor, self._restart.wait, self.retry_interval)
+    def _changes(self, events: list[tuple[int, int, str]]) -> tuple[list[Change], list[str]]:
+        changes: list[Change] = []
+        new_directories: list[str] = []
+        for wd, mask, name in events:
+            if mask & IN_Q_OVERFLOW:  # events were lost: "added" roots make the reader rescan
+                changes += [("added", root) for root in self.watched]
+                continue
+            directory = self._directories.get(wd)
+            if directory is None:
+                continue
+            if mask & IN_IGNORED:
+                del self._directories[wd]
+                continue
+            path = os.path.join(directory, name) if name else directory
+            if mask & (IN_CREATE | IN_MOVED_TO):
+                changes.append(("added", path))
+                if mask & IN_ISDIR:
+                    new_directories.append(path)
+            elif mask & (IN_DELETE | IN_MOVED_FROM | IN_DELETE_SELF | IN_MOVE_SELF):
+                changes.append(("deleted", path))
+            elif mask & IN_MODIFY:
+                changes.append(("modified", path))
+        return changes, new_directories
 
-    async def _watch(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        events: _Events,
-        batch: set[tuple[watchfiles.Change, str]] | None,
-    ) -> None:
-        while batch is not None and not self._restart.is_set():
-            if batch:
-                changes = [(_KINDS.get(kind, "modified"), path) for kind, path in batch]
-                try:
-                    self.on_changes(changes)
-                except Exception:  # a bug in the handler must not end file events
-                    log.exception("file event handler failed")
-            batch = await loop.run_in_executor(self._executor, next, events, None)
+    async def _watch_new(self, notify: Inotify, paths: list[str]) -> None:
+        """Watch directories that appeared (a new pod's) and what is below them; then report them again,
+        so the reader looks for files made before the watch was in place."""
+        listed = await self.blocking(lambda: [d for path in paths for d in directories_below(path)])
+        if self._notify is not notify:
+            return  # restarted meanwhile: the new instance watches them from the start
+        for directory in listed:
+            try:
+                self._directories[notify.add(directory)] = directory
+            except OSError:
+                continue  # gone again, or out of watches: rescans cover it
+        try:
+            self.on_changes([("added", directory) for directory in listed])
+        except Exception:
+            log.exception("file event handler failed")

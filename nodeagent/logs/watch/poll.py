@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from nodeagent.logs.blocking import DEFAULT, Blocking
 from nodeagent.logs.identity import FileId, path_leads_to
 
 log = logging.getLogger("nodeagent.logs.watch")
@@ -65,7 +66,9 @@ class StatPoller(Generic[_K]):
         interval: float,
         targets: Callable[[], list[PollTarget[_K]]],
         on_status: Callable[[list[FileStatus[_K]]], None],
+        blocking: Blocking = DEFAULT,
     ) -> None:
+        self.blocking = blocking
         self.interval = interval
         self.targets = targets
         self.on_status = on_status
@@ -84,7 +87,7 @@ class StatPoller(Generic[_K]):
             if not targets:
                 continue
             try:
-                statuses = await asyncio.to_thread(poll_files, targets)
+                statuses = await self.blocking(poll_files, targets)
                 self.on_status(statuses)
             except Exception:  # a bug must not end polling
                 log.exception("polling log files failed")
