@@ -81,7 +81,8 @@ def test_daemonset_gets_a_pod_on_every_linux_node(name: str, rendered: Path) -> 
             assert rules <= UNHEALTHY_NODES[name, node], result
         else:
             assert result["verdict"] == "runs", result
-    assert status == (0 if {r["verdict"] for r in results.values()} == {"runs"} else 1)
+    # A Windows node is excluded by design (issue 13): not a failure.
+    assert status == (0 if all(r["verdict"] == "runs" or r["by_design"] for r in results.values()) else 1)
 
 
 def test_only_windows_is_left_out_on_purpose(rendered: Path) -> None:
