@@ -4,6 +4,7 @@ spot pools, a Windows node, NotReady/unreachable/cordoned/pressure nodes)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -112,7 +113,7 @@ def test_without_the_tolerations_tainted_nodes_would_be_missed(
     base_objects: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     """The check above is not vacuous: the same DaemonSet without its toleration misses the tainted nodes."""
-    objects = [dict(o) for o in base_objects]
+    objects = copy.deepcopy(base_objects)  # the fixture is shared by every test of the session
     daemonset = next(o for o in objects if o["kind"] == "DaemonSet")
     pod_spec = daemonset["spec"]["template"]["spec"]
     daemonset["spec"]["template"]["spec"] = {k: v for k, v in pod_spec.items() if k != "tolerations"}
