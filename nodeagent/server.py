@@ -282,17 +282,20 @@ class MetricsServer:
         assert isinstance(capped, _CappedServer)
         capped.max_connections = self.max_connections
         tls = self.web_config.server_context() if self.web_config and self.web_config.tls_enabled else None
+        # asyncio accepts up to a backlog's worth of connections before evictions free descriptors: keep that
+        # burst a quarter of the cap, so cap + burst stays inside the open-file limit the cap was sized for.
+        backlog = max(16, min(128, self.max_connections // 4)) if self.max_connections else 128
         for address in self.listen_addresses:
             host, port = split_listen_address(address)
             try:
                 try:
-                    await web.TCPSite(runner, host, port, ssl_context=tls).start()
+                    await web.TCPSite(runner, host, port, ssl_context=tls, backlog=backlog).start()
                 except OSError as exc:
                     # ":9100" means IPv4 and IPv6; on a node with IPv6 disabled, serve IPv4 as node_exporter
                     # does.
                     if host is not None or exc.errno not in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
                         raise
-                    await web.TCPSite(runner, "0.0.0.0", port, ssl_context=tls).start()
+                    await web.TCPSite(runner, "0.0.0.0", port, ssl_context=tls, backlog=backlog).start()
             except OSError as exc:
                 await runner.cleanup()
                 reason = {

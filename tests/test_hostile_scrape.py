@@ -288,7 +288,8 @@ def _limit_open_files(soft: int, hard: int) -> Callable[[], None]:
 def _open_idle_connections(port: int, count: int) -> list[socket.socket]:
     sockets = []
     for _ in range(count):
-        sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+        # A full accept queue drops SYNs and the client retries them: allow for a loaded machine.
+        sock = socket.create_connection(("127.0.0.1", port), timeout=30)
         sockets.append(sock)
     return sockets
 
