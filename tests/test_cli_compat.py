@@ -373,9 +373,8 @@ def test_deprecated_collectors_are_the_upstream_ones() -> None:
         assert name not in all_collectors()
 
 
-# node_exporter flags of collectors we have whose feature nodeagent does not implement (yet): netclass
-# reads sysfs only, not rtnetlink.
-KNOWN_GAPS = {"collector.netclass.netlink", "collector.netclass_rtnl.with-stats"}
+# node_exporter flags of collectors we have whose feature nodeagent does not implement (yet): none.
+KNOWN_GAPS: set[str] = set()
 
 
 def test_collectors_we_have_take_all_their_upstream_flags() -> None:
