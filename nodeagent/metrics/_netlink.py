@@ -229,11 +229,14 @@ def parse_dump(chunks: list[bytes], seq: int) -> tuple[list[tuple[str, dict[str,
     return links, done
 
 
+def _link_dump(timeout: float) -> list[tuple[int, bytes]]:
+    """The answers to an RTM_GETLINK dump of every link of the current network namespace."""
+    return request(NETLINK_ROUTE, RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), timeout=timeout)
+
+
 def dump_links(timeout: float = 5.0) -> list[tuple[str, dict[str, int] | None]]:
     """All links of the current network namespace with their counters. Bounded by ``timeout``."""
-    answers = request(
-        NETLINK_ROUTE, RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), timeout=timeout
-    )
+    answers = _link_dump(timeout)
     return [
         link for msg_type, body in answers if msg_type == RTM_NEWLINK if (link := parse_link_message(body))
     ]
@@ -294,9 +297,7 @@ def parse_link_attributes(body: bytes) -> dict[str, object] | None:
 
 def dump_link_attributes(timeout: float = 5.0) -> list[dict[str, object]]:
     """Every link of the current network namespace, see :func:`parse_link_attributes`."""
-    answers = request(
-        NETLINK_ROUTE, RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), timeout=timeout
-    )
+    answers = _link_dump(timeout)
     return [
         link
         for msg_type, body in answers
@@ -307,9 +308,7 @@ def dump_link_attributes(timeout: float = 5.0) -> list[dict[str, object]]:
 
 def link_names(timeout: float = 5.0) -> dict[int, str]:
     """Interface index -> name of the current network namespace (as Go's net.Interfaces)."""
-    answers = request(
-        NETLINK_ROUTE, RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), timeout=timeout
-    )
+    answers = _link_dump(timeout)
     names: dict[int, str] = {}
     for msg_type, body in answers:
         if msg_type == RTM_NEWLINK and len(body) >= _IFINFOMSG.size:
