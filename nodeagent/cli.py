@@ -48,7 +48,8 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports a bad command line in one line (no usage dump) and exits 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EXIT_CONFIG, f"{self.prog}: error: {message} (see --help)\n")
+        # One prefix for every command's errors (`nodeagent run: ...` would differ by command).
+        self.exit(EXIT_CONFIG, f"nodeagent: error: {message} (see {self.prog} --help)\n")
 
 
 def is_boolean(setting: Setting) -> bool:

@@ -8,15 +8,23 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
 PAGE_SIZE = 500
+WATCH_SECONDS = 240  # the server ends each watch after this; the client then watches again from where it was
+MAX_EVENT_BYTES = 16 * 2**20  # one watch event (an object); a Node or Pod is a few tens of KiB
+# The objects watched by the placement monitor (and listed by the one-shot check).
+KINDS = ("nodes", "pods", "daemonsets")
 
 
 class ClusterError(Exception):
     """The cluster could not be reached or refused a request; the message is one line."""
+
+
+class ResourceVersionGone(ClusterError):
+    """The watch's resourceVersion is too old (410 Gone): list again."""
 
 
 def resolve_kubeconfig(explicit: str | None, environ: Mapping[str, str] | None = None) -> str | None:
@@ -42,7 +50,9 @@ def resolve_kubeconfig(explicit: str | None, environ: Mapping[str, str] | None =
 class Cluster:
     """An open, read-only connection: `async with Cluster(...) as cluster: await cluster.nodes()`."""
 
-    def __init__(self, kubeconfig: str | None, context: str | None = None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, kubeconfig: str | None, context: str | None = None, timeout: float | None = 30.0
+    ) -> None:
         self._kubeconfig = kubeconfig
         self._context = context
         self._timeout = timeout
@@ -105,6 +115,10 @@ class Cluster:
             raise ClusterError("the API server sent a response that is not JSON") from None
 
     async def _list(self, method: Any, *args: Any, **kwargs: Any) -> list[dict]:
+        return (await self._list_versioned(method, *args, **kwargs))[0]
+
+    async def _list_versioned(self, method: Any, *args: Any, **kwargs: Any) -> tuple[list[dict], str]:
+        """Every item, page by page, and the list's resourceVersion (where a watch starts)."""
         items: list[dict] = []
         token = None
         while True:
@@ -113,19 +127,76 @@ class Cluster:
                 page_args["_continue"] = token
             page = await self._json(method, *args, **page_args)
             items.extend(item for item in page.get("items") or [] if isinstance(item, dict))
-            token = (page.get("metadata") or {}).get("continue")
+            metadata = page.get("metadata") or {}
+            token = metadata.get("continue")
             if not token:
-                return items
+                return items, str(metadata.get("resourceVersion") or "")
+
+    def _kind(self, kind: str) -> tuple[Any, dict[str, str]]:
+        if kind == "nodes":
+            return self._core.list_node, {}
+        if kind == "pods":
+            # Finished pods take nothing from a node; leaving them out keeps the list small.
+            return self._core.list_pod_for_all_namespaces, {
+                "field_selector": "status.phase!=Succeeded,status.phase!=Failed"
+            }
+        return self._apps.list_daemon_set_for_all_namespaces, {}
+
+    async def list_kind(self, kind: str) -> tuple[list[dict], str]:
+        """All objects of one of KINDS, cluster-wide, and the resourceVersion to watch from."""
+        method, kwargs = self._kind(kind)
+        return await self._list_versioned(method, **kwargs)
+
+    async def watch(self, kind: str, resource_version: str) -> AsyncIterator[tuple[str, dict]]:
+        """(type, object) events of one of KINDS from ``resource_version`` until the server ends the watch
+        (after WATCH_SECONDS). Raises ResourceVersionGone when the version is too old, ClusterError else."""
+        import aiohttp
+        from kubernetes_asyncio.client.exceptions import ApiException
+
+        method, kwargs = self._kind(kind)
+        try:
+            response = await method(
+                watch=True,
+                resource_version=resource_version,
+                allow_watch_bookmarks=True,
+                timeout_seconds=WATCH_SECONDS,
+                _preload_content=False,
+                _request_timeout=(self._timeout or 30.0, WATCH_SECONDS + 60.0),
+                **kwargs,
+            )
+        except ApiException as error:
+            if error.status == 410:
+                raise ResourceVersionGone(f"{kind}: resourceVersion {resource_version} is gone") from None
+            raise ClusterError(f"API request failed: {error.status} {error.reason}") from None
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise ClusterError(f"cannot reach the API server: {error or type(error).__name__}") from None
+        try:
+            if response.status == 410:
+                raise ResourceVersionGone(f"{kind}: resourceVersion {resource_version} is gone")
+            if not 200 <= response.status < 300:
+                raise ClusterError(f"API request failed: HTTP {response.status} (watch {kind})")
+            pending = bytearray()
+            async for chunk in response.content.iter_any():
+                pending += chunk
+                while (end := pending.find(b"\n")) >= 0:
+                    line = bytes(pending[:end])
+                    del pending[: end + 1]
+                    if line.strip():
+                        yield _watch_event(kind, line)
+                if len(pending) > MAX_EVENT_BYTES:
+                    raise ClusterError(
+                        f"watch {kind}: an event is larger than {MAX_EVENT_BYTES // 2**20} MiB"
+                    )
+        except (aiohttp.ClientError, TimeoutError, OSError) as error:
+            raise ClusterError(f"watch {kind} broke: {error or type(error).__name__}") from None
+        finally:
+            response.release()
 
     async def nodes(self) -> list[dict]:
-        return await self._list(self._core.list_node)
+        return (await self.list_kind("nodes"))[0]
 
     async def pods(self) -> list[dict]:
-        # Finished pods take nothing from a node; leaving them out keeps the list small.
-        return await self._list(
-            self._core.list_pod_for_all_namespaces,
-            field_selector="status.phase!=Succeeded,status.phase!=Failed",
-        )
+        return (await self.list_kind("pods"))[0]
 
     async def daemonsets(self, namespace: str | None = None) -> list[dict]:
         if namespace:
@@ -145,6 +216,22 @@ class Cluster:
             if event.get("reason") == "FailedScheduling"
             and (event.get("involvedObject") or {}).get("kind") == "Pod"
         ]
+
+
+def _watch_event(kind: str, line: bytes) -> tuple[str, dict]:
+    try:
+        event = json.loads(line)
+    except ValueError:
+        raise ClusterError(f"watch {kind}: an event is not JSON") from None
+    if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
+        raise ClusterError(f"watch {kind}: an event has no object")
+    kind_of_event, obj = str(event.get("type")), event["object"]
+    if kind_of_event == "ERROR":
+        if obj.get("code") == 410:
+            raise ResourceVersionGone(f"{kind}: resourceVersion is gone")
+        message = " ".join(str(obj.get("message") or "").split())[:200]
+        raise ClusterError(f"watch {kind}: error {obj.get('code')}: {message}")
+    return kind_of_event, obj
 
 
 def events_by_pod(events: list[dict]) -> dict[tuple[str, str], list[str]]:

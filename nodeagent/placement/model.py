@@ -14,6 +14,10 @@ from nodeagent.placement.resources import HostPort, pod_host_ports, pod_requests
 CONTROL_PLANE_KEY = "node-role.kubernetes.io/control-plane"
 LEGACY_MASTER_KEY = "node-role.kubernetes.io/master"
 ROLE_LABEL_PREFIX = "node-role.kubernetes.io/"
+# Labels the kubelet sets from the machine itself: a node whose value differs really is another platform.
+OS_LABELS = ("kubernetes.io/os", "beta.kubernetes.io/os")
+ARCH_LABELS = ("kubernetes.io/arch", "beta.kubernetes.io/arch")
+PLATFORM_LABELS = OS_LABELS + ARCH_LABELS
 
 NO_SCHEDULE = "NoSchedule"
 PREFER_NO_SCHEDULE = "PreferNoSchedule"
@@ -111,6 +115,24 @@ class OwnerRef:
     uid: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class Platform:
+    """An OS and optionally an architecture the pod's images are built for (``linux``, ``linux/arm64``)."""
+
+    os: str
+    arch: str = ""  # "" is any architecture
+
+    @classmethod
+    def parse(cls, text: str) -> Platform:
+        os_name, _, arch = text.strip().lower().partition("/")
+        if not os_name or "/" in arch:
+            raise ValueError(f"not OS or OS/ARCH: {text!r}")
+        return cls(os_name, arch)
+
+    def __str__(self) -> str:
+        return f"{self.os}/{self.arch}" if self.arch else self.os
+
+
 @dataclass(slots=True)
 class Node:
     name: str
@@ -126,6 +148,18 @@ class Node:
     @property
     def role(self) -> str:
         return ",".join(self.roles) if self.roles else "-"
+
+    def label(self, keys: tuple[str, ...]) -> str:
+        """The first of ``keys`` the node carries (the GA label, then its beta twin), or ""."""
+        for key in keys:
+            if key in self.labels:
+                return self.labels[key]
+        return ""
+
+    @property
+    def platform(self) -> str:
+        os_name, arch = self.label(OS_LABELS), self.label(ARCH_LABELS)
+        return f"{os_name or '?'}/{arch or '?'}"
 
 
 @dataclass(slots=True)
@@ -143,6 +177,7 @@ class PodTemplate:
     priority: int | None
     runtime_class_name: str
     has_overhead: bool
+    os_name: str = ""  # spec.os.name: the OS the pod declares it needs (Kubernetes 1.25+)
 
     @property
     def critical(self) -> bool:
@@ -314,13 +349,14 @@ def template_from_pod_spec(pod_spec: dict, where: str, problems: list[str]) -> P
         priority=_priority(pod_spec.get("priority")),
         runtime_class_name=as_str(pod_spec.get("runtimeClassName")),
         has_overhead=bool(pod_spec.get("overhead")),
+        os_name=as_str(as_dict(pod_spec.get("os")).get("name")).lower(),
     )
 
 
-def daemonset_from_obj(obj: dict, source: str) -> DaemonSet:
+def daemonset_from_obj(obj: dict, source: str, default_namespace: str = "default") -> DaemonSet:
     meta = as_dict(obj.get("metadata"))
     spec = as_dict(obj.get("spec"))
-    namespace = as_str(meta.get("namespace")) or "default"
+    namespace = as_str(meta.get("namespace")) or default_namespace
     name = as_str(meta.get("name")) or "<unnamed>"
     problems: list[str] = []
     template = as_dict(spec.get("template"))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+import yaml
+
 from nodeagent.placement.reality import LiveComparison
 from nodeagent.placement.rules import DaemonSetResult, Verdict
 
@@ -13,9 +15,10 @@ Checked = tuple[DaemonSetResult, LiveComparison | None]
 
 
 def exit_status(checked: Sequence[Checked], allow_excluded: bool = False) -> int:
-    """0 when every node runs the pod (or is excluded, if allowed); 1 otherwise."""
+    """0 when every node runs the pod or is excluded by design (another OS or architecture), or is excluded at
+    all if allowed; 1 otherwise."""
     acceptable = {Verdict.RUNS, Verdict.EXCLUDED} if allow_excluded else {Verdict.RUNS}
-    ok = all(node.verdict in acceptable for result, _ in checked for node in result.nodes)
+    ok = all(node.verdict in acceptable or node.by_design for result, _ in checked for node in result.nodes)
     return 0 if ok else 1
 
 
@@ -40,6 +43,7 @@ def to_json(checked: Sequence[Checked], input_warnings: Sequence[str] = ()) -> d
                 "control_plane": node_result.node.control_plane,
                 "role": node_result.node.role,
                 "verdict": node_result.verdict.value,
+                "by_design": node_result.by_design,
                 "reasons": [
                     {"rule": reason.rule, "message": reason.message, "fix": reason.fix}
                     for reason in node_result.reasons
@@ -71,6 +75,11 @@ def render_json(checked: Sequence[Checked], input_warnings: Sequence[str] = ()) 
     return json.dumps(to_json(checked, input_warnings), indent=2) + "\n"
 
 
+def render_yaml(checked: Sequence[Checked], input_warnings: Sequence[str] = ()) -> str:
+    plain = json.loads(json.dumps(to_json(checked, input_warnings)))  # StrEnum members become plain strings
+    return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+
+
 def _columns(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
     return [
@@ -83,7 +92,8 @@ def _indent(text: str, prefix: str) -> str:
     return "\n".join(prefix + line for line in text.splitlines())
 
 
-def render_table(checked: Sequence[Checked], input_warnings: Sequence[str] = ()) -> str:
+def render_table(checked: Sequence[Checked], input_warnings: Sequence[str] = (), wide: bool = False) -> str:
+    """One line per node; ``wide`` (-o wide) adds each node's platform (os/arch) and taints."""
     out: list[str] = []
     for warning in input_warnings:
         out.append(f"warning: {warning}")
@@ -94,7 +104,8 @@ def render_table(checked: Sequence[Checked], input_warnings: Sequence[str] = ())
             out.append("")
         ds = result.daemonset
         out.append(f"DaemonSet {ds.key}  ({ds.source})")
-        header = ["NODE", "ROLE", "VERDICT"] + (["CLUSTER"] if live else []) + ["REASON"]
+        header = ["NODE", "ROLE", "VERDICT"] + (["CLUSTER"] if live else [])
+        header += (["PLATFORM", "TAINTS"] if wide else []) + ["REASON"]
         rows = [header]
         for node_result in result.nodes:
             row = [node_result.node.name, node_result.node.role, node_result.verdict.value]
@@ -102,6 +113,9 @@ def render_table(checked: Sequence[Checked], input_warnings: Sequence[str] = ())
                 reality = live.nodes.get(node_result.node.name)
                 state = reality.pod.state if reality and reality.pod else "no pod"
                 row.append(state if not reality or reality.agrees else f"{state} (!)")
+            if wide:
+                taints = ",".join(map(str, node_result.node.taints)) or "<none>"
+                row += [node_result.node.platform, taints]
             row.append("; ".join(reason.message for reason in node_result.reasons))
             rows.append(row)
         out.extend(_columns(rows))

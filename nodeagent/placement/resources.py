@@ -124,15 +124,28 @@ def pod_requests(pod_spec: dict, where: str, problems: list[str]) -> dict[str, i
     return total
 
 
+def _port_holders(pod_spec: dict) -> list[Any]:
+    """The containers whose host ports the scheduler counts (GetHostPorts): the regular ones and, since
+    Kubernetes 1.33/1.34, restartable init containers (sidecars, restartPolicy Always), which keep their
+    ports for the pod's whole life. Plain init containers run one at a time before them and are not
+    counted."""
+    containers = pod_spec.get("containers")
+    holders = list(containers) if isinstance(containers, list) else []
+    init_containers = pod_spec.get("initContainers")
+    if init_containers and isinstance(init_containers, list):
+        holders += [c for c in init_containers if isinstance(c, dict) and c.get("restartPolicy") == "Always"]
+    return holders
+
+
 def pod_host_ports(pod_spec: dict, where: str, problems: list[str]) -> tuple[HostPort, ...]:
-    """Host ports of the pod's containers (the scheduler's NodePorts filter looks at containers only).
+    """Host ports of the pod's containers and sidecars, for the new pod and for pods already on the node
+    alike (the scheduler's NodePorts filter).
 
     With hostNetwork the API server defaults every hostPort to its containerPort.
     """
     host_network = pod_spec.get("hostNetwork") is True
     ports = []
-    containers = pod_spec.get("containers")
-    for container in containers if isinstance(containers, list) else ():
+    for container in _port_holders(pod_spec):
         container_ports = container.get("ports") if isinstance(container, dict) else None
         for entry in container_ports if isinstance(container_ports, list) else ():
             if not isinstance(entry, dict):

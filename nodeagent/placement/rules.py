@@ -24,13 +24,18 @@ from nodeagent.placement.matching import (
     untolerated_taints,
 )
 from nodeagent.placement.model import (
+    ARCH_LABELS,
     CONTROL_PLANE_KEY,
     LEGACY_MASTER_KEY,
     NO_EXECUTE,
     NO_SCHEDULE,
+    OS_LABELS,
+    PLATFORM_LABELS,
     DaemonSet,
     ExistingPod,
     Node,
+    Platform,
+    PodTemplate,
     Requirement,
     SelectorTerm,
     Taint,
@@ -43,7 +48,7 @@ from nodeagent.placement.resources import HostPort, scheduler_checks
 class Verdict(StrEnum):
     RUNS = "runs"
     BLOCKED = "blocked"  # an untolerated NoSchedule/NoExecute taint
-    EXCLUDED = "excluded"  # nodeName, nodeSelector or required node affinity leaves the node out
+    EXCLUDED = "excluded"  # nodeName, nodeSelector, node affinity, or a platform the images do not run on
     PENDING = "pending"  # the controller creates the pod, but it cannot be scheduled or started now
 
 
@@ -58,6 +63,7 @@ class Rule(StrEnum):
     RESOURCES = "resources"
     POD_COUNT = "podCount"
     HOST_PORT = "hostPort"
+    PLATFORM = "platform"  # the node's OS or architecture cannot run the pod's images
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +71,9 @@ class Reason:
     rule: Rule
     message: str
     fix: str | None = None
+    # The node is left out because it is another OS or architecture: intended, not a failure, nothing to fix
+    # on the node (never relabel it, never tolerate its taints).
+    by_design: bool = False
 
 
 @dataclass(slots=True)
@@ -73,12 +82,20 @@ class NodeResult:
     verdict: Verdict
     reasons: list[Reason]
 
+    @property
+    def by_design(self) -> bool:
+        """Excluded only because the node is a platform the pod cannot run on."""
+        return self.verdict == Verdict.EXCLUDED and all(
+            reason.by_design for reason in self.reasons if reason.rule is not Rule.TAINT
+        )
+
 
 @dataclass(slots=True)
 class DaemonSetResult:
     daemonset: DaemonSet
     nodes: list[NodeResult]
     warnings: list[str]
+    platforms: tuple[Platform, ...] = ()  # as given to evaluate (--platform); () means derived per template
 
     def summary(self) -> dict[str, int]:
         counts = {"nodes": len(self.nodes)} | {verdict.value: 0 for verdict in Verdict}
@@ -108,6 +125,26 @@ class NodeUsage:
             self.ports.append((port, pod))
         if pod.owner is not None and pod.owner.kind == "DaemonSet":
             self.daemon_pods.setdefault((pod.namespace, pod.owner.name), []).append(pod)
+
+    def remove(self, pod: ExistingPod) -> None:
+        """Undo add(pod) (the placement monitor's pod deletions and updates); ``pod`` is the added object."""
+        self.pod_count -= 1
+        requested = self.requested
+        for name, amount in pod.requests.items():
+            left = requested.get(name, 0) - amount
+            if left:
+                requested[name] = left
+            else:
+                requested.pop(name, None)
+        if pod.host_ports:
+            self.ports = [(port, holder) for port, holder in self.ports if holder is not pod]
+        if pod.owner is not None and pod.owner.kind == "DaemonSet":
+            key = (pod.namespace, pod.owner.name)
+            pods = [held for held in self.daemon_pods.get(key, ()) if held is not pod]
+            if pods:
+                self.daemon_pods[key] = pods
+            else:
+                self.daemon_pods.pop(key, None)
 
 
 _NO_USAGE = NodeUsage()
@@ -146,9 +183,27 @@ class Prepared:
     valid_terms: list[tuple[int, SelectorTerm]]
     term_errors: list[tuple[int, str]]
     checked_requests: dict[str, int]
+    platforms: tuple[Platform, ...]
+    selected: frozenset[str]  # label keys of the DaemonSet's own nodeSelector and affinity
 
 
-def prepare(ds: DaemonSet) -> Prepared:
+def image_platforms(template: PodTemplate, given: tuple[Platform, ...] = ()) -> tuple[Platform, ...]:
+    """What the pod's images run on: as given (--platform), else spec.os.name, else Linux on any architecture
+    (the images cannot be inspected offline; Linux is what a manifest without an OS means in practice)."""
+    if given:
+        return given
+    return (Platform(template.os_name or "linux"),)
+
+
+def selected_labels(template: PodTemplate) -> set[str]:
+    """Label keys the DaemonSet's own node selection looks at (nodeSelector, required affinity)."""
+    keys = set(template.node_selector)
+    for term in template.required_affinity or ():
+        keys.update(requirement.key for requirement in term.match_expressions)
+    return keys
+
+
+def prepare(ds: DaemonSet, platforms: tuple[Platform, ...] = ()) -> Prepared:
     template = ds.template
     valid_terms, term_errors = [], []
     for number, term in enumerate(template.required_affinity or (), start=1):
@@ -167,6 +222,8 @@ def prepare(ds: DaemonSet) -> Prepared:
             for name, amount in template.requests.items()
             if amount > 0 and scheduler_checks(name)
         },
+        platforms=image_platforms(template, platforms),
+        selected=frozenset(selected_labels(template)),
     )
 
 
@@ -210,14 +267,6 @@ def rule_node_name(p: Prepared, node: Node) -> list[Reason]:
     ]
 
 
-_KUBELET_SET_LABELS = (
-    "kubernetes.io/os",
-    "kubernetes.io/arch",
-    "beta.kubernetes.io/os",
-    "beta.kubernetes.io/arch",
-)
-
-
 def rule_node_selector(p: Prepared, node: Node) -> list[Reason]:
     reasons = []
     for key, value in p.ds.template.node_selector.items():
@@ -228,16 +277,19 @@ def rule_node_selector(p: Prepared, node: Node) -> list[Reason]:
             fix: str | None
             message = f"nodeSelector {key}={value}: node has no label {key}"
             fix = f"kubectl label node {node.name} {key}={value}"
-            if key in _KUBELET_SET_LABELS:
+            if key in PLATFORM_LABELS:
                 fix += " (the kubelet sets this label itself; a node without it is old or was edited)"
             else:
                 fix += f", or drop {key} from spec.template.spec.nodeSelector"
         else:
             message = f"nodeSelector {key}={value}: node has {key}={actual}"
+            if (
+                key in PLATFORM_LABELS
+            ):  # the node really runs another OS/architecture: leaving it out is the point
+                reasons.append(Reason(Rule.NODE_SELECTOR, message + " (by design)", None, by_design=True))
+                continue
             fix = (
-                None  # the node really runs another OS/architecture: leaving it out is the point
-                if key in _KUBELET_SET_LABELS
-                else f"kubectl label node {node.name} {key}={value} --overwrite, "
+                f"kubectl label node {node.name} {key}={value} --overwrite, "
                 f"or change {key} in spec.template.spec.nodeSelector"
             )
         reasons.append(Reason(Rule.NODE_SELECTOR, message, fix))
@@ -250,10 +302,17 @@ def rule_node_affinity(p: Prepared, node: Node) -> list[Reason]:
         return []
     fields = {"metadata.name": node.name}
     explanations = []
+    platform_only = bool(p.valid_terms) and not p.term_errors
     for number, term in p.valid_terms:
         failed = term_failures(term, node.labels, fields)
         if not failed:
             return []
+        platform_only = platform_only and all(
+            requirement in term.match_expressions
+            and requirement.key in PLATFORM_LABELS
+            and requirement.key in node.labels
+            for requirement in failed
+        )
         parts = []
         for requirement in failed:
             if requirement in term.match_fields:
@@ -264,6 +323,9 @@ def rule_node_affinity(p: Prepared, node: Node) -> list[Reason]:
     explanations += [f"term {number} is invalid ({error})" for number, error in p.term_errors]
     if not terms:
         explanations.append("nodeSelectorTerms is empty, which selects no node")
+    message = "required node affinity matches no term: " + " | ".join(explanations)
+    if platform_only:  # the node is another OS/architecture and the affinity keeps the pod off it on purpose
+        return [Reason(Rule.NODE_AFFINITY, message + " (by design)", None, by_design=True)]
     fix = (
         "label the node so it satisfies one nodeSelectorTerm, or widen "
         "spec.template.spec.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution"
@@ -280,8 +342,44 @@ def rule_node_affinity(p: Prepared, node: Node) -> list[Reason]:
             fix = (
                 f"kubectl label node {node.name} {failed[0].key}={failed[0].values[0]}, or widen the affinity"
             )
+    return [Reason(Rule.NODE_AFFINITY, message, fix)]
+
+
+def platform_mismatch(p: Prepared, node: Node) -> tuple[str, str] | None:
+    """(label key, node's value) when the node's OS, else its architecture, is not one the images run on
+    and the DaemonSet's own selection does not already look at that label; None otherwise."""
+    selected = p.selected
+    node_os = node.label(OS_LABELS)
+    if (
+        node_os
+        and not selected.intersection(OS_LABELS)
+        and all(platform.os != node_os for platform in p.platforms)
+    ):
+        return OS_LABELS[0], node_os
+    node_arch = node.label(ARCH_LABELS)
+    if node_arch and not selected.intersection(ARCH_LABELS):
+        fitting = [platform for platform in p.platforms if platform.os == node_os or not node_os]
+        if fitting and all(platform.arch and platform.arch != node_arch for platform in fitting):
+            return ARCH_LABELS[0], node_arch
+    return None
+
+
+def rule_platform(p: Prepared, node: Node) -> list[Reason]:
+    mismatch = platform_mismatch(p, node)
+    if mismatch is None:
+        return []
+    key, actual = mismatch
+    wanted = ", ".join(map(str, p.platforms))
+    origin = "spec.os.name" if p.ds.template.os_name else "--platform" if p.platforms[0].arch else "assumed"
     return [
-        Reason(Rule.NODE_AFFINITY, "required node affinity matches no term: " + " | ".join(explanations), fix)
+        Reason(
+            Rule.PLATFORM,
+            f"node has {key}={actual}; the pod's images are for {wanted} ({origin}), so the pod cannot run "
+            "here, yet nothing in the DaemonSet keeps it off this node",
+            "keep the pods off such nodes with spec.template.spec.nodeSelector (or node affinity) on "
+            f"{key} (see -o patch); do not tolerate this node's taints",
+            by_design=True,
+        )
     ]
 
 
@@ -457,7 +555,12 @@ def rule_host_ports(p: Prepared, node: Node, usage: NodeUsage) -> list[Reason]:
 ControllerRule = Callable[[Prepared, Node], list[Reason]]
 SchedulerRule = Callable[[Prepared, Node, NodeUsage], list[Reason]]
 
-EXCLUDING_RULES: tuple[ControllerRule, ...] = (rule_node_name, rule_node_selector, rule_node_affinity)
+EXCLUDING_RULES: tuple[ControllerRule, ...] = (
+    rule_node_name,
+    rule_node_selector,
+    rule_node_affinity,
+    rule_platform,
+)
 BLOCKING_RULES: tuple[ControllerRule, ...] = (rule_taints,)
 SCHEDULER_RULES: tuple[SchedulerRule, ...] = (rule_node_ready, rule_capacity, rule_host_ports)
 
@@ -466,7 +569,10 @@ def evaluate_node(p: Prepared, node: Node, usage: NodeUsage) -> NodeResult:
     excluded = [reason for rule in EXCLUDING_RULES for reason in rule(p, node)]
     blocked = [reason for rule in BLOCKING_RULES for reason in rule(p, node)]
     if excluded:
-        return NodeResult(node, Verdict.EXCLUDED, excluded + blocked)
+        result = NodeResult(node, Verdict.EXCLUDED, excluded + blocked)
+        if blocked and result.by_design:  # a toleration would only put pods where they cannot run
+            result.reasons = excluded + [Reason(r.rule, r.message, None, r.by_design) for r in blocked]
+        return result
     if blocked:
         return NodeResult(node, Verdict.BLOCKED, blocked)
     pending = [reason for rule in SCHEDULER_RULES for reason in rule(p, node, usage)]
@@ -526,15 +632,16 @@ def _warnings(p: Prepared, nodes: list[Node], results: list[NodeResult]) -> list
     warnings += _eviction_warnings(p, nodes)
     for number, error in p.term_errors:
         warnings.append(f"required node affinity term {number} is invalid and matches no node: {error}")
-    windows = [
-        r.node.name
-        for r in results
-        if r.node.labels.get("kubernetes.io/os") == "windows" and r.verdict in (Verdict.RUNS, Verdict.PENDING)
-    ]
-    if windows:
+    unguarded: dict[str, list[str]] = {}
+    for r in results:
+        if any(reason.rule is Rule.PLATFORM for reason in r.reasons):
+            unguarded.setdefault(r.node.platform, []).append(r.node.name)
+    for platform, names in unguarded.items():
+        kind = "Windows" if platform.startswith("windows/") else platform
         warnings.append(
-            f"pods would be placed on Windows node(s) {_names(windows)}; if the image is Linux-only add "
-            "nodeSelector kubernetes.io/os: linux"
+            f"{kind} node(s) {_names(names)}: the DaemonSet controller creates pods there that cannot run "
+            f"(images for {', '.join(map(str, p.platforms))}); add a nodeSelector or node affinity on "
+            "kubernetes.io/os / kubernetes.io/arch (see -o patch)"
         )
     if template.runtime_class_name and not template.has_overhead:
         warnings.append(
@@ -547,7 +654,11 @@ def _warnings(p: Prepared, nodes: list[Node], results: list[NodeResult]) -> list
     return warnings
 
 
-def evaluate(ds: DaemonSet, nodes: list[Node], usage: dict[str, NodeUsage]) -> DaemonSetResult:
-    prepared = prepare(ds)
+def evaluate(
+    ds: DaemonSet, nodes: list[Node], usage: dict[str, NodeUsage], platforms: tuple[Platform, ...] = ()
+) -> DaemonSetResult:
+    """Every node's verdict for one DaemonSet; ``platforms``: what the images run on (default: spec.os.name,
+    else Linux)."""
+    prepared = prepare(ds, platforms)
     results = [evaluate_node(prepared, node, usage.get(node.name, _NO_USAGE)) for node in nodes]
-    return DaemonSetResult(ds, results, _warnings(prepared, nodes, results))
+    return DaemonSetResult(ds, results, _warnings(prepared, nodes, results), platforms)

@@ -188,6 +188,7 @@ TEMPLATE_SPEC = Fields(
         "tolerations": ListOf(Fields({"key": STRING, "operator": STRING, "value": STRING, "effect": STRING})),
         "priorityClassName": STRING,
         "runtimeClassName": STRING,
+        "os": Fields({"name": STRING}),
     }
 )
 _METADATA = Fields({"name": STRING, "namespace": STRING, "uid": STRING, "labels": MapOf(STRING)})

@@ -239,6 +239,16 @@ def render_kustomization(directory: Path) -> str:
     return completed.stdout
 
 
+def load_kustomization(directory: Path, max_bytes: int = DEFAULT_MAX_INPUT_BYTES) -> list[Loaded]:
+    """Objects of a kustomization directory (`-k DIR`), rendered with `kubectl kustomize`."""
+    if not directory.is_dir():
+        raise InputError(f"{directory}: not a directory (-k takes a kustomization directory)")
+    rendered = render_kustomization(directory)
+    if len(rendered) > max_bytes:
+        raise _too_big(f"{directory} (kustomize)", max_bytes)
+    return parse_text(rendered, f"{directory} (kustomize)")
+
+
 def load_path(
     path_text: str, stdin: IO[str] | None = None, max_bytes: int = DEFAULT_MAX_INPUT_BYTES
 ) -> list[Loaded]:
@@ -251,12 +261,8 @@ def load_path(
         return parse_text(_read_stdin(stdin or sys.stdin, max_bytes), "<stdin>")
     path = Path(path_text)
     if path.is_dir():
-        for name in _KUSTOMIZATION_FILES:
-            if (path / name).is_file():
-                rendered = render_kustomization(path)
-                if len(rendered) > max_bytes:
-                    raise _too_big(f"{path} (kustomize)", max_bytes)
-                return parse_text(rendered, f"{path} (kustomize)")
+        if any((path / name).is_file() for name in _KUSTOMIZATION_FILES):
+            return load_kustomization(path, max_bytes)
         objects = []
         for child in sorted(path.iterdir()):
             if child.is_file() and child.suffix in _MANIFEST_SUFFIXES:
@@ -283,12 +289,13 @@ def check_shape(kind: str, loaded: Loaded) -> None:
         raise InputError(f"{loaded.source}: {problem}")
 
 
-def daemonsets_from(objects: Iterable[Loaded]) -> list[DaemonSet]:
+def daemonsets_from(objects: Iterable[Loaded], default_namespace: str = "default") -> list[DaemonSet]:
+    """The DaemonSets among the objects; one without a namespace is in ``default_namespace`` (as -n)."""
     daemonsets = []
     for loaded in objects:
         if loaded.obj.get("kind") == "DaemonSet":
             check_shape("DaemonSet", loaded)
-            daemonsets.append(daemonset_from_obj(loaded.obj, loaded.source))
+            daemonsets.append(daemonset_from_obj(loaded.obj, loaded.source, default_namespace))
     return daemonsets
 
 

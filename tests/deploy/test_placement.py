@@ -4,6 +4,7 @@ spot pools, a Windows node, NotReady/unreachable/cordoned/pressure nodes)."""
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -81,7 +82,8 @@ def test_daemonset_gets_a_pod_on_every_linux_node(name: str, rendered: Path) -> 
             assert rules <= UNHEALTHY_NODES[name, node], result
         else:
             assert result["verdict"] == "runs", result
-    assert status == (0 if {r["verdict"] for r in results.values()} == {"runs"} else 1)
+    # A Windows node is excluded by design (issue 13): not a failure.
+    assert status == (0 if all(r["verdict"] == "runs" or r["by_design"] for r in results.values()) else 1)
 
 
 def test_only_windows_is_left_out_on_purpose(rendered: Path) -> None:
@@ -111,7 +113,7 @@ def test_without_the_tolerations_tainted_nodes_would_be_missed(
     base_objects: list[dict[str, Any]], tmp_path: Path
 ) -> None:
     """The check above is not vacuous: the same DaemonSet without its toleration misses the tainted nodes."""
-    objects = [dict(o) for o in base_objects]
+    objects = copy.deepcopy(base_objects)  # the fixture is shared by every test of the session
     daemonset = next(o for o in objects if o["kind"] == "DaemonSet")
     pod_spec = daemonset["spec"]["template"]["spec"]
     daemonset["spec"]["template"]["spec"] = {k: v for k, v in pod_spec.items() if k != "tolerations"}

@@ -1,5 +1,9 @@
 """A tiny read-only Kubernetes API server for live-mode tests, serving recorded objects over plain HTTP.
 
+Lists carry the cluster's resourceVersion, and `?watch=true` streams watch events (newline-delimited JSON, as
+the API server sends them) from a given resourceVersion: tests change the cluster with `FakeCluster.change`,
+which the open watches deliver at once; a version older than `FakeCluster.oldest_version` gets 410 Gone.
+
 The cluster is the real kind cluster from the sonobuoy fixtures (nodes and kube-system pods), its kindnet and
 kube-proxy DaemonSets rebuilt from their pods, and three seed-example DaemonSets with pods in the states
 real clusters show (Ready, starting, unschedulable with a FailedScheduling event, left on a tainted node).
@@ -119,6 +123,69 @@ class FakeCluster:
     events: list[dict]
     requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)  # method, path, query
     page_size: int | None = 2  # forces the client to follow `continue` tokens
+    version: int = 1000
+    oldest_version: int = 0
+    history: list[tuple[int, str, str, dict]] = field(default_factory=list)  # version, kind, type, object
+    _changed: asyncio.Condition | None = None
+    closed: bool = False  # set when the server stops: open watches end
+
+    def objects(self, kind: str) -> list[dict]:
+        return {"nodes": self.nodes, "pods": self.pods, "daemonsets": self.daemonsets}[kind]
+
+    async def change(self, kind: str, event: str, obj: dict) -> None:
+        """ADDED, MODIFIED or DELETED: update the stored objects and tell every watcher."""
+        self.version += 1
+        obj = copy.deepcopy(obj)
+        obj.setdefault("metadata", {})["resourceVersion"] = str(self.version)
+        objects = self.objects(kind)
+        name = (obj["metadata"].get("namespace"), obj["metadata"]["name"])
+        objects[:] = [o for o in objects if (o["metadata"].get("namespace"), o["metadata"]["name"]) != name]
+        if event != "DELETED":
+            objects.append(obj)
+        self.history.append((self.version, kind, event, obj))
+        async with self.changed:
+            self.changed.notify_all()
+
+    @property
+    def changed(self) -> asyncio.Condition:
+        if self._changed is None:
+            self._changed = asyncio.Condition()
+        return self._changed
+
+    def watch_requests(self, path: str) -> list[dict[str, str]]:
+        return [query for _, where, query in self.requests if where == path and _is_watch(query)]
+
+    def list_requests(self, path: str) -> list[dict[str, str]]:
+        return [query for _, where, query in self.requests if where == path and not _is_watch(query)]
+
+
+def _is_watch(query: dict[str, str]) -> bool:
+    return query.get("watch", "").lower() in ("true", "1")
+
+
+async def _watch(request: web.Request, cluster: FakeCluster, kind: str) -> web.StreamResponse:
+    since = int(request.query.get("resourceVersion") or cluster.version)
+    if since < cluster.oldest_version:
+        gone = {"kind": "Status", "status": "Failure", "reason": "Expired", "code": 410,
+                "message": f"too old resource version: {since} ({cluster.oldest_version})"}  # fmt: skip
+        return web.json_response(gone, status=410)
+    response = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await response.prepare(request)
+    deadline = asyncio.get_running_loop().time() + float(request.query.get("timeoutSeconds") or 60)
+    sent = since
+    while True:
+        for version, event_kind, event, obj in list(cluster.history):
+            if version > sent:
+                sent = version
+                if event_kind == kind:
+                    await response.write(json.dumps({"type": event, "object": obj}).encode() + b"\n")
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0 or cluster.closed:
+            return response
+        async with cluster.changed:
+            if cluster.version == sent or not cluster.history:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(cluster.changed.wait(), remaining)
 
 
 def recorded_cluster() -> FakeCluster:
@@ -163,13 +230,15 @@ def recorded_cluster() -> FakeCluster:
     return FakeCluster(nodes, pods, [kindnet, proxy, fluentd, nginx, exporter], events)
 
 
-def _page(request: web.Request, items: list[dict], kind: str, page_size: int | None) -> web.Response:
+def _page(
+    request: web.Request, items: list[dict], kind: str, page_size: int | None, version: int = 1000
+) -> web.Response:
     start = int(request.query.get("continue") or 0)
     limit = int(request.query.get("limit") or 0) or len(items)
     if page_size:
         limit = min(limit, page_size)
     chunk = items[start : start + limit]
-    metadata: dict[str, Any] = {"resourceVersion": "1000"}
+    metadata: dict[str, Any] = {"resourceVersion": str(version)}
     if start + limit < len(items):
         metadata["continue"] = str(start + limit)
     return web.json_response({"kind": kind, "apiVersion": "v1", "metadata": metadata, "items": chunk})
@@ -187,16 +256,22 @@ def build_app(cluster: FakeCluster) -> web.Application:
             )
         return await handler(request)
 
-    async def nodes(request: web.Request) -> web.Response:
-        return _page(request, cluster.nodes, "NodeList", cluster.page_size)
+    async def nodes(request: web.Request) -> web.StreamResponse:
+        if _is_watch(dict(request.query)):
+            return await _watch(request, cluster, "nodes")
+        return _page(request, cluster.nodes, "NodeList", cluster.page_size, cluster.version)
 
-    async def pods(request: web.Request) -> web.Response:
-        return _page(request, cluster.pods, "PodList", cluster.page_size)
+    async def pods(request: web.Request) -> web.StreamResponse:
+        if _is_watch(dict(request.query)):
+            return await _watch(request, cluster, "pods")
+        return _page(request, cluster.pods, "PodList", cluster.page_size, cluster.version)
 
-    async def daemonsets(request: web.Request) -> web.Response:
+    async def daemonsets(request: web.Request) -> web.StreamResponse:
+        if _is_watch(dict(request.query)):
+            return await _watch(request, cluster, "daemonsets")
         namespace = request.match_info.get("namespace")
         items = [d for d in cluster.daemonsets if namespace in (None, d["metadata"]["namespace"])]
-        return _page(request, items, "DaemonSetList", cluster.page_size)
+        return _page(request, items, "DaemonSetList", cluster.page_size, cluster.version)
 
     async def events(request: web.Request) -> web.Response:
         items = [e for e in cluster.events if e["metadata"]["namespace"] == request.match_info["namespace"]]
@@ -243,6 +318,9 @@ async def serving(cluster: FakeCluster, directory: Path) -> AsyncIterator[Path]:
     try:
         yield kubeconfig
     finally:
+        cluster.closed = True
+        async with cluster.changed:
+            cluster.changed.notify_all()
         await runner.cleanup()
 
 

@@ -21,7 +21,17 @@ from tests.placement.builders import (
     SEEDS,
 )
 
-RULES = ("taint", "nodeSelector", "nodeAffinity", "nodeName", "resources", "podCount", "hostPort", "notReady")
+RULES = (
+    "taint",
+    "nodeSelector",
+    "nodeAffinity",
+    "nodeName",
+    "resources",
+    "podCount",
+    "hostPort",
+    "notReady",
+    "platform",
+)
 
 
 @pytest.fixture

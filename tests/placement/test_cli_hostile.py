@@ -67,7 +67,7 @@ def assert_refused(result: Completed, *fragments: str) -> None:
     """Exit 2, nothing on stdout, one line on stderr holding every fragment, no traceback, small RSS."""
     assert result.code == 2, result
     assert result.stdout == ""
-    assert result.stderr.count("\n") == 1 and result.stderr.startswith("check-placement: error: "), result
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("nodeagent: error: "), result
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in result.stderr, result.stderr

@@ -154,7 +154,7 @@ async def test_rejected_credentials_are_one_line_exit_2(apiserver, tmp_path):
 async def test_unknown_context_is_one_line_exit_2(apiserver):
     _, kubeconfig = apiserver
     code, _, err = await check_placement("--live", "--kubeconfig", str(kubeconfig), "--context", "nope")
-    assert code == 2 and err.startswith("check-placement: error: kubeconfig:") and err.count("\n") == 1
+    assert code == 2 and err.startswith("nodeagent: error: kubeconfig:") and err.count("\n") == 1
 
 
 def test_kubeconfig_resolution(tmp_path):

@@ -473,6 +473,11 @@ def test_every_reason_names_a_member_of_the_closed_rule_enum_and_every_member_is
     busy = make_ds({"containers": [requests_container(cpu="8") | {"ports": [port]}]})
     sick = make_node("b", ready="False", allocatable={"pods": "1"})
     holder = make_pod("holder", "b", containers=[{"name": "c", "image": "x", "ports": [port]}])
-    reasons = only(check(excluding, tainted)).reasons + only(check(busy, sick, pods=[holder])).reasons
+    windows = make_node("w", labels={"kubernetes.io/os": "windows"})
+    reasons = (
+        only(check(excluding, tainted)).reasons
+        + only(check(busy, sick, pods=[holder])).reasons
+        + only(check(make_ds(), windows)).reasons
+    )
     assert all(isinstance(reason.rule, Rule) for reason in reasons)
     assert {reason.rule for reason in reasons} == set(Rule)
