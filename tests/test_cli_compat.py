@@ -200,6 +200,8 @@ def test_every_upstream_flag_is_accepted() -> None:
         "collector.sysctl.include": "=fs.file-nr",
         "collector.sysctl.include-info": "=kernel.seccomp.actions_avail",
         "collector.pcidevice.idsfile": "=/usr/share/misc/pci.ids",
+        "collector.perf.cpus": "=0-1",  # node_exporter refuses "x" too (when perf is on)
+        "collector.perf.tracepoint": "=sched:sched_switch",
     }
     for name, flag in all_flags().items():
         value = "=/" if name.startswith("path.") else special.get(name, samples[flag.kind])
@@ -373,9 +375,8 @@ def test_deprecated_collectors_are_the_upstream_ones() -> None:
         assert name not in all_collectors()
 
 
-# node_exporter flags of collectors we have whose feature nodeagent does not implement (yet): netclass
-# reads sysfs only, not rtnetlink.
-KNOWN_GAPS = {"collector.netclass.netlink", "collector.netclass_rtnl.with-stats"}
+# node_exporter flags of collectors we have whose feature nodeagent does not implement (yet): none.
+KNOWN_GAPS: set[str] = set()
 
 
 def test_collectors_we_have_take_all_their_upstream_flags() -> None:

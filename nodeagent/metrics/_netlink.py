@@ -35,9 +35,24 @@ NLA_TYPE_MASK = 0x3FFF  # without NLA_F_NESTED / NLA_F_NET_BYTEORDER
 # A dump larger than this (a full Internet routing table is ~1M routes of ~100 bytes) is refused rather
 # than held in memory.
 DUMP_LIMIT = 256 << 20
+IFLA_ADDRESS = 1
+IFLA_BROADCAST = 2
 IFLA_IFNAME = 3
+IFLA_MTU = 4
+IFLA_LINK = 5
 IFLA_STATS = 7
+IFLA_TXQLEN = 13
+IFLA_OPERSTATE = 16
+IFLA_LINKMODE = 17
+IFLA_IFALIAS = 20
 IFLA_STATS64 = 23
+IFLA_GROUP = 27
+IFLA_CARRIER = 33
+IFLA_CARRIER_CHANGES = 35
+IFLA_CARRIER_UP_COUNT = 47
+IFLA_CARRIER_DOWN_COUNT = 48
+IFLA_PROP_LIST = 52
+IFLA_ALT_IFNAME = 53
 
 _NLMSGHDR = struct.Struct("=IHHII")  # len, type, flags, seq, pid
 _IFINFOMSG = struct.Struct("=BxHiII")  # family, pad, type, index, flags, change
@@ -214,21 +229,86 @@ def parse_dump(chunks: list[bytes], seq: int) -> tuple[list[tuple[str, dict[str,
     return links, done
 
 
+def _link_dump(timeout: float) -> list[tuple[int, bytes]]:
+    """The answers to an RTM_GETLINK dump of every link of the current network namespace."""
+    return request(NETLINK_ROUTE, RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), timeout=timeout)
+
+
 def dump_links(timeout: float = 5.0) -> list[tuple[str, dict[str, int] | None]]:
     """All links of the current network namespace with their counters. Bounded by ``timeout``."""
-    answers = request(
-        NETLINK_ROUTE, RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), timeout=timeout
-    )
+    answers = _link_dump(timeout)
     return [
         link for msg_type, body in answers if msg_type == RTM_NEWLINK if (link := parse_link_message(body))
     ]
 
 
+# RFC 2863 operational states by their IF_OPER_* number (include/uapi/linux/if.h).
+OPERSTATES = ("unknown", "notpresent", "down", "lowerlayerdown", "testing", "dormant", "up")
+# IFLA_* unsigned attributes -> the sysfs attribute of /sys/class/net/<iface>/ holding the same value,
+# so a link read over rtnetlink has the keys of one read from sysfs.
+_LINK_UINTS = {
+    IFLA_MTU: "mtu",
+    IFLA_TXQLEN: "tx_queue_len",
+    IFLA_LINKMODE: "link_mode",
+    IFLA_GROUP: "netdev_group",
+    IFLA_CARRIER: "carrier",
+    IFLA_CARRIER_CHANGES: "carrier_changes",
+    IFLA_CARRIER_UP_COUNT: "carrier_up_count",
+    IFLA_CARRIER_DOWN_COUNT: "carrier_down_count",
+    IFLA_LINK: "iflink",
+}
+
+
+def hardware_address(payload: bytes) -> str:
+    """A link-layer address as Go's net.HardwareAddr prints it: lowercase hex bytes joined by ':'."""
+    return ":".join(f"{byte:02x}" for byte in payload)
+
+
+def parse_link_attributes(body: bytes) -> dict[str, object] | None:
+    """One RTM_NEWLINK payload -> its properties under sysfs attribute names (``ifindex``, ``type``,
+    ``flags``, ``mtu``, ``operstate`` as text, ``address``...), plus ``altnames`` (list) and ``stats``
+    (IFLA_STATS64 as a dict, or absent). None without a name. Absent attributes are missing keys."""
+    if len(body) < _IFINFOMSG.size:
+        return None
+    _family, link_type, index, flags, _change = _IFINFOMSG.unpack_from(body)
+    link: dict[str, object] = {"ifindex": index, "type": link_type, "flags": flags, "altnames": []}
+    altnames: list[str] = []
+    for attr_type, payload in attributes(body, _IFINFOMSG.size):
+        if attr_type in _LINK_UINTS:
+            link[_LINK_UINTS[attr_type]] = uint(payload)
+        elif attr_type == IFLA_IFNAME:
+            link["name"] = c_string(payload)
+        elif attr_type == IFLA_OPERSTATE:
+            state = uint(payload)
+            link["operstate"] = OPERSTATES[state] if state < len(OPERSTATES) else "unknown"
+        elif attr_type == IFLA_ADDRESS:
+            link["address"] = hardware_address(payload)
+        elif attr_type == IFLA_BROADCAST:
+            link["broadcast"] = hardware_address(payload)
+        elif attr_type == IFLA_IFALIAS:
+            link["ifalias"] = c_string(payload)
+        elif attr_type == IFLA_STATS64:
+            link["stats"] = _parse_stats(payload, 8)
+        elif attr_type == IFLA_PROP_LIST:
+            altnames += [c_string(p) for t, p in attributes(payload) if t == IFLA_ALT_IFNAME]
+    link["altnames"] = altnames
+    return link if "name" in link else None
+
+
+def dump_link_attributes(timeout: float = 5.0) -> list[dict[str, object]]:
+    """Every link of the current network namespace, see :func:`parse_link_attributes`."""
+    answers = _link_dump(timeout)
+    return [
+        link
+        for msg_type, body in answers
+        if msg_type == RTM_NEWLINK
+        if (link := parse_link_attributes(body)) is not None
+    ]
+
+
 def link_names(timeout: float = 5.0) -> dict[int, str]:
     """Interface index -> name of the current network namespace (as Go's net.Interfaces)."""
-    answers = request(
-        NETLINK_ROUTE, RTM_GETLINK, _IFINFOMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0), timeout=timeout
-    )
+    answers = _link_dump(timeout)
     names: dict[int, str] = {}
     for msg_type, body in answers:
         if msg_type == RTM_NEWLINK and len(body) >= _IFINFOMSG.size:
@@ -284,3 +364,40 @@ def genl_dump(
     return [
         (body[0], body[_GENLMSGHDR.size :]) for msg_type, body in answers if msg_type == family_id and body
     ]
+
+
+# ethtool over generic netlink (linux/ethtool_netlink.h): link speed and duplex of every device.
+ETHTOOL_MSG_LINKMODES_GET = 4
+ETHTOOL_A_LINKMODES_HEADER = 1
+ETHTOOL_A_LINKMODES_SPEED = 5
+ETHTOOL_A_LINKMODES_DUPLEX = 6
+ETHTOOL_A_HEADER_DEV_NAME = 2
+NLA_F_NESTED = 0x8000
+
+
+def parse_link_modes(attrs: bytes) -> tuple[str, int, int] | None:
+    """One LINKMODES_GET reply's attributes -> (device name, speed in Mb/s as an unsigned 32-bit value,
+    duplex code); an absent speed or duplex reads as 0, as mdlayher/ethtool does. None without a name."""
+    name = None
+    speed = duplex = 0
+    for attr_type, payload in attributes(attrs):
+        if attr_type == ETHTOOL_A_LINKMODES_HEADER:
+            header = attribute_map(payload)
+            if ETHTOOL_A_HEADER_DEV_NAME in header:
+                name = c_string(header[ETHTOOL_A_HEADER_DEV_NAME])
+        elif attr_type == ETHTOOL_A_LINKMODES_SPEED:
+            speed = uint(payload)
+        elif attr_type == ETHTOOL_A_LINKMODES_DUPLEX:
+            duplex = uint(payload)
+    return None if name is None else (name, speed, duplex)
+
+
+def ethtool_link_modes(timeout: float = 5.0) -> list[tuple[str, int, int]] | None:
+    """(device, speed, duplex) of every device whose driver reports link modes; None when the kernel
+    has no ethtool netlink family (before Linux 5.6)."""
+    family = genl_family("ethtool", timeout)
+    if family is None:
+        return None
+    request_attrs = encode_attribute(ETHTOOL_A_LINKMODES_HEADER | NLA_F_NESTED, b"")
+    answers = genl_dump(family, ETHTOOL_MSG_LINKMODES_GET, request_attrs, timeout)
+    return [modes for _command, attrs in answers if (modes := parse_link_modes(attrs)) is not None]
