@@ -8,6 +8,7 @@ With ``answer=False`` it owns its name and never replies (a hung service).
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import threading
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from jeepney import HeaderFields, MessageType, new_error, new_method_return  # type: ignore[import-untyped]
+from jeepney import HeaderFields, Message, MessageType, Parser, new_error, new_method_return  # type: ignore[import-untyped]
 from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
 from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
 
@@ -64,6 +65,28 @@ Methods = dict[tuple[str, str, str], tuple[str, tuple[Any, ...]]]
 Props = dict[tuple[str, str, str], tuple[str, Any]]
 
 
+def answer_call(msg: Message, methods: Methods, properties: Props) -> Message | None:
+    """The reply to one method call from the tables; None for anything that is not a method call."""
+    if msg.header.message_type != MessageType.method_call:
+        return None
+    fields = msg.header.fields
+    path = fields[HeaderFields.path]
+    interface = fields.get(HeaderFields.interface, "")
+    member = fields[HeaderFields.member]
+    if interface == "org.freedesktop.DBus.Properties" and member == "Get":
+        prop_interface, prop_name = msg.body
+        if (path, prop_interface, prop_name) in properties:
+            return new_method_return(msg, "v", (properties[(path, prop_interface, prop_name)],))
+        if any(p == path for p, _, _ in properties) or any(p == path for p, _, _ in methods):
+            error = "org.freedesktop.DBus.Error.UnknownProperty"
+            return new_error(msg, error, "s", (f"Unknown property {prop_name}",))
+        return new_error(msg, "org.freedesktop.DBus.Error.UnknownObject", "s", (f"Unknown object {path}",))
+    if (path, interface, member) in methods:
+        signature, body = methods[(path, interface, member)]
+        return new_method_return(msg, signature, body)
+    return new_error(msg, "org.freedesktop.DBus.Error.UnknownMethod", "s", (f"Unknown method {member}",))
+
+
 @contextmanager
 def bus_service(
     address: str, name: str, methods: Methods, properties: Props, answer: bool = True
@@ -82,29 +105,9 @@ def bus_service(
                 continue
             except OSError:
                 return
-            if msg.header.message_type != MessageType.method_call or not answer:
-                continue
-            fields = msg.header.fields
-            path = fields[HeaderFields.path]
-            interface = fields.get(HeaderFields.interface, "")
-            member = fields[HeaderFields.member]
-            if interface == "org.freedesktop.DBus.Properties" and member == "Get":
-                prop_interface, prop_name = msg.body
-                known = any(p == path for p, _, _ in properties) or any(p == path for p, _, _ in methods)
-                if (path, prop_interface, prop_name) in properties:
-                    conn.send(new_method_return(msg, "v", (properties[(path, prop_interface, prop_name)],)))
-                elif known:
-                    error = "org.freedesktop.DBus.Error.UnknownProperty"
-                    conn.send(new_error(msg, error, "s", (f"Unknown property {prop_name}",)))
-                else:
-                    error = "org.freedesktop.DBus.Error.UnknownObject"
-                    conn.send(new_error(msg, error, "s", (f"Unknown object {path}",)))
-            elif (path, interface, member) in methods:
-                signature, body = methods[(path, interface, member)]
-                conn.send(new_method_return(msg, signature, body))
-            else:
-                error = "org.freedesktop.DBus.Error.UnknownMethod"
-                conn.send(new_error(msg, error, "s", (f"Unknown method {member}",)))
+            reply = answer_call(msg, methods, properties) if answer else None
+            if reply is not None:
+                conn.send(reply)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -114,3 +117,61 @@ def bus_service(
         stop.set()
         thread.join(timeout=5)
         conn.close()
+
+
+@contextmanager
+def peer_service(socket_path: Path, methods: Methods, properties: Props) -> Iterator[str]:
+    """A peer-to-peer D-Bus server (no bus daemon, as systemd's private socket): EXTERNAL auth, then
+    replies from the tables to one client at a time. Yields its address."""
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(socket_path))
+    server.listen(4)
+    server.settimeout(0.05)
+    stop = threading.Event()
+
+    def handle(client: socket.socket) -> None:
+        client.settimeout(5)
+        received, answered = b"", False
+        while b"BEGIN\r\n" not in received:  # the client's lines: NUL, AUTH EXTERNAL <uid hex>, BEGIN
+            auth = received.find(b"AUTH EXTERNAL")
+            if not answered and auth >= 0 and received.find(b"\r\n", auth) >= 0:
+                client.sendall(b"OK " + b"0" * 32 + b"\r\n")
+                answered = True
+                continue
+            data = client.recv(4096)
+            if not data:
+                return
+            received += data
+        parser, serial = Parser(), 1
+        parser.add_data(received.split(b"BEGIN\r\n", 1)[1])  # messages may follow BEGIN in one read
+        while not stop.is_set():
+            while (msg := parser.get_next_message()) is not None:
+                reply = answer_call(msg, methods, properties)
+                if reply is not None:
+                    client.sendall(reply.serialise(serial=serial))
+                    serial += 1
+            try:
+                data = client.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            parser.add_data(data)
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                client, _ = server.accept()
+            except TimeoutError:
+                continue
+            with client:
+                handle(client)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"unix:path={socket_path}"
+    finally:
+        stop.set()
+        thread.join(timeout=10)
+        server.close()

@@ -25,7 +25,7 @@ from nodeagent.metrics.systemd import (
     virtualization_label,
 )
 from tests.metrics.conftest import scrape_tree
-from tests.metrics.dbus_bus import bus_service, dbus_daemon
+from tests.metrics.dbus_bus import bus_service, dbus_daemon, peer_service
 
 
 def list_units_entry(name: str, load: str, active: str) -> tuple[Any, ...]:
@@ -155,6 +155,18 @@ def test_old_systemd_has_no_timers_or_system_state(system_bus: str, tmp_path: Pa
     assert not any(
         line.startswith(("node_systemd_timer", "node_systemd_system_running")) for line in got.lines
     )
+
+
+def test_private_socket_without_a_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--collector.systemd.private: systemd's own socket, peer to peer (no bus daemon, no Hello)."""
+    monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", f"unix:path={tmp_path / 'no-bus'}")
+    methods, props = systemd_tables()
+    with peer_service(tmp_path / "private", methods, props) as address:
+        monkeypatch.setattr(systemd, "PRIVATE_SOCKET_ADDRESS", address)
+        got = scrape_tree(tmp_path, "systemd", private=True)
+    assert got.ok, got.text
+    assert 'node_systemd_unit_state{name="ssh.service",state="active",type="notify"} 1' in got.lines
+    assert not scrape_tree(tmp_path, "systemd").ok  # the bus, absent here
 
 
 def test_no_systemd_on_the_bus_fails_collector(system_bus: str, tmp_path: Path) -> None:
