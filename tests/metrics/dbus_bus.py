@@ -11,16 +11,19 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 from jeepney import HeaderFields, Message, MessageType, Parser, new_error, new_method_return  # type: ignore[import-untyped]
 from jeepney.bus_messages import message_bus  # type: ignore[import-untyped]
 from jeepney.io.blocking import open_dbus_connection  # type: ignore[import-untyped]
 
 from tests.conftest import require_binary
+from tests.metrics.conftest import Scraped, scrape_tree
 
 CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -59,6 +62,22 @@ def dbus_daemon(tmp_path: Path) -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+@contextmanager
+def system_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A dbus-daemon that the collectors take for the system bus (``DBUS_SYSTEM_BUS_ADDRESS``)."""
+    with dbus_daemon(tmp_path) as address:
+        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)
+        yield address
+
+
+def scrape_hung_service(address: str, service: str, tmp_path: Path, collector: str) -> tuple[Scraped, float]:
+    """Scrape ``collector`` while ``service`` owns its name and never answers: (result, seconds)."""
+    with bus_service(address, service, {}, {}, answer=False):
+        start = time.monotonic()
+        got = scrape_tree(tmp_path, collector)
+        return got, time.monotonic() - start
 
 
 Methods = dict[tuple[str, str, str], tuple[str, tuple[Any, ...]]]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +25,7 @@ from nodeagent.metrics.systemd import (
     virtualization_label,
 )
 from tests.metrics.conftest import scrape_tree
-from tests.metrics.dbus_bus import bus_service, dbus_daemon, peer_service
+from tests.metrics.dbus_bus import bus_service, peer_service, scrape_hung_service, system_bus
 
 
 def list_units_entry(name: str, load: str, active: str) -> tuple[Any, ...]:
@@ -75,10 +75,9 @@ def systemd_tables(version: str = "252.22-1~deb12u1") -> tuple[dict[Any, Any], d
     return methods, props
 
 
-@pytest.fixture
-def system_bus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Any:
-    with dbus_daemon(tmp_path) as address:
-        monkeypatch.setenv("DBUS_SYSTEM_BUS_ADDRESS", address)
+@pytest.fixture(name="system_bus")
+def system_bus_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    with system_bus(tmp_path, monkeypatch) as address:
         yield address
 
 
@@ -184,11 +183,7 @@ def test_hung_service_fails_within_timeout(
     system_bus: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(systemd, "DBUS_TIMEOUT_SECONDS", 0.5)
-    methods, props = systemd_tables()
-    with bus_service(system_bus, SERVICE, methods, props, answer=False):
-        start = time.monotonic()
-        got = scrape_tree(tmp_path, "systemd")
-        took = time.monotonic() - start
+    got, took = scrape_hung_service(system_bus, SERVICE, tmp_path, "systemd")
     assert not got.ok
     assert took < 5  # bounded by the collector's deadline, not the test's patience
 
