@@ -5,6 +5,10 @@ for anyone else. The bus is the system bus, found as godbus finds it (node_expor
 ``$DBUS_SYSTEM_BUS_ADDRESS``, else ``/var/run/dbus/system_bus_socket``; it is not below ``--path.rootfs``
 (a DaemonSet mounts the host's ``/run/dbus/system_bus_socket``). Every call, the connection included,
 shares one deadline: a bus or service that never answers costs the scrape at most ``timeout`` seconds.
+
+Why jeepney: pure Python without dependencies, blocking I/O that fits the collectors' worker threads, and
+its public pieces (authentication, message builders, parser) let every read carry our deadline. dbus-fast
+is asyncio-first with an optional C extension, more than these few read-only calls need.
 """
 
 from __future__ import annotations
