@@ -3,7 +3,9 @@
 # the Debian mirror but no container registry: debootstrap a minimal bookworm, add Debian's python3 and
 # python3-venv, and import the tree into podman's local storage.
 #
-#   deploy/build-base-image.sh [IMAGE]          (default: localhost/nodeagent-base:bookworm)
+#   deploy/build-base-image.sh [IMAGE [SUITE]]  (defaults: localhost/nodeagent-base:bookworm, bookworm)
+#
+# tests/deploy/test_readme_commands.py builds a trixie one the same way (a fresh Debian 13).
 #
 # Skips all work when IMAGE already exists (delete it with `podman rmi IMAGE` to rebuild).
 # Needs root, debootstrap and podman. The mirror is taken from this machine's apt sources, so the image
@@ -12,7 +14,7 @@
 set -euo pipefail
 
 IMAGE="${1:-localhost/nodeagent-base:bookworm}"
-SUITE=bookworm
+SUITE="${2:-bookworm}"
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 export CONTAINERS_CONF="${CONTAINERS_CONF:-$HERE/containers.conf}"
 

@@ -13,6 +13,7 @@ import logging
 import re
 import resource
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -97,12 +98,23 @@ def logs_config(settings: Settings) -> LogsConfig | None:
 
 def shown_sinks(plan: AgentPlan) -> str:
     """The sinks for the start-up log, credentials redacted."""
+    return _shown_logs_part(plan, lambda config: ",".join(s.describe() for s in config.sinks))
+
+
+def shown_inputs(plan: AgentPlan) -> str:
+    """The inputs for the start-up log: ``name(read_from):glob|glob`` each."""
+    return _shown_logs_part(
+        plan, lambda config: ",".join(f"{i.name}({i.read_from}):{'|'.join(i.paths)}" for i in config.inputs)
+    )
+
+
+def _shown_logs_part(plan: AgentPlan, show: Callable[[LogsConfig], str]) -> str:
     if not plan.runs_logs:
         return "none"
     from nodeagent.config.logs import LogsConfig
 
     config = plan.logs_config
-    return ",".join(s.describe() for s in config.sinks) if isinstance(config, LogsConfig) else "unknown"
+    return (show(config) or "none") if isinstance(config, LogsConfig) else "unknown"
 
 
 def plan_agent(settings: Settings) -> AgentPlan:
@@ -246,7 +258,10 @@ async def run_agent(
                 "config": settings.config_file or "none",
                 "collectors": ",".join(c.name for c in plan.collectors) or "none",
                 "logs": "on" if plan.runs_logs else "off",
+                "inputs": shown_inputs(plan),
                 "sinks": shown_sinks(plan),
+                "listen": ",".join(server.addresses),
+                "path": settings["web.telemetry-path"],
             },
         )
         if started is not None:

@@ -54,22 +54,31 @@ PROBE_PATHS = frozenset({"/healthz", "/readyz"})
 WEB_HEADERS = web.RequestKey("web_headers", dict)  # the web config file's headers for this response
 REFUSED_LOG_INTERVAL_SECONDS = 10.0
 
+# node_exporter's names (client_golang's promhttp handler), so its dashboards and alerts carry over.
 SCRAPE_REQUESTS = Counter(
-    "nodeagent_scrape_requests",
+    "promhttp_metric_handler_requests",
     "Requests to the telemetry path, by HTTP status code.",
     ["code"],
     registry=AGENT_REGISTRY,
 )
 SCRAPES_IN_FLIGHT = Gauge(
-    "nodeagent_scrape_requests_in_flight", "Scrapes being served right now.", registry=AGENT_REGISTRY
+    "promhttp_metric_handler_requests_in_flight", "Scrapes being served right now.", registry=AGENT_REGISTRY
+)
+SCRAPE_ERRORS = Counter(
+    "promhttp_metric_handler_errors",
+    "Scrapes that failed inside the handler: gathering (a scrape timed out) or encoding (rendering failed).",
+    ["cause"],
+    registry=AGENT_REGISTRY,
 )
 CONNECTIONS_EVICTED = Counter(
     "nodeagent_http_connections_evicted",
     "Idle HTTP connections closed to make room for a new one at the connection limit.",
     registry=AGENT_REGISTRY,
 )
-for _code in ("200", "400", "500", "503"):
+for _code in ("200", "500", "503"):  # pre-set as promhttp does; a 400 appears when one happens
     SCRAPE_REQUESTS.labels(_code)
+for _cause in ("encoding", "gathering"):
+    SCRAPE_ERRORS.labels(_cause)
 
 
 class _CappedServer(web.Server):
@@ -368,11 +377,13 @@ class MetricsServer:
             stuck = ", ".join(name for name, _ in self.scraper.stuck()) or "none yet"
             log.error("scrape timed out", extra={"timeout_seconds": timeout, "stuck_collectors": stuck})
             SCRAPE_REQUESTS.labels("503").inc()
+            SCRAPE_ERRORS.labels("gathering").inc()
             return web.Response(status=503, text=f"Scrape timed out after {timeout:g}s.\n")
         except Exception as exc:
             # The page is not in the message (a failed encode carries all of it): a bounded quote only.
             log.error("scrape failed", extra={"err": quote(repr(exc))})
             SCRAPE_REQUESTS.labels("500").inc()
+            SCRAPE_ERRORS.labels("encoding").inc()
             return web.Response(status=500, text=f"Scrape failed: {quote(repr(exc))}\n")
         finally:
             self._in_flight -= 1

@@ -133,3 +133,44 @@ def node_exporter_fixture_tree(tmp_path_factory: pytest.TempPathFactory) -> Path
 @pytest.fixture
 def node_exporter_fixture(node_exporter_fixture_tree: Path) -> Path:
     return node_exporter_fixture_tree
+
+
+def e2e_flags(here: Path) -> list[str]:
+    """The collectors and flags of node_exporter's end-to-end test (../shared/fixtures/README.md)."""
+    enabled = " ".join(
+        (
+            "arp bcache bcachefs bonding btrfs buddyinfo cgroups conntrack cpu cpufreq cpu_vulnerabilities",
+            "diskstats dmi drbd edac entropy fibrechannel filefd hwmon infiniband interrupts ipvs",
+            "kernel_hung ksmd lnstat loadavg mdadm meminfo meminfo_numa mountstats netdev netstat nfs nfsd",
+            "pcidevice",
+            "pressure processes qdisc rapl schedstat slabinfo sockstat softirqs stat sysctl textfile",
+            "thermal_zone udp_queues vmstat watchdog wifi xfrm xfs zfs zoneinfo",
+        )
+    ).split()
+    return [
+        f"--path.procfs={here}/proc",
+        f"--path.sysfs={here}/sys",
+        f"--path.rootfs={here}",
+        f"--path.udev.data={here}/udev/data",
+        *(f"--collector.{name}" for name in enabled),
+        *(f"--no-collector.{name}" for name in ("selinux", "filesystem", "timex", "uname")),
+        "--collector.cpu.info",
+        "--collector.cpu.info.bugs-include=^(cpu_meltdown|spectre_.*|mds)$",
+        "--collector.cpu.info.flags-include=^(aes|avx.?|constant_tsc)$",
+        "--collector.arp.device-exclude=nope",
+        "--no-collector.arp.netlink",
+        "--collector.bcache.priorityStats",
+        "--collector.hwmon.chip-include=(applesmc|asus_nb_wmi|coretemp|hwmon4|ieee80211|nct6779)",
+        "--collector.netclass.ignore-invalid-speed",
+        "--collector.netclass.ignored-devices=(dmz|int)",
+        "--collector.netdev.device-include=lo",
+        "--collector.qdisc.device-include=(wlan0|eth0)",
+        f"--collector.qdisc.fixtures={here}/qdisc/",
+        "--collector.stat.softirq",
+        "--collector.sysctl.include-info=kernel.seccomp.actions_avail",
+        "--collector.sysctl.include=fs.file-nr",
+        "--collector.sysctl.include=fs.file-nr:total,current,max",
+        "--collector.sysctl.include=kernel.threads-max",
+        f"--collector.textfile.directory={here}/textfile/two_metric_files/",
+        f"--collector.wifi.fixtures={here}/wifi",
+    ]

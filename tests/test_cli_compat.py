@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import subprocess
 import urllib.request
@@ -32,52 +33,11 @@ from nodeagent.config.upstream_flags import (
     flag_dispositions,
 )
 from nodeagent.metrics.registry import all_collectors
-from tests.conftest import FIXTURES, ROOT, free_port, require_shared
+from tests.conftest import FIXTURES, ROOT, e2e_flags, free_port, require_shared
 from tests.test_cli import AGENT, _wait_ready
 
 DATA = Path(__file__).parent / "data"
 KUBE_PROMETHEUS = FIXTURES / "daemonsets" / "kube-prometheus-node-exporter.daemonset.yaml"
-
-
-def e2e_flags(here: Path) -> list[str]:
-    """The collectors and flags of node_exporter's end-to-end test (../shared/fixtures/README.md)."""
-    enabled = " ".join(
-        (
-            "arp bcache bcachefs bonding btrfs buddyinfo cgroups conntrack cpu cpufreq cpu_vulnerabilities",
-            "diskstats dmi drbd edac entropy fibrechannel filefd hwmon infiniband interrupts ipvs",
-            "kernel_hung ksmd lnstat loadavg mdadm meminfo meminfo_numa mountstats netdev netstat nfs nfsd",
-            "pcidevice",
-            "pressure processes qdisc rapl schedstat slabinfo sockstat softirqs stat sysctl textfile",
-            "thermal_zone udp_queues vmstat watchdog wifi xfrm xfs zfs zoneinfo",
-        )
-    ).split()
-    return [
-        f"--path.procfs={here}/proc",
-        f"--path.sysfs={here}/sys",
-        f"--path.rootfs={here}",
-        f"--path.udev.data={here}/udev/data",
-        *(f"--collector.{name}" for name in enabled),
-        *(f"--no-collector.{name}" for name in ("selinux", "filesystem", "timex", "uname")),
-        "--collector.cpu.info",
-        "--collector.cpu.info.bugs-include=^(cpu_meltdown|spectre_.*|mds)$",
-        "--collector.cpu.info.flags-include=^(aes|avx.?|constant_tsc)$",
-        "--collector.arp.device-exclude=nope",
-        "--no-collector.arp.netlink",
-        "--collector.bcache.priorityStats",
-        "--collector.hwmon.chip-include=(applesmc|asus_nb_wmi|coretemp|hwmon4|ieee80211|nct6779)",
-        "--collector.netclass.ignore-invalid-speed",
-        "--collector.netclass.ignored-devices=(dmz|int)",
-        "--collector.netdev.device-include=lo",
-        "--collector.qdisc.device-include=(wlan0|eth0)",
-        f"--collector.qdisc.fixtures={here}/qdisc/",
-        "--collector.stat.softirq",
-        "--collector.sysctl.include-info=kernel.seccomp.actions_avail",
-        "--collector.sysctl.include=fs.file-nr",
-        "--collector.sysctl.include=fs.file-nr:total,current,max",
-        "--collector.sysctl.include=kernel.threads-max",
-        f"--collector.textfile.directory={here}/textfile/two_metric_files/",
-        f"--collector.wifi.fixtures={here}/wifi",
-    ]
 
 
 def kube_prometheus_args() -> list[str]:
@@ -440,3 +400,35 @@ def test_repeated_textfile_directory_reads_each(tmp_path: Path, capsys: pytest.C
     assert cli.main(argv) == 0
     out = capsys.readouterr().out.splitlines()
     assert "from_a 1" in out and "from_b 1" in out
+
+
+def test_e2e_command_line_output_equals_node_exporter(node_exporter_fixture_tree: Path) -> None:
+    """Issue 9's measure: node_exporter's whole e2e command line, served over HTTP as Prometheus scrapes
+    it; every family of e2e-output.txt (beyond the lines its e2e test drops) equals ours, TYPE line and
+    every sample. Two families differ only where node_exporter's run differs from any installed one:
+    rapl's ``path`` label holds the relative ``--path.sysfs`` it ran with; netdev reads this machine's
+    loopback (its values are this host's, compared by labels only, as upstream's e2e test drops them)."""
+    from tests.metrics.test_fixture_e2e import FAMILIES_OF, families_by_name, without_values
+
+    port = free_port()
+    tree = node_exporter_fixture_tree
+    proc = _start([*e2e_flags(tree), f"--web.listen-address=127.0.0.1:{port}", "--no-logs"])
+    try:
+        ours = families_by_name(_scrape(port, proc))
+    finally:
+        stderr = _stop(proc)
+    assert "Traceback" not in stderr
+    expected = families_by_name((tree / "e2e-output.txt").read_text())
+    live = re.compile(FAMILIES_OF["netdev"])
+    differing = []
+    for name, lines in expected.items():
+        if not name or not lines:
+            continue
+        mine = ours.get(name, [])
+        if name.startswith("node_rapl_"):
+            mine = [line.replace(f'path="{tree}/sys/', 'path="collector/fixtures/sys/') for line in mine]
+        if live.match(name):
+            mine, lines = without_values(mine), without_values(lines)
+        if mine != lines:
+            differing.append(name)
+    assert not differing, f"{len(differing)} families differ: {differing[:20]}"

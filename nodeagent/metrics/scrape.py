@@ -26,7 +26,7 @@ log = logging.getLogger("nodeagent.metrics")
 
 # The agent's own runtime metrics that --web.disable-exporter-metrics leaves out (node_exporter: go_*,
 # process_*, promhttp_*).
-EXPORTER_METRIC_PREFIXES = ("process_", "python_", "nodeagent_scrape_requests")
+EXPORTER_METRIC_PREFIXES = ("process_", "python_", "promhttp_")
 
 
 class FilterError(ValueError):

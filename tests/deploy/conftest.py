@@ -14,7 +14,14 @@ import yaml
 from tests.conftest import ROOT, require_binary
 
 MANIFESTS = ROOT / "manifests"
-COMPONENTS = sorted(p.parent for p in (MANIFESTS / "components").glob("*/kustomization.yaml"))
+# listen-port reads the port from the overlay's nodeagent-settings: it renders only within an overlay
+# (examples/node-exporter-migration).
+OVERLAY_ONLY_COMPONENTS = {"listen-port"}
+COMPONENTS = sorted(
+    p.parent
+    for p in (MANIFESTS / "components").glob("*/kustomization.yaml")
+    if p.parent.name not in OVERLAY_ONLY_COMPONENTS
+)
 EXAMPLES = sorted(p.parent for p in (ROOT / "examples").glob("**/kustomization.yaml"))
 DATA = Path(__file__).resolve().parent / "data"
 KUSTOMIZE_TIMEOUT = 60
@@ -57,6 +64,12 @@ def find(objects: Iterable[dict[str, Any]], kind: str, name: str | None = None) 
 
 def rendered_id(directory: Path) -> str:
     return str(directory.relative_to(ROOT))
+
+
+def rendering_namespace(rendering: str) -> str:
+    """The namespace a rendering puts its objects in: its kustomization's `namespace`, else the base's."""
+    kustomization = yaml.safe_load((ROOT / rendering / "kustomization.yaml").read_text())
+    return kustomization.get("namespace") or "nodeagent"
 
 
 @pytest.fixture(scope="session")

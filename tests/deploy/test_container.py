@@ -1,11 +1,11 @@
 """Build the image with podman and run it the way the DaemonSet runs it.
 
-The base image is a local stand-in for python:3.11-slim-bookworm (deploy/build-base-image.sh: debootstrap
-plus Debian's python3), built once and then reused from podman's storage. The container gets exactly the
-DaemonSet's settings, read from the rendered manifest: its user, capabilities, read-only root filesystem,
-no-new-privileges, host PID and network namespaces, the host's /proc, /sys and / read-only, the ConfigMap,
-and its env and args. Only the host's /var/log, /var/lib/docker/containers and the state directory are
-temporary directories standing in for the node's, and the listen address is moved off port 9100.
+The base image is a local stand-in for python:3.11-slim-bookworm (tests/deploy/podman.py). The container
+gets exactly the DaemonSet's settings, read from the rendered manifest: its user, capabilities, read-only
+root filesystem, no-new-privileges, host PID and network namespaces, the host's /proc, /sys and /
+read-only, the ConfigMap, and its env and args. Only the host's /var/log, /var/lib/docker/containers and
+the state directory are temporary directories standing in for the node's, and the listen address is
+moved off port 9100.
 """
 
 from __future__ import annotations
@@ -26,22 +26,17 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from nodeagent import __version__
-from tests.conftest import ROOT, free_port, require_binary
+from tests.conftest import ROOT, free_port
 from tests.deploy.conftest import find
+from tests.deploy.podman import HOST_CA_BUNDLE, base_image, podman
 
 pytestmark = pytest.mark.peer
 
-BASE_IMAGE = "localhost/nodeagent-base:bookworm"
 IMAGE = "localhost/nodeagent:test"
-CONTAINERS_CONF = ROOT / "deploy" / "containers.conf"
-BASE_BUILD_TIMEOUT = 900  # debootstrap from the mirror, first run only
 BUILD_TIMEOUT = 600
 READY_TIMEOUT = 60
 SHIPPED_TIMEOUT = 30
 STOP_GRACE = 5  # seconds podman waits after SIGTERM before SIGKILL: the agent must be gone by then
-HOST_CA_BUNDLE = Path(
-    os.environ.get("PIP_CERT") or os.environ.get("SSL_CERT_FILE") or "/etc/ssl/certs/ca-certificates.crt"
-)
 # What the pod's downward-API env resolves to in this run.
 POD_FIELDS = {
     "spec.nodeName": "test-node",
@@ -49,19 +44,6 @@ POD_FIELDS = {
     "metadata.namespace": "nodeagent",
     "metadata.uid": "0c0ffee0-0000-4000-8000-000000000001",
 }
-
-
-def podman_env() -> dict[str, str]:
-    return {**os.environ, "CONTAINERS_CONF": str(CONTAINERS_CONF)}
-
-
-def podman(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [require_binary("podman"), *args], capture_output=True, text=True, timeout=timeout, env=podman_env()
-    )
-    if check:
-        assert result.returncode == 0, f"podman {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
-    return result
 
 
 def host_pip_index() -> list[str]:
@@ -80,19 +62,7 @@ def host_pip_index() -> list[str]:
 
 @pytest.fixture(scope="module")
 def image() -> str:
-    require_binary("podman")
-    if podman("image", "exists", BASE_IMAGE, check=False).returncode != 0:
-        require_binary("debootstrap")
-        result = subprocess.run(
-            [str(ROOT / "deploy" / "build-base-image.sh"), BASE_IMAGE],
-            capture_output=True,
-            text=True,
-            timeout=BASE_BUILD_TIMEOUT,
-            env=podman_env(),
-        )
-        assert result.returncode == 0, (
-            f"base image build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-        )
+    base = base_image()
     previous = podman("image", "inspect", "--format", "{{.Id}}", IMAGE, check=False).stdout.strip()
     ca_args = []
     if HOST_CA_BUNDLE.is_file():  # the build must trust what this machine trusts (e.g. a proxy's CA)
@@ -106,7 +76,7 @@ def image() -> str:
         "build",
         "--network=host",
         "--build-arg",
-        f"BASE_IMAGE={BASE_IMAGE}",
+        f"BASE_IMAGE={base}",
         "--build-arg",
         f"VERSION={__version__}",
         *host_pip_index(),

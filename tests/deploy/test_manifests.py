@@ -14,7 +14,7 @@ import yaml
 from nodeagent.cli import build_parser, resolve_from_args
 from nodeagent.config import settings_table
 from nodeagent.config.logs import own_output_excludes, parse_logs_config
-from tests.deploy.conftest import COMPONENTS, EXAMPLES, MANIFESTS, find
+from tests.deploy.conftest import COMPONENTS, EXAMPLES, MANIFESTS, find, rendering_namespace
 from tests.deploy.crd_schemas import SCHEMAS
 from tests.placement.fake_apiserver import check_placement, recorded_cluster, serving
 
@@ -37,9 +37,11 @@ def test_renders_the_whole_install(rendering: str, all_renderings: dict[str, lis
     objects = all_renderings[rendering]
     kinds = {o["kind"] for o in objects}
     assert kinds >= BASE_KINDS
+    namespace = rendering_namespace(rendering)
+    assert find(objects, "Namespace")["metadata"]["name"] == namespace
     for obj in objects:
         if obj["kind"] not in CLUSTER_SCOPED:
-            assert obj["metadata"].get("namespace") == "nodeagent", f"{obj['kind']} {obj['metadata']['name']}"
+            assert obj["metadata"].get("namespace") == namespace, f"{obj['kind']} {obj['metadata']['name']}"
 
 
 @pytest.mark.parametrize("version", [OLDEST_SUPPORTED, NEWEST_SHIPPED])

@@ -158,12 +158,12 @@ async def test_openmetrics_when_asked(start: Start, http: aiohttp.ClientSession,
     families = {f.name: f for f in text_string_to_metric_families(text)}  # a strict parser
     assert families["node_load1"].samples[0].value == 0.21
     # Counters: the family is named without _total, its samples with it.
-    assert "# TYPE nodeagent_scrape_requests counter" in text
-    assert families["nodeagent_scrape_requests"].type == "counter"
-    sample_names = {s.name for s in families["nodeagent_scrape_requests"].samples}
-    assert "nodeagent_scrape_requests_total" in sample_names
+    assert "# TYPE promhttp_metric_handler_requests counter" in text
+    assert families["promhttp_metric_handler_requests"].type == "counter"
+    sample_names = {s.name for s in families["promhttp_metric_handler_requests"].samples}
+    assert "promhttp_metric_handler_requests_total" in sample_names
     assert text.count("# TYPE node_scrape_collector_success ") == 1
-    assert "nodeagent_scrape_requests_created" not in text  # same series as the text format
+    assert "promhttp_metric_handler_requests_created" not in text  # same series as the text format
 
 
 @pytest.mark.parametrize(
@@ -284,7 +284,7 @@ async def test_concurrent_scrapes_above_the_limit_get_503(start: Start, http: ai
     status, _, body = await first
     assert status == 200 and b"\nnode_test_blocking 1\n" in body
     status, _, body = await get(http, f"{base}/metrics")
-    assert status == 200 and b'nodeagent_scrape_requests_total{code="503"}' in body
+    assert status == 200 and b'promhttp_metric_handler_requests_total{code="503"}' in body
 
 
 async def test_stop_finishes_in_flight_scrape_and_closes_listener(

@@ -1,0 +1,168 @@
+"""The example overlays (image, Loki, node_exporter migration), the one place for port and namespace, and
+where the DaemonSet's config starts reading logs (pod logs from the head, host logs from the tail)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from nodeagent.agent import plan_agent
+from nodeagent.cli import build_parser, resolve_from_args
+from nodeagent.config import settings_table
+from nodeagent.config.logs import parse_logs_config
+from tests.conftest import ROOT, free_port
+from tests.deploy.conftest import EXAMPLES, MANIFESTS, find, rendered_id
+
+EXAMPLE_IDS = [rendered_id(e) for e in EXAMPLES]
+LOKI = ROOT / "examples" / "loki"
+MIGRATION = ROOT / "examples" / "node-exporter-migration"
+DEFAULT_PORT = 9100
+SHIP_TIMEOUT = 20
+
+
+def metrics_ports(objects: list[dict[str, Any]]) -> dict[str, int]:
+    """Every place of a rendering that names the agent's port."""
+    daemonset, service = find(objects, "DaemonSet", "nodeagent"), find(objects, "Service", "nodeagent")
+    [container] = daemonset["spec"]["template"]["spec"]["containers"]
+    [listen] = [a for a in container["args"] if a.startswith("--web.listen-address=")]
+    [container_port] = [p for p in container["ports"] if p["name"] == "metrics"]
+    [service_port] = [p for p in service["spec"]["ports"] if p["name"] == "metrics"]
+    return {
+        "--web.listen-address": int(listen.rsplit(":", 1)[1]),
+        "containerPort": container_port["containerPort"],
+        "Service port": service_port["port"],
+        "prometheus.io/port": int(service["metadata"]["annotations"]["prometheus.io/port"]),
+    }
+
+
+def test_the_examples() -> None:
+    assert {"examples/loki", "examples/node-exporter-migration", "examples/prometheus-operator"} <= set(
+        EXAMPLE_IDS
+    )
+
+
+@pytest.mark.parametrize("rendering", EXAMPLE_IDS)
+def test_examples_pull_the_image_from_a_registry(
+    rendering: str, all_renderings: dict[str, list[dict[str, Any]]]
+) -> None:
+    """The base's `nodeagent:0.1.0` exists in no registry (ImagePullBackOff); every example names one."""
+    [container] = find(all_renderings[rendering], "DaemonSet")["spec"]["template"]["spec"]["containers"]
+    registry, _, path = container["image"].partition("/")
+    assert "." in registry and path.startswith("nodeagent:"), container["image"]
+
+
+@pytest.mark.parametrize("rendering", ["manifests", *EXAMPLE_IDS])
+def test_port_is_the_same_everywhere(rendering: str, all_renderings: dict[str, list[dict[str, Any]]]) -> None:
+    ports = metrics_ports(all_renderings[rendering])
+    assert len(set(ports.values())) == 1, ports
+    if rendering != "examples/node-exporter-migration":
+        assert set(ports.values()) == {DEFAULT_PORT}
+    # The config file names no port: the flag would win anyway, and a second place could disagree.
+    config = yaml.safe_load(find(all_renderings[rendering], "ConfigMap")["data"]["config.yaml"])
+    assert "listen-address" not in (config.get("web") or {})
+
+
+def test_migration_overlay_moves_off_node_exporters_port(
+    all_renderings: dict[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    settings = yaml.safe_load((MIGRATION / "settings.yaml").read_text())
+    port = int(settings["data"]["port"])
+    assert port != DEFAULT_PORT
+    objects = all_renderings["examples/node-exporter-migration"]
+    assert set(metrics_ports(objects).values()) == {port}
+    assert not [o for o in objects if o["metadata"]["name"] == "nodeagent-settings"], "local config applied"
+    # The agent takes the rendered command line (and config) as it is.
+    [container] = find(objects, "DaemonSet")["spec"]["template"]["spec"]["containers"]
+    config = tmp_path / "config.yaml"
+    config.write_text(find(objects, "ConfigMap")["data"]["config.yaml"])
+    args = [a.replace("/etc/nodeagent/config.yaml", str(config)) for a in container["args"]]
+    table = settings_table()
+    resolved = resolve_from_args(build_parser("run", table).parse_args(args), table)
+    plan_agent(resolved)
+    assert resolved["web.listen-address"] == f":{port}"
+
+
+def test_loki_overlay_is_the_base_config_but_for_its_sink(
+    all_renderings: dict[str, list[dict[str, Any]]],
+) -> None:
+    shipped = find(all_renderings["examples/loki"], "ConfigMap")["data"]["config.yaml"]
+    assert shipped == (LOKI / "config.yaml").read_text()
+    loki, base = yaml.safe_load(shipped), yaml.safe_load((MANIFESTS / "config.yaml").read_text())
+    loki_sinks, base_sinks = loki["logs"].pop("sinks"), base["logs"].pop("sinks")
+    assert loki == base
+    assert base_sinks == [{"type": "stdout"}]
+    [sink] = parse_logs_config({**loki["logs"], "sinks": loki_sinks}, environ={}).sinks
+    assert sink.type == "loki"
+    assert sink.options["url"] == "http://loki-gateway.loki.svc.cluster.local"
+
+
+# ------------------------------------------------------------------------------------ where reading starts
+
+
+def test_daemonset_reads_pod_logs_from_the_head_and_host_logs_from_the_tail() -> None:
+    inputs = yaml.safe_load((MANIFESTS / "config.yaml").read_text())["logs"]["inputs"]
+    assert {i["name"]: i["read_from"] for i in inputs} == {"pods": "head", "system": "tail"}
+
+
+def test_pod_log_written_before_the_agent_starts_is_shipped_whole(tmp_path: Path) -> None:
+    """What a restart looks like to a pod started while the agent was down: its log exists, with no
+    checkpoint. The DaemonSet's config (paths moved under tmp_path) ships it from its first line, and
+    starts host logs at their end."""
+    root = tmp_path / "node"
+    pod_log = root / "var/log/pods/shop_web-1_0c0ffee0/web/0.log"
+    pod_log.parent.mkdir(parents=True)
+    pod_log.write_text(
+        "2026-11-30T10:00:00.000000001Z stderr F panic: the first line\n"
+        "2026-11-30T10:00:00.000000002Z stderr F the second line\n"
+    )
+    syslog = root / "var/log/syslog"
+    syslog.write_text("an old host line\n")
+    config = yaml.safe_load((MANIFESTS / "config.yaml").read_text())
+    logs = config["logs"]
+    logs["state_dir"] = str(tmp_path / "state")
+    for source in logs["inputs"]:
+        source["paths"] = [str(root) + path for path in source["paths"]]
+    out = tmp_path / "out.jsonl"
+    logs["sinks"] = [{"type": "file", "path": str(out)}]
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    listen = f"--web.listen-address=127.0.0.1:{free_port()}"
+    agent = subprocess.Popen(
+        [sys.executable, "-m", "nodeagent", "run", f"--config={config_file}", "--no-metrics", listen],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NODE_NAME": "test-node"},
+    )
+    try:
+        wanted = {"panic: the first line", "the second line", "a new host line"}
+        deadline = time.monotonic() + SHIP_TIMEOUT
+        appended = False
+        while not wanted <= (messages := shipped_messages(out)):
+            if not appended and "the second line" in messages:  # the agent is up: the host log grows
+                with syslog.open("a") as log:
+                    log.write("a new host line\n")
+                appended = True
+            assert agent.poll() is None, f"agent exited {agent.returncode}"
+            assert time.monotonic() < deadline, f"not shipped: {wanted - messages}"
+            time.sleep(0.1)
+        assert "an old host line" not in messages
+    finally:
+        agent.send_signal(signal.SIGTERM)
+        _, stderr = agent.communicate(timeout=10)
+    assert agent.returncode == 0, stderr[-3000:]
+
+
+def shipped_messages(out: Path) -> set[str]:
+    if not out.exists():
+        return set()
+    return {json.loads(line)["message"] for line in out.read_text().splitlines() if line.endswith("}")}
