@@ -36,6 +36,32 @@ async def test_inotify_reports_files_in_new_subdirectories_once_settled(tmp_path
         await asyncio.wait_for(task, 5)
 
 
+async def test_inotify_reports_a_file_written_all_the_time_in_batches_and_again_after_a_pause(
+    tmp_path: Path,
+) -> None:
+    batches: list[list[Change]] = []
+    log_file = tmp_path / "0.log"
+    log_file.write_bytes(b"")
+    watcher = InotifyWatcher([str(tmp_path)], batches.append, retry_interval=0.2)
+    task = asyncio.create_task(watcher.run())
+    modified = ("modified", str(log_file))
+    try:
+        await asyncio.wait_for(watcher.settled.wait(), 5)
+        with log_file.open("ab", buffering=0) as out:
+            for _ in range(60):  # a writer that never pauses long: reads while the burst goes on
+                out.write(b"line\n")
+                await asyncio.sleep(0.01)
+            await eventually(lambda: sum(modified in b for b in batches) >= 2, what="several batches")
+            await asyncio.sleep(0.5)  # quiet: the watcher goes back to waiting for the next event
+            seen = len(batches)
+            out.write(b"after the pause\n")
+            await eventually(lambda: any(modified in b for b in batches[seen:]), what="the late write")
+        assert all(batches), "no empty batches"
+    finally:
+        watcher.stop()
+        await asyncio.wait_for(task, 5)
+
+
 def test_poll_files_sees_growth_deletion_and_a_moved_path(tmp_path: Path) -> None:
     log = tmp_path / "app.log"
     log.write_text("one\n")

@@ -7,10 +7,13 @@ directory symlink (``IN_DONT_FOLLOW``, and links are not walked): a pod that lin
 ``/`` cannot make the agent watch the host's whole tree. Files behind such links (within the roots) are
 found by rescans and polled.
 
-Events are read at most every STEP seconds, so a burst is delivered as one batch (the kernel merges
-repeated events for one file meanwhile). A queue overflow reports every root as "added", which makes the
-reader rescan. When inotify is unavailable (no support, out of watches or instances, no root exists),
-:attr:`InotifyWatcher.available` is False and the reader polls the files it holds instead (:mod:`.poll`).
+Events are read STEP seconds after the first one of a burst, so a burst comes as one batch (the kernel
+merges repeated events for one file meanwhile); while events keep coming, every BURST_STEP seconds
+without waking the loop in between (files written all the time cost one read per file per BURST_STEP,
+not one per write), until a read finds the queue empty. A queue overflow reports every root as "added",
+which makes the reader rescan. When inotify is unavailable (no support, out of watches or instances, no
+root exists), :attr:`InotifyWatcher.available` is False and the reader polls the files it holds instead
+(:mod:`.poll`).
 """
 
 from __future__ import annotations
@@ -30,7 +33,8 @@ from nodeagent.safeio import is_under
 
 log = logging.getLogger("nodeagent.logs.watch")
 
-STEP = 0.05  # seconds between two reads of the event queue while events keep coming
+STEP = 0.05  # seconds from the first event of a burst to the read of the event queue
+BURST_STEP = 0.1  # seconds between two reads of the event queue while events keep coming
 READ_BYTES = 64 * 1024
 
 IN_MODIFY = 0x2
@@ -256,12 +260,16 @@ class InotifyWatcher:
         if notify is None or loop is None:
             return
         try:
-            changes, new_directories = self._changes(notify.read())
+            events = notify.read()
+            changes, new_directories = self._changes(events)
         except OSError as exc:
             log.warning("file events stopped; polling until they are back", extra={"err": repr(exc)})
             self._restart.set()
             return
-        loop.add_reader(notify.fd, self._readable)
+        if events:  # a burst goes on, most likely: look again a little later instead of on each event
+            self._draining = loop.call_later(BURST_STEP, self._drain)
+        else:
+            loop.add_reader(notify.fd, self._readable)
         if new_directories:
             task = loop.create_task(self._watch_new(notify, new_directories))
             self._tasks.add(task)
