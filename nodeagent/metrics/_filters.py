@@ -8,6 +8,8 @@ that a pattern copied from a node_exporter command line selects the same names h
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from nodeagent.config import ConfigError, parse_regex
 from nodeagent.metrics.registry import CollectorOption
@@ -36,18 +38,16 @@ class NameFilter:
 
 
 def exclusive_filter(
-    collector: str,
-    exclude_option: str,
-    exclude: str | None,
-    default_exclude: str,
-    include_option: str,
-    include: str | None,
+    collector: str, options: Mapping[str, Any], prefix: str, default_exclude: str = ""
 ) -> NameFilter:
-    """node_exporter's rule for an ``*-exclude``/``*-include`` pair.
+    """node_exporter's rule for the ``<prefix>-exclude``/``<prefix>-include`` pair in ``options``.
 
     Setting only the include pattern drops the default exclude pattern; setting both (the exclude one to
     something other than its default) is a configuration error, as upstream.
     """
+    exclude_option, include_option = f"{prefix}-exclude", f"{prefix}-include"
+    exclude = options.get(exclude_option, default_exclude)
+    include = options.get(include_option)
     if include and exclude == default_exclude:
         exclude = ""
     if include and exclude:

@@ -88,14 +88,7 @@ class ArpCollector(Collector):
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
-        self.filter = exclusive_filter(
-            self.name,
-            "device-exclude",
-            self.opts["device-exclude"],
-            "",
-            "device-include",
-            self.opts["device-include"],
-        )
+        self.filter = exclusive_filter(self.name, self.opts, "device")
 
     def collect(self) -> Iterable[Metric]:
         family = gauge("node_arp_entries", "ARP table entries per device.")

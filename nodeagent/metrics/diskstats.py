@@ -162,14 +162,7 @@ class DiskstatsCollector(Collector):
 
     def __init__(self, paths: Any, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
-        self.filter = exclusive_filter(
-            self.name,
-            "device-exclude",
-            options.get("device-exclude", DEFAULT_DEVICE_EXCLUDE),
-            DEFAULT_DEVICE_EXCLUDE,
-            "device-include",
-            options.get("device-include"),
-        )
+        self.filter = exclusive_filter(self.name, options, "device", DEFAULT_DEVICE_EXCLUDE)
 
     def collect(self) -> Iterable[Metric]:
         disks, skipped = parse_diskstats(read_text(self.paths.proc("diskstats")))

@@ -288,22 +288,8 @@ class FilesystemCollector(Collector):
 
     def __init__(self, paths: Any, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
-        self.mount_filter = exclusive_filter(
-            self.name,
-            "mount-points-exclude",
-            options.get("mount-points-exclude", DEFAULT_MOUNT_POINTS_EXCLUDE),
-            DEFAULT_MOUNT_POINTS_EXCLUDE,
-            "mount-points-include",
-            options.get("mount-points-include"),
-        )
-        self.type_filter = exclusive_filter(
-            self.name,
-            "fs-types-exclude",
-            options.get("fs-types-exclude", DEFAULT_FS_TYPES_EXCLUDE),
-            DEFAULT_FS_TYPES_EXCLUDE,
-            "fs-types-include",
-            options.get("fs-types-include"),
-        )
+        self.mount_filter = exclusive_filter(self.name, options, "mount-points", DEFAULT_MOUNT_POINTS_EXCLUDE)
+        self.type_filter = exclusive_filter(self.name, options, "fs-types", DEFAULT_FS_TYPES_EXCLUDE)
         self.timeout = float(options.get("mount-timeout", 5.0))
         self.workers = StatfsWorkers(int(options.get("stat-workers", 4)))
         self.statfs: Callable[[str], os.statvfs_result] = os.statvfs  # replaceable in tests

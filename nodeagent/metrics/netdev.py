@@ -211,14 +211,7 @@ class NetdevCollector(Collector):
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
-        self.filter = exclusive_filter(
-            self.name,
-            "device-exclude",
-            self.opts["device-exclude"],
-            "",
-            "device-include",
-            self.opts["device-include"],
-        )
+        self.filter = exclusive_filter(self.name, self.opts, "device")
         self.use_netlink = parse_bool(self.opts["netlink"])
         self.detailed = parse_bool(self.opts["enable-detailed-metrics"])
         self.address_info = parse_bool(self.opts["address-info"])

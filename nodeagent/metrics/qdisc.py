@@ -140,14 +140,7 @@ class QdiscCollector(Collector):
 
     def __init__(self, paths: Paths, options: dict[str, Any]) -> None:
         super().__init__(paths, options)
-        self.filter = exclusive_filter(
-            self.name,
-            "device-exclude",
-            self.opts["device-exclude"],
-            "",
-            "device-include",
-            self.opts["device-include"],
-        )
+        self.filter = exclusive_filter(self.name, self.opts, "device")
         self.fixtures = self.opts["fixtures"]
 
     def collect(self) -> Iterable[Metric]:
