@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import mmap
 import os
 import shutil
 import subprocess
@@ -63,7 +64,10 @@ def test_software_counters_count_on_every_cpu(caplog: pytest.LogCaptureFixture) 
             warnings = len(caplog.records)
             for _ in range(200):
                 time.sleep(0.0005)  # context switches
-            bytearray(8 << 20)  # page faults
+            block = mmap.mmap(-1, 8 << 20)  # fresh anonymous pages: writing each one is a minor fault
+            for offset in range(0, len(block), mmap.PAGESIZE):
+                block[offset] = 1
+            block.close()
             second = {(m.name, s.labels["cpu"]): s.value for m in collector.collect() for s in m.samples}
         assert len(caplog.records) == warnings  # what cannot be counted is logged once, on the first scrape
     finally:
