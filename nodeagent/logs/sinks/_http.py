@@ -17,7 +17,8 @@ import base64
 import gzip
 import os
 import time
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -238,7 +239,7 @@ class HttpAnswer:
     status: int
     body: bytes
     retry_after: float | None = None
-    secrets: list[str] = field(default_factory=list)
+    secrets: Sequence[str] = ()
 
     @property
     def ok(self) -> bool:
