@@ -358,7 +358,7 @@ async def test_basic_auth_and_api_keys(tmp_path: Path) -> None:
             PermanentSinkError, match=r"answered 401.*missing authentication credentials"
         ) as caught:
             await send(url, [sink_record("anonymous")])
-        assert caught.value.refused is None or caught.value.refused == 1
+        assert caught.value.refused == 1
         with pytest.raises(PermanentSinkError, match="unable to authenticate user \\[elastic\\]") as caught:
             await send(url, [sink_record("wrong")], username="elastic", password="wrong-password")
         assert "wrong-password" not in str(caught.value)
@@ -367,6 +367,22 @@ async def test_basic_auth_and_api_keys(tmp_path: Path) -> None:
     assert fake.messages() == ["basic", "encoded", "pair from a file"]
     assert fake.requests[1]["headers"]["Authorization"] == f"ApiKey {encoded}"
     assert fake.requests[2]["headers"]["Authorization"] == f"ApiKey {encoded}"
+
+
+async def test_a_refused_retry_drops_only_what_was_not_accepted(es: tuple[FakeElasticsearch, str]) -> None:
+    fake, url = es
+    fake.item_429_rate = 0.5
+    sink = es_sink(url)
+    batch = records(100)
+    with pytest.raises(RetryableSinkError):
+        await sink.send(batch)
+    accepted = len(fake.docs)
+    assert 0 < accepted < 100
+    fake.users = {"elastic": "changeme"}  # the key was revoked meanwhile
+    with pytest.raises(PermanentSinkError, match="answered 401") as caught:
+        await sink.send(batch)
+    assert caught.value.refused == 100 - accepted
+    await sink.close()
 
 
 def test_one_credential_at_a_time() -> None:

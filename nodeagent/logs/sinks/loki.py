@@ -41,7 +41,7 @@ from nodeagent.config.values import parse_choice, parse_http_url, parse_nonempty
 from nodeagent.logs import metrics
 from nodeagent.logs.encoding import record_json, unix_nanos
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._http import HttpPoster, check_http_options, http_fields
+from nodeagent.logs.sinks._http import HttpPoster, check_http_options, endpoint, http_fields
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 PUSH_PATH = "/loki/api/v1/push"
@@ -241,8 +241,7 @@ class LokiSink(Sink):
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
         settings = self.read_options()
-        url = settings["url"].rstrip("/")
-        self.push_url = url if url.endswith(PUSH_PATH) else url + PUSH_PATH
+        self.push_url = endpoint(settings["url"], PUSH_PATH)
         self.labels = settings["labels"]
         self.static_labels = settings["static_labels"]
         self.line_format = settings["line_format"]
