@@ -263,6 +263,7 @@ def _install_signal_handlers(stop: asyncio.Event, reload: asyncio.Event | None) 
 
 BOUND_AT_START = (
     "web.listen-address",
+    "web.systemd-socket",
     "web.telemetry-path",
     "web.max-connections",
     "web.max-requests",
@@ -379,6 +380,7 @@ async def run_agent(
         job_pools={"log shipper": pools["logs"]} if plan.runs_logs else None,
         stall_timeout=settings["web.stall-timeout"],
         web_config=plan.web_config,
+        systemd_socket=settings["web.systemd-socket"],
     )
     try:
         await server.start()
