@@ -406,17 +406,19 @@ async def test_20000_records_through_faults_none_lost_at_most_one_batch_repeated
     log = tmp_path / "app.log"
     lines = [f"seq {i:06d} " + "lorem ipsum " * (i % 7) for i in range(20_000)]
     write_lines(log, lines)
-    fake = FakeElasticsearch(item_429_rate=0.02, hang_seconds=3)
+    # The fake shares the event loop with the shipper: a timeout generous enough that only the injected
+    # hang ends in one (a request indexed but timed out would be one more repeated batch).
+    fake = FakeElasticsearch(item_429_rate=0.02, hang_seconds=10)
     # Whole-request faults spread over the run; "reset-after" indexes then drops the connection: the
     # one fault that makes the sink repeat (that request's items).
     fake.faults = ["429", "", "503", "", "reset", "", "hang", "", "413", "", "reset-after", ""]
     fake.retry_after = "0.05"
     batch = 1000
     async with serving(fake) as url:
-        sink = es_sink(url, timeout="1s", index="logs-{kubernetes.namespace|host}-%Y.%m.%d")
+        sink = es_sink(url, timeout="5s", index="logs-{kubernetes.namespace|host}-%Y.%m.%d")
         config = make_config(tmp_path, [log], batch_max_records=batch)
         async with shipping(config, sink):
-            deadline = time.monotonic() + 60
+            deadline = time.monotonic() + 120
             while len({m.split()[1] for m in fake.messages()}) < 20_000:
                 assert time.monotonic() < deadline, f"only {len(fake.messages())} delivered"
                 await asyncio.sleep(0.1)
