@@ -637,7 +637,7 @@ def parse_filter(raw: Any) -> Filter:
         kind = FILTER_TYPES[_type_choice(kind_name)]
     except ValueError as exc:
         line = raw.line_of("type") if hasattr(raw, "line_of") else None
-        raise ConfigError(str(exc), key="type", line=line) from None
+        raise ConfigError(str(exc), key="type", file=getattr(raw, "file", None), line=line) from None
     return kind.build(kind.section.read(raw))
 
 
