@@ -366,11 +366,9 @@ class ParseJson:
     max_depth: int = 32
 
     def __call__(self, record: Record) -> Outcome:
-        value = get_value(record, self.source)
-        if not isinstance(value, str):
-            return FAILED
-        parsed = parse_json_object(value, self.max_bytes, self.max_depth)
-        return FAILED if parsed is None else _merge(record, self.target, parsed)
+        return _parse_into(
+            record, self.source, self.target, lambda t: parse_json_object(t, self.max_bytes, self.max_depth)
+        )
 
 
 @dataclass(frozen=True)
@@ -383,14 +381,19 @@ class ParseLogfmt:
     max_keys: int = 256
 
     def __call__(self, record: Record) -> Outcome:
-        value = get_value(record, self.source)
-        if not isinstance(value, str):
-            return FAILED
-        parsed = parse_logfmt(value, self.max_bytes, self.max_keys)
-        return FAILED if parsed is None else _merge(record, self.target, parsed)
+        return _parse_into(
+            record, self.source, self.target, lambda t: parse_logfmt(t, self.max_bytes, self.max_keys)
+        )
 
 
-def _merge(record: Record, target: Path, parsed: dict[str, Any]) -> Outcome:
+def _parse_into(
+    record: Record, source: Path, target: Path, parse: Callable[[str], dict[str, Any] | None]
+) -> Outcome:
+    """The keys ``parse`` finds in the text at ``source``, put at ``target``."""
+    value = get_value(record, source)
+    parsed = parse(value) if isinstance(value, str) else None
+    if parsed is None:
+        return FAILED
     if len(target) == 1:
         return _with(record, fields={**record.fields, **parsed} if record.fields else parsed)
     changed = set_value(record, target, parsed)
@@ -398,27 +401,19 @@ def _merge(record: Record, target: Path, parsed: dict[str, Any]) -> Outcome:
 
 
 @dataclass(frozen=True)
-class Keep:
-    """``keep``: pass on only records whose ``field`` matches ``regex`` (Fluent Bit grep ``Regex``)."""
+class Grep:
+    """``keep`` (``keep=True``): pass on only records whose ``field`` matches ``regex`` (Fluent Bit grep
+    ``Regex``); ``drop``: drop those whose ``field`` matches (grep ``Exclude``). A missing field does not
+    match."""
 
     field: Path
     regex: re.Pattern[str]
+    keep: bool
 
     def __call__(self, record: Record) -> Outcome:
         value = get_value(record, self.field)
-        return record if value is not _MISSING and self.regex.search(_as_text(value)) else None
-
-
-@dataclass(frozen=True)
-class Drop:
-    """``drop``: drop records whose ``field`` matches ``regex`` (Fluent Bit grep ``Exclude``)."""
-
-    field: Path
-    regex: re.Pattern[str]
-
-    def __call__(self, record: Record) -> Outcome:
-        value = get_value(record, self.field)
-        return None if value is not _MISSING and self.regex.search(_as_text(value)) else record
+        matched = value is not _MISSING and self.regex.search(_as_text(value)) is not None
+        return record if matched == self.keep else None
 
 
 @dataclass(frozen=True)
@@ -574,8 +569,8 @@ FILTER_TYPES: dict[str, _Kind] = {
         ),
         lambda v: ParseLogfmt(v["source"], v["target"], v["max_bytes"], v["max_keys"]),
     ),
-    "keep": _Kind(Section((_TYPE, _FIELD_ANY, _REGEX)), lambda v: Keep(v["field"], v["regex"])),
-    "drop": _Kind(Section((_TYPE, _FIELD_ANY, _REGEX)), lambda v: Drop(v["field"], v["regex"])),
+    "keep": _Kind(Section((_TYPE, _FIELD_ANY, _REGEX)), lambda v: Grep(v["field"], v["regex"], keep=True)),
+    "drop": _Kind(Section((_TYPE, _FIELD_ANY, _REGEX)), lambda v: Grep(v["field"], v["regex"], keep=False)),
     "redact": _Kind(
         Section(
             (

@@ -12,8 +12,7 @@ from nodeagent.config.logs import LogsConfig, parse_logs_config
 from nodeagent.logs.filters import (
     Add,
     Copy,
-    Drop,
-    Keep,
+    Grep,
     ParseJson,
     ParseLogfmt,
     Redact,
@@ -73,8 +72,8 @@ def test_every_filter_type() -> None:
         ParseLogfmt(("message",), ("fields", "kv"), 64 * 1024, 50),
         SetTime(("fields", "ts"), "unix_ms"),
         SetTime(("fields", "when"), "%d/%b/%Y:%H:%M:%S %z"),
-        Keep(("fields", "level"), re.compile("^(warn|error)$")),
-        Drop(("kubernetes", "namespace"), re.compile("^kube-")),
+        Grep(("fields", "level"), re.compile("^(warn|error)$"), keep=True),
+        Grep(("kubernetes", "namespace"), re.compile("^kube-"), keep=False),
         Redact(("message",), re.compile(r"token=\S+"), "token=***"),
         Add(("fields", "env"), "prod", overwrite=False),
         Add(("fields", "replicas"), 3, overwrite=True),
@@ -83,7 +82,7 @@ def test_every_filter_type() -> None:
         Copy(("kubernetes", "pod"), ("fields", "pod"), overwrite=False, move=False),
     )
     assert [(s.name, s.filters) for s in config.sinks] == [
-        ("errors", (Keep(("stream",), re.compile("stderr")),)),
+        ("errors", (Grep(("stream",), re.compile("stderr"), keep=True),)),
         ("all", ()),
     ]
     assert "filters" not in config.sinks[0].options  # not an option handed to the sink
