@@ -92,6 +92,19 @@ RECORDS_RETRIED = Counter(
 RECORDS_DROPPED = Counter(
     "nodeagent_logs_records_dropped", "Records given up for good.", ["sink", "reason"], registry=_R
 )
+SINK_DEAD_LETTER = Counter(
+    "nodeagent_logs_sink_dead_letter_records",
+    "Records a destination refused one by one for good (Elasticsearch items answered 4xx: mapping "
+    "errors, bad index names, too large), by error type; written to the dead-letter file if set.",
+    ["sink", "reason"],
+    registry=_R,
+)
+SINK_LINES_TRUNCATED = Counter(
+    "nodeagent_logs_sink_lines_truncated",
+    "Lines a sink cut to the destination's maximum line size (Loki max_line_size).",
+    ["sink"],
+    registry=_R,
+)
 
 # Pipeline.
 BUFFER_BYTES = Gauge(
