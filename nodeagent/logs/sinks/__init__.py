@@ -17,11 +17,12 @@ from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Si
 from nodeagent.logs.sinks.file import FileSink
 from nodeagent.logs.sinks.http import HttpSink
 from nodeagent.logs.sinks.loki import LokiSink
+from nodeagent.logs.sinks.otlp import OtlpSink
 from nodeagent.logs.sinks.stdout import StdoutSink
 from nodeagent.logs.sinks.syslog import SyslogSink
 
 SINK_TYPES: dict[str, type[Sink]] = {
-    cls.type: cls for cls in (StdoutSink, FileSink, LokiSink, HttpSink, SyslogSink)
+    cls.type: cls for cls in (StdoutSink, FileSink, LokiSink, HttpSink, SyslogSink, OtlpSink)
 }
 
 
@@ -54,6 +55,7 @@ __all__ = [
     "FileSink",
     "HttpSink",
     "LokiSink",
+    "OtlpSink",
     "PermanentSinkError",
     "RetryableSinkError",
     "Sink",

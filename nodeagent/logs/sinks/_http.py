@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import email.utils
 import gzip
 import os
+import time
+from collections.abc import Callable, Collection
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,6 +38,8 @@ from nodeagent.safeio import read_regular
 
 USER_AGENT = f"nodeagent/{__version__}"
 ERROR_BODY_BYTES = 200  # how much of a refusal's body goes into the error message
+ERROR_DECODE_BYTES = 64 * 1024  # how much of a refusal's body a decoder (describe_error) may see
+MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is taken as this
 MAX_SECRET_FILE_BYTES = 64 * 1024
 _GZIP_IN_THREAD_BYTES = 256 * 1024  # compress bigger bodies off the event loop (zlib releases the GIL)
 
@@ -172,13 +177,58 @@ class Authorization:
         return f"Bearer {secret}", secret
 
 
-class HttpPoster:
-    """Sends request bodies to one URL; 2xx is delivery, 429/5xx/network trouble retryable, 4xx final."""
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP-date), capped; None if absent
+    or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        moment = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if moment.tzinfo is None:
+        return None
+    delay = moment.timestamp() - (time.time() if now is None else now)
+    return min(max(delay, 0.0), MAX_RETRY_AFTER)
 
-    def __init__(self, sink_name: str, method: str, url: str, settings: dict[str, Any]) -> None:
+
+def retryable_error(message: str, retry_after: float | None) -> RetryableSinkError:
+    """A RetryableSinkError carrying the server's Retry-After (``retry_after``, seconds) when it gave one."""
+    if retry_after is None:
+        return RetryableSinkError(message)
+    error = RetryableSinkError(f"{message} (retry after {retry_after:g}s)")
+    # Set as an attribute so this works before and after base.py takes retry_after in its constructor.
+    setattr(error, "retry_after", retry_after)  # noqa: B010
+    return error
+
+
+class HttpPoster:
+    """Sends request bodies to one URL; 2xx is delivery, 429/5xx/network trouble retryable, 4xx final.
+
+    ``retryable_statuses``: when given, the only 4xx/5xx answers retried (OTLP: 429, 502, 503, 504);
+    every other 4xx/5xx is final. ``describe_error(body, content_type)``: turns a refusal's body (up to
+    :data:`ERROR_DECODE_BYTES`) into the text quoted in the error (e.g. a protobuf google.rpc.Status),
+    or None to quote the body as text. A Retry-After header goes into the error as ``retry_after``.
+    """
+
+    def __init__(
+        self,
+        sink_name: str,
+        method: str,
+        url: str,
+        settings: dict[str, Any],
+        *,
+        retryable_statuses: Collection[int] | None = None,
+        describe_error: Callable[[bytes, str], str | None] | None = None,
+    ) -> None:
         self.sink_name = sink_name
         self.method = method
         self.url = url
+        self.retryable_statuses = retryable_statuses
+        self.describe_error = describe_error
         self.shown_url = redact_url(url)
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
@@ -205,7 +255,10 @@ class HttpPoster:
             await self._session.close()
             self._session = None
 
-    async def post(self, body: bytes, content_type: str, extra_headers: dict[str, str] | None = None) -> None:
+    async def post(
+        self, body: bytes, content_type: str, extra_headers: dict[str, str] | None = None
+    ) -> bytes:
+        """Send; the 2xx answer's body, or raise RetryableSinkError / PermanentSinkError."""
         if self._session is None:
             await self.start()
         assert self._session is not None
@@ -236,23 +289,33 @@ class HttpPoster:
             ) as response:
                 status = response.status
                 if 200 <= status < 300:
-                    await response.read()
-                    return
+                    return await response.read()
+                retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                answer_type = response.content_type
                 # Enough to redact a secret that straddles the cut and to know there is more, then cut.
-                raw = await response.content.read(ERROR_BODY_BYTES + max(map(len, secrets), default=0) + 1)
+                wanted = ERROR_BODY_BYTES + max(map(len, secrets), default=0) + 1
+                if self.describe_error is not None:
+                    wanted = max(wanted, ERROR_DECODE_BYTES)
+                raw = await response.content.read(wanted)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = redact_text(f"{type(exc).__name__}: {exc}", secrets)
             raise RetryableSinkError(
                 f"{self.sink_name}: {self.method} {self.shown_url} failed: {reason}"
             ) from exc
-        text = redact_text(raw.decode("utf-8", "replace"), secrets).strip()
+        described = self.describe_error(raw, answer_type) if self.describe_error is not None else None
+        text = redact_text(raw.decode("utf-8", "replace") if described is None else described, secrets)
+        text = text.strip()
         if len(text) > ERROR_BODY_BYTES:
             text = text[:ERROR_BODY_BYTES] + "..."
         message = f"{self.sink_name}: {self.method} {self.shown_url} answered {status}: {text}"
-        if 400 <= status < 500 and status != 429:
+        if self.retryable_statuses is not None:
+            final = 400 <= status < 600 and status not in self.retryable_statuses
+        else:
+            final = 400 <= status < 500 and status != 429
+        if final:
             raise PermanentSinkError(message)
         # 429, 5xx, and anything unexpected (1xx, 3xx): keep the data and try again later.
-        raise RetryableSinkError(message)
+        raise retryable_error(message, retry_after)
 
     async def tls_context(self) -> Any:
         try:
