@@ -18,12 +18,22 @@ from nodeagent.logs.sinks.elasticsearch import ElasticsearchSink, OpenSearchSink
 from nodeagent.logs.sinks.file import FileSink
 from nodeagent.logs.sinks.http import HttpSink
 from nodeagent.logs.sinks.loki import LokiSink
+from nodeagent.logs.sinks.otlp import OtlpSink
 from nodeagent.logs.sinks.stdout import StdoutSink
 from nodeagent.logs.sinks.syslog import SyslogSink
 
 SINK_TYPES: dict[str, type[Sink]] = {
     cls.type: cls
-    for cls in (StdoutSink, FileSink, LokiSink, HttpSink, SyslogSink, ElasticsearchSink, OpenSearchSink)
+    for cls in (
+        StdoutSink,
+        FileSink,
+        LokiSink,
+        HttpSink,
+        SyslogSink,
+        ElasticsearchSink,
+        OpenSearchSink,
+        OtlpSink,
+    )
 }
 
 
@@ -58,6 +68,7 @@ __all__ = [
     "HttpSink",
     "LokiSink",
     "OpenSearchSink",
+    "OtlpSink",
     "PermanentSinkError",
     "RetryableSinkError",
     "Sink",
