@@ -389,3 +389,12 @@ async def test_the_fake_server_reads_every_mode_and_acks_chunks() -> None:
         assert modes == expected
         assert server.events[1].time == EventTime(1_700_000_000, 5)
         assert not server.rejections
+
+
+def test_values_msgpack_cannot_hold_are_sent_as_text() -> None:
+    """A lone surrogate, an integer beyond 64 bits, a set: the record still goes, nothing raises."""
+    odd = record("broken \udcff text", kubernetes={**KUBE, "big": 10**30, "labels": {"set": {1}}})
+    [(_, entries, count)] = pack_messages([odd], TagTemplate("t"), 1 << 20)
+    _, sent = msgpack.unpackb(entries, ext_hook=lambda code, data: code)
+    assert count == 1 and sent["message"] == "broken ? text"
+    assert sent["kubernetes"]["big"] == str(10**30) and sent["kubernetes"]["labels"] == {"set": "{1}"}

@@ -171,15 +171,16 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-class Message:
-    """One forward message of a batch: its tag, the packed entries and how many."""
+class _Message:
+    """One forward message being built: its tag, the packed entries, how many and their size."""
 
-    __slots__ = ("count", "entries", "tag")
+    __slots__ = ("count", "entries", "size", "tag")
 
     def __init__(self, tag: str) -> None:
         self.tag = tag
         self.entries: list[bytes] = []
         self.count = 0
+        self.size = 0
 
 
 def pack_messages(
@@ -187,11 +188,9 @@ def pack_messages(
 ) -> list[tuple[str, bytes, int]]:
     """``(tag, entries stream, entry count)`` per message: records grouped by tag in order of their first
     appearance (a tag's records keep their order), split when a message reaches ``max_message_bytes``."""
-    msgpack = _msgpack()
-    packer = msgpack.Packer(unicode_errors="replace")
-    open_messages: dict[str, Message] = {}
-    done: list[Message] = []
-    sizes: dict[str, int] = {}
+    packer = _msgpack().Packer(unicode_errors="replace")
+    building: dict[str, _Message] = {}
+    done: list[_Message] = []
     for record in batch:
         data = record.to_dict()
         entry_tag = tag.render(data)
@@ -199,16 +198,15 @@ def pack_messages(
             entry = packer.pack([event_time(record.time), data])
         except (OverflowError, TypeError, ValueError):
             entry = packer.pack([event_time(record.time), _plain(data)])
-        message = open_messages.get(entry_tag)
-        if message is None or (message.count and sizes[entry_tag] + len(entry) > max_message_bytes):
+        message = building.get(entry_tag)
+        if message is None or (message.count and message.size + len(entry) > max_message_bytes):
             if message is not None:
                 done.append(message)
-            message = open_messages[entry_tag] = Message(entry_tag)
-            sizes[entry_tag] = 0
+            message = building[entry_tag] = _Message(entry_tag)
         message.entries.append(entry)
         message.count += 1
-        sizes[entry_tag] += len(entry)
-    done.extend(open_messages.values())
+        message.size += len(entry)
+    done.extend(building.values())
     # Messages of one tag stay in order; across tags the order does not matter to the server.
     return [(m.tag, b"".join(m.entries), m.count) for m in done]
 
@@ -324,13 +322,7 @@ class ForwardSink(Sink):
     # -- connection and handshake --------------------------------------------------------------------
 
     async def _secret(self, inline: str | None, file: SecretFile | None) -> str:
-        if file is None:
-            return inline or ""
-        try:
-            return await asyncio.to_thread(file.read)
-        except (OSError, ValueError) as exc:
-            reason = getattr(exc, "strerror", None) or str(exc)
-            raise RetryableSinkError(f"{self.name}: cannot read {file.option} {file.path}: {reason}") from exc
+        return await file.current(self.name) if file is not None else inline or ""
 
     async def _open(self) -> None:
         """Connected and (with a shared key) authenticated both ways; raises RetryableSinkError."""
