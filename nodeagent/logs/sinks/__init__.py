@@ -16,6 +16,7 @@ from nodeagent.config.values import shown
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink, SinkError
 from nodeagent.logs.sinks.elasticsearch import ElasticsearchSink, OpenSearchSink
 from nodeagent.logs.sinks.file import FileSink
+from nodeagent.logs.sinks.forward import ForwardSink
 from nodeagent.logs.sinks.http import HttpSink
 from nodeagent.logs.sinks.loki import LokiSink
 from nodeagent.logs.sinks.otlp import OtlpSink
@@ -33,6 +34,7 @@ SINK_TYPES: dict[str, type[Sink]] = {
         ElasticsearchSink,
         OpenSearchSink,
         OtlpSink,
+        ForwardSink,
     )
 }
 
@@ -65,6 +67,7 @@ __all__ = [
     "SINK_TYPES",
     "ElasticsearchSink",
     "FileSink",
+    "ForwardSink",
     "HttpSink",
     "LokiSink",
     "OpenSearchSink",

@@ -162,6 +162,14 @@ class SecretFile:
             self._identity = identity
         return self._value
 
+    async def current(self, sink_name: str) -> str:
+        """The content, read in a thread; a file that cannot be read is a retryable error naming it."""
+        try:
+            return await asyncio.to_thread(self.read)
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise RetryableSinkError(f"{sink_name}: cannot read {self.option} {self.path}: {reason}") from exc
+
 
 class Authorization:
     """The Authorization header value: from inline secrets, or from a file re-read when it changes."""
@@ -195,13 +203,7 @@ class Authorization:
     async def current(self, sink_name: str) -> tuple[str, str]:
         """(header value, the secret in it); a file that cannot be read is a retryable error."""
         if self.file is not None:
-            try:
-                self.secret = await asyncio.to_thread(self.file.read)
-            except (OSError, ValueError) as exc:
-                reason = getattr(exc, "strerror", None) or str(exc)
-                raise RetryableSinkError(
-                    f"{sink_name}: cannot read {self.file.option} {self.file.path}: {reason}"
-                ) from exc
+            self.secret = await self.file.current(sink_name)
         secret = self.secret or ""
         if self.scheme == "Basic":
             token = base64.b64encode(f"{self.username}:{secret}".encode()).decode("ascii")
