@@ -294,6 +294,7 @@ class OpenedFile:
     fd: int | None = None
     size: int = 0
     prefix: bytes = b""
+    changed_ns: int = 0  # st_ctime_ns: when its content or metadata last changed
     error: str | None = None
     refused: str | None = None  # where it leads, when that is outside the roots
 
@@ -323,7 +324,7 @@ def open_new(found: list[FoundFile], keep_open: int, open_file: Callable[[str], 
             if file_id(st) != item.file_id:
                 # Replaced since the scan: describe what is there now.
                 result.found = FoundFile(item.path, item.realpath, file_id(st), st.st_size)
-            result.size, result.prefix = st.st_size, read_prefix(fd)
+            result.size, result.prefix, result.changed_ns = st.st_size, read_prefix(fd), st.st_ctime_ns
         except OSError as exc:
             result.error = exc.strerror or type(exc).__name__
         if result.error is None and keep_open > 0:

@@ -557,7 +557,7 @@ class FileReader:
                 if offset > item.size:
                     self.events.file_truncated(source.name)
                     offset = 0
-            elif read_from_tail:
+            elif read_from_tail and not self._appeared_while_down(info.file_id, item.changed_ns):
                 offset = item.size
             else:
                 offset = 0
@@ -582,6 +582,16 @@ class FileReader:
                 tailer.eof = True
                 if tailer.fd is not None:
                     self._idle_open[id(tailer)] = tailer
+
+    def _appeared_while_down(self, identity: FileId, changed_ns: int) -> bool:
+        """``read_from: tail`` skips the history of files that were there before the agent first ran, never
+        lines written while it was down: a file the checkpoint knows by its identity (truncated or
+        rewritten meanwhile, so its fingerprint no longer matches) and a file changed after the last
+        checkpoint write (created while the agent was down) are read from their start."""
+        if self.store.knows(identity):
+            return True
+        last_written = self.store.last_written_ns
+        return last_written is not None and changed_ns >= last_written
 
     def _register(self, tailer: Tailer) -> None:
         old = self.by_path.get(tailer.watch_path)
