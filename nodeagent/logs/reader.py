@@ -217,6 +217,9 @@ class FileReader:
             self._open_count -= 1
             if await self._find_moved(tailer):
                 self._wake(tailer)
+            else:  # whatever is at the name now (a new file that got the inode) is looked at right away
+                self._candidates.add(tailer.watch_path)
+                self._candidates_ready.set()
             return
         except OSError as exc:
             tailer.busy = False

@@ -365,3 +365,22 @@ async def test_a_file_rotated_while_the_agent_was_down_is_finished_before_its_su
         await asyncio.sleep(0.5)
     assert second.messages() == numbered("old", 300, 500) + numbered("new", 200)
     assert {r.file for r in second.records} == {str(log)}
+
+
+async def test_a_closed_idle_file_whose_inode_gets_new_content_is_read_again_at_once(tmp_path: Path) -> None:
+    """An idle file closed by close_inactive, then the same inode under the same name with other first
+    bytes (rewritten, or a new file that got the inode): its lines come without waiting for a rescan."""
+    (tmp_path / "logs").mkdir()  # apart from the state directory: its changes would make the reader rescan
+    log = tmp_path / "logs" / "app.log"
+    sink = MemorySink()
+    config = make_config(tmp_path, [log], close_inactive="200ms", rescan_interval="60s")
+    async with shipping(config, sink):
+        write_lines(log, numbered("old", 100))
+        await eventually(lambda: len(sink.records) == 100, what="the first lines")
+        await eventually(lambda: open_fds_to("app.log") == [], what="the idle file closed")
+        inode = log.stat().st_ino
+        write_lines(log, numbered("NEW", 300), mode="w")
+        assert log.stat().st_ino == inode
+        await eventually(lambda: len(sink.records) == 400, what="the new content")
+        await asyncio.sleep(0.3)
+    assert sink.messages() == numbered("old", 100) + numbered("NEW", 300)
