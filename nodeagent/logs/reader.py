@@ -13,8 +13,10 @@ the :class:`~nodeagent.logs.events.ReaderEvents` it is given. What it decides:
 - rotation by rename: the old file is read to its end, then for ``rotate_wait`` more in case its writer
   is still at it; the new file at the same path starts only once the old one has reached its end;
 - copytruncate (size below the read offset): reading restarts at 0 under a new cursor;
-- deletion: the file is drained and closed; if it cannot be drained within ``deleted_file_timeout``
-  (sinks down, backpressure) it is closed anyway and the unread bytes are counted as given up;
+- deletion: the file is drained like a renamed one (read on while its writer goes on, closed
+  ``rotate_wait`` after its last growth); if it cannot be drained within ``deleted_file_timeout`` of the
+  deletion or its last read data (sinks down, backpressure) it is closed anyway and the unread bytes are
+  counted as given up;
 - a bounded number of open files: idle files are closed (least recently used first) and reopened by
   path, checked against their identity and fingerprint.
 
@@ -272,16 +274,16 @@ class FileReader:
         settled = tailer.settled_offset()
         if settled is not None:
             self.store.move(tailer.cursor, settled)
-        if result.nlink == 0:
-            self._finish(tailer, "deleted")
-            return
-        if result.moved and tailer.state is State.ACTIVE:
+        deleted = result.nlink == 0
+        if (result.moved or deleted) and tailer.state is State.ACTIVE:
+            # Deleted files get the grace renamed ones get: their writer may still be at it.
             self._mark_rotated(tailer)
         if tailer.state is State.ROTATED:
             self._release(tailer)
             due = max(tailer.rotated_at, tailer.last_data) + self.config.rotate_wait
-            if now >= due and tailer.rotated_at < self._last_scan_start:
-                self._finish(tailer, "rotated")
+            # A renamed file may have been renamed to a name the globs match: a scan since tells.
+            if now >= due and (deleted or tailer.rotated_at < self._last_scan_start):
+                self._finish(tailer, "deleted" if deleted else "rotated")
                 return
             tailer.wake_at = max(due, now + 0.05)
             if tailer.rotated_at >= self._last_scan_start:
@@ -740,7 +742,12 @@ class FileReader:
                 self._wake(tailer)
             elif tailer.holding and tailer.eof:
                 self._wake(tailer)  # give the parser and the unfinished line their timeouts
-            if tailer.deleted_at is not None and now - tailer.deleted_at >= cfg.deleted_file_timeout:
+            # A deleted file still written to is read on; one that cannot be drained (sinks down,
+            # backpressure) is let go deleted_file_timeout after the deletion or its last read data.
+            if (
+                tailer.deleted_at is not None
+                and now - max(tailer.deleted_at, tailer.last_data) >= cfg.deleted_file_timeout
+            ):
                 self._give_up(tailer, "deleted")
                 continue
             if not (

@@ -384,3 +384,22 @@ async def test_a_closed_idle_file_whose_inode_gets_new_content_is_read_again_at_
         await eventually(lambda: len(sink.records) == 400, what="the new content")
         await asyncio.sleep(0.3)
     assert sink.messages() == numbered("old", 100) + numbered("NEW", 300)
+
+
+async def test_a_deleted_file_is_read_while_its_writer_goes_on(tmp_path: Path) -> None:
+    """Deleted files get the grace renamed ones get: read while written, closed rotate_wait after the
+    last growth."""
+    log = tmp_path / "app.log"
+    sink = MemorySink()
+    config = make_config(tmp_path, [log], rotate_wait="300ms", deleted_file_timeout="5s")
+    async with shipping(config, sink):
+        with open(log, "a", buffering=1) as writer:
+            writer.write("first\n")
+            await eventually(lambda: len(sink.records) == 1, what="the file found")
+            log.unlink()
+            for line in numbered("later", 300):  # about 1.5 s of writing into the deleted file
+                writer.write(line + "\n")
+                await asyncio.sleep(0.005)
+            await eventually(lambda: len(sink.records) == 301, what="every line written after the delete")
+        await eventually(lambda: open_fds_to("app.log") == [], what="the deleted file closed")
+    assert sink.messages() == ["first", *numbered("later", 300)]
