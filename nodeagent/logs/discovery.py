@@ -286,6 +286,23 @@ def stat_path(path: str, errors: list[tuple[str, str]] | None = None) -> FoundFi
     return FoundFile(path, realpath, file_id(st), st.st_size)
 
 
+OWN_OUTPUT_FDS = (1, 2)  # stdout (the stdout sink) and stderr (the agent's log)
+
+
+def own_output_files() -> dict[FileId, str]:
+    """The regular files the agent's stdout and stderr go to (``nodeagent run > /var/log/x.log``), by
+    identity, with a name for the log: reading them would feed its output back in; blocking."""
+    found: dict[FileId, str] = {}
+    for fd in OWN_OUTPUT_FDS:
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                found[file_id(st)] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+    return found
+
+
 @dataclass(slots=True)
 class OpenedFile:
     """A newly found file, opened and fingerprinted (see :func:`open_new`)."""

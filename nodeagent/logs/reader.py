@@ -44,6 +44,7 @@ from nodeagent.logs.discovery import (
     ScanResult,
     locate_orphans,
     open_new,
+    own_output_files,
     scan,
     stat_path,
     watch_roots,
@@ -108,6 +109,8 @@ class FileReader:
         self._last_scan_end = 0.0
         self._warned: set[str] = set()
         self._refused: set[str] = set()  # paths refused (logged once each)
+        self._own: dict[FileId, str] = {}  # where the agent's stdout and stderr go: never read
+        self._own_noted: set[FileId] = set()
         self._stopping = False
         self._turning: set[asyncio.Task] = set()  # workers in the middle of a read
         self._attention: set[Tailer] = set()  # tailers the housekeeper has to look at
@@ -468,7 +471,18 @@ class FileReader:
     def _scan_blocking(self) -> list[ScanResult]:
         results = [scan(source.matcher, source.roots) for source in self.sources]
         self.watcher.refresh()
+        self._own = own_output_files()
         return results
+
+    def _is_own_output(self, identity: FileId) -> bool:
+        """The agent's own stdout or stderr (logged once): reading it would nest records in themselves."""
+        path = self._own.get(identity)
+        if path is None:
+            return False
+        if identity not in self._own_noted:
+            self._own_noted.add(identity)
+            log.info("not reading the agent's own output", extra={"path": path})
+        return True
 
     async def _scan_all(self, *, startup: bool) -> None:
         started = time.monotonic()
@@ -481,6 +495,8 @@ class FileReader:
                 self._refuse(source, path, target)
             new: list[FoundFile] = []
             for path, found in result.files.items():
+                if self._is_own_output(found.file_id):
+                    continue
                 tailer = self.tailers.get(found.file_id)
                 if tailer is None:
                     new.append(found)
@@ -550,6 +566,10 @@ class FileReader:
                 self._warn_unreadable(source, info.path, item.error)
                 continue
             existing = self.tailers.get(info.file_id)
+            if self._is_own_output(info.file_id):
+                if item.fd is not None:
+                    os.close(item.fd)
+                continue
             if existing is not None:  # found twice (symlink and target), or meanwhile by an event
                 if item.fd is not None:
                     os.close(item.fd)
