@@ -16,7 +16,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from nodeagent.logs.identity import FileId, file_id, find_inode, read_prefix
@@ -147,6 +147,7 @@ class ScanResult:
     files: dict[str, FoundFile]
     errors: list[tuple[str, str]]  # (path, reason) for matched paths that could not be looked at
     refused: list[tuple[str, str]]  # (path, where it leads) for matches resolving outside the roots
+    dangling: list[str] = field(default_factory=list)  # matched symlinks whose target does not exist
 
 
 def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
@@ -158,7 +159,7 @@ def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
         for path in expand_glob(pattern, roots, result.refused):
             if path in files or matcher.excluded(path):
                 continue
-            found = stat_path(path, result.errors)
+            found = stat_path(path, result.errors, result.dangling)
             if found is None or (found.realpath != path and matcher.excluded(found.realpath)):
                 continue
             if found.realpath != path and not roots.allows(found.realpath):
@@ -265,10 +266,20 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def stat_path(path: str, errors: list[tuple[str, str]] | None = None) -> FoundFile | None:
-    """The file at ``path`` if it is (or links to) a regular file; None otherwise."""
+def stat_path(
+    path: str, errors: list[tuple[str, str]] | None = None, dangling: list[str] | None = None
+) -> FoundFile | None:
+    """The file at ``path`` if it is (or links to) a regular file; None otherwise. A symlink whose
+    target does not exist goes to ``dangling``."""
     try:
         link = os.lstat(path)
+    except FileNotFoundError:
+        return None  # gone since the glob
+    except OSError as exc:
+        if errors is not None:
+            errors.append((path, exc.strerror or type(exc).__name__))
+        return None
+    try:
         if stat.S_ISLNK(link.st_mode):
             st = os.stat(path)
             realpath = os.path.realpath(path)
@@ -276,7 +287,9 @@ def stat_path(path: str, errors: list[tuple[str, str]] | None = None) -> FoundFi
             st = link
             realpath = path
     except FileNotFoundError:
-        return None  # gone since the glob, or a dangling symlink
+        if dangling is not None:
+            dangling.append(path)
+        return None
     except OSError as exc:
         if errors is not None:
             errors.append((path, exc.strerror or type(exc).__name__))

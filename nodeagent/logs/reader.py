@@ -66,8 +66,8 @@ MIN_SCAN_GAP = 0.5  # seconds between two on-demand scans
 RESCAN_WITHOUT_EVENTS = 10.0  # without inotify, scans are how new files are found
 
 
-def _stat_paths(paths: set[str]) -> list[tuple[str, FoundFile | None]]:
-    return [(path, stat_path(path)) for path in paths]
+def _stat_paths(paths: set[str], dangling: list[str] | None = None) -> list[tuple[str, FoundFile | None]]:
+    return [(path, stat_path(path, None, dangling)) for path in paths]
 
 
 class FileReader:
@@ -109,6 +109,10 @@ class FileReader:
         self._last_scan_end = 0.0
         self._warned: set[str] = set()
         self._refused: set[str] = set()  # paths refused (logged once each)
+        # Matched symlinks leading nowhere (a target deleted, or not created yet): looked at again every
+        # poll_interval, since nothing may watch where they lead (a /var/log/containers-only input).
+        self._dangling: set[str] = set()
+        self._last_dangling_check = 0.0
         self._own: dict[FileId, str] = {}  # where the agent's stdout and stderr go: never read
         self._own_noted: set[FileId] = set()
         self._stopping = False
@@ -361,6 +365,8 @@ class FileReader:
         for path in (tailer.watch_path, tailer.realpath, tailer.path):
             if self.by_path.get(path) is tailer:
                 del self.by_path[path]
+        if tailer.realpath != tailer.watch_path:
+            self._dangling.add(tailer.watch_path)  # a link whose target went: it may come back
         tailer.source.watched -= 1
         self._report_counts(tailer.source)
         self._release(tailer)
@@ -488,6 +494,7 @@ class FileReader:
         started = time.monotonic()
         results = await self.blocking(self._scan_blocking)
         seen: set[int] = set()
+        self._dangling = {path for result in results for path in result.dangling}
         for source, result in zip(self.sources, results, strict=True):
             for path, reason in result.errors:
                 self._warn_unreadable(source, path, reason)
@@ -700,7 +707,9 @@ class FileReader:
             await self._candidates_ready.wait()
             self._candidates_ready.clear()
             paths, self._candidates = self._candidates, set()
-            stats = await self.blocking(_stat_paths, paths)
+            dangling: list[str] = []
+            stats = await self.blocking(_stat_paths, paths, dangling)
+            self._dangling.update(dangling)
             now = time.monotonic()
             by_source: dict[int, list[FoundFile]] = {}
             for path, found in stats:
@@ -788,6 +797,9 @@ class FileReader:
                 self._close_fd(tailer)
             else:
                 self._idle_open.pop(id(tailer), None)
+        if self._dangling and now - self._last_dangling_check >= cfg.poll_interval:
+            self._last_dangling_check = now
+            await self._check_dangling()
         if now - self._last_gauges >= 1.0:
             self._last_gauges = now
             self._update_gauges()
@@ -797,6 +809,17 @@ class FileReader:
             self._last_root_check = now
             if await self.blocking(self.watcher.refresh):
                 self._request_scan()
+
+    async def _check_dangling(self) -> None:
+        """Links that led nowhere: those that lead to a file now are handled as new names."""
+        still: list[str] = []
+        stats = await self.blocking(_stat_paths, set(self._dangling), still)
+        self._dangling = set(still)
+        for path, found in stats:
+            if found is not None and found.file_id not in self.tailers:
+                self._candidates.add(path)
+        if self._candidates:
+            self._candidates_ready.set()
 
     def _update_gauges(self) -> None:
         behind: dict[str, int] = {s.name: 0 for s in self.sources}

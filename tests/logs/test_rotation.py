@@ -403,3 +403,28 @@ async def test_a_deleted_file_is_read_while_its_writer_goes_on(tmp_path: Path) -
             await eventually(lambda: len(sink.records) == 301, what="every line written after the delete")
         await eventually(lambda: open_fds_to("app.log") == [], what="the deleted file closed")
     assert sink.messages() == ["first", *numbered("later", 300)]
+
+
+async def test_a_link_target_recreated_after_the_link_dangled_is_found_without_a_rescan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A /var/log/containers-only input: nothing watches /var/log/pods, so the target's return is noticed
+    by looking at dangling links again (every poll_interval), not by the rescan."""
+    monkeypatch.setattr(discovery, "RUNTIME_ROOTS", (str(tmp_path / "var/log/pods"),))
+    pods = tmp_path / "var/log/pods/prod_api-5d9c_1111-2222/server"
+    pods.mkdir(parents=True)
+    containers = tmp_path / "var/log/containers"
+    containers.mkdir(parents=True)
+    link = containers / f"api-5d9c_prod_server-{'cd' * 32}.log"
+    os.symlink(pods / "0.log", link)
+    sink = MemorySink()
+    config = make_config(tmp_path, [containers / "*.log"], rescan_interval="60s")
+    write_lines(pods / "0.log", numbered("a", 10))
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) == 10, what="the first lines")
+        (pods / "0.log").unlink()
+        await eventually(lambda: open_fds_to("0.log") == [], what="the deleted target let go")
+        await asyncio.sleep(1.0)  # the link dangles
+        write_lines(pods / "0.log", numbered("b", 20))
+        await eventually(lambda: len(sink.records) == 30, timeout=5, what="the recreated target's lines")
+    assert sink.messages() == numbered("a", 10) + numbered("b", 20)
