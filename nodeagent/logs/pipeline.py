@@ -30,7 +30,8 @@ from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import DEFAULT, Blocking
 from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
-from nodeagent.logs.record import RecordBatch, Records
+from nodeagent.logs.filters import FilterChain, Tally
+from nodeagent.logs.record import Record, RecordBatch, Records
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
 
 log = logging.getLogger("nodeagent.logs.pipeline")
@@ -85,6 +86,8 @@ class Pipeline:
         self._deadline: float | None = None
         self._last_commit = time.monotonic()
         self._started: set[int] = set()
+        # Each sink's filters, by sink name (a batch they empty counts as acknowledged by that sink).
+        self._filters = {spec.name: FilterChain(spec.filters) for spec in config.sinks if spec.filters}
 
     # -- reader side --------------------------------------------------------------------------------
 
@@ -221,14 +224,17 @@ class Pipeline:
 
     async def _send(self, sink: Sink, batch: Batch) -> bool:
         """Deliver to one sink; True once acknowledged (or rejected for good), False at the deadline."""
-        count = len(batch.records)
+        records = self._filtered(sink, batch.records)
+        if not records:
+            return True  # the sink's filters dropped the whole batch: nothing to wait for
+        count = len(records)
         attempt = 0
         while True:
             try:
                 if id(sink) not in self._started:
                     await self._bounded(sink.start())
                     self._started.add(id(sink))
-                await self._bounded(sink.send(batch.records))
+                await self._bounded(sink.send(records))
                 metrics.RECORDS_SENT.labels(sink.name).inc(count)
                 if attempt:
                     log.info("sink accepts batches again", extra={"sink": sink.name, "attempts": attempt + 1})
@@ -267,6 +273,16 @@ class Pipeline:
                     return False
                 attempt += 1
                 metrics.RECORDS_RETRIED.labels(sink.name).inc(count)
+
+    def _filtered(self, sink: Sink, records: RecordBatch) -> Sequence[Record]:
+        chain = self._filters.get(sink.name)
+        if chain is None:
+            return records
+        tally = Tally()
+        kept = chain.apply_batch(records, tally)
+        metrics.FILTER_DROPPED.labels("sink", sink.name).inc(tally.dropped)
+        metrics.FILTER_FAILURES.labels("sink", sink.name).inc(tally.failures)
+        return kept
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.config.retry_max_backoff, self.config.retry_initial_backoff * 2 ** min(attempt, 30))
