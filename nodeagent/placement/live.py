@@ -132,7 +132,14 @@ class Cluster:
             if not token:
                 return items, str(metadata.get("resourceVersion") or "")
 
-    def _kind(self, kind: str) -> tuple[Any, dict[str, str]]:
+    def _kind(self, kind: str, field_selector: str | None = None) -> tuple[Any, dict[str, str]]:
+        """The list call of one of KINDS and its arguments; ``field_selector`` replaces the kind's own."""
+        method, kwargs = self._kind_default(kind)
+        if field_selector is not None:
+            kwargs = {"field_selector": field_selector}
+        return method, kwargs
+
+    def _kind_default(self, kind: str) -> tuple[Any, dict[str, str]]:
         if kind == "nodes":
             return self._core.list_node, {}
         if kind == "pods":
@@ -142,18 +149,23 @@ class Cluster:
             }
         return self._apps.list_daemon_set_for_all_namespaces, {}
 
-    async def list_kind(self, kind: str) -> tuple[list[dict], str]:
-        """All objects of one of KINDS, cluster-wide, and the resourceVersion to watch from."""
-        method, kwargs = self._kind(kind)
+    async def list_kind(self, kind: str, field_selector: str | None = None) -> tuple[list[dict], str]:
+        """All objects of one of KINDS (cluster-wide, or those ``field_selector`` picks, e.g.
+        ``spec.nodeName=<node>``) and the resourceVersion to watch from."""
+        method, kwargs = self._kind(kind, field_selector)
         return await self._list_versioned(method, **kwargs)
 
-    async def watch(self, kind: str, resource_version: str) -> AsyncIterator[tuple[str, dict]]:
+    async def watch(
+        self, kind: str, resource_version: str, field_selector: str | None = None
+    ) -> AsyncIterator[tuple[str, dict]]:
         """(type, object) events of one of KINDS from ``resource_version`` until the server ends the watch
-        (after WATCH_SECONDS). Raises ResourceVersionGone when the version is too old, ClusterError else."""
+        (after WATCH_SECONDS); ``field_selector`` as for :meth:`list_kind`. BOOKMARK events come through
+        (their object carries only the new resourceVersion). Raises ResourceVersionGone when the version is
+        too old, ClusterError else."""
         import aiohttp
         from kubernetes_asyncio.client.exceptions import ApiException
 
-        method, kwargs = self._kind(kind)
+        method, kwargs = self._kind(kind, field_selector)
         try:
             response = await method(
                 watch=True,
@@ -191,6 +203,10 @@ class Cluster:
             raise ClusterError(f"watch {kind} broke: {error or type(error).__name__}") from None
         finally:
             response.release()
+
+    async def node(self, name: str) -> dict:
+        """One Node object (a ``get``: needs only that verb on nodes)."""
+        return await self._json(self._core.read_node, name)
 
     async def nodes(self) -> list[dict]:
         return (await self.list_kind("nodes"))[0]
