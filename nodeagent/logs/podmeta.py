@@ -45,8 +45,6 @@ from nodeagent.placement.live import Cluster, ClusterError, ResourceVersionGone,
 
 log = logging.getLogger("nodeagent.logs.podmeta")
 
-RETRY_INITIAL = 0.5
-RETRY_MAX = 30.0
 MAX_GIVEN_UP = 4096  # pods whose wait ran out (later records of theirs are not held again)
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # a static pod's UID in kubelet (its log directory's)
 
@@ -331,8 +329,10 @@ class PodWatch:
         *,
         on_change: Callable[[], None] = lambda: None,
         environ: Mapping[str, str] | None = None,
+        backoff: tuple[float, float] = (0.5, 30.0),
     ) -> None:
         self.config = config
+        self.backoff = backoff  # initial, max: the shipper's retry_initial_backoff, retry_max_backoff
         self.node_name = node_name
         self.selector = f"spec.nodeName={node_name}"
         self.cache = cache
@@ -344,7 +344,8 @@ class PodWatch:
         self.synced = asyncio.Event()  # the first list is in the cache
 
     async def run(self) -> None:
-        backoff = RETRY_INITIAL
+        initial, most = self.backoff
+        backoff = initial
         reported = False
         while True:
             try:
@@ -352,7 +353,7 @@ class PodWatch:
                     cluster_source(self.config, self.environ), timeout=self.config.request_timeout
                 ) as api:
                     async for _ in self._follow(api):
-                        backoff = RETRY_INITIAL
+                        backoff = initial
                         if reported:
                             log.info("pod metadata watch is back", extra={"node": self.node_name})
                             reported = False
@@ -371,7 +372,7 @@ class PodWatch:
             await asyncio.sleep(
                 random.uniform(0, backoff)
             )  # full jitter: 5,000 agents must not retry together
-            backoff = min(backoff * 2, RETRY_MAX)
+            backoff = min(backoff * 2, most)
 
     async def _follow(self, api: Cluster) -> AsyncIterator[None]:
         """List, then watch from the list's version; again on 410. Yields after each successful list."""
@@ -541,10 +542,11 @@ class PodMetadata:
         node_name: str,
         pipeline: PipelineInput,
         max_held_bytes: int,
+        backoff: tuple[float, float] = (0.5, 30.0),
         environ: Mapping[str, str] | None = None,
     ) -> None:
         self.cache = PodCache(config.deleted_pod_grace, config.max_cached_pods)
-        self.watch = PodWatch(config, node_name, self.cache, environ=environ)
+        self.watch = PodWatch(config, node_name, self.cache, environ=environ, backoff=backoff)
         self.input = EnrichingInput(
             pipeline,
             self.cache,

@@ -57,7 +57,11 @@ async def run_logs(
     podmeta: PodMetadata | None = None
     if config.kubernetes.enabled:
         podmeta = PodMetadata(
-            config.kubernetes, node_name_for(config.kubernetes, node_name), pipeline, config.buffer_max_bytes
+            config.kubernetes,
+            node_name_for(config.kubernetes, node_name),
+            pipeline,
+            config.buffer_max_bytes,
+            backoff=(config.retry_initial_backoff, config.retry_max_backoff),
         )
         reader_output = podmeta.input
     reader = FileReader(config, store, reader_output, node_name, events, blocking)

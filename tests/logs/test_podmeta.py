@@ -14,12 +14,18 @@ from nodeagent.config.errors import ConfigError
 from nodeagent.config.loader import load_yaml
 from nodeagent.config.logs import PodMetadataConfig, parse_logs_config
 from nodeagent.logs.kubernetes import metadata_from_path
-from nodeagent.logs.podmeta import Filters, KeyFilter, PodCache, owner_of, pod_info
+from nodeagent.logs.podmeta import Filters, KeyFilter, PodCache, PodInfo, owner_of, pod_info
 from tests.placement.builders import KIND_PODS
 
 PODS = {p["metadata"]["name"]: p for p in json.loads(KIND_PODS.read_text())["items"]}
 ALL = Filters.of(PodMetadataConfig())
 COREDNS = "coredns-74ff55c5b-cpfqs"
+
+
+def info_of(name: str) -> PodInfo:
+    info = pod_info(PODS[name], ALL)
+    assert info is not None
+    return info
 
 
 def test_a_deployment_pod_gives_labels_owner_image_and_ip() -> None:
@@ -107,12 +113,9 @@ def test_a_docker_path_finds_its_pod_by_container_id() -> None:
 def test_the_cache_keeps_deleted_pods_for_the_grace_period_and_stays_bounded() -> None:
     now = [0.0]
     cache = PodCache(grace=10, max_pods=3, clock=lambda: now[0])
-    infos = [
-        pod_info(PODS[name], ALL)
-        for name in (COREDNS, "kindnet-x9fsq", "kube-proxy-g79v6", "etcd-kind-control-plane")
-    ]
-    assert all(infos)
-    a, b, c, d = infos  # type: ignore[misc]
+    a, b, c, d = (
+        info_of(n) for n in (COREDNS, "kindnet-x9fsq", "kube-proxy-g79v6", "etcd-kind-control-plane")
+    )
     for info in (a, b, c):
         cache.put(info)
     cache.delete(a.uid)
@@ -136,9 +139,30 @@ def test_a_recreated_pod_with_the_same_name_is_not_the_old_one() -> None:
     assert cache.find({"namespace": "kube-system", "pod": COREDNS, "pod_uid": "another-uid"}) is None
 
 
-@given(st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=5),
-                    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
-                    max_leaves=30))  # fmt: skip
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=5),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=30,
+)
+POD_KEYS = [
+    "name",
+    "namespace",
+    "uid",
+    "labels",
+    "ownerReferences",
+    "containerStatuses",
+    "containers",
+    "podIP",
+]
+POD_VALUES = (
+    st.none()
+    | st.text(max_size=5)
+    | st.lists(st.text(max_size=3))
+    | st.dictionaries(st.text(max_size=3), st.text(max_size=3))
+)
+
+
+@given(JSON)
 def test_any_json_is_a_pod_or_none(obj: object) -> None:
     info = pod_info(obj, ALL)
     if info is not None:
@@ -146,10 +170,7 @@ def test_any_json_is_a_pod_or_none(obj: object) -> None:
 
 
 @given(st.dictionaries(st.sampled_from(["metadata", "spec", "status"]),
-                       st.dictionaries(st.sampled_from(["name", "namespace", "uid", "labels", "ownerReferences",
-                                                        "containerStatuses", "containers", "podIP", "annotations"]),
-                                       st.none() | st.text(max_size=5) | st.lists(st.text(max_size=3)) |
-                                       st.dictionaries(st.text(max_size=3), st.text(max_size=3)))))  # fmt: skip
+                       st.dictionaries(st.sampled_from(POD_KEYS), POD_VALUES)))  # fmt: skip
 def test_malformed_pods_do_not_break_it(obj: dict) -> None:
     info = pod_info(obj, ALL)
     if info is not None:
