@@ -77,6 +77,7 @@ def config_for(tmp_path: Path, kubeconfig: Path, **options: Any) -> Any:
     return make_config(
         tmp_path,
         [str(tmp_path / "kubelet-logs" / "*" / "*" / "*.log")],
+        retry_max_backoff="1s",  # the watch's retries during an outage (the sinks do not fail here)
         kubernetes={
             "kubeconfig": str(kubeconfig),
             "node_name": NODE,
@@ -250,16 +251,16 @@ async def test_a_30s_api_outage_keeps_shipping_within_the_bound(tmp_path, api, e
         await eventually(lambda: len(sink.records) >= len(written), 10, "every line of the outage")
         await cluster.set_unavailable(False)
         await eventually(lambda: enrichers[0].watch.healthy, 10, "the watch after the outage")
-        write_lines(web_log, ["web after"])
-        written.append("web after")
-        await eventually(lambda: "web after" in sink.messages(), 5, "web after")
+        write_lines(web_log, ["after web"])
+        written.append("after web")
+        await eventually(lambda: "after web" in sink.messages(), 5, "after web")
 
     assert sorted(sink.messages()) == sorted(written)
     meta = by_message(sink)
     assert all(meta[line]["owner_name"] == "coredns" for line in written if line.startswith("dns"))
     assert all("labels" not in meta[line] for line in written if line.startswith("web "))
     assert all(meta[line]["pod"] == "web-3" for line in written if line.startswith("web"))
-    assert meta["web after"]["labels"] == {"app": "web3"}
+    assert meta["after web"]["labels"] == {"app": "web3"}
     assert sample("nodeagent_logs_podmeta_api_errors_total") > errors
     assert sample("nodeagent_logs_podmeta_records_without_metadata_total", {"reason": "api_unavailable"}) >= (
         unavailable + 60
