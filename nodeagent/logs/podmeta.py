@@ -134,7 +134,7 @@ def owner_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
     """(kind, name) of the pod's controller (else its first owner); a ReplicaSet named
     ``<name>-<pod-template-hash>`` whose hash is the pod's ``pod-template-hash`` label is reported as the
     Deployment ``<name>`` (that is how the Deployment controller names them)."""
-    owners = [o for o in metadata.get("ownerReferences") or [] if isinstance(o, Mapping)]
+    owners = [o for o in _items(metadata.get("ownerReferences")) if isinstance(o, Mapping)]
     owner = next((o for o in owners if o.get("controller") is True), owners[0] if owners else None)
     if owner is None:
         return None
@@ -150,6 +150,10 @@ def owner_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _container_id(raw: Any) -> str:
@@ -183,11 +187,11 @@ def pod_info(pod: Any, filters: Filters) -> PodInfo | None:
         common["pod_ip"] = pod_ip
     containers: dict[str, dict[str, str]] = {}
     for key in ("initContainers", "containers", "ephemeralContainers"):  # the spec's image until it runs
-        for item in spec.get(key) or []:
+        for item in _items(spec.get(key)):
             if isinstance(item, Mapping) and _str(item.get("name")) and _str(item.get("image")):
                 containers[item["name"]] = {"image": item["image"]}
     for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses"):
-        for item in status.get(key) or []:
+        for item in _items(status.get(key)):
             if not isinstance(item, Mapping) or not _str(item.get("name")):
                 continue
             found = {

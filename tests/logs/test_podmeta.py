@@ -156,6 +156,8 @@ POD_KEYS = [
 ]
 POD_VALUES = (
     st.none()
+    | st.integers()
+    | st.lists(st.integers() | st.dictionaries(st.sampled_from(["name", "image", "kind"]), st.integers()))
     | st.text(max_size=5)
     | st.lists(st.text(max_size=3))
     | st.dictionaries(st.text(max_size=3), st.text(max_size=3))
