@@ -45,6 +45,7 @@ from nodeagent.placement.live import Cluster, ClusterError, ResourceVersionGone,
 
 log = logging.getLogger("nodeagent.logs.podmeta")
 
+EXPIRY_INTERVAL = 30.0  # seconds between looks for deleted pods past their grace period
 MAX_GIVEN_UP = 4096  # pods whose wait ran out (later records of theirs are not held again)
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # a static pod's UID in kubelet (its log directory's)
 
@@ -487,10 +488,11 @@ class EnrichingInput:
         while True:
             self._changed.clear()
             self._release_due()
-            timeout = None
+            self.cache.expire()  # deleted pods past their grace, also while no watch event comes
+            timeout = EXPIRY_INTERVAL
             if self._held:
                 first = next(iter(self._held.values()))
-                timeout = max(0.0, first.since + self.wait - self.clock())
+                timeout = min(timeout, max(0.0, first.since + self.wait - self.clock()))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout)
 

@@ -13,8 +13,10 @@ from hypothesis import strategies as st
 from nodeagent.config.errors import ConfigError
 from nodeagent.config.loader import load_yaml
 from nodeagent.config.logs import PodMetadataConfig, parse_logs_config
+from nodeagent.logs.checkpoint import Cursor, Segment
 from nodeagent.logs.kubernetes import metadata_from_path
-from nodeagent.logs.podmeta import Filters, KeyFilter, PodCache, PodInfo, owner_of, pod_info
+from nodeagent.logs.podmeta import EnrichingInput, Filters, KeyFilter, PodCache, PodInfo, owner_of, pod_info
+from nodeagent.logs.record import Records
 from tests.placement.builders import KIND_PODS
 
 PODS = {p["metadata"]["name"]: p for p in json.loads(KIND_PODS.read_text())["items"]}
@@ -244,3 +246,83 @@ def test_config_errors_are_one_line_with_key_and_line(text: str, message: str) -
         parse_logs_config(load_yaml(text, "agent.yaml"), source="agent.yaml", environ={})
     assert str(error.value).startswith(message), str(error.value)
     assert "\n" not in str(error.value)
+
+
+class ListPipeline:
+    """What the enricher passes on, in order."""
+
+    def __init__(self) -> None:
+        self.segments: list[Segment] = []
+
+    async def wait_for_space(self) -> None:
+        return None
+
+    def put(self, segment: Segment) -> None:
+        self.segments.append(segment)
+
+
+def segment(cursor: Cursor, path_meta: dict, message: str, nbytes: int = 10) -> Segment:
+    records = Records(["2026-01-01T00:00:00Z"], [message], ["stdout"], cursor.path, "n", dict(path_meta))
+    return Segment(cursor, records, [nbytes], nbytes)
+
+
+def enricher(max_held_bytes: int = 1000) -> tuple[EnrichingInput, PodCache, ListPipeline, list[float]]:
+    now = [0.0]
+    cache = PodCache(grace=60, max_pods=10, clock=lambda: now[0])
+    out = ListPipeline()
+    return (
+        EnrichingInput(out, cache, wait=2.0, max_held_bytes=max_held_bytes, clock=lambda: now[0]),
+        cache,
+        out,
+        now,
+    )
+
+
+def test_the_enricher_holds_an_unknown_pod_in_order_until_it_arrives() -> None:
+    enrich, cache, out, now = enricher()
+    info = info_of(COREDNS)
+    path = {"namespace": info.namespace, "pod": info.name, "pod_uid": info.uid, "container": "coredns"}
+    cursor = Cursor((1, 2), 0, "", "/p", 0)
+    enrich.put(segment(cursor, {"namespace": "a"}, "no pod key"))  # not a pod's log: passes at once
+    enrich.put(segment(cursor, path, "one"))
+    enrich.put(segment(cursor, path, "two"))
+    assert [s.records.messages[0] for s in out.segments] == ["no pod key"]
+    assert cursor.inflight == 2  # held records keep the checkpoint behind them
+    now[0] = 1.0
+    cache.put(info)
+    enrich._release_due()
+    assert [s.records.messages[0] for s in out.segments] == ["no pod key", "one", "two"]
+    assert cursor.inflight == 0
+    assert out.segments[1].records.kubernetes is not None
+    assert out.segments[1].records.kubernetes["owner_name"] == "coredns"
+    assert enrich.longest_hold == 1.0
+
+
+def test_the_enricher_ships_after_the_bound_and_does_not_hold_that_pod_again() -> None:
+    enrich, _, out, now = enricher()
+    cursor = Cursor((1, 3), 0, "", "/p", 0)
+    ghost = {"namespace": "ns", "pod": "ghost", "pod_uid": "u", "container": "c"}
+    enrich.put(segment(cursor, ghost, "one"))
+    now[0] = 1.9
+    enrich._release_due()
+    assert out.segments == []
+    now[0] = 2.0
+    enrich._release_due()
+    assert [s.records.kubernetes for s in out.segments] == [ghost]
+    enrich.put(segment(cursor, ghost, "two"))  # given up on: not held again
+    assert len(out.segments) == 2 and cursor.inflight == 0
+    assert enrich.longest_hold == 2.0
+
+
+def test_the_enricher_holds_a_bounded_number_of_bytes_and_flushes_at_shutdown() -> None:
+    enrich, _, out, _ = enricher(max_held_bytes=25)
+    cursor = Cursor((1, 4), 0, "", "/p", 0)
+    first = {"namespace": "ns", "pod": "a", "pod_uid": "ua", "container": "c"}
+    second = {"namespace": "ns", "pod": "b", "pod_uid": "ub", "container": "c"}
+    enrich.put(segment(cursor, first, "a1"))
+    enrich.put(segment(cursor, first, "a2"))
+    enrich.put(segment(cursor, second, "b1"))  # 30 bytes held: the oldest pod's go on
+    assert [s.records.messages[0] for s in out.segments] == ["a1", "a2"]
+    enrich.flush()
+    assert [s.records.messages[0] for s in out.segments] == ["a1", "a2", "b1"]
+    assert cursor.inflight == 0
