@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import fnmatch
 import logging
+import math
 import os
 import random
 import re
@@ -45,6 +46,7 @@ from nodeagent.placement.live import Cluster, ClusterError, ResourceVersionGone,
 
 log = logging.getLogger("nodeagent.logs.podmeta")
 
+STABLE_SECONDS = 60.0  # a watch that failed after working this long starts again at the initial backoff
 EXPIRY_INTERVAL = 30.0  # seconds between looks for deleted pods past their grace period
 MAX_GIVEN_UP = 4096  # pods whose wait ran out (later records of theirs are not held again)
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # a static pod's UID in kubelet (its log directory's)
@@ -352,13 +354,14 @@ class PodWatch:
         initial, most = self.backoff
         backoff = initial
         reported = False
+        last_list = -math.inf
         while True:
             try:
                 async with Cluster(
                     cluster_source(self.config, self.environ), timeout=self.config.request_timeout
                 ) as api:
                     async for _ in self._follow(api):
-                        backoff = initial
+                        last_list = time.monotonic()
                         if reported:
                             log.info("pod metadata watch is back", extra={"node": self.node_name})
                             reported = False
@@ -374,9 +377,11 @@ class PodWatch:
                     reported = True
             self._set_healthy(False)
             metrics.PODMETA_WATCH_RESTARTS.labels("error").inc()
-            await asyncio.sleep(
-                random.uniform(0, backoff)
-            )  # full jitter: 5,000 agents must not retry together
+            if time.monotonic() - last_list > STABLE_SECONDS:
+                backoff = initial  # it had worked for a while: a new problem
+            # Full jitter, and no reset while lists succeed but watches keep failing: 5,000 agents must not
+            # list again in step.
+            await asyncio.sleep(random.uniform(0, backoff))
             backoff = min(backoff * 2, most)
 
     async def _follow(self, api: Cluster) -> AsyncIterator[None]:
@@ -393,7 +398,9 @@ class PodWatch:
             yield
             try:
                 while True:
+                    started, events = time.monotonic(), 0
                     async for kind, obj in api.watch("pods", version, self.selector):
+                        events += 1
                         version = _str((obj.get("metadata") or {}).get("resourceVersion")) or version
                         if kind in ("ADDED", "MODIFIED"):
                             if (info := pod_info(obj, self.filters)) is not None:
@@ -402,6 +409,8 @@ class PodWatch:
                             self.cache.delete(_str((obj.get("metadata") or {}).get("uid")))
                         self.cache.expire()
                         self.on_change()
+                    if not events and time.monotonic() - started < 1.0:
+                        raise ClusterError("the pod watch ended at once")  # e.g. a proxy: back off
                     metrics.PODMETA_WATCH_RESTARTS.labels("closed").inc()  # the server ends every watch
             except ResourceVersionGone:
                 metrics.PODMETA_WATCH_RESTARTS.labels("expired").inc()
