@@ -111,6 +111,7 @@ class PodMetadataConfig:
     annotation_allow: tuple[str, ...] = ()
     annotation_deny: tuple[str, ...] = DEFAULT_ANNOTATION_DENY
     node_labels: bool = False  # needs `get` on nodes
+    resolve_replicasets: bool = False  # a get per ReplicaSet for its owner (needs `get` on replicasets)
     wait_for_metadata: float = 2.0  # the longest a record of a pod not cached yet is held back
     request_timeout: float = 10.0
     deleted_pod_grace: float = 300.0
@@ -233,6 +234,11 @@ POD_METADATA = Section(
         Field("annotation_allow", help="Annotation keys to keep.", parse=parse_key_patterns),
         Field("annotation_deny", help="Annotation keys to drop.", parse=parse_key_patterns),
         Field("node_labels", help="Add the node's labels (needs get on nodes).", parse=parse_bool),
+        Field(
+            "resolve_replicasets",
+            help="Ask the API for a ReplicaSet's owner (needs get on replicasets).",
+            parse=parse_bool,
+        ),
         Field(
             "wait_for_metadata",
             help="Hold records of an unknown pod at most this long.",

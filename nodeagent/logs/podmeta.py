@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import fnmatch
 import logging
 import math
@@ -49,6 +50,7 @@ log = logging.getLogger("nodeagent.logs.podmeta")
 STABLE_SECONDS = 60.0  # a watch that failed after working this long starts again at the initial backoff
 EXPIRY_INTERVAL = 30.0  # seconds between looks for deleted pods past their grace period
 MAX_GIVEN_UP = 4096  # pods whose wait ran out (later records of theirs are not held again)
+MAX_REPLICASETS = 4096  # owners of ReplicaSets remembered (resolve_replicasets)
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # a static pod's UID in kubelet (its log directory's)
 
 
@@ -133,17 +135,24 @@ def _str(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def owner_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
-    """(kind, name) of the pod's controller (else its first owner); a ReplicaSet named
-    ``<name>-<pod-template-hash>`` whose hash is the pod's ``pod-template-hash`` label is reported as the
-    Deployment ``<name>`` (that is how the Deployment controller names them)."""
+def controller_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of the object's controller, else of its first owner."""
     owners = [o for o in _items(metadata.get("ownerReferences")) if isinstance(o, Mapping)]
     owner = next((o for o in owners if o.get("controller") is True), owners[0] if owners else None)
     if owner is None:
         return None
     kind, name = _str(owner.get("kind")), _str(owner.get("name"))
-    if not kind or not name:
+    return (kind, name) if kind and name else None
+
+
+def owner_of(metadata: Mapping[str, Any]) -> tuple[str, str] | None:
+    """(kind, name) of the pod's controller (else its first owner); a ReplicaSet named
+    ``<name>-<pod-template-hash>`` whose hash is the pod's ``pod-template-hash`` label is reported as the
+    Deployment ``<name>`` (that is how the Deployment controller names them)."""
+    controller = controller_of(metadata)
+    if controller is None:
         return None
+    kind, name = controller
     labels = metadata.get("labels")
     template_hash = _str(labels.get("pod-template-hash")) if isinstance(labels, Mapping) else ""
     if kind == "ReplicaSet" and template_hash and name.endswith("-" + template_hash):
@@ -347,6 +356,7 @@ class PodWatch:
         self.node_label_filter = KeyFilter(config.label_allow, config.label_deny)
         self.on_change = on_change
         self.environ = environ
+        self.replicaset_owners: OrderedDict[tuple[str, str], tuple[str, str]] = OrderedDict()
         self.healthy = False  # listed and watching; False during an outage
         self.synced = asyncio.Event()  # the first list is in the cache
 
@@ -391,7 +401,7 @@ class PodWatch:
             if self.config.node_labels:
                 node = await api.node(self.node_name)
                 self.cache.node_labels = self.node_label_filter(_mapping(node.get("metadata")).get("labels"))
-            self.cache.replace_all(i for i in (pod_info(p, self.filters) for p in items) if i is not None)
+            self.cache.replace_all([i for pod in items if (i := await self._info(api, pod)) is not None])
             self._set_healthy(True)
             self.synced.set()
             self.on_change()
@@ -403,7 +413,7 @@ class PodWatch:
                         events += 1
                         version = _str((obj.get("metadata") or {}).get("resourceVersion")) or version
                         if kind in ("ADDED", "MODIFIED"):
-                            if (info := pod_info(obj, self.filters)) is not None:
+                            if (info := await self._info(api, obj)) is not None:
                                 self.cache.put(info)
                         elif kind == "DELETED":
                             self.cache.delete(_str((obj.get("metadata") or {}).get("uid")))
@@ -414,6 +424,33 @@ class PodWatch:
                     metrics.PODMETA_WATCH_RESTARTS.labels("closed").inc()  # the server ends every watch
             except ResourceVersionGone:
                 metrics.PODMETA_WATCH_RESTARTS.labels("expired").inc()
+
+    async def _info(self, api: Cluster, pod: Any) -> PodInfo | None:
+        """:func:`pod_info`, with the owner of its ReplicaSet from the API when ``resolve_replicasets``
+        is on (one get per ReplicaSet, remembered; on failure the name rule stands)."""
+        info = pod_info(pod, self.filters)
+        if info is None or not self.config.resolve_replicasets:
+            return info
+        controller = controller_of(pod["metadata"])
+        if controller is None or controller[0] != "ReplicaSet":
+            return info
+        key = (info.namespace, controller[1])
+        owner = self.replicaset_owners.get(key)
+        if owner is None:
+            try:
+                replicaset = await api.replicaset(*key)
+            except ClusterError as exc:
+                metrics.PODMETA_API_ERRORS.inc()
+                log.warning(
+                    "pod metadata: cannot get a ReplicaSet", extra={"rs": "/".join(key), "err": str(exc)}
+                )
+                return info
+            owner = controller_of(_mapping(replicaset.get("metadata"))) or controller
+            self.replicaset_owners[key] = owner
+            if len(self.replicaset_owners) > MAX_REPLICASETS:
+                self.replicaset_owners.popitem(last=False)
+        common = {**info.common, "owner_kind": owner[0], "owner_name": owner[1]}
+        return dataclasses.replace(info, common=common)
 
     def _set_healthy(self, healthy: bool) -> None:
         self.healthy = healthy

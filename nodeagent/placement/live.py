@@ -164,6 +164,12 @@ class Cluster:
         """One Node object (a ``get``: needs only that verb on nodes)."""
         return await self._json(f"/api/v1/nodes/{quote(name, safe='')}", {})
 
+    async def replicaset(self, namespace: str, name: str) -> dict:
+        """One ReplicaSet object (a ``get``)."""
+        return await self._json(
+            f"/apis/apps/v1/namespaces/{quote(namespace, safe='')}/replicasets/{quote(name, safe='')}", {}
+        )
+
     async def nodes(self) -> list[dict]:
         return (await self.list_kind("nodes"))[0]
 

@@ -296,3 +296,32 @@ async def test_a_pod_not_cached_is_shipped_with_path_metadata_after_the_bound(
     assert sample("nodeagent_logs_podmeta_records_without_metadata_total", {"reason": "not_found"}) >= 1
     assert enrichers[0].input.longest_hold <= WAIT + TICK
     assert_scoped(cluster)
+
+
+async def test_replicaset_owners_from_the_api_when_asked(tmp_path, api) -> None:
+    cluster, kubeconfig = api
+    uid = "51111111-2222-4333-8444-555555555555"
+    rollout_pod = new_pod(cluster, "coredns-74ff55c5b-cpfqs", "web-5d9f-x", uid, {"app": "web"})
+    rollout_pod["metadata"]["ownerReferences"] = [
+        {"kind": "ReplicaSet", "name": "web-5d9f", "controller": True}
+    ]
+    cluster.pods.append(rollout_pod)
+    cluster.replicasets = [
+        {"metadata": {"namespace": "kube-system", "name": "coredns-74ff55c5b",
+                      "ownerReferences": [{"kind": "Deployment", "name": "coredns", "controller": True}]}},
+        {"metadata": {"namespace": "kube-system", "name": "web-5d9f",
+                      "ownerReferences": [{"kind": "Rollout", "name": "web", "controller": True}]}},
+    ]  # fmt: skip
+    for obj, line in ((pod(cluster, "coredns-74ff55c5b-cpfqs"), "dns"), (rollout_pod, "web")):
+        write_lines(log_file(tmp_path, obj, "coredns"), [line])
+    sink = MemorySink()
+    async with shipping(config_for(tmp_path, kubeconfig, resolve_replicasets=True), sink):
+        await eventually(lambda: len(sink.records) == 2, 10, "both lines")
+    meta = by_message(sink)
+    assert (meta["dns"]["owner_kind"], meta["dns"]["owner_name"]) == ("Deployment", "coredns")
+    assert (meta["web"]["owner_kind"], meta["web"]["owner_name"]) == ("Rollout", "web")
+    gets = [path for _, path, _ in cluster.requests if "/replicasets/" in path]
+    assert sorted(gets) == [  # one get per ReplicaSet, both coredns pods share theirs
+        "/apis/apps/v1/namespaces/kube-system/replicasets/coredns-74ff55c5b",
+        "/apis/apps/v1/namespaces/kube-system/replicasets/web-5d9f",
+    ]

@@ -130,6 +130,7 @@ class FakeCluster:
     closed: bool = False  # set when the server stops: open watches end
     unavailable: bool = False  # an outage: every request gets 503, open watches end
     watch_generation: int = 0  # bumped by end_watches: open watches end (as the server's timeout does)
+    replicasets: list[dict] = field(default_factory=list)  # served by get only
 
     def objects(self, kind: str) -> list[dict]:
         return {"nodes": self.nodes, "pods": self.pods, "daemonsets": self.daemonsets}[kind]
@@ -325,6 +326,17 @@ def build_app(cluster: FakeCluster) -> web.Application:
             return web.json_response({"kind": "Status", "message": "not found", "code": 404}, status=404)
         return web.json_response({"kind": "Node", "apiVersion": "v1", **found[0]})
 
+    async def replicaset(request: web.Request) -> web.Response:
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        found = [
+            r
+            for r in cluster.replicasets
+            if (r["metadata"]["namespace"], r["metadata"]["name"]) == (namespace, name)
+        ]
+        if not found:
+            return web.json_response({"kind": "Status", "message": "not found", "code": 404}, status=404)
+        return web.json_response({"kind": "ReplicaSet", "apiVersion": "apps/v1", **found[0]})
+
     async def daemonsets(request: web.Request) -> web.StreamResponse:
         if _is_watch(dict(request.query)):
             return await _watch(request, cluster, "daemonsets")
@@ -340,6 +352,7 @@ def build_app(cluster: FakeCluster) -> web.Application:
     app.router.add_get("/api/v1/nodes", nodes)
     app.router.add_get("/api/v1/nodes/{name}", node)
     app.router.add_get("/api/v1/pods", pods)
+    app.router.add_get("/apis/apps/v1/namespaces/{namespace}/replicasets/{name}", replicaset)
     app.router.add_get("/apis/apps/v1/daemonsets", daemonsets)
     app.router.add_get("/apis/apps/v1/namespaces/{namespace}/daemonsets", daemonsets)
     app.router.add_get("/api/v1/namespaces/{namespace}/events", events)
