@@ -8,16 +8,19 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import Blocking
 from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.pipeline import Pipeline, PipelineInput
-from nodeagent.logs.podmeta import PodMetadata, node_name_for
 from nodeagent.logs.reader import FileReader
 from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks.base import Sink
+
+if TYPE_CHECKING:
+    from nodeagent.logs.podmeta import PodMetadata
 
 log = logging.getLogger("nodeagent.logs.shipper")
 
@@ -56,6 +59,8 @@ async def run_logs(
     reader_output: PipelineInput = pipeline
     podmeta: PodMetadata | None = None
     if config.kubernetes.enabled:
+        from nodeagent.logs.podmeta import PodMetadata, node_name_for  # the API client only when used
+
         podmeta = PodMetadata(
             config.kubernetes,
             node_name_for(config.kubernetes, node_name),

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-import nodeagent.logs.shipper
+import nodeagent.logs.podmeta
 from nodeagent.logs.podmeta import PodMetadata
 from tests.logs.conftest import MemorySink, eventually, make_config, sample, shipping, write_lines
 from tests.placement.fake_apiserver import FakeCluster, recorded_cluster, serving
@@ -49,7 +49,7 @@ def enrichers(monkeypatch: pytest.MonkeyPatch) -> list[PodMetadata]:
             super().__init__(*args, **kwargs)
             built.append(self)
 
-    monkeypatch.setattr(nodeagent.logs.shipper, "PodMetadata", Recorded)
+    monkeypatch.setattr(nodeagent.logs.podmeta, "PodMetadata", Recorded)
     return built
 
 
