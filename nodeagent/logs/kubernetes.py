@@ -44,7 +44,8 @@ def metadata_from_path(path: str) -> dict[str, Any] | None:
         pod_dir = (_POD_DIR if under_pods else _STRICT_POD_DIR).fullmatch(parts[-3])
         restart = _RESTART_FILE.fullmatch(name)
         container = parts[-2]
-        if pod_dir and restart and (_STRICT_CONTAINER.fullmatch(container) if not under_pods else container):
+        container_ok = bool(container) if under_pods else _STRICT_CONTAINER.fullmatch(container) is not None
+        if pod_dir and restart and container_ok:
             namespace, pod, pod_uid = pod_dir.groups()
             return {
                 "namespace": namespace,
