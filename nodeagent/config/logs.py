@@ -7,6 +7,9 @@ once: the dataclasses below hold them, the schema refers to them. What the secti
 ``inputs`` and ``sinks`` comes from the embedded default (``nodeagent/logs/default.yaml``): with no
 section at all the agent tails the usual host and container logs to stdout.
 
+``kubernetes`` (:class:`PodMetadataConfig`) configures the pod metadata watch; its ``enabled: auto`` is
+decided here from the environment.
+
 The shipper never ingests its own output: every file sink's path (and its rotated siblings) is excluded
 from every input, and so is the agent's own container log when the pod is known from the environment
 (``NODEAGENT_POD_NAME`` + ``NODEAGENT_POD_NAMESPACE``, optionally ``NODEAGENT_POD_UID``, set through the
