@@ -37,6 +37,7 @@ import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from nodeagent.config.logs import PodMetadataConfig
@@ -50,6 +51,8 @@ log = logging.getLogger("nodeagent.logs.podmeta")
 STABLE_SECONDS = 60.0  # a watch that failed after working this long starts again at the initial backoff
 EXPIRY_INTERVAL = 30.0  # seconds between looks for deleted pods past their grace period
 MAX_GIVEN_UP = 4096  # pods whose wait ran out (later records of theirs are not held again)
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
+MAX_MERGED = 4096  # files whose merged metadata is kept for their next segments
 MAX_REPLICASETS = 4096  # owners of ReplicaSets remembered (resolve_replicasets)
 MIRROR_ANNOTATION = "kubernetes.io/config.mirror"  # a static pod's UID in kubelet (its log directory's)
 
@@ -493,6 +496,9 @@ class EnrichingInput:
         self._held_bytes = 0
         self._given_up: OrderedDict[str, None] = OrderedDict()
         self._changed = asyncio.Event()
+        # id(path dict) -> (path dict, pod, node labels, merged): the path dict is kept, so its id stays its
+        self._merged: OrderedDict[int, tuple[Mapping[str, Any], PodInfo, Mapping[str, str], dict[str, Any]]]
+        self._merged = OrderedDict()
         self.longest_hold = 0.0  # seconds, for tests and the log
 
     async def wait_for_space(self) -> None:
@@ -574,10 +580,21 @@ class EnrichingInput:
             self.pipeline.put(segment)
 
     def _enrich(self, segment: Segment, info: PodInfo) -> None:
-        meta = info.metadata(segment.records.kubernetes or {})
-        if self.node_labels and self.cache.node_labels:
-            meta["node_labels"] = self.cache.node_labels
-        segment.records.kubernetes = meta
+        # Every segment of a file carries the tailer's one path dict: while neither it, the pod nor the
+        # node labels change, its segments share one merged dict (built once; sinks that group records
+        # by their metadata object, as OTLP's resources, see one group per file).
+        path_meta = segment.records.kubernetes or {}
+        node_labels = self.cache.node_labels if self.node_labels else _NO_LABELS
+        entry = self._merged.get(id(path_meta))
+        if entry is None or entry[0] is not path_meta or entry[1] is not info or entry[2] is not node_labels:
+            meta = info.metadata(path_meta)
+            if node_labels:
+                meta["node_labels"] = node_labels
+            entry = self._merged[id(path_meta)] = (path_meta, info, node_labels, meta)
+            if len(self._merged) > MAX_MERGED:
+                self._merged.popitem(last=False)
+        self._merged.move_to_end(id(path_meta))
+        segment.records.kubernetes = entry[3]
 
     def _without_metadata(self, segment: Segment, reason: str | None = None) -> None:
         if reason is None:

@@ -326,3 +326,27 @@ def test_the_enricher_holds_a_bounded_number_of_bytes_and_flushes_at_shutdown() 
     enrich.flush()
     assert [s.records.messages[0] for s in out.segments] == ["a1", "a2", "b1"]
     assert cursor.inflight == 0
+
+
+def test_segments_of_one_file_share_one_merged_dict_until_the_pod_changes() -> None:
+    enrich, cache, out, _ = enricher()
+    info = info_of(COREDNS)
+    cache.put(info)
+    cursor = Cursor((1, 5), 0, "", "/p", 0)
+    tailer_dict = {"namespace": info.namespace, "pod": info.name, "pod_uid": info.uid, "container": "coredns"}
+    segments = [segment(cursor, {}, message) for message in ("one", "two", "three")]
+    for item in segments:
+        item.records.kubernetes = tailer_dict  # as the tailer does: one dict per file
+    enrich.put(segments[0])
+    enrich.put(segments[1])
+    assert segments[0].records.kubernetes is segments[1].records.kubernetes
+    changed = copy.deepcopy(PODS[COREDNS])
+    changed["metadata"]["labels"]["version"] = "2"
+    new_info = pod_info(changed, ALL)
+    assert new_info is not None
+    cache.put(new_info)
+    enrich.put(segments[2])
+    merged = segments[2].records.kubernetes
+    assert merged is not None and merged is not segments[0].records.kubernetes
+    assert merged["labels"]["version"] == "2"
+    assert [s.records.messages[0] for s in out.segments] == ["one", "two", "three"]
