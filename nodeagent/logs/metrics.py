@@ -175,6 +175,30 @@ DISK_BUFFER_CORRUPTED_BYTES = Counter(
     ["sink"],
     registry=_R,
 )
+# Pod metadata from the API (logs.kubernetes).
+PODMETA_WATCH_RESTARTS = Counter(
+    "nodeagent_logs_podmeta_watch_restarts",
+    "Pod watches started again: closed by the server, expired (410 Gone: listed again) or after an error.",
+    ["reason"],
+    registry=_R,
+)
+PODMETA_API_ERRORS = Counter(
+    "nodeagent_logs_podmeta_api_errors", "Failed API requests of the pod metadata watch.", registry=_R
+)
+PODMETA_API_UP = Gauge(
+    "nodeagent_logs_podmeta_api_up", "1 while the pod metadata watch is listed and watching.", registry=_R
+)
+PODMETA_CACHED_PODS = Gauge(
+    "nodeagent_logs_podmeta_cached_pods", "Pods in the metadata cache (deleted: kept for late lines).",
+    ["state"], registry=_R,
+)  # fmt: skip
+PODMETA_RECORDS_WITHOUT_METADATA = Counter(
+    "nodeagent_logs_podmeta_records_without_metadata",
+    "Container log records shipped with path metadata only: pod not found, API unavailable, "
+    "wait expired, hold buffer full.",
+    ["reason"],
+    registry=_R,
+)
 
 _PER_INPUT = (
     LINES_READ,
