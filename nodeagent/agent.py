@@ -90,7 +90,9 @@ def logs_config(settings: Settings) -> LogsConfig | None:
         from nodeagent.config.logs import parse_logs_config
     except ImportError as exc:
         raise StartupError(f"the log shipper cannot be loaded ({exc}); run with --no-logs") from None
-    config = parse_logs_config(settings.structured.get("logs"), source=settings.config_file)
+    config = parse_logs_config(
+        settings.structured.get("logs"), source=settings.config_file, rootfs=settings["path.rootfs"]
+    )
     if wanted is None and not config.enabled:
         return None
     return config

@@ -122,6 +122,8 @@ def encode_json_lines(batch: Sequence[Record]) -> bytes:
         runs = batch.runs
     elif isinstance(batch, Records):
         runs = [batch]
+    elif any(record.journal is not None for record in batch):  # not expressible as columns
+        return ("".join(record_json(record) + "\n" for record in batch) or "\n").encode("utf-8", "replace")
     else:
         runs = _runs_of(batch)
     return ("".join(map(_encode_run, runs)) or "\n").encode("utf-8", "replace")
@@ -144,6 +146,8 @@ def _runs_of(records: Sequence[Record]) -> list[Records]:
 
 def _encode_run(run: Records) -> str:
     """JSON lines, each ending with a newline."""
+    if run.per_record_fields:
+        return "".join(record_json(record) + "\n" for record in run)
     times: Sequence[str] | map[str] = run.times
     messages: Sequence[str] | map[str] = run.messages
     try:

@@ -29,7 +29,7 @@ from typing import Protocol, TypeVar
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import DEFAULT, Blocking
-from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
+from nodeagent.logs.checkpoint import CheckpointStore, Position, Segment
 from nodeagent.logs.record import RecordBatch, Records
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
 
@@ -46,7 +46,7 @@ class DeadlineReached(Exception):
 @dataclass(slots=True)
 class Batch:
     records: RecordBatch
-    acks: list[tuple[Cursor, int, int]]  # (cursor, offset, records) in order
+    acks: list[tuple[Position, int, int]]  # (cursor, offset, records) in order
     nbytes: int
 
 
@@ -178,7 +178,7 @@ class Pipeline:
         cfg = self.config
         runs: list[Records] = []
         taken = 0
-        acks: list[tuple[Cursor, int, int]] = []
+        acks: list[tuple[Position, int, int]] = []
         nbytes = 0
         while self._segments and taken < cfg.batch_max_records and nbytes < cfg.batch_max_bytes:
             segment = self._segments[0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
-from typing import Any, overload
+from typing import Any, ClassVar, overload
 
 
 @dataclass(slots=True)
@@ -15,7 +15,8 @@ class Record:
     ``time`` is RFC 3339 with nanoseconds (``2026-11-27T22:38:48.123456789Z``): the CRI/docker timestamp
     when the line carries one, else the time it was read. ``kubernetes`` is set only for container logs,
     with the fields the file path gives (namespace, pod, pod_uid, container, container_id,
-    restart_count).
+    restart_count). ``journal`` is set only for journal records (see
+    :func:`nodeagent.logs.journald.journal_record`).
     """
 
     time: str
@@ -24,6 +25,7 @@ class Record:
     file: str
     node: str
     kubernetes: dict[str, Any] | None = None
+    journal: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -35,6 +37,8 @@ class Record:
         }
         if self.kubernetes is not None:
             data["kubernetes"] = self.kubernetes
+        if self.journal is not None:
+            data["journal"] = self.journal
         return data
 
     def to_json(self) -> str:
@@ -52,6 +56,8 @@ class Records(Sequence[Record]):
     """
 
     __slots__ = ("file", "kubernetes", "messages", "node", "streams", "times")
+    # True in subclasses whose records carry more than these columns: encoders then go record by record.
+    per_record_fields: ClassVar[bool] = False
 
     def __init__(
         self,
