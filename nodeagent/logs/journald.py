@@ -122,6 +122,7 @@ class ExportParser:
                     eq = buf.find(b"=", pos, pos + MAX_NAME)
                     if eq >= 0:
                         self._start_field(bytes(buf[pos:eq]))
+                        self._entry.nbytes += eq + 1 - pos
                         pos = eq + 1
                         self._state = self._TEXT
                         continue
