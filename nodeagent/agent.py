@@ -104,10 +104,13 @@ def shown_sinks(plan: AgentPlan) -> str:
 
 
 def shown_inputs(plan: AgentPlan) -> str:
-    """The inputs for the start-up log: ``name(read_from):glob|glob`` each."""
-    return _shown_logs_part(
-        plan, lambda config: ",".join(f"{i.name}({i.read_from}):{'|'.join(i.paths)}" for i in config.inputs)
-    )
+    """The inputs for the start-up log: ``name(read_from):glob|glob`` or ``name(read_from):journald`` each."""
+
+    def show(config: LogsConfig) -> str:
+        files = [f"{i.name}({i.read_from}):{'|'.join(i.paths)}" for i in config.inputs]
+        return ",".join(files + [f"{j.name}({j.read_from}):journald" for j in config.journals])
+
+    return _shown_logs_part(plan, show)
 
 
 def _shown_logs_part(plan: AgentPlan, show: Callable[[LogsConfig], str]) -> str:

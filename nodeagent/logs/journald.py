@@ -401,6 +401,7 @@ class JournalSource:
         self.exclude = {name: frozenset(v.encode() for v in values) for name, values in config.exclude}
         self._kept = KEPT_FIELDS | set(self.exclude)
         self.process: asyncio.subprocess.Process | None = None
+        self._stop = asyncio.Event()  # run()'s
         self._stderr = bytearray()
         name = config.name
         self._records = metrics.LINES_READ.labels(name)
@@ -417,6 +418,7 @@ class JournalSource:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Read until ``stop``; journalctl is run again (with backoff) whenever it exits."""
+        self._stop = stop
         backoff = self.config.restart_backoff
         while not stop.is_set():
             started = time.monotonic()
@@ -523,8 +525,23 @@ class JournalSource:
         records = JournalRecords(times, messages, streams, journals, self.node)
         # The buffer counts what is held: the kept fields, not what journalctl wrote and was skipped.
         held = sum(len(m) for m in messages) + 200 * len(messages)
-        await self.pipeline.wait_for_space()
-        self.pipeline.put(Segment(position, records, offsets, held))
+        if await self._wait_for_space():
+            self.pipeline.put(Segment(position, records, offsets, held))
+
+    async def _wait_for_space(self) -> bool:
+        """Backpressure: wait until the buffer has room; False when stopping first (the records are not
+        put: unacknowledged, they are read again at the next start)."""
+        pipeline = self.pipeline
+        if pipeline.buffered_bytes < pipeline.config.buffer_max_bytes:
+            return True
+        space = asyncio.ensure_future(pipeline.wait_for_space())
+        stopped = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({space, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            space.cancel()
+            stopped.cancel()
+        return not self._stop.is_set()
 
     def _excluded(self, fields: dict[str, bytes]) -> bool:
         return any(fields.get(name) in values for name, values in self.exclude.items())

@@ -82,7 +82,7 @@ def messages_in(directory: Path) -> list[str]:
 # The input, run in the real shipper against real journal files
 
 
-LOGS_KEYS = ("batch_max_records", "checkpoint_interval", "drain_timeout", "batch_timeout")
+LOGS_KEYS = ("batch_max_records", "checkpoint_interval", "drain_timeout", "batch_timeout", "buffer_max_bytes")
 
 
 def journald_config(tmp_path: Path, directory: Path, **options: Any) -> LogsConfig:
@@ -338,3 +338,20 @@ async def test_a_missing_journalctl_is_retried_and_shutdown_is_prompt(tmp_path: 
     name = config.journals[0].name
     async with shipping(config, MemorySink()):
         await eventually(lambda: sample("nodeagent_logs_journalctl_restarts_total", {"input": name}) >= 2)
+
+
+async def test_a_full_buffer_does_not_hold_up_shutdown(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    write_journal(directory / "system.journal", [entry(f"m {n} " + "y" * 500) for n in range(2000)])
+    config = journald_config(tmp_path, directory, buffer_max_bytes="16KiB", drain_timeout="200ms")
+    stalled = MemorySink()
+    stalled.gate.clear()  # a destination that never answers: the buffer fills, reading waits
+    async with shipping(config, stalled) as shipper:
+        await eventually(lambda: stalled.attempts >= 1, what="a send attempt")
+        await asyncio.sleep(0.3)
+        await shipper.stop(timeout=5)  # returns: the waiting reader gives up, journalctl is stopped
+    assert not _journalctl_children()
+    sink = MemorySink()
+    async with shipping(config, sink):  # nothing was committed: everything comes again
+        await arrive(sink, 2000)
+    assert len(sink.records) == 2000
