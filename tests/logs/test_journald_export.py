@@ -327,3 +327,23 @@ def test_a_damaged_journal_entry_sets_the_state_aside(tmp_path: Path, journals: 
     store.load()
     assert store.journal_position("a").cursor is None
     assert path.with_name("state.json.corrupt").exists()
+
+
+def test_journal_directories_follow_path_rootfs(tmp_path: Path) -> None:
+    from nodeagent.agent import plan_agent
+    from nodeagent.cli import build_parser, resolve_from_args
+    from nodeagent.config import settings_table
+
+    config = tmp_path / "agent.yaml"
+    config.write_text(
+        "logs:\n  inputs:\n"
+        "    - {name: everything, type: journald}\n"
+        "    - {name: one, type: journald, directory: /var/log/journal/remote}\n"
+    )
+    args = ["run", f"--config={config}", "--path.rootfs=/host/root", "--no-metrics"]
+    table = settings_table()
+    plan = plan_agent(resolve_from_args(build_parser("run", table).parse_args(args), table))
+    assert plan.logs_config is not None
+    everything, one = plan.logs_config.journals
+    assert journalctl_command(everything, after_cursor=None)[1] == "--root=/host/root"
+    assert journalctl_command(one, after_cursor=None)[1] == "--directory=/host/root/var/log/journal/remote"
