@@ -355,3 +355,21 @@ async def test_a_full_buffer_does_not_hold_up_shutdown(tmp_path: Path) -> None:
     async with shipping(config, sink):  # nothing was committed: everything comes again
         await arrive(sink, 2000)
     assert len(sink.records) == 2000
+
+
+async def test_a_cursor_journalctl_refuses_is_dropped(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    write_journal(directory / "system.journal", [entry(f"m {n}") for n in range(5)])
+    config = journald_config(tmp_path, directory)
+    state = tmp_path / "state" / "logs-checkpoints.json"
+    state.parent.mkdir(parents=True)
+    name = config.journals[0].name
+    state.write_text(
+        json.dumps({"version": 1, "files": [], "journals": [{"input": name, "cursor": "garbage"}]})
+    )
+    sink = MemorySink()
+    async with shipping(config, sink):
+        await arrive(sink, 5)  # from the head, as read_from says
+        await asyncio.sleep(0.3)
+    assert sink.messages() == [f"m {n}" for n in range(5)]
+    assert json.loads(state.read_text())["journals"][0]["cursor"] != "garbage"
