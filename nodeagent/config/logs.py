@@ -44,6 +44,7 @@ from nodeagent.config.values import (
     positive_size,
     shown,
 )
+from nodeagent.logs.filters import Filter, parse_filters
 from nodeagent.logs.parsers import FORMATS, MultilineConfig
 from nodeagent.logs.sinks import SINK_TYPES, parse_sink_type
 
@@ -70,6 +71,7 @@ class InputConfig:
     max_line_bytes: int = 256 * 1024
     max_record_bytes: int = 1024 * 1024
     partial_line_timeout: float = 5.0
+    filters: tuple[Filter, ...] = ()  # applied to each record after parsing (nodeagent.logs.filters)
 
 
 @dataclass(frozen=True)
@@ -88,16 +90,18 @@ class JournaldInputConfig:
     max_field_bytes: int = 4096
     restart_backoff: float = 1.0
     restart_max_backoff: float = 60.0
+    filters: tuple[Filter, ...] = ()  # applied to each record (nodeagent.logs.filters)
     rootfs: str = "/"  # --path.rootfs, set by parse_logs_config
 
 
 @dataclass(frozen=True)
 class SinkSpec:
-    """A sink as configured: ``type``, a unique ``name`` and the remaining options."""
+    """A sink as configured: ``type``, a unique ``name``, its ``filters`` and the remaining options."""
 
     name: str
     type: str
     options: Mapping[str, Any]
+    filters: tuple[Filter, ...] = ()  # applied right before this sink's send
 
     def describe(self) -> str:
         """``name=type:destination`` for the log, credentials redacted."""
@@ -155,6 +159,10 @@ def default_state_dir(environ: Mapping[str, str] | None = None, *, is_root: bool
     return Path(home) / ".local" / "state" / "nodeagent"
 
 
+def _filters(raw: Any) -> tuple[Filter, ...]:
+    return tuple(parse_filters(raw))
+
+
 MULTILINE = Section(
     (
         Field("start_pattern", REQUIRED, "Regexp a record's first line matches.", parse_regex),
@@ -183,6 +191,7 @@ INPUT = Section(
             help="Ship a line without its end after this long.",
             parse=positive_duration,
         ),
+        Field("filters", help="Filters applied to every record after parsing.", parse=_filters),
     ),
     target=InputConfig,
 )
@@ -251,6 +260,7 @@ JOURNALD_INPUT = Section(
         ),
         Field("restart_backoff", help="First wait before journalctl is run again.", parse=positive_duration),
         Field("restart_max_backoff", help="Longest wait before a restart.", parse=positive_duration),
+        Field("filters", help="Filters applied to every record.", parse=_filters),
     ),
     subject="a journald input",
     target=JournaldInputConfig,
@@ -284,6 +294,7 @@ SINK = Section(
     (
         Field("type", REQUIRED, f"One of {', '.join(sorted(SINK_TYPES))}.", parse_sink_type),
         Field("name", None, "Unique name (default: the type).", parse_nonempty_str),
+        Field("filters", (), "Filters applied right before this sink's send.", _filters),
     ),
     rest="options",  # checked by the sink's own option_schema
     check=_check_sink_options,
@@ -385,7 +396,7 @@ def _sink_specs(entries: list[dict[str, Any]], items: Any, source: str | None) -
         names.append(entry["name"] or (sink_type if sink_type not in names else f"{sink_type}{index}"))
     _refuse_duplicates(names, "sink", items, source)
     return [
-        SinkSpec(name=name, type=entry["type"], options=entry["options"])
+        SinkSpec(name=name, type=entry["type"], options=entry["options"], filters=entry["filters"])
         for name, entry in zip(names, entries, strict=True)
     ]
 

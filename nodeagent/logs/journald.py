@@ -29,16 +29,17 @@ import os
 import signal
 import struct
 import time
-from collections.abc import AsyncGenerator, Callable, Iterable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, overload
+from typing import Any
 
 from nodeagent.config.logs import JournaldInputConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.checkpoint import CheckpointStore, JournalPosition, Segment
 from nodeagent.logs.encoding import rfc3339_ns
+from nodeagent.logs.filters import FilterChain, Tally
 from nodeagent.logs.pipeline import Pipeline
-from nodeagent.logs.record import Record, Records
+from nodeagent.logs.record import Records
 from nodeagent.safeio import quote
 
 log = logging.getLogger("nodeagent.logs.journald")
@@ -241,7 +242,8 @@ def encode_export(fields: Iterable[tuple[str, bytes]]) -> bytes:
 
 @dataclass(slots=True)
 class JournalFields:
-    """What a record takes from one entry (the columns of :class:`JournalRecords`)."""
+    """What a record takes from one entry; ``journal`` goes into the record's ``fields`` as
+    ``{"journal": {...}}`` (written at the top level of the record's JSON, beside ``kubernetes``)."""
 
     time: str
     message: str
@@ -285,52 +287,6 @@ def _number(raw: bytes | None) -> int | None:
     if raw is None or not 0 < len(raw) <= 20 or not raw.isdigit():
         return None
     return int(raw)
-
-
-class JournalRecords(Records):
-    """Records of one journal input, with the per-record ``journal`` mapping as one more column.
-
-    When the filters' ``fields`` column lands in :class:`Records`, :func:`journal_record` can put the
-    mapping there and this class goes away.
-    """
-
-    __slots__ = ("journals",)
-    per_record_fields: ClassVar[bool] = True
-
-    def __init__(
-        self,
-        times: list[str],
-        messages: list[str],
-        streams: list[str | None],
-        journals: list[dict[str, Any]],
-        node: str,
-    ) -> None:
-        super().__init__(times, messages, streams, FILE, node, None)
-        self.journals = journals
-
-    @overload
-    def __getitem__(self, index: int) -> Record: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> JournalRecords: ...
-
-    def __getitem__(self, index: int | slice) -> Record | JournalRecords:
-        if isinstance(index, slice):
-            return JournalRecords(
-                self.times[index], self.messages[index], self.streams[index], self.journals[index], self.node
-            )
-        return Record(
-            self.times[index],
-            self.messages[index],
-            self.streams[index],
-            FILE,
-            self.node,
-            None,
-            self.journals[index],
-        )
-
-    def __iter__(self) -> Iterator[Record]:
-        return map(self.__getitem__, range(len(self)))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -400,6 +356,7 @@ class JournalSource:
         self.read_cursor = self.position.cursor  # of the last entry read: where a restarted child resumes
         self.exclude = {name: frozenset(v.encode() for v in values) for name, values in config.exclude}
         self._kept = KEPT_FIELDS | set(self.exclude)
+        self.filters = FilterChain(config.filters)
         self.process: asyncio.subprocess.Process | None = None
         self._stop = asyncio.Event()  # run()'s
         self._stderr = bytearray()
@@ -492,11 +449,11 @@ class JournalSource:
         times: list[str] = []
         messages: list[str] = []
         streams: list[str | None] = []
-        journals: list[dict[str, Any]] = []
-        offsets: list[int] = []
+        fields: list[dict[str, Any] | None] = []
+        # Each entry's cursor, with the index of its record among the candidates (None: excluded).
+        order: list[tuple[str, int | None]] = []
         nbytes = 0
         cut = 0
-        position = self.position
         for entry in entries:
             raw_cursor = entry.fields.get("__CURSOR")
             if raw_cursor is None:  # journalctl always writes one; without it there is no position
@@ -506,25 +463,41 @@ class JournalSource:
             self.read_cursor = cursor
             if self._excluded(entry.fields):
                 self._skipped.inc()
-                self.store.pass_journal_entry(position, cursor)
+                order.append((cursor, None))
                 continue
             mapped = journal_record(entry.fields, read_ns)
+            order.append((cursor, len(messages)))
             times.append(mapped.time)
             messages.append(mapped.message)
             streams.append(mapped.stream)
-            journals.append(mapped.journal)
-            offsets.append(position.read(cursor))
+            fields.append({"journal": mapped.journal})
             nbytes += entry.nbytes
             cut += entry.cut
         if cut:
             self._cut.inc(cut)
+        self._records.inc(len(messages))
+        self._bytes.inc(nbytes)
+        records = Records(times, messages, streams, FILE, self.node, None, fields)
+        kept: set[int] | None = None
+        if self.filters and messages:
+            tally = Tally()
+            records, kept_list = self.filters.apply_records(records, tally)
+            kept = set(kept_list)
+            metrics.FILTER_DROPPED.labels("input", self.config.name).inc(tally.dropped)
+            metrics.FILTER_FAILURES.labels("input", self.config.name).inc(tally.failures)
+        # Positions in journal order: a record shipped gets a number its acknowledgement commits; an entry
+        # not shipped (excluded, filtered out) is passed by the acknowledgement of the record before it.
+        position = self.position
+        offsets: list[int] = []
+        for cursor, index in order:
+            if index is not None and (kept is None or index in kept):
+                offsets.append(position.read(cursor))
+            else:
+                self.store.pass_journal_entry(position, cursor)
         if not offsets:
             return
-        self._records.inc(len(offsets))
-        self._bytes.inc(nbytes)
-        records = JournalRecords(times, messages, streams, journals, self.node)
         # The buffer counts what is held: the kept fields, not what journalctl wrote and was skipped.
-        held = sum(len(m) for m in messages) + 200 * len(messages)
+        held = sum(len(m) for m in records.messages) + 200 * len(offsets)
         if await self._wait_for_space():
             self.pipeline.put(Segment(position, records, offsets, held))
 

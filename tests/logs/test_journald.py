@@ -119,15 +119,16 @@ async def test_records_carry_the_journal_fields(tmp_path: Path) -> None:
     assert record.file == "journal"
     assert record.node == "node-1"
     assert record.time.endswith("Z") and len(record.time) == 30
-    assert record.journal is not None
-    assert record.journal["unit"] == "kubelet.service"
-    assert record.journal["pid"] == 4242
-    assert record.journal["uid"] == 0
-    assert record.journal["hostname"] == "node-7"
-    assert record.journal["identifier"] == "kubelet"
-    assert record.journal["comm"] == "kubelet"
-    assert record.journal["boot_id"] == BOOT_ID
-    assert record.journal["priority"] == 3 and record.journal["severity"] == "err"
+    assert record.fields is not None
+    journal = record.fields["journal"]
+    assert journal["unit"] == "kubelet.service"
+    assert journal["pid"] == 4242
+    assert journal["uid"] == 0
+    assert journal["hostname"] == "node-7"
+    assert journal["identifier"] == "kubelet"
+    assert journal["comm"] == "kubelet"
+    assert journal["boot_id"] == BOOT_ID
+    assert journal["priority"] == 3 and journal["severity"] == "err"
     line = json.loads(encode_json_lines([record]))
     assert line["journal"]["unit"] == "kubelet.service" and line["message"] == "kubelet started"
 
@@ -373,3 +374,24 @@ async def test_a_cursor_journalctl_refuses_is_dropped(tmp_path: Path) -> None:
         await asyncio.sleep(0.3)
     assert sink.messages() == [f"m {n}" for n in range(5)]
     assert json.loads(state.read_text())["journals"][0]["cursor"] != "garbage"
+
+
+async def test_input_filters_apply_and_positions_pass_what_they_drop(tmp_path: Path) -> None:
+    directory = tmp_path / "journal"
+    journal = directory / "system.journal"
+    write_journal(
+        journal, [entry('{"level":"info","n":0}'), entry("drop 1"), entry("keep 2"), entry("drop 3")]
+    )
+    filters = [{"type": "drop", "field": "message", "regex": "^drop"}, {"type": "parse_json"}]
+    config = journald_config(tmp_path, directory, filters=filters)
+    sink = MemorySink()
+    async with shipping(config, sink):
+        await arrive(sink, 2)
+        await asyncio.sleep(0.5)  # the dropped last entry's cursor is committed too
+    write_journal(journal, [entry("keep 4")])
+    async with shipping(config, sink):
+        await arrive(sink, 3)
+        await asyncio.sleep(0.3)
+    assert sink.messages() == ['{"level":"info","n":0}', "keep 2", "keep 4"]
+    first = sink.records[0].fields
+    assert first is not None and first["level"] == "info" and first["journal"]["unit"] == "kubelet.service"

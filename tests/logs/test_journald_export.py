@@ -19,12 +19,12 @@ from nodeagent.logs.journald import (
     KEPT_FIELDS,
     MAX_NAME,
     ExportParser,
-    JournalRecords,
     encode_export,
     journal_record,
     journalctl_command,
     last_entry_command,
 )
+from nodeagent.logs.record import Records
 from tests.config.test_logs import error_of, parse
 
 
@@ -156,14 +156,16 @@ def test_journal_fields_map_into_the_record() -> None:
     assert set(FIELDS) - {"UNKNOWN"} <= KEPT_FIELDS
 
 
-def test_journal_records_encode_like_single_records() -> None:
+def test_journal_records_encode_with_the_journal_object() -> None:
     mapped = [journal_record({**FIELDS, "MESSAGE": f'm"{n}'.encode()}) for n in range(3)]
-    records = JournalRecords(
+    records = Records(
         [m.time for m in mapped],
         [m.message for m in mapped],
         [m.stream for m in mapped],
-        [m.journal for m in mapped],
+        "journal",
         "node-9",
+        None,
+        [{"journal": m.journal} for m in mapped],
     )
     lines = encode_json_lines(records).decode().splitlines()
     assert lines == [record_json(record) for record in records]
@@ -284,7 +286,7 @@ def test_journal_positions_are_committed_with_the_files_after_acknowledgement(tm
     store.load()
     position = store.journal_position("node")
     numbers = [position.read(f"c{n}") for n in range(4)]
-    records = JournalRecords(["t"] * 4, ["m"] * 4, [None] * 4, [{}] * 4, "n")
+    records = Records(["t"] * 4, ["m"] * 4, [None] * 4, "journal", "n", None)
     segment = Segment(position, records, numbers, 4)
     position.inflight += 4
     assert position.cursor is None
