@@ -92,6 +92,39 @@ RECORDS_RETRIED = Counter(
 RECORDS_DROPPED = Counter(
     "nodeagent_logs_records_dropped", "Records given up for good.", ["sink", "reason"], registry=_R
 )
+SINK_DEAD_LETTER = Counter(
+    "nodeagent_logs_sink_dead_letter_records",
+    "Records a destination refused one by one for good (Elasticsearch items answered 4xx: mapping "
+    "errors, bad index names, too large), by error type; written to the dead-letter file if set.",
+    ["sink", "reason"],
+    registry=_R,
+)
+SINK_LINES_TRUNCATED = Counter(
+    "nodeagent_logs_sink_lines_truncated",
+    "Lines a sink cut to the destination's maximum line size (Loki max_line_size).",
+    ["sink"],
+    registry=_R,
+)
+
+# Connections of the stream sinks (syslog, forward), per sink.
+SINK_CONNECTIONS = Counter(
+    "nodeagent_logs_sink_connections",
+    "Connections a sink opened to its server (more than one: reconnects).",
+    ["sink"],
+    registry=_R,
+)
+SINK_HANDSHAKE_FAILURES = Counter(
+    "nodeagent_logs_sink_handshake_failures",
+    "Connections dropped because the server's authentication failed or refused ours.",
+    ["sink"],
+    registry=_R,
+)
+SINK_ACKS_MISSED = Counter(
+    "nodeagent_logs_sink_acks_missed",
+    "Messages sent whose acknowledgement never came (timeout, lost connection): the batch is sent again.",
+    ["sink"],
+    registry=_R,
+)
 
 # Pipeline.
 BUFFER_BYTES = Gauge(

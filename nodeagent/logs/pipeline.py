@@ -37,6 +37,9 @@ from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Si
 log = logging.getLogger("nodeagent.logs.pipeline")
 
 IDLE_TICK = 1.0  # how often an idle sender commits pending position changes and updates gauges
+# A destination's Retry-After is honoured up to this: beyond it, a broken or hostile header would stall
+# delivery for hours (RetryableSinkError.retry_after).
+RETRY_AFTER_CAP = 300.0
 _T = TypeVar("_T")
 
 
@@ -239,17 +242,23 @@ class Pipeline:
             except DeadlineReached:
                 return False
             except PermanentSinkError as exc:
-                metrics.RECORDS_FAILED.labels(sink.name, "rejected").inc(count)
-                metrics.RECORDS_DROPPED.labels(sink.name, "rejected").inc(count)
+                # The destination may have kept the rest of the batch (exc.refused of count refused).
+                refused = count if exc.refused is None else max(0, min(count, exc.refused))
+                metrics.RECORDS_SENT.labels(sink.name).inc(count - refused)
+                metrics.RECORDS_FAILED.labels(sink.name, "rejected").inc(refused)
+                metrics.RECORDS_DROPPED.labels(sink.name, "rejected").inc(refused)
                 log.error(
-                    "sink rejected a batch; it is dropped",
-                    extra={"sink": sink.name, "records": count, "err": str(exc)},
+                    "sink rejected records of a batch; they are dropped",
+                    extra={"sink": sink.name, "records": refused, "batch": count, "err": str(exc)},
                 )
                 return True
             except Exception as exc:
                 reason = "retryable" if isinstance(exc, RetryableSinkError) else "error"
                 metrics.RECORDS_FAILED.labels(sink.name, reason).inc(count)
                 delay = self._backoff(attempt)
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:  # the destination said when: not sooner, up to the cap
+                    delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
                 log.warning(
                     "sending to a sink failed; retrying",
                     extra={
