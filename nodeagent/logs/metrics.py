@@ -78,6 +78,20 @@ BYTES_BEHIND = Gauge(
     "nodeagent_logs_bytes_behind", "File sizes minus committed offsets.", ["input"], registry=_R
 )
 
+# Journal inputs.
+JOURNALCTL_RESTARTS = Counter(
+    "nodeagent_logs_journalctl_restarts",
+    "Times a journald input's journalctl exited (or could not start) and was run again.",
+    ["input"],
+    registry=_R,
+)
+JOURNAL_ENTRIES_EXCLUDED = Counter(
+    "nodeagent_logs_journal_entries_excluded",
+    "Journal entries read and skipped by the input's exclude matches.",
+    ["input"],
+    registry=_R,
+)
+
 # Delivery, per sink.
 RECORDS_SENT = Counter("nodeagent_logs_records_sent", "Records the sink acknowledged.", ["sink"], registry=_R)
 RECORDS_FAILED = Counter(
@@ -173,6 +187,30 @@ DISK_BUFFER_CORRUPTED_BYTES = Counter(
     "nodeagent_logs_disk_buffer_corrupted_bytes",
     "Bytes of the disk buffer skipped as torn or corrupted.",
     ["sink"],
+    registry=_R,
+)
+# Pod metadata from the API (logs.kubernetes).
+PODMETA_WATCH_RESTARTS = Counter(
+    "nodeagent_logs_podmeta_watch_restarts",
+    "Pod watches started again: closed by the server, expired (410 Gone: listed again) or after an error.",
+    ["reason"],
+    registry=_R,
+)
+PODMETA_API_ERRORS = Counter(
+    "nodeagent_logs_podmeta_api_errors", "Failed API requests of the pod metadata watch.", registry=_R
+)
+PODMETA_API_UP = Gauge(
+    "nodeagent_logs_podmeta_api_up", "1 while the pod metadata watch is listed and watching.", registry=_R
+)
+PODMETA_CACHED_PODS = Gauge(
+    "nodeagent_logs_podmeta_cached_pods", "Pods in the metadata cache (deleted: kept for late lines).",
+    ["state"], registry=_R,
+)  # fmt: skip
+PODMETA_RECORDS_WITHOUT_METADATA = Counter(
+    "nodeagent_logs_podmeta_records_without_metadata",
+    "Container log records shipped with path metadata only: pod not found, API unavailable, "
+    "wait expired, hold buffer full.",
+    ["reason"],
     registry=_R,
 )
 
