@@ -7,66 +7,17 @@ in the middle of its replay, then left to finish."""
 
 from __future__ import annotations
 
-import asyncio
 import collections
 import json
-import threading
 import time
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from tests.conftest import free_port
+from tests.logs.outage import LokiThread
 from tests.logs.test_crash import FILES, Agent, Writer
-from tests.logs.test_sink_loki import FakeLoki
 
 BATCH = 200
-
-
-class LokiThread:
-    """The fake Loki on 127.0.0.1 in its own thread and event loop; ``delay`` slows every push."""
-
-    def __init__(self) -> None:
-        self.fake = FakeLoki()
-        self.delay = 0.0
-        self.ready = threading.Event()
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.url = ""
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        app = web.Application()
-        app.router.add_post("/loki/api/v1/push", self._push)
-        self.runner = web.AppRunner(app)
-        self.loop.run_until_complete(self.runner.setup())
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        self.loop.run_until_complete(site.start())
-        self.url = f"http://127.0.0.1:{self.runner.addresses[0][1]}"
-        self.ready.set()
-        self.loop.run_forever()
-        self.loop.run_until_complete(self.runner.cleanup())
-
-    async def _push(self, request: web.Request) -> web.StreamResponse:
-        if self.delay:
-            await asyncio.sleep(self.delay)
-        return await self.fake.push(request)
-
-    def __enter__(self) -> LokiThread:
-        self.thread.start()
-        assert self.ready.wait(10)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(10)
-
-    def lines(self) -> list[str]:
-        return [line for _labels, _ts, line in list(self.fake.entries())]
-
-    def pushes(self) -> int:
-        return len(self.fake.pushes)
 
 
 def setup(tmp_path: Path, url: str) -> tuple[Path, Path]:
