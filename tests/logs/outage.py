@@ -31,8 +31,11 @@ MiB = 1024 * 1024
 class LokiThread:
     """The fake Loki on 127.0.0.1 in its own thread and event loop; ``delay`` slows every push."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_pushes: bool = True) -> None:
         self.fake = FakeLoki()
+        self.keep_pushes = keep_pushes  # False: only the lines are kept (long runs)
+        self.received: list[str] = []  # every line accepted, in order of arrival
+        self.accepted = 0  # pushes accepted
         self.delay = 0.0
         self.ready = threading.Event()
         self.loop = asyncio.new_event_loop()
@@ -55,7 +58,14 @@ class LokiThread:
     async def _push(self, request: web.Request) -> web.StreamResponse:
         if self.delay:
             await asyncio.sleep(self.delay)
-        return await self.fake.push(request)
+        response = await self.fake.push(request)
+        if response.status == 204:
+            body = self.fake.pushes[-1] if self.keep_pushes else self.fake.pushes.pop()
+            if not self.keep_pushes:
+                self.fake.requests.clear()
+            self.received.extend(line for stream in body["streams"] for _ts, line in stream["values"])
+            self.accepted += 1
+        return response
 
     def __enter__(self) -> LokiThread:
         self.thread.start()
@@ -67,10 +77,22 @@ class LokiThread:
         self.thread.join(10)
 
     def lines(self) -> list[str]:
-        return [line for _labels, _ts, line in list(self.fake.entries())]
+        return list(self.received)
 
     def pushes(self) -> int:
-        return len(self.fake.pushes)
+        return self.accepted
+
+
+def message(n: int) -> str:
+    return f"n={n:09d} {'x' * 160}"
+
+
+def number(line: str) -> int:
+    return int(line[2:11])
+
+
+def is_whole(line: str) -> bool:
+    return line[:2] == "n=" and line[2:11].isdigit() and line == message(number(line))
 
 
 class KubeletWriter(threading.Thread):
@@ -80,13 +102,13 @@ class KubeletWriter(threading.Thread):
         super().__init__(daemon=True)
         self.directory, self.seconds, self.rate = directory, seconds, rate
         self.rotate_bytes, self.keep = rotate_bytes, keep
-        self.lines: list[str] = []  # every message written, in order
+        self.written = 0  # lines written: "n=<number> <pad>", numbered from 0
+        self.written_bytes = 0
         self.deleted: list[tuple[int, int]] = []  # [first, last) line numbers of each deleted file
         self.deleted_bytes = 0
         self.rotations = 0
 
     def run(self) -> None:
-        pad = "x" * 160
         rotated: list[tuple[Path, int, int, int]] = []  # (path, first line, end line, bytes)
         current = self.directory / "0.log"
         handle = open(current, "ab")  # noqa: SIM115 - closed at rotation and at the end
@@ -97,13 +119,11 @@ class KubeletWriter(threading.Thread):
             while time.monotonic() - started < self.seconds:
                 parts = []
                 for _ in range(chunk_lines):
-                    message = f"n={n:09d} {pad}"
-                    self.lines.append(message)
-                    parts.append(
-                        f"2026-11-30T10:00:00.{n % 1_000_000_000:09d}Z stdout F {message}\n".encode()
-                    )
+                    stamp = f"2026-11-30T10:00:00.{n % 1_000_000_000:09d}Z"
+                    parts.append(f"{stamp} stdout F {message(n)}\n".encode())
                     n += 1
                 data = b"".join(parts)
+                self.written, self.written_bytes = n, self.written_bytes + len(data)
                 handle.write(data)
                 handle.flush()
                 size += len(data)
@@ -120,7 +140,7 @@ class KubeletWriter(threading.Thread):
                         path.unlink()
                         self.deleted.append((lo, hi))
                         self.deleted_bytes += nbytes
-                ahead = started + (len(self.lines) * 200) / self.rate - time.monotonic()
+                ahead = started + self.written_bytes / self.rate - time.monotonic()
                 if ahead > 0:
                     time.sleep(ahead)
         finally:
@@ -138,7 +158,7 @@ class OutageResult:
     deleted_bytes: int
     delivered_unique: int
     duplicates: int
-    missing: set[str] = field(repr=False)
+    missing: set[int] = field(repr=False)  # numbers of the lines never delivered whole
     missing_bytes: int = 0  # bytes of the CRI lines never delivered
     metrics: dict[str, float] = field(default_factory=dict)
     catch_up_seconds: float = 0.0
@@ -196,7 +216,7 @@ logs:
       line_format: message{buffer}
 """)
     stderr_path = workdir / "agent.stderr"
-    with LokiThread() as loki, open(stderr_path, "wb") as stderr:
+    with LokiThread(keep_pushes=False) as loki, open(stderr_path, "wb") as stderr:
         config.write_text(config.read_text().replace("LOKI", loki.url))
         loki.fake.fail_with = (503, "down for maintenance")
         env = {**os.environ, "PYTHONPATH": str(ROOT)}
@@ -217,18 +237,19 @@ logs:
             writer.join()
             loki.fake.fail_with = None  # Loki is back
             back = time.monotonic()
-            expected = set(writer.lines)
             deadline = back + catch_up_timeout
             stable_since, last = time.monotonic(), -1
             while time.monotonic() < deadline:
-                delivered = len(loki.fake.entries())
+                delivered = len(loki.received)
                 if delivered != last:
                     stable_since, last = time.monotonic(), delivered
                 metrics = scrape(port)
                 idle = total(metrics, "nodeagent_logs_buffer_bytes") == 0 and (
                     total(metrics, "nodeagent_logs_disk_buffer_records") == 0
                 )
-                if set(loki.lines()) >= expected or (idle and time.monotonic() - stable_since > 5):
+                if delivered >= writer.written and len(set(loki.received)) >= writer.written:
+                    break
+                if idle and time.monotonic() - stable_since > 5:
                     break
                 time.sleep(0.5)
             catch_up = time.monotonic() - back
@@ -240,22 +261,21 @@ logs:
             except subprocess.TimeoutExpired:
                 agent.kill()
                 agent.wait(10)
-        messages = loki.lines()
-    unique = set(messages)
-    missing = expected - unique
-    line_bytes = (
-        len("2026-11-30T10:00:00.000000000Z stdout F \n") + len(writer.lines[0]) if writer.lines else 0
-    )
+        received = loki.received
+    whole = [number(line) for line in received if is_whole(line)]  # a cut line counts as missing
+    unique = set(whole)
+    missing = set(range(writer.written)) - unique
+    line_bytes = writer.written_bytes // writer.written if writer.written else 0
     return OutageResult(
         seconds=seconds,
-        written_lines=len(writer.lines),
-        written_bytes=len(writer.lines) * line_bytes,
+        written_lines=writer.written,
+        written_bytes=writer.written_bytes,
         rotations=writer.rotations,
         deleted_lines=sum(hi - lo for lo, hi in writer.deleted),
         deleted=writer.deleted,
         deleted_bytes=writer.deleted_bytes,
-        delivered_unique=len(unique & expected),
-        duplicates=len(messages) - len(unique),
+        delivered_unique=len(unique),
+        duplicates=len(whole) - len(unique),
         missing=missing,
         missing_bytes=len(missing) * line_bytes,
         metrics=metrics,
