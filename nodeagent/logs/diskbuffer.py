@@ -39,7 +39,7 @@ from nodeagent.config.logs import BufferConfig, LogsConfig, SinkSpec
 from nodeagent.config.schema import Section
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import DEFAULT, Blocking
-from nodeagent.logs.encoding import _runs_of
+from nodeagent.logs.encoding import as_runs
 from nodeagent.logs.pipeline import Delivery
 from nodeagent.logs.record import Record, RecordBatch, Records
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
@@ -70,13 +70,7 @@ def encode_batch(records: Sequence[Record]) -> bytes:
     named like the slots) survives the disk without a change here; ``surrogatepass`` keeps a lone
     surrogate as it was.
     """
-    if isinstance(records, RecordBatch):
-        runs = records.runs
-    elif isinstance(records, Records):
-        runs = [records]
-    else:
-        runs = _runs_of(records)
-    columns = [{name: getattr(run, name) for name in Records.__slots__} for run in runs]
+    columns = [{name: getattr(run, name) for name in Records.__slots__} for run in as_runs(records)]
     return json.dumps(columns, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
 
 

@@ -95,7 +95,8 @@ class Writer(threading.Thread):
                 handle.close()
 
 
-def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+def setup(tmp_path: Path, sink: str | None = None, tuning: str = "") -> tuple[Path, Path, Path]:
+    """Files, the file sink's output and the agent's config (``sink``: another sink, a YAML mapping)."""
     logs = tmp_path / "logs"
     logs.mkdir()
     for k in range(FILES):
@@ -109,13 +110,13 @@ logs:
   state_dir: {tmp_path / "state"}
   batch_max_records: {BATCH}
   batch_timeout: 50ms
-  rescan_interval: 1s
+  rescan_interval: 1s{tuning}
   inputs:
     - name: crash
       paths: ["{logs}/*.log"]
       format: plain
   sinks:
-    - {{type: file, path: {out}}}
+    - {sink or f"{{type: file, path: {out}}}"}
 """)
     return logs, out, config
 

@@ -13,40 +13,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import free_port
 from tests.logs.outage import LokiThread
-from tests.logs.test_crash import FILES, Agent, Writer
-
-BATCH = 200
-
-
-def setup(tmp_path: Path, url: str) -> tuple[Path, Path]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    for k in range(FILES):
-        (logs / f"app{k}.log").touch()
-    config = tmp_path / "agent.yaml"
-    config.write_text(f"""
-web:
-  listen-address: 127.0.0.1:{free_port()}
-logs:
-  state_dir: {tmp_path / "state"}
-  batch_max_records: {BATCH}
-  batch_timeout: 50ms
-  rescan_interval: 1s
-  retry_initial_backoff: 50ms
-  retry_max_backoff: 200ms
-  inputs:
-    - name: crash
-      paths: ["{logs}/*.log"]
-      format: plain
-  sinks:
-    - type: loki
-      url: {url}
-      line_format: message
-      buffer: {{type: disk, max_size: 64MiB}}
-""")
-    return logs, config
+from tests.logs.test_crash import BATCH, FILES, Agent, Writer, setup
 
 
 def wait_until(predicate: Any, timeout: float, what: str) -> None:
@@ -70,7 +38,12 @@ def committed(state: Path, logs: Path) -> bool:
 def test_sigkill_during_replay_loses_nothing_and_repeats_at_most_a_batch_per_kill(tmp_path: Path) -> None:
     with LokiThread() as loki:
         loki.fake.fail_with = (503, "down for maintenance")
-        logs, config = setup(tmp_path, loki.url)
+        sink = (
+            f"{{type: loki, url: {loki.url}, line_format: message, buffer: {{type: disk, max_size: 64MiB}}}}"
+        )
+        logs, _out, config = setup(
+            tmp_path, sink, "\n  retry_initial_backoff: 50ms\n  retry_max_backoff: 200ms"
+        )
         writer = Writer(logs, total=12_000, per_second=20_000)
         agent = Agent(tmp_path, config, 0)
         kills_in_replay = 0

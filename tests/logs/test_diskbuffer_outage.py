@@ -4,7 +4,7 @@ five minutes).
 
 With the disk buffer every line arrives once Loki is back. Without it, the agent stops reading once its
 memory buffer is full, holds the rotated files open, and has to let go of those deleted for longer than
-``deleted_file_timeout`` (shortened here to 5 s so that 30 s of outage show it): the loss is exactly
+``deleted_file_timeout`` (shortened here to 5 s so that 40 s of outage show it): the loss is exactly
 what those files still held unread, counted in ``nodeagent_logs_bytes_given_up_total``."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from tests.logs.outage import run_outage, total
 
-SECONDS = 30  # 60 MB written: more than the 50 MiB the rotation keeps plus the 8 MiB memory buffer
+SECONDS = 40  # 80 MB written: well beyond the 50 MiB the rotation keeps and the 8 MiB memory buffer
 
 
 def test_with_the_disk_buffer_every_line_arrives(tmp_path: Path) -> None:
