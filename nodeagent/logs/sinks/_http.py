@@ -29,6 +29,7 @@ from nodeagent.config.values import (
     positive_duration,
 )
 from nodeagent.logs.blocking import DEFAULT
+from nodeagent.logs.sinks._tls import ClientTLS, TLSFileError, tls_field
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
 from nodeagent.safeio import read_regular
 
@@ -59,8 +60,9 @@ BASIC_AUTH = Section(
 
 
 def http_fields(*, gzip_default: bool) -> tuple[Field, ...]:
-    """Options every HTTP sink has: headers, gzip, timeout, credentials."""
+    """Options every HTTP sink has: headers, gzip, timeout, credentials, TLS."""
     return (
+        tls_field(),
         Field("headers", {}, "Extra request headers.", parse_headers),
         Field("gzip", gzip_default, "gzip the body (Content-Encoding: gzip).", parse_bool),
         Field("timeout", 10.0, "Per request.", positive_duration),
@@ -89,6 +91,8 @@ def _basic_auth(settings: dict[str, Any]) -> dict[str, Any] | None:
 def check_http_options(settings: dict[str, Any]) -> None:
     """One source of credentials at a time (two would be a guess about which one the server wants)."""
     check_password(settings)
+    if settings["tls"] is not None and not settings["url"].lower().startswith("https://"):
+        raise Invalid("tls", "TLS options need an https:// url")
     if settings["basic_auth"] is not None and settings["username"] is not None:
         raise Invalid("basic_auth", "set either basic_auth or username/password, not both")
     if settings["bearer_token"] is not None and settings["bearer_token_file"] is not None:
@@ -180,12 +184,15 @@ class HttpPoster:
         self._session: aiohttp.ClientSession | None = None
         self.blocking = DEFAULT  # the sink's (see Sink.blocking), set at start
         self._authorization = Authorization(settings) if Authorization.wanted(settings) else None
+        self._tls = ClientTLS(sink_name, settings["tls"])
 
     async def start(self) -> None:
         if self._session is not None:
             return
         if self._authorization is not None:
             await self._authorization.current(self.sink_name)  # a missing file shows at start
+        if self._tls.enabled:
+            await self.tls_context()  # so does a missing certificate
         # trust_env=False: talk only to the configured address, never to a proxy from the environment.
         self._session = aiohttp.ClientSession(
             timeout=aiohttp.ClientTimeout(total=self.settings["timeout"]),
@@ -206,6 +213,11 @@ class HttpPoster:
         if extra_headers:
             headers.update(extra_headers)
         headers.update(self.settings["headers"])
+        tls_options: dict[str, Any] = {}
+        if self._tls.enabled:
+            tls_options["ssl"] = await self.tls_context()
+            if self._tls.server_name:
+                tls_options["server_hostname"] = self._tls.server_name
         secrets_sent: list[str | None] = [self.url_password()]
         if self._authorization is not None:
             headers["Authorization"], secret = await self._authorization.current(self.sink_name)
@@ -220,7 +232,7 @@ class HttpPoster:
             headers["Content-Encoding"] = "gzip"
         try:
             async with self._session.request(
-                self.method, self.url, data=body, headers=headers, allow_redirects=False
+                self.method, self.url, data=body, headers=headers, allow_redirects=False, **tls_options
             ) as response:
                 status = response.status
                 if 200 <= status < 300:
@@ -241,6 +253,12 @@ class HttpPoster:
             raise PermanentSinkError(message)
         # 429, 5xx, and anything unexpected (1xx, 3xx): keep the data and try again later.
         raise RetryableSinkError(message)
+
+    async def tls_context(self) -> Any:
+        try:
+            return await asyncio.to_thread(self._tls.context)
+        except TLSFileError as exc:
+            raise RetryableSinkError(f"{self.sink_name}: {exc}") from None
 
     def url_password(self) -> str | None:
         return urlsplit(self.url).password

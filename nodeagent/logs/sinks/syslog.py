@@ -6,6 +6,8 @@ Options:
              security, console, solaris-cron, local0..local7) or number 0-23 (default user)
   app_name   APP-NAME for every message (default: the record's container name, else ``nodeagent``)
   timeout    connect and write timeout (default 10s)
+  tls        TLS towards the server (RFC 5425 framing is the same octet counting): ca_file, cert_file,
+             key_file, server_name, insecure_skip_verify, min_version; see :mod:`._tls`
 Each message: PRI (severity 3 for stderr, 6 otherwise), VERSION 1, TIMESTAMP (microseconds, UTC),
 HOSTNAME (the record's node), APP-NAME, PROCID and MSGID ``-``, structured data
 ``[k8s@32473 namespace=".." pod=".." container=".."]`` for container logs (``-`` otherwise), then the
@@ -24,6 +26,7 @@ from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_str, positive_duration
 from nodeagent.logs.encoding import syslog_timestamp
 from nodeagent.logs.record import Record
+from nodeagent.logs.sinks._tls import ClientTLS, TLSFileError, tls_field
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 FACILITIES = {
@@ -142,6 +145,7 @@ class SyslogSink(Sink):
             Field("facility", FACILITIES["user"], "Facility name or number 0-23.", parse_facility),
             Field("app_name", None, "APP-NAME (default: the container name, else nodeagent).", parse_str),
             Field("timeout", 10.0, "Connect and write timeout.", positive_duration),
+            tls_field(),
         ),
         subject="a syslog sink",
     )
@@ -153,6 +157,7 @@ class SyslogSink(Sink):
         self.facility = values["facility"]
         self.app_name = values["app_name"] or None
         self.timeout = values["timeout"]
+        self._tls = ClientTLS(name, values["tls"])
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
@@ -167,8 +172,14 @@ class SyslogSink(Sink):
     async def _connect(self) -> None:
         await self._disconnect()
         try:
+            context = await asyncio.to_thread(self._tls.context)
+        except TLSFileError as exc:
+            raise RetryableSinkError(f"{self.name}: {exc}") from None
+        server_hostname = (self._tls.server_name or self.host) if context is not None else None
+        try:
             self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.timeout
+                asyncio.open_connection(self.host, self.port, ssl=context, server_hostname=server_hostname),
+                self.timeout,
             )
         except (OSError, TimeoutError) as exc:
             raise RetryableSinkError(
