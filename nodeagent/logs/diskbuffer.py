@@ -142,7 +142,12 @@ class DiskQueue:
         self.segment_bytes = max(4096, min(MAX_SEGMENT_BYTES, max_size // 8))
         self.frame_limit = max(HEADER.size + 1, max_size // 4)  # larger batches are split by the caller
         self.on_corrupt = on_corrupt
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the shared state
+        # Held for each side's file I/O, and both by close(): a call still running in a worker thread when
+        # the sink is closed must not write through a descriptor number that was closed and reused.
+        self._append_io = threading.Lock()
+        self._read_io = threading.Lock()
+        self.closed = False
         self.sizes: dict[int, int] = {}  # segment -> bytes (the write segment: what is fsynced)
         self.used_bytes = 0
         self.pending_records = 0
@@ -245,6 +250,15 @@ class DiskQueue:
 
     def append(self, payload: bytes, count: int, appended_ns: int | None = None) -> bool:
         """Write one frame and fsync it; False (nothing written) when it would exceed ``max_size``."""
+        with self._append_io:
+            self._check_open()
+            return self._append(payload, count, appended_ns)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise OSError("the disk buffer is closed")
+
+    def _append(self, payload: bytes, count: int, appended_ns: int | None) -> bool:
         appended_ns = time.time_ns() if appended_ns is None else appended_ns
         tail = HEADER.pack(MAGIC, 0, len(payload), count, appended_ns)[8:]
         frame_bytes = HEADER.size + len(payload)
@@ -290,6 +304,11 @@ class DiskQueue:
 
     def read_next(self) -> Frame | None:
         """The next frame after those already read (not necessarily acknowledged); None at the end."""
+        with self._read_io:
+            self._check_open()
+            return self._read_next()
+
+    def _read_next(self) -> Frame | None:
         while True:
             segment, offset = self._read_pos
             with self._lock:
@@ -361,6 +380,11 @@ class DiskQueue:
 
     def acknowledge(self, frame: Frame) -> None:
         """The frame is delivered: save the position after it, delete segments read to their end."""
+        with self._read_io:
+            self._check_open()
+            self._acknowledge(frame)
+
+    def _acknowledge(self, frame: Frame) -> None:
         segment, offset = frame.end
         self._save_position(segment, offset)
         with self._lock:
@@ -378,6 +402,11 @@ class DiskQueue:
             self.head_ns = frame.appended_ns
 
     def close(self) -> None:
+        with self._append_io, self._read_io:
+            self.closed = True
+            self._close_files()
+
+    def _close_files(self) -> None:
         self._close_reader()
         for fd in (self._write_fd, self._position_fd):
             if fd is not None:
@@ -523,7 +552,7 @@ class DiskBufferedSink(Sink):
                 await self.inner.close()
             finally:
                 if self.queue is not None:
-                    self.queue.close()
+                    await self.blocking(self.queue.close)
 
     # -- the sender ---------------------------------------------------------------------------------
 
