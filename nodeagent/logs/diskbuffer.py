@@ -32,7 +32,7 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote as url_quote
 
 from nodeagent.config.logs import BufferConfig, LogsConfig, SinkSpec
@@ -63,25 +63,71 @@ _T = TypeVar("_T")
 # Payload: one batch as the columns of its Records runs
 
 
-def encode_batch(records: Sequence[Record]) -> bytes:
-    """A batch as JSON: a list of runs, each the columns of a :class:`Records` (every slot, by name).
+_SEPARATORS = ("\x1e", "\x1f", "\ue000", "\ufdd0")  # for joining a column of strings; rare in logs
 
-    Every slot is written, so a column added to Records (and its constructor, whose parameters are
-    named like the slots) survives the disk without a change here; ``surrogatepass`` keeps a lone
-    surrogate as it was.
+
+def encode_batch(records: Sequence[Record]) -> bytes:
+    """A batch as the columns of its :class:`Records` runs (every slot, by name), in two parts.
+
+    A JSON header (one line) lists the runs; each column that is a list of strings (times, messages, ...)
+    is joined with a separator it does not contain and stored after the header, as UTF-8, since
+    escaping each string for JSON costs more than the rest of the disk buffer together; other values
+    (shared fields, lists holding other things) stay in the header. Every slot is written, so a column
+    added to Records (and its constructor, whose parameters are named like the slots) survives the disk
+    without a change here; ``surrogatepass`` keeps a lone surrogate as it was.
     """
-    columns = [{name: getattr(run, name) for name in Records.__slots__} for run in as_runs(records)]
-    return json.dumps(columns, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    header: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for run in as_runs(records):
+        columns: dict[str, Any] = {}
+        packed: dict[str, list[Any]] = {}
+        for name in Records.__slots__:
+            value = getattr(run, name)
+            joined = _join_strings(value) if isinstance(value, list) and value else None
+            if joined is None:
+                columns[name] = value
+            else:
+                blob = joined[1].encode("utf-8", "surrogatepass")
+                packed[name] = [len(blob), joined[0], len(value)]
+                blobs.append(blob)
+        header.append({"columns": columns, "packed": packed})
+    head = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    return b"".join([head, b"\n", *blobs])
+
+
+def _join_strings(values: list[Any]) -> tuple[str, str] | None:
+    """(separator, the strings joined with it) when all are strings and one separator is in none."""
+    for separator in _SEPARATORS:
+        try:
+            joined = separator.join(values)
+        except TypeError:
+            return None
+        if joined.count(separator) == len(values) - 1:
+            return separator, joined
+    return None
 
 
 def decode_batch(payload: bytes) -> RecordBatch:
     """The batch :func:`encode_batch` wrote; ValueError if the payload is not one."""
+    head, newline, body = payload.partition(b"\n")
     try:
-        columns = json.loads(payload.decode("utf-8", "surrogatepass"))
-        if not isinstance(columns, list) or not all(isinstance(run, dict) for run in columns):
-            raise ValueError("not a list of runs")
-        runs = [Records(**run) for run in columns]
-    except (ValueError, TypeError) as exc:
+        header = json.loads(head.decode("utf-8", "surrogatepass"))
+        if not newline or not isinstance(header, list):
+            raise ValueError("no header")
+        runs = []
+        at = 0
+        for run in header:
+            columns, packed = run["columns"], run["packed"]
+            for name, (nbytes, separator, count) in packed.items():
+                text = body[at : at + nbytes].decode("utf-8", "surrogatepass")
+                at += nbytes
+                columns[name] = text.split(separator)
+                if len(columns[name]) != count:
+                    raise ValueError("a column has the wrong length")
+            runs.append(Records(**columns))
+        if at != len(body):
+            raise ValueError("bytes left over")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"not a buffered batch: {exc}") from None
     for run in runs:
         lists = [getattr(run, name) for name in ("times", "messages", "streams")]
