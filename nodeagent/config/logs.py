@@ -43,6 +43,7 @@ from nodeagent.config.values import (
     positive_int,
     positive_size,
 )
+from nodeagent.logs.filters import Filter, parse_filters
 from nodeagent.logs.parsers import FORMATS, MultilineConfig
 from nodeagent.logs.sinks import SINK_TYPES, parse_sink_type
 
@@ -64,6 +65,7 @@ class InputConfig:
     max_line_bytes: int = 256 * 1024
     max_record_bytes: int = 1024 * 1024
     partial_line_timeout: float = 5.0
+    filters: tuple[Filter, ...] = ()  # applied to each record after parsing (nodeagent.logs.filters)
 
 
 BUFFER_TYPES = ("memory", "disk")
@@ -82,11 +84,13 @@ class BufferConfig:
 
 @dataclass(frozen=True)
 class SinkSpec:
-    """A sink as configured: ``type``, a unique ``name``, its ``buffer`` and the remaining options."""
+    """A sink as configured: ``type``, a unique ``name``, its ``filters``, its ``buffer`` and the remaining
+    options."""
 
     name: str
     type: str
     options: Mapping[str, Any]
+    filters: tuple[Filter, ...] = ()  # applied right before this sink's send
     buffer: BufferConfig = BufferConfig()
 
     def describe(self) -> str:
@@ -144,6 +148,10 @@ def default_state_dir(environ: Mapping[str, str] | None = None, *, is_root: bool
     return Path(home) / ".local" / "state" / "nodeagent"
 
 
+def _filters(raw: Any) -> tuple[Filter, ...]:
+    return tuple(parse_filters(raw))
+
+
 MULTILINE = Section(
     (
         Field("start_pattern", REQUIRED, "Regexp a record's first line matches.", parse_regex),
@@ -171,6 +179,7 @@ INPUT = Section(
             help="Ship a line without its end after this long.",
             parse=positive_duration,
         ),
+        Field("filters", help="Filters applied to every record after parsing.", parse=_filters),
     ),
     target=InputConfig,
 )
@@ -212,6 +221,7 @@ SINK = Section(
     (
         Field("type", REQUIRED, f"One of {', '.join(sorted(SINK_TYPES))}.", parse_sink_type),
         Field("name", None, "Unique name (default: the type).", parse_nonempty_str),
+        Field("filters", (), "Filters applied right before this sink's send.", _filters),
         Field("buffer", BufferConfig(), "Where batches wait for the sink: memory or disk.", parse_buffer),
     ),
     rest="options",  # checked by the sink's own option_schema
@@ -300,7 +310,13 @@ def _sink_specs(entries: list[dict[str, Any]], items: Any, source: str | None) -
         names.append(entry["name"] or (sink_type if sink_type not in names else f"{sink_type}{index}"))
     _refuse_duplicates(names, "sink", items, source)
     return [
-        SinkSpec(name=name, type=entry["type"], options=entry["options"], buffer=entry["buffer"])
+        SinkSpec(
+            name=name,
+            type=entry["type"],
+            options=entry["options"],
+            filters=entry["filters"],
+            buffer=entry["buffer"],
+        )
         for name, entry in zip(names, entries, strict=True)
     ]
 
