@@ -13,12 +13,25 @@ from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nodeagent.config.errors import ConfigError
 from nodeagent.logs.encoding import unix_nanos
 from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks.base import RetryableSinkError
-from nodeagent.logs.sinks.forward import ForwardSink, TagTemplate, event_time, pack_messages
+from nodeagent.logs.sinks.forward import (
+    MAX_RESPONSE_BYTES,
+    ForwardProtocolError,
+    ForwardSink,
+    TagTemplate,
+    check_ack,
+    check_pong,
+    event_time,
+    next_response,
+    pack_messages,
+    read_helo,
+)
 from tests.logs.conftest import KUBE, sample
 from tests.logs.conftest import sink_record as record
 from tests.logs.fake_fluentd import EventTime, FakeFluentd
@@ -398,3 +411,64 @@ def test_values_msgpack_cannot_hold_are_sent_as_text() -> None:
     _, sent = msgpack.unpackb(entries, ext_hook=lambda code, data: code)
     assert count == 1 and sent["message"] == "broken ? text"
     assert sent["kubernetes"]["big"] == str(10**30) and sent["kubernetes"]["labels"] == {"set": "{1}"}
+
+
+# -- whatever a server sends ---------------------------------------------------------------------------
+
+MSGPACK_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.binary(max_size=20)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=6)
+        | st.dictionaries(st.binary(max_size=8) | st.text(max_size=8), inner, max_size=6)
+    ),
+    max_leaves=8,
+)
+HANDSHAKE_WORDS = st.sampled_from([b"HELO", b"PONG", b"ack", b"nonce", b"auth", b"keepalive"])
+
+
+def answers_of(data: bytes) -> list:
+    """The objects a sink reads from ``data``; only ForwardProtocolError may come out of it."""
+    unpacker = msgpack.Unpacker(raw=True, max_buffer_size=MAX_RESPONSE_BYTES)
+    unpacker.feed(data[:MAX_RESPONSE_BYTES])
+    objects = []
+    while True:
+        complete, response = next_response(unpacker)
+        if not complete:
+            return objects
+        objects.append(response)
+
+
+def judge_every_way(response: object) -> None:
+    for check in (
+        read_helo,
+        lambda r: check_pong(r, salt=b"s", hostname=b"h", nonce=b"n", shared_key=b"k"),
+        lambda r: check_ack(r, "chunk"),
+    ):
+        try:
+            check(response)
+        except ForwardProtocolError as exc:
+            assert len(str(exc)) < 1000  # quoted, bounded
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_from_a_server_are_a_protocol_error_or_an_answer(data: bytes) -> None:
+    try:
+        objects = answers_of(data)
+    except ForwardProtocolError:
+        return
+    for response in objects:
+        judge_every_way(response)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(HANDSHAKE_WORDS | MSGPACK_VALUES, max_size=6) | st.dictionaries(HANDSHAKE_WORDS, MSGPACK_VALUES)
+)
+def test_any_well_formed_answer_is_judged_without_crashing(value: object) -> None:
+    for response in answers_of(msgpack.packb(value)):
+        judge_every_way(response)

@@ -233,6 +233,58 @@ def _as_bytes(value: Any) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------------
+# The server's answers (read with ``raw=True``: every string as bytes). Pure: anything else a server
+# sends raises ForwardProtocolError.
+
+
+def next_response(unpacker: Any) -> tuple[bool, Any]:
+    """``(True, object)`` when a whole object is buffered, ``(False, None)`` when more bytes are needed."""
+    msgpack = _msgpack()
+    try:
+        return True, next(unpacker)
+    except StopIteration:
+        return False, None
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise ForwardProtocolError(f"malformed msgpack from the server: {type(exc).__name__}") from None
+
+
+def read_helo(helo: Any) -> tuple[bytes, bytes, bool]:
+    """HELO's ``(nonce, auth salt, keepalive)``; an empty auth salt means no user authentication."""
+    if not (isinstance(helo, list) and len(helo) == 2 and helo[0] == b"HELO" and isinstance(helo[1], dict)):
+        raise ForwardProtocolError(f"expected HELO, got {quote(repr(helo))}")
+    options = helo[1]
+    keepalive = options.get(b"keepalive", True) is not False
+    return _as_bytes(options.get(b"nonce", b"")), _as_bytes(options.get(b"auth", b"")), keepalive
+
+
+def check_pong(pong: Any, *, salt: bytes, hostname: bytes, nonce: bytes, shared_key: bytes) -> None:
+    """PONG must accept us and prove the server knows the shared key (a digest with its own hostname)."""
+    if not (isinstance(pong, list) and len(pong) == 5 and pong[0] == b"PONG"):
+        raise ForwardProtocolError(f"expected PONG, got {quote(repr(pong))}")
+    _, accepted, reason, server_hostname, server_digest = pong
+    if accepted is not True:
+        raise ForwardProtocolError(f"the server refused us: {quote(_as_bytes(reason))}")
+    server_hostname = _as_bytes(server_hostname)
+    # With the same name the server's digest would be ours: a server without the key could echo it.
+    if server_hostname == hostname:
+        raise ForwardProtocolError("the server has our self_hostname: set a different self_hostname")
+    expected = sha512_hex(salt, server_hostname, nonce, shared_key)
+    if not hmac.compare_digest(_as_bytes(server_digest), expected.encode()):
+        raise ForwardProtocolError(
+            "the server's shared key digest is wrong (it does not know the shared key)"
+        )
+
+
+def check_ack(response: Any, chunk: str) -> None:
+    if isinstance(response, list) and response and response[0] == b"HELO":
+        raise ForwardProtocolError("the server asks for the shared-key handshake: set shared_key")
+    if not isinstance(response, dict):
+        raise ForwardProtocolError(f"expected an ack, got {quote(repr(response))}")
+    if response.get(b"ack") != chunk.encode():
+        raise ForwardProtocolError(f"ack for another chunk: {quote(repr(response))}")
+
+
+# ---------------------------------------------------------------------------------------------------
 # The sink
 
 
@@ -352,15 +404,7 @@ class ForwardSink(Sink):
     async def _handshake(self) -> None:
         """HELO from the server, our PING, its PONG: both sides prove they know the shared key."""
         shared_key = (await self._secret(self._shared_key, self._shared_key_file)).encode()
-        helo = await self._read_response()
-        if not (
-            isinstance(helo, list) and len(helo) == 2 and helo[0] == b"HELO" and isinstance(helo[1], dict)
-        ):
-            raise ForwardProtocolError(f"expected HELO, got {quote(repr(helo))}")
-        options = helo[1]
-        nonce = _as_bytes(options.get(b"nonce", b""))
-        auth_salt = _as_bytes(options.get(b"auth", b""))
-        self._server_keepalive = options.get(b"keepalive", True) is not False
+        nonce, auth_salt, self._server_keepalive = read_helo(await self._read_response())
         salt = os.urandom(16).hex().encode()
         hostname = self.self_hostname.encode()
         ping: list[Any] = ["PING", self.self_hostname, salt, sha512_hex(salt, hostname, nonce, shared_key)]
@@ -372,44 +416,24 @@ class ForwardSink(Sink):
         else:
             ping += ["", ""]
         await self._connection.write(_msgpack().packb(ping))
-        pong = await self._read_response()
-        if not (isinstance(pong, list) and len(pong) == 5 and pong[0] == b"PONG"):
-            raise ForwardProtocolError(f"expected PONG, got {quote(repr(pong))}")
-        _, accepted, reason, server_hostname, server_digest = pong
-        if accepted is not True:
-            raise ForwardProtocolError(
-                f"the server refused us: {quote(_as_bytes(reason).decode('utf-8', 'replace'))}"
-            )
-        server_hostname = _as_bytes(server_hostname)
-        # With the same name the server's digest would be ours: a server without the key could echo it.
-        if server_hostname == hostname:
-            raise ForwardProtocolError("the server has our self_hostname: set a different self_hostname")
-        expected = sha512_hex(salt, server_hostname, nonce, shared_key)
-        if not hmac.compare_digest(_as_bytes(server_digest), expected.encode()):
-            raise ForwardProtocolError(
-                "the server's shared key digest is wrong (it does not know the shared key)"
-            )
+        check_pong(
+            await self._read_response(), salt=salt, hostname=hostname, nonce=nonce, shared_key=shared_key
+        )
 
     async def _read_response(self) -> Any:
         """The server's next msgpack object (no timeout here: the callers set one)."""
-        msgpack = _msgpack()
         reader = self._connection.reader
         assert reader is not None and self._unpacker is not None
         while True:
-            try:
-                return next(self._unpacker)
-            except StopIteration:
-                pass
-            except (ValueError, msgpack.UnpackException) as exc:
-                raise ForwardProtocolError(
-                    f"malformed msgpack from the server: {type(exc).__name__}"
-                ) from None
+            complete, response = next_response(self._unpacker)
+            if complete:
+                return response
             data = await reader.read(_READ_BYTES)
             if not data:
                 raise ConnectionResetError("the server closed the connection")
             try:
                 self._unpacker.feed(data)
-            except msgpack.BufferFull:
+            except _msgpack().BufferFull:
                 raise ForwardProtocolError(f"more than {MAX_RESPONSE_BYTES} bytes of response") from None
 
     # -- delivery --------------------------------------------------------------------------------------
@@ -449,27 +473,17 @@ class ForwardSink(Sink):
     async def _wait_for_ack(self, chunk: str) -> None:
         try:
             async with asyncio.timeout(self.ack_timeout):
-                response = await self._read_response()
-            if not isinstance(response, dict):
-                raise ForwardProtocolError(self._unexpected(response))
-            if response.get(b"ack") != chunk.encode():
-                raise ForwardProtocolError(f"ack for another chunk: {quote(repr(response))}")
+                check_ack(await self._read_response(), chunk)
+            return
         except TimeoutError:
             reason = f"no ack within {self.ack_timeout:g}s"
         except (OSError, asyncio.IncompleteReadError) as exc:
             reason = f"connection lost before the ack: {type(exc).__name__}: {exc}"
         except ForwardProtocolError as exc:
             reason = str(exc)
-        else:
-            return
         await self._connection.close()
         metrics.SINK_ACKS_MISSED.labels(self.name).inc()
         raise RetryableSinkError(f"{self.name}: {self._connection.peer}: {reason}")
-
-    def _unexpected(self, response: Any) -> str:
-        if isinstance(response, list) and response and response[0] == b"HELO":
-            return "the server asks for the shared-key handshake: set shared_key"
-        return f"expected an ack, got {quote(repr(response))}"
 
     async def close(self) -> None:
         await self._connection.close()
