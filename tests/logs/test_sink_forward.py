@@ -430,11 +430,11 @@ MSGPACK_VALUES = st.recursive(
 HANDSHAKE_WORDS = st.sampled_from([b"HELO", b"PONG", b"ack", b"nonce", b"auth", b"keepalive"])
 
 
-def answers_of(data: bytes) -> list:
+def answers_of(data: bytes) -> list[object]:
     """The objects a sink reads from ``data``; only ForwardProtocolError may come out of it."""
     unpacker = msgpack.Unpacker(raw=True, max_buffer_size=MAX_RESPONSE_BYTES)
     unpacker.feed(data[:MAX_RESPONSE_BYTES])
-    objects = []
+    objects: list[object] = []
     while True:
         complete, response = next_response(unpacker)
         if not complete:
