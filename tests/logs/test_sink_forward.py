@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from nodeagent.config.errors import ConfigError
 from nodeagent.logs.encoding import unix_nanos
+from nodeagent.logs.record import RecordBatch, Records
 from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks.base import RetryableSinkError
 from nodeagent.logs.sinks.forward import (
@@ -59,12 +60,13 @@ async def deliver(sink: ForwardSink, *batches: list) -> None:
 
 
 def test_event_time_is_ext_0_with_seconds_and_nanoseconds_big_endian() -> None:
-    packed = msgpack.packb(event_time("2026-01-02T03:04:05.123456789Z"))
+    packed = event_time("2026-01-02T03:04:05.123456789Z")
     nanos = unix_nanos("2026-01-02T03:04:05Z")
     assert nanos is not None
     assert packed == b"\xd7\x00" + struct.pack(">II", nanos // 10**9, 123456789)
     # A record whose time is not RFC 3339 gets the current time, not 0 (which servers replace anyway).
-    now = struct.unpack(">II", msgpack.packb(event_time("bad"))[2:10])[0]
+    assert msgpack.unpackb(packed, ext_hook=lambda code, data: (code, len(data))) == (0, 8)
+    now = struct.unpack(">II", event_time("bad")[2:])[0]
     assert now > nanos // 10**9
 
 
@@ -84,6 +86,34 @@ def test_entries_are_time_and_the_record_map_grouped_by_tag_and_split_by_size() 
     small = pack_messages([record(f"m{n}" * 50) for n in range(10)], TagTemplate("t"), 300)
     assert len(small) > 1 and sum(count for _, _, count in small) == 10
     assert all(count >= 1 for _, _, count in small)
+
+
+def test_runs_of_one_file_pack_exactly_as_records_one_by_one() -> None:
+    """The column path (shared fields packed once per file) gives the bytes of the per-record path."""
+    runs = [
+        Records(
+            [
+                "2026-01-02T03:04:05.000000001Z",
+                "2026-01-02T03:04:05.9Z",
+                "2026-01-02T04:04:06.5+01:00",
+                "2026-01-02T03:04:05.123456789Z",
+            ],
+            ["a", "b\udcff", "", "d" * 300],
+            ["stdout", "stderr", None, "stdout"],
+            "/var/log/pods/ns_p_u/c/0.log",
+            "node-1",
+            {**KUBE, "big": 10**30},
+        ),
+        Records(
+            ["2026-01-02T03:04:07.000000000Z"] * 2, ["e", "f"], ["stdout"] * 2, "/var/log/syslog", "n", None
+        ),
+    ]
+    for template in ("t", "kube.{kubernetes.namespace}.{file}", "{message}"):
+        for limit in (1 << 20, 200):
+            by_columns = pack_messages(RecordBatch(runs), TagTemplate(template), limit)
+            one_by_one = pack_messages([*runs[0], *runs[1]], TagTemplate(template), limit)
+            assert by_columns == one_by_one
+            assert sum(count for _, _, count in by_columns) == 6
 
 
 def test_tag_template() -> None:
