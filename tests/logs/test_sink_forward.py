@@ -173,6 +173,14 @@ async def test_records_arrive_with_nanosecond_times_and_every_message_is_acknowl
         assert not server.rejections
 
 
+async def test_a_big_batch_is_split_into_messages_and_gzipped_off_the_event_loop() -> None:
+    async with FakeFluentd() as server:
+        batch = [record(f"{n:05d} " + "x" * 300, kubernetes=KUBE) for n in range(3000)]  # about 1.3 MB
+        await deliver(forward(server, gzip=True, max_message_bytes="512KiB"), batch)
+        assert [e.record["message"] for e in server.events] == [r.message for r in batch]
+        assert len(server.acked) == 3 and {e.mode for e in server.events} == {"CompressedPackedForward"}
+
+
 async def test_without_acks_nothing_is_waited_for() -> None:
     async with FakeFluentd(default_fault="no_ack") as server:
         await deliver(forward(server, require_ack_response=False, ack_timeout="50ms"), [record("x")] * 5)
