@@ -116,6 +116,24 @@ def test_runs_of_one_file_pack_exactly_as_records_one_by_one() -> None:
             assert sum(count for _, _, count in by_columns) == 6
 
 
+def test_fields_set_by_filters_go_in_the_record_map() -> None:
+    run = Records(
+        ["2026-01-02T03:04:05.000000001Z"] * 2,
+        ["a", "b"],
+        ["stdout"] * 2,
+        "/f",
+        "n",
+        None,
+        [{"level": "info", "time": "x"}, None],
+    )
+    [(_, entries, count)] = pack_messages(RecordBatch([run]), TagTemplate("t"), 1 << 20)
+    stream = msgpack.Unpacker(ext_hook=lambda code, data: code)
+    stream.feed(entries)
+    sent = [entry[1] for entry in stream]
+    assert count == 2 and sent == [record.to_dict() for record in run]
+    assert sent[0]["level"] == "info" and sent[0]["_time"] == "x"
+
+
 def test_tag_template() -> None:
     data = record("m", kubernetes=KUBE).to_dict()
     assert TagTemplate("kube.{kubernetes.namespace}.{kubernetes.pod}").render(data) == "kube.default.web-0"
