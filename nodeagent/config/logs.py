@@ -68,14 +68,30 @@ class InputConfig:
     filters: tuple[Filter, ...] = ()  # applied to each record after parsing (nodeagent.logs.filters)
 
 
+BUFFER_TYPES = ("memory", "disk")
+WHEN_FULL = ("block", "drop_newest")
+MIN_DISK_BUFFER_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    """A sink's ``buffer``: memory (the pipeline's, shared) or disk (its own queue under state_dir)."""
+
+    type: str = "memory"
+    max_size: int = 1024**3
+    when_full: str = "block"
+
+
 @dataclass(frozen=True)
 class SinkSpec:
-    """A sink as configured: ``type``, a unique ``name``, its ``filters`` and the remaining options."""
+    """A sink as configured: ``type``, a unique ``name``, its ``filters``, its ``buffer`` and the
+    remaining options."""
 
     name: str
     type: str
     options: Mapping[str, Any]
     filters: tuple[Filter, ...] = ()  # applied right before this sink's send
+    buffer: BufferConfig = BufferConfig()
 
     def describe(self) -> str:
         """``name=type:destination`` for the log, credentials redacted."""
@@ -169,6 +185,33 @@ INPUT = Section(
 )
 
 
+def _check_buffer(values: dict[str, Any]) -> None:
+    if values["type"] != "disk":
+        for key in ("max_size", "when_full"):
+            if values[key] is not None:
+                raise Invalid(key, "only for a disk buffer (type: disk)")
+
+
+BUFFER = Section(
+    (
+        Field("type", "memory", f"One of {', '.join(BUFFER_TYPES)}.", parse_choice(*BUFFER_TYPES)),
+        Field(
+            "max_size",
+            None,
+            "Bytes the disk buffer may use (default 1GiB).",
+            bounded(parse_size, MIN_DISK_BUFFER_BYTES),
+        ),
+        Field("when_full", None, f"One of {', '.join(WHEN_FULL)} (default block).", parse_choice(*WHEN_FULL)),
+    ),
+    check=_check_buffer,
+)
+
+
+def parse_buffer(raw: Any) -> BufferConfig:
+    values = {key: value for key, value in BUFFER.read(raw).items() if value is not None}
+    return BufferConfig(**values)
+
+
 def _check_sink_options(values: dict[str, Any]) -> None:
     """Read a sink's options with the sink's own schema: its errors are about keys next to ``type``."""
     SINK_TYPES[values["type"]].option_schema.read(values["options"])
@@ -179,6 +222,7 @@ SINK = Section(
         Field("type", REQUIRED, f"One of {', '.join(sorted(SINK_TYPES))}.", parse_sink_type),
         Field("name", None, "Unique name (default: the type).", parse_nonempty_str),
         Field("filters", (), "Filters applied right before this sink's send.", _filters),
+        Field("buffer", BufferConfig(), "Where batches wait for the sink: memory or disk.", parse_buffer),
     ),
     rest="options",  # checked by the sink's own option_schema
     check=_check_sink_options,
@@ -266,7 +310,13 @@ def _sink_specs(entries: list[dict[str, Any]], items: Any, source: str | None) -
         names.append(entry["name"] or (sink_type if sink_type not in names else f"{sink_type}{index}"))
     _refuse_duplicates(names, "sink", items, source)
     return [
-        SinkSpec(name=name, type=entry["type"], options=entry["options"], filters=entry["filters"])
+        SinkSpec(
+            name=name,
+            type=entry["type"],
+            options=entry["options"],
+            filters=entry["filters"],
+            buffer=entry["buffer"],
+        )
         for name, entry in zip(names, entries, strict=True)
     ]
 

@@ -141,6 +141,41 @@ CHECKPOINT_ERRORS = Counter(
     registry=_R,
 )
 
+# Disk buffers, per sink (``buffer: {type: disk}``).
+DISK_BUFFER_BYTES = Gauge(
+    "nodeagent_logs_disk_buffer_bytes", "Bytes of the sink's disk buffer files.", ["sink"], registry=_R
+)
+DISK_BUFFER_RECORDS = Gauge(
+    "nodeagent_logs_disk_buffer_records",
+    "Records in the sink's disk buffer not yet acknowledged by the sink.",
+    ["sink"],
+    registry=_R,
+)
+DISK_BUFFER_OLDEST_AGE = Gauge(
+    "nodeagent_logs_disk_buffer_oldest_record_age_seconds",
+    "Seconds since the oldest unacknowledged batch was written to the disk buffer (0 when empty).",
+    ["sink"],
+    registry=_R,
+)
+DISK_BUFFER_REPLAYED = Counter(
+    "nodeagent_logs_disk_buffer_replayed_records",
+    "Records delivered from the disk buffer that an earlier run of the agent had stored.",
+    ["sink"],
+    registry=_R,
+)
+DISK_BUFFER_CORRUPTED = Counter(
+    "nodeagent_logs_disk_buffer_corrupted",
+    "Torn or corrupted stretches of the disk buffer skipped (each one batch or part of one).",
+    ["sink"],
+    registry=_R,
+)
+DISK_BUFFER_CORRUPTED_BYTES = Counter(
+    "nodeagent_logs_disk_buffer_corrupted_bytes",
+    "Bytes of the disk buffer skipped as torn or corrupted.",
+    ["sink"],
+    registry=_R,
+)
+
 _PER_INPUT = (
     LINES_READ,
     BYTES_READ,

@@ -13,6 +13,7 @@ from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import Blocking
 from nodeagent.logs.checkpoint import CheckpointStore
+from nodeagent.logs.diskbuffer import buffered
 from nodeagent.logs.pipeline import Pipeline
 from nodeagent.logs.reader import FileReader
 from nodeagent.logs.sinks import make_sink
@@ -38,7 +39,7 @@ async def run_logs(
     """
     blocking = Blocking(executor)
     if sinks is None:
-        sinks = [make_sink(spec.as_spec(), name=spec.name) for spec in config.sinks]
+        sinks = [buffered(make_sink(spec.as_spec(), name=spec.name), spec, config) for spec in config.sinks]
     store = CheckpointStore(config.checkpoint_path)
     try:
         await blocking(store.load)
