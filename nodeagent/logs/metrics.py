@@ -86,7 +86,9 @@ BUFFER_BYTES = Gauge(
     "nodeagent_logs_buffer_bytes", "Bytes of records read but not yet acknowledged.", registry=_R
 )
 CHECKPOINT_AGE = Gauge(
-    "nodeagent_logs_checkpoint_age_seconds", "Seconds since checkpoints were last committed.", registry=_R
+    "nodeagent_logs_checkpoint_age_seconds",
+    "Seconds the oldest read data whose position is not committed yet has waited (0: all committed).",
+    registry=_R,
 )
 CHECKPOINT_ERRORS = Counter(
     "nodeagent_logs_checkpoint_errors",

@@ -81,7 +81,10 @@ class Pipeline:
         self._closing = asyncio.Event()
         self._deadline: float | None = None
         self._last_commit = time.monotonic()
+        # When the oldest read data whose position is not committed yet was read (None: all committed).
+        self._uncommitted_since: float | None = None
         self._started: set[int] = set()
+        metrics.CHECKPOINT_AGE.set_function(self.checkpoint_age)
 
     # -- reader side --------------------------------------------------------------------------------
 
@@ -102,7 +105,15 @@ class Pipeline:
         metrics.BUFFER_BYTES.set(self.buffered_bytes)
         if self._first_pending_at is None:
             self._first_pending_at = time.monotonic()
+        if self._uncommitted_since is None:
+            self._uncommitted_since = time.monotonic()
         self._data.set()
+
+    def checkpoint_age(self) -> float:
+        """Seconds the oldest read data not committed yet has waited (0 when everything is committed):
+        it grows through a sink outage, when no commit happens at all."""
+        since = self._uncommitted_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def close(self, drain_timeout: float) -> None:
         """No more input: send what is buffered for at most ``drain_timeout`` seconds, commit, stop."""
@@ -313,14 +324,17 @@ class Pipeline:
         if self.store.dirty:
             await self._commit()
         else:
-            self._last_commit = time.monotonic()
-        metrics.CHECKPOINT_AGE.set(time.monotonic() - self._last_commit)
+            self._committed()
+
+    def _committed(self) -> None:
+        self._last_commit = time.monotonic()
+        # What is still buffered was read before now; nothing buffered: everything read is committed.
+        self._uncommitted_since = self._last_commit if self.buffered_bytes > 0 else None
 
     async def _commit(self) -> None:
         data = self.store.snapshot()
         if data is None:
-            self._last_commit = time.monotonic()
-            metrics.CHECKPOINT_AGE.set(0)
+            self._committed()
             return
         try:
             for sink in self.sinks:
@@ -342,5 +356,4 @@ class Pipeline:
                 extra={"path": str(self.store.path), "err": str(exc)},
             )
             return
-        self._last_commit = time.monotonic()
-        metrics.CHECKPOINT_AGE.set(0)
+        self._committed()

@@ -50,7 +50,7 @@ from nodeagent.logs.discovery import (
     watch_roots,
 )
 from nodeagent.logs.events import ReaderEvents
-from nodeagent.logs.identity import FileId, find_inode
+from nodeagent.logs.identity import FileId, file_id, find_inode
 from nodeagent.logs.kubernetes import metadata_from_path
 from nodeagent.logs.pipeline import PipelineInput
 from nodeagent.logs.tailer import IdentityLost, InputSource, State, StepResult, Tailer
@@ -68,6 +68,19 @@ RESCAN_WITHOUT_EVENTS = 10.0  # without inotify, scans are how new files are fou
 
 def _stat_paths(paths: set[str], dangling: list[str] | None = None) -> list[tuple[str, FoundFile | None]]:
     return [(path, stat_path(path, None, dangling)) for path in paths]
+
+
+def _sizes(files: list[tuple[int, FileId]]) -> list[int]:
+    """The size of each open file, -1 where the descriptor no longer is that file."""
+    out = []
+    for fd, identity in files:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            out.append(-1)
+            continue
+        out.append(st.st_size if file_id(st) == identity else -1)
+    return out
 
 
 class FileReader:
@@ -802,6 +815,7 @@ class FileReader:
             await self._check_dangling()
         if now - self._last_gauges >= 1.0:
             self._last_gauges = now
+            await self._refresh_sizes()
             self._update_gauges()
         if now - self._last_root_check >= RESCAN_WITHOUT_EVENTS:
             # A directory the globs start from may appear later (/var/log/pods on a fresh node):
@@ -820,6 +834,17 @@ class FileReader:
                 self._candidates.add(path)
         if self._candidates:
             self._candidates_ready.set()
+
+    async def _refresh_sizes(self) -> None:
+        """The sizes of the open files, for bytes_behind: reads refresh them, but reading pauses while the
+        buffer is full (a sink outage), which is when the backlog matters. One fstat per open file."""
+        targets = [(t, t.fd) for t in self.tailers.values() if t.fd is not None and not t.busy]
+        if not targets:
+            return
+        sizes = await self.blocking(_sizes, [(fd, t.file_id) for t, fd in targets])
+        for (tailer, fd), size in zip(targets, sizes, strict=True):
+            if size >= 0 and tailer.fd == fd and not tailer.busy:
+                tailer.size = size
 
     def _update_gauges(self) -> None:
         behind: dict[str, int] = {s.name: 0 for s in self.sources}
