@@ -50,6 +50,13 @@ READ_ERRORS = Counter(
     "nodeagent_logs_read_errors", "Files that could not be opened or read.", ["input", "reason"], registry=_R
 )
 
+DIRECTORIES_UNWATCHED = Gauge(
+    "nodeagent_logs_directories_unwatched",
+    "Directories below the inputs' roots left without an inotify watch (fs.inotify.max_user_watches "
+    "reached): listed and their files polled every poll_interval instead.",
+    registry=_R,
+)
+
 # Data, per input.
 LINES_READ = Counter("nodeagent_logs_lines_read", "Lines read.", ["input"], registry=_R)
 BYTES_READ = Counter("nodeagent_logs_bytes_read", "Bytes read.", ["input"], registry=_R)
@@ -159,3 +166,6 @@ class ShipperMetrics:
 
     def bytes_behind(self, input: str, nbytes: int) -> None:
         BYTES_BEHIND.labels(input).set(nbytes)
+
+    def unwatched_directories(self, count: int) -> None:
+        DIRECTORIES_UNWATCHED.set(count)

@@ -33,6 +33,7 @@ import logging
 import os
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from typing import Any
 
 from nodeagent import safeio
@@ -108,6 +109,7 @@ class FileReader:
             watch_roots(p for s in self.sources for p in s.config.paths),
             self._on_changes,
             retry_interval=RESCAN_WITHOUT_EVENTS,
+            poll_interval=config.poll_interval,
             blocking=blocking,
         )
         self.poller = StatPoller(config.poll_interval, self._poll_targets, self._on_polled, blocking)
@@ -855,6 +857,7 @@ class FileReader:
         for source in self.sources:
             self.events.bytes_behind(source.name, behind[source.name])
             self._report_counts(source)
+        self.events.unwatched_directories(len(self.watcher.unwatched))
 
     def _report_counts(self, source: InputSource) -> None:
         self.events.file_counts(source.name, source.watched, source.open)
@@ -864,7 +867,16 @@ class FileReader:
     def _poll_targets(self) -> list[PollTarget[Tailer]]:
         """Open files events do not cover (all of them while events are unavailable), and rotated
         files being drained: the stat poller looks at these."""
-        candidates = self._polled if self.watcher.available else self.tailers.values()
+        watcher = self.watcher
+        candidates: Iterable[Tailer]
+        if not watcher.available:
+            candidates = self.tailers.values()
+        elif watcher.unwatched:  # out of watches for some directories: their files too
+            candidates = [
+                t for t in self.tailers.values() if t in self._polled or not watcher.covers(t.realpath)
+            ]
+        else:
+            candidates = self._polled
         return [
             PollTarget(
                 tailer, tailer.fd, tailer.watch_path if tailer.state is State.ACTIVE else None, tailer.file_id
