@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeagent.logs.identity import FileId, fingerprint, prefix_matches
+from nodeagent.logs.lines import HeldPositions
 from nodeagent.logs.record import Records
 
 log = logging.getLogger("nodeagent.logs.checkpoint")
@@ -28,9 +29,11 @@ log = logging.getLogger("nodeagent.logs.checkpoint")
 FORMAT_VERSION = 1
 
 
-def _entry_json(identity: FileId, fp_len: int, fp: str, offset: int, path: str) -> str:
+def _entry_json(
+    identity: FileId, fp_len: int, fp: str, offset: int, path: str, replay: HeldPositions | None = None
+) -> str:
     """One file's entry in the state file."""
-    entry = {
+    entry: dict[str, Any] = {
         "dev": identity[0],
         "ino": identity[1],
         "fp_len": fp_len,
@@ -38,7 +41,20 @@ def _entry_json(identity: FileId, fp_len: int, fp: str, offset: int, path: str) 
         "offset": offset,
         "path": path,
     }
+    if replay is not None:
+        entry["replay"] = {"until": replay[0], "streams": sorted(replay[1].items(), key=str)}
     return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+
+def _parse_replay(item: Any) -> HeldPositions | None:
+    """An entry's held positions; anything malformed costs only them (at most some duplicates)."""
+    if item is None:
+        return None
+    try:
+        streams = {None if s is None else str(s): int(pos) for s, pos in item["streams"]}
+        return int(item["until"]), streams
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass(eq=False, slots=True)
@@ -54,9 +70,13 @@ class Cursor:
     inflight: int = 0
     # Cut point -> end of an over-long line: an acknowledgement up to the cut point goes past the rest.
     skips: dict[int, int] = field(default_factory=dict)
+    # Set when the agent stops while the parser holds a piece of some stream: saved with the offset once
+    # everything read is acknowledged, so that lines of other streams after it are not delivered again.
+    held: HeldPositions | None = None
 
     def to_json(self) -> str:
-        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path)
+        replay = self.held if self.inflight <= 0 else None
+        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path, replay)
 
 
 @dataclass(slots=True)
@@ -68,12 +88,13 @@ class SavedEntry:
     fp: str
     offset: int
     path: str
+    replay: HeldPositions | None = None
 
     def matches(self, prefix: bytes) -> bool:
         return prefix_matches(prefix, self.fp_len, self.fp)
 
     def to_json(self) -> str:
-        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path)
+        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path, self.replay)
 
 
 @dataclass(slots=True)
@@ -170,10 +191,18 @@ class CheckpointStore:
             self._changed.add(id(cursor))
             self.dirty = True
 
+    def hold(self, cursor: Cursor, held: HeldPositions) -> None:
+        """The agent stops with pieces of some streams held (see Cursor.held)."""
+        cursor.held = held
+        self._changed.add(id(cursor))
+        self.dirty = True
+
     def acknowledge(self, cursor: Cursor, offset: int, count: int) -> None:
         cursor.inflight -= count
         if cursor.skips:
             offset = self._skip_from(cursor, offset)
+        if cursor.held is not None:
+            self._changed.add(id(cursor))  # written with its held positions once nothing is in flight
         if offset != cursor.offset:
             cursor.offset = offset
             self._changed.add(id(cursor))
@@ -275,6 +304,7 @@ def _parse_state(text: bytes) -> list[SavedEntry]:
                     str(item["fp"]),
                     int(item["offset"]),
                     str(item["path"]),
+                    _parse_replay(item.get("replay")),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -53,6 +53,7 @@ from nodeagent.logs.discovery import (
 from nodeagent.logs.events import ReaderEvents
 from nodeagent.logs.identity import FileId, file_id, find_inode
 from nodeagent.logs.kubernetes import metadata_from_path
+from nodeagent.logs.lines import HeldPositions
 from nodeagent.logs.pipeline import PipelineInput
 from nodeagent.logs.tailer import IdentityLost, InputSource, State, StepResult, Tailer
 from nodeagent.logs.watch import Change
@@ -82,6 +83,11 @@ def _sizes(files: list[tuple[int, FileId]]) -> list[int]:
             continue
         out.append(st.st_size if file_id(st) == identity else -1)
     return out
+
+
+def _replay_within(replay: HeldPositions | None, size: int) -> HeldPositions | None:
+    """Saved held positions, if the file still reaches where they end."""
+    return replay if replay is not None and replay[0] <= size else None
 
 
 class FileReader:
@@ -179,6 +185,19 @@ class FileReader:
                     task.cancel()  # waiting for work or for buffer space
                 self._queue.put_nowait(None)  # a worker in a read finishes it, then leaves
             await asyncio.gather(*helpers, *workers, return_exceptions=True)
+            self._keep_held_positions()
+
+    def _keep_held_positions(self) -> None:
+        """Reading has stopped: where a parser holds a piece of one stream (a CRI partial line), the
+        checkpoint stays before it, and lines of other streams read after it were delivered: save where
+        each stream is, so that a restart does not deliver them again (the checkpoint keeps them only if
+        everything read is acknowledged before the last commit)."""
+        for tailer in self.tailers.values():
+            if tailer.state is State.FINISHED or tailer.busy:
+                continue
+            held = tailer.lines.held_positions()
+            if held is not None:
+                self.store.hold(tailer.cursor, held)
 
     def close(self) -> None:
         for tailer in list(self.tailers.values()):
@@ -599,11 +618,14 @@ class FileReader:
                 continue
             self._warned.discard(info.path)
             entry = self.store.claim(info.file_id, item.prefix)
+            replay = None
             if entry is not None:
                 offset = entry.offset
                 if offset > item.size:
                     self.events.file_truncated(source.name)
                     offset = 0
+                else:
+                    replay = _replay_within(entry.replay, item.size)
             elif read_from_tail and not self._appeared_while_down(info.file_id, item.changed_ns):
                 offset = item.size
             else:
@@ -616,6 +638,7 @@ class FileReader:
                 offset,
                 self.node_name,
                 self._metadata(info.path, info.realpath),
+                replay,
             )
             tailer.polled = not self.watcher.covers(info.realpath)
             if tailer.polled:
@@ -681,6 +704,7 @@ class FileReader:
                 offset,
                 self.node_name,
                 self._metadata(entry.path, path),
+                _replay_within(entry.replay, size) if offset else None,
             )
             tailer.watch_path = path
             tailer.state = State.ROTATED
