@@ -194,7 +194,7 @@ def _fail(message: object) -> int:
 
 
 def cmd_run(settings: Settings) -> int:
-    from nodeagent.agent import StartupError, plan_agent, run_agent
+    from nodeagent.agent import StartupError, check_state_dir, plan_agent, run_agent
     from nodeagent.agentlog import setup_logging
     from nodeagent.server import ListenError
 
@@ -202,6 +202,7 @@ def cmd_run(settings: Settings) -> int:
         log_notes(settings)
         try:
             plan = plan_agent(settings)
+            check_state_dir(plan)
         except ConfigError as exc:
             return _refuse(exc)
         except StartupError as exc:

@@ -261,6 +261,14 @@ class CheckpointStore:
         body = ",\n".join(parts)
         return f'{{"version":{FORMAT_VERSION},"files":[\n{body}\n]}}\n'.encode()
 
+    def probe(self) -> None:
+        """Make sure the state file can be written (its directory made if missing): create and remove
+        the temporary file :meth:`write` uses; raises OSError; blocking."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600))
+        os.unlink(tmp)
+
     def write(self, data: bytes) -> None:
         """Replace the state file atomically and durably; blocking."""
         directory = self.path.parent

@@ -36,6 +36,7 @@ from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Si
 log = logging.getLogger("nodeagent.logs.pipeline")
 
 IDLE_TICK = 1.0  # how often an idle sender commits pending position changes and updates gauges
+WRITE_RETRY_MAX = 60.0  # seconds between two tries to write a state file that could not be written
 _T = TypeVar("_T")
 
 
@@ -83,6 +84,9 @@ class Pipeline:
         self._last_commit = time.monotonic()
         # When the oldest read data whose position is not committed yet was read (None: all committed).
         self._uncommitted_since: float | None = None
+        # The state file could not be written this many times in a row; no new try before _write_retry_at.
+        self._write_failures = 0
+        self._write_retry_at = 0.0
         self._started: set[int] = set()
         metrics.CHECKPOINT_AGE.set_function(self.checkpoint_age)
 
@@ -140,7 +144,7 @@ class Pipeline:
                 interval = self.config.checkpoint_interval
                 if interval <= 0 or time.monotonic() - self._last_commit >= interval:
                     await self._commit()
-            await self._commit()
+            await self._commit(final=True)
         finally:
             for sink in self.sinks:
                 try:
@@ -331,7 +335,9 @@ class Pipeline:
         # What is still buffered was read before now; nothing buffered: everything read is committed.
         self._uncommitted_since = self._last_commit if self.buffered_bytes > 0 else None
 
-    async def _commit(self) -> None:
+    async def _commit(self, *, final: bool = False) -> None:
+        if not final and time.monotonic() < self._write_retry_at:
+            return  # the state file could not be written: try again after a backoff, not every batch
         data = self.store.snapshot()
         if data is None:
             self._committed()
@@ -351,9 +357,19 @@ class Pipeline:
         except OSError as exc:
             self.store.dirty = True
             metrics.CHECKPOINT_ERRORS.labels("write").inc()
-            log.error(
-                "cannot write the checkpoint file; positions will not survive a restart",
-                extra={"path": str(self.store.path), "err": str(exc)},
+            self._write_failures += 1
+            delay = min(WRITE_RETRY_MAX, 2.0 ** (self._write_failures - 1))
+            self._write_retry_at = time.monotonic() + delay
+            # One error, not one per second: the checkpoint age and checkpoint_errors_total tell the rest.
+            (log.error if self._write_failures == 1 else log.debug)(
+                "cannot write the checkpoint file; positions will not survive a restart until it can",
+                extra={"path": str(self.store.path), "err": str(exc), "retry_in_seconds": delay},
             )
             return
+        if self._write_failures:
+            log.info(
+                "checkpoint file written again",
+                extra={"path": str(self.store.path), "failures": self._write_failures},
+            )
+            self._write_failures, self._write_retry_at = 0, 0.0
         self._committed()
