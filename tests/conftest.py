@@ -174,3 +174,7 @@ def e2e_flags(here: Path) -> list[str]:
         f"--collector.textfile.directory={here}/textfile/two_metric_files/",
         f"--collector.wifi.fixtures={here}/wifi",
     ]
+
+
+# The test PKI (tests/pki.py) for every TLS test.
+from tests.pki import pki  # noqa: E402, F401

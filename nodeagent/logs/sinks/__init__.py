@@ -14,14 +14,28 @@ from nodeagent.config.errors import ConfigError
 from nodeagent.config.loader import LineDict
 from nodeagent.config.values import shown
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink, SinkError
+from nodeagent.logs.sinks.elasticsearch import ElasticsearchSink, OpenSearchSink
 from nodeagent.logs.sinks.file import FileSink
+from nodeagent.logs.sinks.forward import ForwardSink
 from nodeagent.logs.sinks.http import HttpSink
 from nodeagent.logs.sinks.loki import LokiSink
+from nodeagent.logs.sinks.otlp import OtlpSink
 from nodeagent.logs.sinks.stdout import StdoutSink
 from nodeagent.logs.sinks.syslog import SyslogSink
 
 SINK_TYPES: dict[str, type[Sink]] = {
-    cls.type: cls for cls in (StdoutSink, FileSink, LokiSink, HttpSink, SyslogSink)
+    cls.type: cls
+    for cls in (
+        StdoutSink,
+        FileSink,
+        LokiSink,
+        HttpSink,
+        SyslogSink,
+        ElasticsearchSink,
+        OpenSearchSink,
+        OtlpSink,
+        ForwardSink,
+    )
 }
 
 
@@ -51,9 +65,13 @@ def make_sink(spec: Mapping[str, Any], *, name: str, ignore: Collection[str] = (
 
 __all__ = [
     "SINK_TYPES",
+    "ElasticsearchSink",
     "FileSink",
+    "ForwardSink",
     "HttpSink",
     "LokiSink",
+    "OpenSearchSink",
+    "OtlpSink",
     "PermanentSinkError",
     "RetryableSinkError",
     "Sink",

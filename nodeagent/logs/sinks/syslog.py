@@ -6,6 +6,8 @@ Options:
              security, console, solaris-cron, local0..local7) or number 0-23 (default user)
   app_name   APP-NAME for every message (default: the record's container name, else ``nodeagent``)
   timeout    connect and write timeout (default 10s)
+  tls        TLS towards the server (RFC 5425 framing is the same octet counting): ca_file, cert_file,
+             key_file, server_name, insecure_skip_verify, min_version; see :mod:`._tls`
 Each message: PRI (severity 3 for stderr, 6 otherwise), VERSION 1, TIMESTAMP (microseconds, UTC),
 HOSTNAME (the record's node), APP-NAME, PROCID and MSGID ``-``, structured data
 ``[k8s@32473 namespace=".." pod=".." container=".."]`` for container logs (``-`` otherwise), then the
@@ -15,7 +17,6 @@ the server closed is noticed before writing and replaced; any failure closes it 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -24,6 +25,8 @@ from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_str, positive_duration
 from nodeagent.logs.encoding import syslog_timestamp
 from nodeagent.logs.record import Record
+from nodeagent.logs.sinks._tcp import TCPConnection, address_parser
+from nodeagent.logs.sinks._tls import ClientTLS, tls_field
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 FACILITIES = {
@@ -53,30 +56,7 @@ SD_FIELDS = ("namespace", "pod", "container")
 DEFAULT_APP_NAME = "nodeagent"
 
 
-def parse_address(raw: Any) -> tuple[str, int]:
-    text = parse_str(raw).strip()
-    if "@" in text:  # not a host name: most likely credentials, which syslog has no place for
-        raise ValueError("expected host:port without a user part ('@')")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"expected host:port or [v6 address]:port, got {raw!r}")
-        port_text = rest[1:]
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    elif ":" in text:
-        raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:514, got {raw!r}")
-    else:
-        host, port_text = text, ""
-    if not host:
-        raise ValueError(f"expected host:port, got {raw!r}")
-    try:
-        port = int(port_text) if port_text else 514
-    except ValueError:
-        raise ValueError(f"bad port in {raw!r}") from None
-    if not 0 < port < 65536:
-        raise ValueError(f"port out of range in {raw!r}")
-    return host, port
+parse_address = address_parser(514)
 
 
 def parse_facility(raw: Any) -> int:
@@ -142,6 +122,7 @@ class SyslogSink(Sink):
             Field("facility", FACILITIES["user"], "Facility name or number 0-23.", parse_facility),
             Field("app_name", None, "APP-NAME (default: the container name, else nodeagent).", parse_str),
             Field("timeout", 10.0, "Connect and write timeout.", positive_duration),
+            tls_field(),
         ),
         subject="a syslog sink",
     )
@@ -153,58 +134,21 @@ class SyslogSink(Sink):
         self.facility = values["facility"]
         self.app_name = values["app_name"] or None
         self.timeout = values["timeout"]
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    def _connected(self) -> bool:
-        return (
-            self._writer is not None
-            and self._reader is not None
-            and not self._writer.is_closing()
-            and not self._reader.at_eof()
+        self._connection = TCPConnection(
+            name, self.host, self.port, self.timeout, ClientTLS(name, values["tls"])
         )
-
-    async def _connect(self) -> None:
-        await self._disconnect()
-        try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port), self.timeout
-            )
-        except (OSError, TimeoutError) as exc:
-            raise RetryableSinkError(
-                f"{self.name}: cannot connect to {self.host}:{self.port}: {type(exc).__name__}: {exc}"
-            ) from exc
-        # drain() then waits until every byte is handed to the kernel, not just below a high-water mark.
-        assert self._writer is not None
-        self._writer.transport.set_write_buffer_limits(high=0)
-
-    async def _disconnect(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
 
     async def start(self) -> None:
         # Not fatal when the server is down: send connects (and fails retryably) until it is up.
         with contextlib.suppress(RetryableSinkError):
-            await self._connect()
+            await self._connection.connect()
 
     async def send(self, batch: Sequence[Record]) -> None:
         if not batch:
             return
         data = b"".join([frame(format_message(record, self.facility, self.app_name)) for record in batch])
-        if not self._connected():
-            await self._connect()
-        assert self._writer is not None
-        try:
-            self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), self.timeout)
-        except (OSError, TimeoutError) as exc:
-            await self._disconnect()
-            raise RetryableSinkError(
-                f"{self.name}: sending to {self.host}:{self.port} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        await self._connection.ensure_open()
+        await self._connection.write(data)
 
     async def close(self) -> None:
-        await self._disconnect()
+        await self._connection.close()
