@@ -72,7 +72,8 @@ COPY . /src
 RUN /opt/buildtools/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels /src \
  && /opt/buildtools/bin/pip --python /opt/nodeagent/bin/python install --no-deps /wheels/nodeagent-*.whl \
  && /opt/nodeagent/bin/python -m compileall -q /opt/nodeagent/lib \
- && /opt/nodeagent/bin/python -c 'import nodeagent.cli, nodeagent.agent, nodeagent.logs.pipeline'
+ && /opt/nodeagent/bin/python -c 'import nodeagent.cli, nodeagent.agent, nodeagent.logs.pipeline' \
+ && mkdir -p /var/lib/nodeagent
 
 # ---------------------------------------------------------------------------------------------------
 FROM ${BASE_IMAGE}
@@ -91,10 +92,16 @@ LABEL org.opencontainers.image.title="nodeagent" \
 # one the agent runs on its embedded defaults.
 COPY --from=builder /opt/nodeagent /opt/nodeagent
 COPY --from=builder /journalctl-root/ /
+# The log shipper's state directory, the same path as the DaemonSet's hostPath: an empty directory the
+# default user owns (a named volume mounted there takes this ownership), and XDG_STATE_HOME makes it the
+# default state_dir for that user too (root's is /var/lib/nodeagent anyway). The DaemonSet runs as UID 0,
+# the owner of its hostPath (DirectoryOrCreate).
+COPY --from=builder --chown=65534:65534 /var/lib/nodeagent /var/lib/nodeagent
 
 ENV PATH=/opt/nodeagent/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    XDG_STATE_HOME=/var/lib
 
 # Unprivileged by default. The DaemonSet runs it as UID 0 with every capability dropped except
 # DAC_READ_SEARCH (see manifests/daemonset.yaml) so that it can read root-only logs.

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import resource
 import signal
@@ -148,6 +149,30 @@ def plan_agent(settings: Settings) -> AgentPlan:
         logs_config=config,
         web_config=web_config,
     )
+
+
+def check_state_dir(plan: AgentPlan) -> None:
+    """The log shipper's checkpoints can be written; else ConfigError (exit 2): without them every
+    restart would read everything again or skip what was written meanwhile."""
+    config = plan.logs_config
+    if config is None:
+        return
+    from nodeagent.logs.checkpoint import CheckpointStore
+
+    try:
+        CheckpointStore(config.checkpoint_path).probe()
+    except OSError as exc:
+        section = plan.settings.structured.get("logs")
+        line_of = getattr(section, "line_of", None)
+        line = line_of("state_dir") if line_of is not None else None
+        reason = exc.strerror or str(exc)
+        raise ConfigError(
+            f"cannot write checkpoints in {config.state_dir} ({reason}, uid {os.geteuid()}): "
+            "make it writable for this user or point state_dir elsewhere",
+            key=("logs", "state_dir"),
+            file=plan.settings.config_file if line else None,
+            line=line,
+        ) from None
 
 
 def make_scraper(plan: AgentPlan) -> Scraper:

@@ -195,7 +195,7 @@ def _fail(message: object) -> int:
 
 def cmd_run(settings: Settings, reread: Callable[[], Settings] | None = None) -> int:
     """Run the agent; ``reread`` gives the settings again (same flags, config file read anew) for SIGHUP."""
-    from nodeagent.agent import StartupError, plan_agent, run_agent
+    from nodeagent.agent import StartupError, check_state_dir, plan_agent, run_agent
     from nodeagent.agentlog import setup_logging
     from nodeagent.server import ListenError
 
@@ -203,6 +203,7 @@ def cmd_run(settings: Settings, reread: Callable[[], Settings] | None = None) ->
         log_notes(settings)
         try:
             plan = plan_agent(settings)
+            check_state_dir(plan)
         except ConfigError as exc:
             return _refuse(exc)
         except StartupError as exc:

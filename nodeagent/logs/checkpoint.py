@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from nodeagent.logs.identity import FileId, fingerprint, prefix_matches
+from nodeagent.logs.lines import HeldPositions
 from nodeagent.logs.record import Records
 
 log = logging.getLogger("nodeagent.logs.checkpoint")
@@ -33,9 +34,11 @@ log = logging.getLogger("nodeagent.logs.checkpoint")
 FORMAT_VERSION = 1
 
 
-def _entry_json(identity: FileId, fp_len: int, fp: str, offset: int, path: str) -> str:
+def _entry_json(
+    identity: FileId, fp_len: int, fp: str, offset: int, path: str, replay: HeldPositions | None = None
+) -> str:
     """One file's entry in the state file."""
-    entry = {
+    entry: dict[str, Any] = {
         "dev": identity[0],
         "ino": identity[1],
         "fp_len": fp_len,
@@ -43,7 +46,20 @@ def _entry_json(identity: FileId, fp_len: int, fp: str, offset: int, path: str) 
         "offset": offset,
         "path": path,
     }
+    if replay is not None:
+        entry["replay"] = {"until": replay[0], "streams": sorted(replay[1].items(), key=str)}
     return json.dumps(entry, ensure_ascii=False, separators=(",", ":"))
+
+
+def _parse_replay(item: Any) -> HeldPositions | None:
+    """An entry's held positions; anything malformed costs only them (at most some duplicates)."""
+    if item is None:
+        return None
+    try:
+        streams = {None if s is None else str(s): int(pos) for s, pos in item["streams"]}
+        return int(item["until"]), streams
+    except (KeyError, TypeError, ValueError):
+        return None
 
 
 @dataclass(eq=False, slots=True)
@@ -59,9 +75,13 @@ class Cursor:
     inflight: int = 0
     # Cut point -> end of an over-long line: an acknowledgement up to the cut point goes past the rest.
     skips: dict[int, int] = field(default_factory=dict)
+    # Set when the agent stops while the parser holds a piece of some stream: saved with the offset once
+    # everything read is acknowledged, so that lines of other streams after it are not delivered again.
+    held: HeldPositions | None = None
 
     def to_json(self) -> str:
-        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path)
+        replay = self.held if self.inflight <= 0 else None
+        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path, replay)
 
 
 @dataclass(eq=False, slots=True)
@@ -118,12 +138,13 @@ class SavedEntry:
     fp: str
     offset: int
     path: str
+    replay: HeldPositions | None = None
 
     def matches(self, prefix: bytes) -> bool:
         return prefix_matches(prefix, self.fp_len, self.fp)
 
     def to_json(self) -> str:
-        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path)
+        return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path, self.replay)
 
 
 @dataclass(slots=True)
@@ -240,6 +261,12 @@ class CheckpointStore:
             self._changed.add(id(cursor))
             self.dirty = True
 
+    def hold(self, cursor: Cursor, held: HeldPositions) -> None:
+        """The agent stops with pieces of some streams held (see Cursor.held)."""
+        cursor.held = held
+        self._changed.add(id(cursor))
+        self.dirty = True
+
     def acknowledge(self, cursor: Position, offset: int, count: int) -> None:
         cursor.inflight -= count
         if isinstance(cursor, JournalPosition):
@@ -248,6 +275,8 @@ class CheckpointStore:
             return
         if cursor.skips:
             offset = self._skip_from(cursor, offset)
+        if cursor.held is not None:
+            self._changed.add(id(cursor))  # written with its held positions once nothing is in flight
         if offset != cursor.offset:
             cursor.offset = offset
             self._changed.add(id(cursor))
@@ -311,6 +340,14 @@ class CheckpointStore:
             body += "\n]," + '"journals":[\n' + ",\n".join(journals)
         return f'{{"version":{FORMAT_VERSION},"files":[\n{body}\n]}}\n'.encode()
 
+    def probe(self) -> None:
+        """Make sure the state file can be written (its directory made if missing): create and remove
+        the temporary file :meth:`write` uses; raises OSError; blocking."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600))
+        os.unlink(tmp)
+
     def write(self, data: bytes) -> None:
         """Replace the state file atomically and durably; blocking."""
         directory = self.path.parent
@@ -354,6 +391,7 @@ def _parse_state(text: bytes) -> tuple[list[SavedEntry], list[JournalPosition]]:
                     str(item["fp"]),
                     int(item["offset"]),
                     str(item["path"]),
+                    _parse_replay(item.get("replay")),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from nodeagent.logs.identity import FileId, file_id, find_inode, read_prefix
+from nodeagent.logs.lines import HeldPositions
 from nodeagent.safeio import OutsideRoots, is_under
 
 _GLOB_CHARS = re.compile(r"[*?\[]")
@@ -377,6 +378,9 @@ class SavedPosition(Protocol):
 
     @property
     def offset(self) -> int: ...
+
+    @property
+    def replay(self) -> HeldPositions | None: ...
 
     def matches(self, prefix: bytes) -> bool: ...
 

@@ -47,3 +47,6 @@ class ReaderEvents(Protocol):
 
     def bytes_behind(self, input: str, nbytes: int) -> None:
         """File sizes minus committed offsets, over the input's files."""
+
+    def unwatched_directories(self, count: int) -> None:
+        """Directories below the inputs' roots without an inotify watch (out of watches): polled."""

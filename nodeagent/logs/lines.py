@@ -31,8 +31,15 @@ class LineCounts:
     skips: list[tuple[int, int]] = field(default_factory=list)
 
 
+# Where a stopped agent's reading ended (``until``) and, per stream the parser held something of then,
+# where that started: the lines of other streams before ``until`` were delivered (see LineSplitter.replay).
+HeldPositions = tuple[int, dict[str | None, int]]
+
+
 class LineSplitter:
-    def __init__(self, parser: LineParser, max_line: int, start: int = 0) -> None:
+    def __init__(
+        self, parser: LineParser, max_line: int, start: int = 0, replay: HeldPositions | None = None
+    ) -> None:
         self.parser = parser
         self.max_line = max_line
         self.line_start = start  # file offset where the unfinished line in ``pending`` starts
@@ -40,6 +47,9 @@ class LineSplitter:
         self.pending_since: float | None = None
         self.discarding = False  # inside an over-long line whose head was emitted
         self.cut_at = 0  # where that head ended
+        # Reading again from a checkpoint held back by a partial line of one stream: the lines before
+        # ``until`` are fed only if they belong to what was held (their stream's position or later).
+        self.replay = replay if replay is not None and replay[0] > start else None
 
     def feed(self, data: bytes, now: float, out: ParsedColumns, counts: LineCounts) -> None:
         """The next ``data`` of the file (it follows what was fed before)."""
@@ -77,6 +87,10 @@ class LineSplitter:
 
     def _feed_block(self, block: bytes, now: float, out: ParsedColumns, counts: LineCounts) -> None:
         """Whole lines (``block`` ends with a newline): decoded and split once, parsed together."""
+        if self.replay is not None:
+            block = self._replay(self.replay, block, now, out, counts)
+            if not block:
+                return
         text = block.decode("utf-8", "replace")
         lines = text.split("\n")
         lines.pop()  # after the last newline
@@ -102,6 +116,40 @@ class LineSplitter:
             out.add(feed(line, pos, end, now))
             pos = end
         self.line_start = pos
+
+    def _replay(
+        self, replay: HeldPositions, block: bytes, now: float, out: ParsedColumns, counts: LineCounts
+    ) -> bytes:
+        """Feed the lines of ``block`` before the replay's end that were held when the agent stopped,
+        skip those delivered before; return the rest of the block."""
+        until, positions = replay
+        parser, max_line = self.parser, self.max_line
+        pos, at = self.line_start, 0
+        while at < len(block) and pos < until:
+            newline = block.index(b"\n", at)
+            line = block[at:newline]
+            end = pos + newline + 1 - at
+            if pos >= positions.get(parser.line_stream(line), until):
+                if len(line) > max_line:
+                    line = line[:max_line]
+                    counts.cut += 1
+                out.add(parser.feed(line, pos, end, now))
+                counts.lines += 1
+            else:
+                parser.skipped(end)
+            pos, at = end, newline + 1
+        self.line_start = pos
+        if pos >= until:
+            self.replay = None
+        return block[at:]
+
+    def held_positions(self) -> HeldPositions | None:
+        """What :attr:`replay` needs after a stop, when the parser holds pieces of some streams (the
+        checkpoint then stays at the earliest one, before lines of other streams already delivered)."""
+        if self.discarding:
+            return None
+        starts = self.parser.held_starts()
+        return (self.line_start, starts) if starts else None
 
     def _emit_pending(self, now: float, out: ParsedColumns) -> None:
         """The last line never got its newline: pass it on as it is (the rest, if any, comes later)."""

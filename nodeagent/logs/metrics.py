@@ -62,6 +62,13 @@ READ_ERRORS = Counter(
     "nodeagent_logs_read_errors", "Files that could not be opened or read.", ["input", "reason"], registry=_R
 )
 
+DIRECTORIES_UNWATCHED = Gauge(
+    "nodeagent_logs_directories_unwatched",
+    "Directories below the inputs' roots left without an inotify watch (fs.inotify.max_user_watches "
+    "reached): listed and their files polled every poll_interval instead.",
+    registry=_R,
+)
+
 # Data, per input.
 LINES_READ = Counter("nodeagent_logs_lines_read", "Lines read.", ["input"], registry=_R)
 BYTES_READ = Counter("nodeagent_logs_bytes_read", "Bytes read.", ["input"], registry=_R)
@@ -145,7 +152,9 @@ BUFFER_BYTES = Gauge(
     "nodeagent_logs_buffer_bytes", "Bytes of records read but not yet acknowledged.", registry=_R
 )
 CHECKPOINT_AGE = Gauge(
-    "nodeagent_logs_checkpoint_age_seconds", "Seconds since checkpoints were last committed.", registry=_R
+    "nodeagent_logs_checkpoint_age_seconds",
+    "Seconds the oldest read data whose position is not committed yet has waited (0: all committed).",
+    registry=_R,
 )
 CHECKPOINT_ERRORS = Counter(
     "nodeagent_logs_checkpoint_errors",
@@ -281,3 +290,6 @@ class ShipperMetrics:
 
     def bytes_behind(self, input: str, nbytes: int) -> None:
         BYTES_BEHIND.labels(input).set(nbytes)
+
+    def unwatched_directories(self, count: int) -> None:
+        DIRECTORIES_UNWATCHED.set(count)

@@ -402,6 +402,26 @@ class LineParser:
             self._emit_group(group, out)
         return self._finish(out) if out else []
 
+    def held_starts(self) -> dict[str | None, int]:
+        """Per stream, where what is held (a partial line, a multiline group) starts: every later line of
+        that stream belongs to it, every earlier one to a record already returned."""
+        starts: dict[str | None, int] = {}
+        for held in (*self._partials.values(), *self._groups.values()):
+            starts[held.stream] = min(held.start, starts.get(held.stream, held.start))
+        return starts
+
+    def line_stream(self, line: bytes) -> str | None:
+        """The stream a raw line belongs to, as :meth:`feed` would see it (None: none, or plain text)."""
+        try:
+            return self._decode(line)[1]
+        except Exception:  # feed would take it as plain text
+            return None
+
+    def skipped(self, end: int) -> None:
+        """A line up to ``end`` was not fed because it was delivered before (see LineSplitter.replay):
+        resume offsets may go past it."""
+        self._fed_end = end
+
     def discard_held(self) -> None:
         """Forget what is held (after a failure left it unusable), counting it in ``dropped``."""
         self.dropped += len(self._partials) + len(self._groups)

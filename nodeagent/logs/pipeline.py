@@ -37,6 +37,7 @@ from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Si
 log = logging.getLogger("nodeagent.logs.pipeline")
 
 IDLE_TICK = 1.0  # how often an idle sender commits pending position changes and updates gauges
+WRITE_RETRY_MAX = 60.0  # seconds between two tries to write a state file that could not be written
 # A destination's Retry-After is honoured up to this: beyond it, a broken or hostile header would stall
 # delivery for hours (RetryableSinkError.retry_after).
 RETRY_AFTER_CAP = 300.0
@@ -177,6 +178,12 @@ class Pipeline:
         self._deadline: float | None = None
         self._last_commit = time.monotonic()
         self._delivery = Delivery(config, self._bounded, self._sleep)
+        # When the oldest read data whose position is not committed yet was read (None: all committed).
+        self._uncommitted_since: float | None = None
+        # The state file could not be written this many times in a row; no new try before _write_retry_at.
+        self._write_failures = 0
+        self._write_retry_at = 0.0
+        metrics.CHECKPOINT_AGE.set_function(self.checkpoint_age)
         # Each sink's filters, by sink name (a batch they empty counts as acknowledged by that sink).
         self._filters = {spec.name: FilterChain(spec.filters) for spec in config.sinks if spec.filters}
 
@@ -199,7 +206,15 @@ class Pipeline:
         metrics.BUFFER_BYTES.set(self.buffered_bytes)
         if self._first_pending_at is None:
             self._first_pending_at = time.monotonic()
+        if self._uncommitted_since is None:
+            self._uncommitted_since = time.monotonic()
         self._data.set()
+
+    def checkpoint_age(self) -> float:
+        """Seconds the oldest read data not committed yet has waited (0 when everything is committed):
+        it grows through a sink outage, when no commit happens at all."""
+        since = self._uncommitted_since
+        return 0.0 if since is None else time.monotonic() - since
 
     def close(self, drain_timeout: float) -> None:
         """No more input: send what is buffered for at most ``drain_timeout`` seconds, commit, stop."""
@@ -226,7 +241,7 @@ class Pipeline:
                 interval = self.config.checkpoint_interval
                 if interval <= 0 or time.monotonic() - self._last_commit >= interval:
                     await self._commit()
-            await self._commit()
+            await self._commit(final=True)
         finally:
             for sink in self.sinks:
                 try:
@@ -371,14 +386,19 @@ class Pipeline:
         if self.store.dirty:
             await self._commit()
         else:
-            self._last_commit = time.monotonic()
-        metrics.CHECKPOINT_AGE.set(time.monotonic() - self._last_commit)
+            self._committed()
 
-    async def _commit(self) -> None:
+    def _committed(self) -> None:
+        self._last_commit = time.monotonic()
+        # What is still buffered was read before now; nothing buffered: everything read is committed.
+        self._uncommitted_since = self._last_commit if self.buffered_bytes > 0 else None
+
+    async def _commit(self, *, final: bool = False) -> None:
+        if not final and time.monotonic() < self._write_retry_at:
+            return  # the state file could not be written: try again after a backoff, not every batch
         data = self.store.snapshot()
         if data is None:
-            self._last_commit = time.monotonic()
-            metrics.CHECKPOINT_AGE.set(0)
+            self._committed()
             return
         try:
             for sink in self.sinks:
@@ -395,10 +415,19 @@ class Pipeline:
         except OSError as exc:
             self.store.dirty = True
             metrics.CHECKPOINT_ERRORS.labels("write").inc()
-            log.error(
-                "cannot write the checkpoint file; positions will not survive a restart",
-                extra={"path": str(self.store.path), "err": str(exc)},
+            self._write_failures += 1
+            delay = min(WRITE_RETRY_MAX, 2.0 ** (self._write_failures - 1))
+            self._write_retry_at = time.monotonic() + delay
+            # One error, not one per second: the checkpoint age and checkpoint_errors_total tell the rest.
+            (log.error if self._write_failures == 1 else log.debug)(
+                "cannot write the checkpoint file; positions will not survive a restart until it can",
+                extra={"path": str(self.store.path), "err": str(exc), "retry_in_seconds": delay},
             )
             return
-        self._last_commit = time.monotonic()
-        metrics.CHECKPOINT_AGE.set(0)
+        if self._write_failures:
+            log.info(
+                "checkpoint file written again",
+                extra={"path": str(self.store.path), "failures": self._write_failures},
+            )
+            self._write_failures, self._write_retry_at = 0, 0.0
+        self._committed()

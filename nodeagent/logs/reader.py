@@ -33,6 +33,7 @@ import logging
 import os
 import time
 from collections import OrderedDict, deque
+from collections.abc import Iterable
 from typing import Any
 
 from nodeagent import safeio
@@ -50,8 +51,9 @@ from nodeagent.logs.discovery import (
     watch_roots,
 )
 from nodeagent.logs.events import ReaderEvents
-from nodeagent.logs.identity import FileId, find_inode
+from nodeagent.logs.identity import FileId, file_id, find_inode
 from nodeagent.logs.kubernetes import metadata_from_path
+from nodeagent.logs.lines import HeldPositions
 from nodeagent.logs.pipeline import PipelineInput
 from nodeagent.logs.tailer import IdentityLost, InputSource, State, StepResult, Tailer
 from nodeagent.logs.watch import Change
@@ -68,6 +70,24 @@ RESCAN_WITHOUT_EVENTS = 10.0  # without inotify, scans are how new files are fou
 
 def _stat_paths(paths: set[str], dangling: list[str] | None = None) -> list[tuple[str, FoundFile | None]]:
     return [(path, stat_path(path, None, dangling)) for path in paths]
+
+
+def _sizes(files: list[tuple[int, FileId]]) -> list[int]:
+    """The size of each open file, -1 where the descriptor no longer is that file."""
+    out = []
+    for fd, identity in files:
+        try:
+            st = os.fstat(fd)
+        except OSError:
+            out.append(-1)
+            continue
+        out.append(st.st_size if file_id(st) == identity else -1)
+    return out
+
+
+def _replay_within(replay: HeldPositions | None, size: int) -> HeldPositions | None:
+    """Saved held positions, if the file still reaches where they end."""
+    return replay if replay is not None and replay[0] <= size else None
 
 
 class FileReader:
@@ -95,6 +115,7 @@ class FileReader:
             watch_roots(p for s in self.sources for p in s.config.paths),
             self._on_changes,
             retry_interval=RESCAN_WITHOUT_EVENTS,
+            poll_interval=config.poll_interval,
             blocking=blocking,
         )
         self.poller = StatPoller(config.poll_interval, self._poll_targets, self._on_polled, blocking)
@@ -164,6 +185,19 @@ class FileReader:
                     task.cancel()  # waiting for work or for buffer space
                 self._queue.put_nowait(None)  # a worker in a read finishes it, then leaves
             await asyncio.gather(*helpers, *workers, return_exceptions=True)
+            self._keep_held_positions()
+
+    def _keep_held_positions(self) -> None:
+        """Reading has stopped: where a parser holds a piece of one stream (a CRI partial line), the
+        checkpoint stays before it, and lines of other streams read after it were delivered: save where
+        each stream is, so that a restart does not deliver them again (the checkpoint keeps them only if
+        everything read is acknowledged before the last commit)."""
+        for tailer in self.tailers.values():
+            if tailer.state is State.FINISHED or tailer.busy:
+                continue
+            held = tailer.lines.held_positions()
+            if held is not None:
+                self.store.hold(tailer.cursor, held)
 
     def close(self) -> None:
         for tailer in list(self.tailers.values()):
@@ -587,11 +621,14 @@ class FileReader:
                 continue
             self._warned.discard(info.path)
             entry = self.store.claim(info.file_id, item.prefix)
+            replay = None
             if entry is not None:
                 offset = entry.offset
                 if offset > item.size:
                     self.events.file_truncated(source.name)
                     offset = 0
+                else:
+                    replay = _replay_within(entry.replay, item.size)
             elif read_from_tail and not self._appeared_while_down(info.file_id, item.changed_ns):
                 offset = item.size
             else:
@@ -604,6 +641,7 @@ class FileReader:
                 offset,
                 self.node_name,
                 self._metadata(info.path, info.realpath),
+                replay,
             )
             tailer.polled = not self.watcher.covers(info.realpath)
             if tailer.polled:
@@ -669,6 +707,7 @@ class FileReader:
                 offset,
                 self.node_name,
                 self._metadata(entry.path, path),
+                _replay_within(entry.replay, size) if offset else None,
             )
             tailer.watch_path = path
             tailer.state = State.ROTATED
@@ -807,6 +846,7 @@ class FileReader:
             await self._check_dangling()
         if now - self._last_gauges >= 1.0:
             self._last_gauges = now
+            await self._refresh_sizes()
             self._update_gauges()
         if now - self._last_root_check >= RESCAN_WITHOUT_EVENTS:
             # A directory the globs start from may appear later (/var/log/pods on a fresh node):
@@ -836,6 +876,17 @@ class FileReader:
         if self._candidates:
             self._candidates_ready.set()
 
+    async def _refresh_sizes(self) -> None:
+        """The sizes of the open files, for bytes_behind: reads refresh them, but reading pauses while the
+        buffer is full (a sink outage), which is when the backlog matters. One fstat per open file."""
+        targets = [(t, t.fd) for t in self.tailers.values() if t.fd is not None and not t.busy]
+        if not targets:
+            return
+        sizes = await self.blocking(_sizes, [(fd, t.file_id) for t, fd in targets])
+        for (tailer, fd), size in zip(targets, sizes, strict=True):
+            if size >= 0 and tailer.fd == fd and not tailer.busy:
+                tailer.size = size
+
     def _update_gauges(self) -> None:
         behind: dict[str, int] = {s.name: 0 for s in self.sources}
         for tailer in self.tailers.values():
@@ -845,6 +896,7 @@ class FileReader:
         for source in self.sources:
             self.events.bytes_behind(source.name, behind[source.name])
             self._report_counts(source)
+        self.events.unwatched_directories(len(self.watcher.unwatched))
 
     def _report_counts(self, source: InputSource) -> None:
         self.events.file_counts(source.name, source.watched, source.open)
@@ -854,7 +906,16 @@ class FileReader:
     def _poll_targets(self) -> list[PollTarget[Tailer]]:
         """Open files events do not cover (all of them while events are unavailable), and rotated
         files being drained: the stat poller looks at these."""
-        candidates = self._polled if self.watcher.available else self.tailers.values()
+        watcher = self.watcher
+        candidates: Iterable[Tailer]
+        if not watcher.available:
+            candidates = self.tailers.values()
+        elif watcher.unwatched:  # out of watches for some directories: their files too
+            candidates = [
+                t for t in self.tailers.values() if t in self._polled or not watcher.covers(t.realpath)
+            ]
+        else:
+            candidates = self._polled
         return [
             PollTarget(
                 tailer, tailer.fd, tailer.watch_path if tailer.state is State.ACTIVE else None, tailer.file_id

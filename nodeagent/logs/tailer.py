@@ -30,7 +30,7 @@ from nodeagent.logs.identity import (
     path_leads_to,
     read_prefix,
 )
-from nodeagent.logs.lines import LineCounts, LineSplitter
+from nodeagent.logs.lines import HeldPositions, LineCounts, LineSplitter
 from nodeagent.logs.parsers import LineParser, ParsedColumns, make_parser
 from nodeagent.logs.record import Records
 
@@ -65,8 +65,8 @@ class InputSource:
             cfg.format, cfg.multiline, cfg.max_record_bytes, partial_timeout=cfg.partial_line_timeout
         )
 
-    def new_splitter(self, start: int) -> LineSplitter:
-        return LineSplitter(self.new_parser(), self.config.max_line_bytes, start)
+    def new_splitter(self, start: int, replay: HeldPositions | None = None) -> LineSplitter:
+        return LineSplitter(self.new_parser(), self.config.max_line_bytes, start, replay)
 
     def open_file(self, path: str) -> int:
         """A read-only descriptor of the regular file at ``path``, which must resolve within the
@@ -107,6 +107,7 @@ class Tailer:
         offset: int,
         node: str,
         kubernetes: dict[str, Any] | None,
+        replay: HeldPositions | None = None,
     ) -> None:
         self.source = source
         self.path = found.path  # the name records carry, kept across renames
@@ -115,7 +116,7 @@ class Tailer:
         self.file_id: FileId = found.file_id
         self.cursor = cursor
         self.offset = offset  # next byte to read
-        self.lines = source.new_splitter(offset)
+        self.lines = source.new_splitter(offset, replay)
         self._problems_seen = (0, 0)  # the parser's (failures, dropped) already reported
         self.filtered = Tally()  # what the input's filters dropped and failed on, not yet reported
         # Where the cursor stands once everything handed to the pipeline is acknowledged: records the

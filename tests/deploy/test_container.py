@@ -99,6 +99,7 @@ def test_image_metadata(image: str) -> None:
     assert config["Cmd"] == ["run"]
     assert "9100/tcp" in config["ExposedPorts"]
     assert config["User"] == "65534:65534"
+    assert "XDG_STATE_HOME=/var/lib" in config["Env"]  # the default user's state_dir: /var/lib/nodeagent
     labels = config["Labels"]
     assert labels["org.opencontainers.image.version"] == __version__
     assert labels["org.opencontainers.image.licenses"] == "Apache-2.0"
@@ -120,6 +121,27 @@ def test_image_has_no_build_tools(image: str) -> None:
         check=False,
     )
     assert result.stdout == "", result.stdout[:500]  # nor a config file: none is baked into the image
+
+
+def test_the_default_user_owns_the_default_state_directory(image: str) -> None:
+    """Run as the image says, the log shipper's state_dir (/var/lib/nodeagent) is writable."""
+    probe = (
+        "from nodeagent.config.logs import default_state_dir; from nodeagent.logs.checkpoint import "
+        "CheckpointStore; d = default_state_dir(); CheckpointStore(d / 'x.json').probe(); print(d)"
+    )
+    result = podman(
+        "run",
+        "--rm",
+        "--entrypoint",
+        "/opt/nodeagent/bin/python",
+        image,
+        "-c",
+        probe,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "/var/lib/nodeagent"
 
 
 def test_runs_under_any_uid_read_only_without_capabilities(image: str) -> None:

@@ -64,11 +64,13 @@ def test_final_stage_contract() -> None:
     assert by_word["CMD"] == ['["run"]']  # the embedded defaults; the DaemonSet passes --config
     assert by_word["EXPOSE"] == ["9100"]
     assert "RUN" not in by_word, "the final stage only copies: no package manager, compiler or pip"
-    # Nothing but the virtualenv and journalctl (for journald inputs: the binary and the libraries the base
-    # lacks): no config file (with sink URLs or tokens) is baked into the image.
+    # Nothing but the virtualenv, journalctl (for journald inputs: the binary and the libraries the base
+    # lacks) and the empty state directory the default user owns: no config file (with sink URLs or tokens)
+    # is baked into the image.
     assert by_word["COPY"] == [
         "--from=builder /opt/nodeagent /opt/nodeagent",
         "--from=builder /journalctl-root/ /",
+        "--from=builder --chown=65534:65534 /var/lib/nodeagent /var/lib/nodeagent",
     ]
     [user] = by_word["USER"]
     assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), "numeric non-root default user"

@@ -88,3 +88,47 @@ def test_a_line_cut_before_its_end_came_reports_what_was_skipped() -> None:
     splitter.feed(b"yy\nnext\n", NOW, out, counts)
     assert counts.skips == [(10 + MAX_LINE, 10 + 143)]  # from the cut point to the end of the line
     assert out.messages == ["y" * MAX_LINE, "next"] and splitter.settled_offset() == 10 + 148
+
+
+# CRI lines of two streams, partial (P) and full (F), short enough never to be cut.
+cri_lines = st.lists(
+    st.tuples(st.sampled_from(["stdout", "stderr"]), st.sampled_from("PF"), st.text("abc", max_size=5)),
+    max_size=14,
+).map(lambda lines: [f"2026-11-30T10:00:00.000000000Z {s} {t} {m}".encode() for s, t, m in lines])
+
+
+@settings(max_examples=400, deadline=None)
+@given(cri_lines, st.integers(0, 14), st.lists(st.integers(0, 10_000), max_size=6))
+def test_a_stop_and_restart_with_held_positions_neither_loses_nor_repeats_a_record(
+    lines: list[bytes], stop_after: int, cuts: list[int]
+) -> None:
+    """Stop after any line (everything emitted acknowledged), restart from the last resume offset with
+    the held positions: the records of both runs are those of one uninterrupted run."""
+    data = b"".join(line + b"\n" for line in lines)
+    stop_at = sum(len(line) + 1 for line in lines[:stop_after])
+
+    def splitter(start: int = 0, replay: object = None) -> LineSplitter:
+        return LineSplitter(make_parser("cri", None, 1 << 20), 1 << 20, start, replay)  # type: ignore[arg-type]
+
+    def records(out: ParsedColumns) -> list[tuple[str | None, str]]:
+        return list(zip(out.streams, out.messages, strict=True))
+
+    whole = ParsedColumns("t")
+    one = splitter()
+    one.feed(data, NOW, whole, LineCounts())
+    one.drain(NOW, whole)
+
+    first = ParsedColumns("t")
+    before = splitter()
+    before.feed(data[:stop_at], NOW, first, LineCounts())
+    resume = first.offsets[-1] if first.offsets else 0
+    held = before.held_positions()
+    if held is None:  # nothing held: the resume offset is where reading stopped
+        assert before.settled_offset() == stop_at
+        resume = stop_at
+    second = ParsedColumns("t")
+    after = splitter(resume, held)
+    for chunk in split_at(data[resume:], cuts):
+        after.feed(chunk, NOW, second, LineCounts())
+    after.drain(NOW, second)
+    assert sorted(records(first) + records(second), key=str) == sorted(records(whole), key=str)

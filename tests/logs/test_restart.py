@@ -97,3 +97,63 @@ async def test_an_untouched_file_first_matched_after_a_restart_is_still_read_fro
         await eventually(lambda: len(second.records) == 3, what="the new lines")
         await asyncio.sleep(0.2)
     assert second.messages() == numbered("new", 3)
+
+
+def cri(stream: str, tag: str, message: str) -> str:
+    return f"2026-11-30T10:00:00.000000000Z {stream} {tag} {message}"
+
+
+async def test_a_held_partial_line_on_one_stream_does_not_repeat_the_other_stream_after_a_stop(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM (a graceful stop) while a CRI partial is held on stderr: the full stdout line written after
+    it was delivered and is not delivered again; the partial is joined with its end after the restart."""
+    log = tmp_path / "0.log"
+    config = make_config(tmp_path, [log], input_options={"format": "cri"})
+    first = MemorySink()
+    write_lines(log, [cri("stdout", "F", "one")])
+    async with shipping(config, first):
+        await eventually(lambda: first.messages() == ["one"], what="the first line")
+        write_lines(log, [cri("stderr", "P", "head of a long line, "), cri("stdout", "F", "two")])
+        await eventually(lambda: first.messages() == ["one", "two"], what="the line after the partial")
+        await asyncio.sleep(0.2)
+    write_lines(log, [cri("stderr", "F", "its end"), cri("stdout", "F", "three")])
+    second = MemorySink()
+    async with shipping(config, second):
+        await eventually(lambda: len(second.records) >= 2, what="the lines after the restart")
+        await asyncio.sleep(0.3)
+    assert [(r.stream, r.message) for r in second.records] == [
+        ("stderr", "head of a long line, its end"),
+        ("stdout", "three"),
+    ]
+    # Once more with nothing new: nothing is delivered again.
+    third = MemorySink()
+    async with shipping(config, third):
+        await asyncio.sleep(0.5)
+    assert third.records == []
+
+
+async def test_held_partials_on_both_streams_resume_each_where_it_was(tmp_path: Path) -> None:
+    log = tmp_path / "0.log"
+    config = make_config(tmp_path, [log], input_options={"format": "cri"})
+    first = MemorySink()
+    async with shipping(config, first):
+        write_lines(
+            log,
+            [
+                cri("stdout", "P", "out-a "),
+                cri("stderr", "F", "err-1"),
+                cri("stderr", "P", "err-b "),
+                cri("stdout", "F", "out-a end"),
+                cri("stdout", "F", "out-2"),
+            ],
+        )
+        await eventually(lambda: len(first.records) == 3, what="three records")
+        await asyncio.sleep(0.2)
+    assert first.messages() == ["err-1", "out-a out-a end", "out-2"]
+    write_lines(log, [cri("stdout", "F", "out-3"), cri("stderr", "F", "err-b end")])
+    second = MemorySink()
+    async with shipping(config, second):
+        await eventually(lambda: len(second.records) >= 2, what="the lines after the restart")
+        await asyncio.sleep(0.3)
+    assert sorted(second.messages()) == ["err-b err-b end", "out-3"]

@@ -14,6 +14,12 @@ not one per write), until a read finds the queue empty. A queue overflow reports
 which makes the reader rescan. When inotify is unavailable (no support, out of watches or instances, no
 root exists), :attr:`InotifyWatcher.available` is False and the reader polls the files it holds instead
 (:mod:`.poll`).
+
+Out of watches (``fs.inotify.max_user_watches``) for some directories only: those are in
+:attr:`InotifyWatcher.unwatched` (warned about once, counted by the reader in a metric); the watcher lists
+them every ``poll_interval`` and reports what appeared or went as events would, tries to watch them again
+every ``retry_interval``, and :meth:`InotifyWatcher.covers` is False for their files, which the reader
+polls.
 """
 
 from __future__ import annotations
@@ -22,9 +28,11 @@ import asyncio
 import contextlib
 import ctypes
 import ctypes.util
+import errno
 import logging
 import os
 import struct
+import time
 from collections.abc import Callable, Iterable
 
 from nodeagent.logs.blocking import DEFAULT, Blocking
@@ -61,6 +69,8 @@ WATCH_MASK = (
     | IN_DONT_FOLLOW
 )
 _EVENT = struct.Struct("iIII")  # wd, mask, cookie, name length
+OUT_OF_WATCHES = (errno.ENOSPC, errno.ENOMEM)  # inotify_add_watch beyond max_user_watches
+WATCHES_SYSCTL = "fs.inotify.max_user_watches"
 
 _libc: ctypes.CDLL | None = None
 
@@ -147,14 +157,21 @@ class InotifyWatcher:
         on_changes: Callable[[list[Change]], None],
         *,
         retry_interval: float,
+        poll_interval: float = 1.0,
         blocking: Blocking = DEFAULT,
+        inotify: Callable[[], Inotify] | None = None,
     ) -> None:
         self.roots = sorted(set(roots))
         self.on_changes = on_changes
         self.retry_interval = retry_interval
+        self.poll_interval = poll_interval
         self.blocking = blocking
+        self.new_inotify = inotify or Inotify
         self.available = False
         self.watched: dict[str, tuple[int, int]] = {}
+        self.unwatched: set[str] = set()  # directories below the roots left without a watch: listed instead
+        self._listings: dict[str, set[str]] = {}  # unwatched directory -> names in it when last listed
+        self._warned_unwatched = False
         self.settled = asyncio.Event()  # set once the first attempt to watch has succeeded or failed
         self._restart = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -166,7 +183,11 @@ class InotifyWatcher:
 
     def covers(self, path: str) -> bool:
         """Whether changes to ``path`` produce events now."""
-        return self.available and any(is_under(path, root) for root in self.watched)
+        return (
+            self.available
+            and any(is_under(path, root) for root in self.watched)
+            and os.path.dirname(path) not in self.unwatched
+        )
 
     def refresh(self) -> bool:
         """Restart the watch if the set of existing roots changed (blocking stats: call in a thread).
@@ -196,9 +217,10 @@ class InotifyWatcher:
             self._restart.clear()
             roots = await self.blocking(self._existing_roots)
             notify = None
+            unwatched: set[str] = set()
             if roots:
                 try:
-                    notify, directories = await self.blocking(self._start, list(roots))
+                    notify, directories, unwatched = await self.blocking(self._start, list(roots))
                 except Exception as exc:  # inotify limits, permissions, a root removed meanwhile
                     log.warning(
                         "file events unavailable; polling instead",
@@ -211,10 +233,15 @@ class InotifyWatcher:
                 await self._wait_restart(self.retry_interval)
                 continue
             self._notify, self._directories = notify, directories
+            self.unwatched, self._listings = set(), {}
+            self._left_unwatched(unwatched)
             loop.add_reader(notify.fd, self._readable)
+            lister = loop.create_task(self._list_unwatched(notify))
             try:
                 await self._wait_restart(None)
             finally:
+                lister.cancel()
+                self.unwatched, self._listings = set(), {}
                 loop.remove_reader(notify.fd)
                 if self._draining is not None:
                     self._draining.cancel()
@@ -227,11 +254,12 @@ class InotifyWatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._restart.wait(), timeout)
 
-    @staticmethod
-    def _start(roots: list[str]) -> tuple[Inotify, dict[int, str]]:
-        """A new instance watching every directory below ``roots``; blocking."""
-        notify = Inotify()
+    def _start(self, roots: list[str]) -> tuple[Inotify, dict[int, str], set[str]]:
+        """A new instance watching every directory below ``roots``, and the directories it is out of
+        watches for; blocking."""
+        notify = self.new_inotify()
         directories: dict[int, str] = {}
+        unwatched: set[str] = set()
         try:
             for root in roots:
                 for directory in directories_below(root):
@@ -239,10 +267,80 @@ class InotifyWatcher:
                         directories[notify.add(directory)] = directory
                     except FileNotFoundError:
                         continue  # removed since it was listed
+                    except OSError as exc:
+                        if exc.errno not in OUT_OF_WATCHES:
+                            raise
+                        unwatched.add(directory)
         except BaseException:
             notify.close()
             raise
-        return notify, directories
+        return notify, directories, unwatched
+
+    # -- directories left without a watch ---------------------------------------------------------
+
+    def _left_unwatched(self, directories: Iterable[str]) -> None:
+        """Out of watches for these: list them instead (first listing: everything in them is reported)."""
+        new = set(directories) - self.unwatched
+        if not new:
+            return
+        self.unwatched |= new
+        if not self._warned_unwatched:
+            self._warned_unwatched = True
+            log.warning(
+                f"out of inotify watches; polling the directories left unwatched: raise {WATCHES_SYSCTL}",
+                extra={"sysctl": WATCHES_SYSCTL, "unwatched": len(self.unwatched), "example": min(new)},
+            )
+
+    async def _list_unwatched(self, notify: Inotify) -> None:
+        """Every poll_interval, report what appeared in or went from the unwatched directories; every
+        retry_interval, try to watch them again (the limit may have been raised)."""
+        last_retry = time.monotonic()
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            if not self.unwatched:
+                continue
+            retry = time.monotonic() - last_retry >= self.retry_interval
+            if retry:
+                last_retry = time.monotonic()
+            try:
+                watched, listings = await self.blocking(_look_at, notify, sorted(self.unwatched), retry)
+            except Exception:  # a bug must not end the polling
+                log.exception("listing unwatched directories failed")
+                continue
+            if self._notify is not notify:
+                return
+            changes: list[Change] = []
+            subdirectories: list[str] = []
+            for wd, directory in watched.items():
+                self._directories[wd] = directory
+                self.unwatched.discard(directory)
+                self._listings.pop(directory, None)
+                changes.append(("added", directory))  # watched from now on: the reader looks again
+            for directory, entries in listings.items():
+                if directory not in self.unwatched:
+                    continue
+                before: set[str] = self._listings.get(directory, set())
+                if entries is None:  # gone
+                    self.unwatched.discard(directory)
+                    self._listings.pop(directory, None)
+                    continue
+                self._listings[directory] = set(entries)
+                for name, is_dir in entries.items():
+                    if name not in before:
+                        path = os.path.join(directory, name)
+                        changes.append(("added", path))
+                        if is_dir:
+                            subdirectories.append(path)
+                changes += [
+                    ("deleted", os.path.join(directory, name)) for name in before if name not in entries
+                ]
+            if subdirectories:
+                await self._watch_new(notify, subdirectories)
+            if changes:
+                try:
+                    self.on_changes(changes)
+                except Exception:
+                    log.exception("file event handler failed")
 
     # -- on the loop ------------------------------------------------------------------------------
 
@@ -310,12 +408,47 @@ class InotifyWatcher:
         listed = await self.blocking(lambda: [d for path in paths for d in directories_below(path)])
         if self._notify is not notify:
             return  # restarted meanwhile: the new instance watches them from the start
+        out_of_watches = []
         for directory in listed:
             try:
                 self._directories[notify.add(directory)] = directory
-            except OSError:
-                continue  # gone again, or out of watches: rescans cover it
+            except OSError as exc:
+                if exc.errno in OUT_OF_WATCHES:
+                    out_of_watches.append(directory)
+                continue  # else gone again
+        self._left_unwatched(out_of_watches)
         try:
             self.on_changes([("added", directory) for directory in listed])
         except Exception:
             log.exception("file event handler failed")
+
+
+def _look_at(
+    notify: Inotify, directories: list[str], retry: bool
+) -> tuple[dict[int, str], dict[str, dict[str, bool] | None]]:
+    """For unwatched directories: the watches that could be added now (``retry``), and what is in the
+    others (name -> is a directory; None: gone); blocking."""
+    watched: dict[int, str] = {}
+    listings: dict[str, dict[str, bool] | None] = {}
+    for directory in directories:
+        if retry:
+            try:
+                watched[notify.add(directory)] = directory
+                continue
+            except OSError:
+                pass
+        try:
+            with os.scandir(directory) as entries:
+                listings[directory] = {e.name: _is_directory(e) for e in entries}
+        except FileNotFoundError:
+            listings[directory] = None
+        except OSError:
+            continue
+    return watched, listings
+
+
+def _is_directory(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir(follow_symlinks=False)
+    except OSError:
+        return False
