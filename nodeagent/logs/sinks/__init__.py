@@ -18,11 +18,12 @@ from nodeagent.logs.sinks.file import FileSink
 from nodeagent.logs.sinks.http import HttpSink
 from nodeagent.logs.sinks.loki import LokiSink
 from nodeagent.logs.sinks.otlp import OtlpSink
+from nodeagent.logs.sinks.relp import RelpSink
 from nodeagent.logs.sinks.stdout import StdoutSink
 from nodeagent.logs.sinks.syslog import SyslogSink
 
 SINK_TYPES: dict[str, type[Sink]] = {
-    cls.type: cls for cls in (StdoutSink, FileSink, LokiSink, HttpSink, SyslogSink, OtlpSink)
+    cls.type: cls for cls in (StdoutSink, FileSink, LokiSink, HttpSink, SyslogSink, OtlpSink, RelpSink)
 }
 
 
@@ -57,6 +58,7 @@ __all__ = [
     "LokiSink",
     "OtlpSink",
     "PermanentSinkError",
+    "RelpSink",
     "RetryableSinkError",
     "Sink",
     "SinkError",

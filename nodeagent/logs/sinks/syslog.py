@@ -56,7 +56,8 @@ SD_FIELDS = ("namespace", "pod", "container")
 DEFAULT_APP_NAME = "nodeagent"
 
 
-def parse_address(raw: Any) -> tuple[str, int]:
+def parse_address(raw: Any, default_port: int | None = 514) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port``; without a port: ``default_port``, or an error when that is None."""
     text = parse_str(raw).strip()
     if "@" in text:  # not a host name: most likely credentials, which syslog has no place for
         raise ValueError("expected host:port without a user part ('@')")
@@ -73,11 +74,13 @@ def parse_address(raw: Any) -> tuple[str, int]:
         host, port_text = text, ""
     if not host:
         raise ValueError(f"expected host:port, got {raw!r}")
+    if not port_text and default_port is None:
+        raise ValueError(f"expected host:port (no default port), got {raw!r}")
     try:
-        port = int(port_text) if port_text else 514
+        port = int(port_text) if port_text else default_port
     except ValueError:
         raise ValueError(f"bad port in {raw!r}") from None
-    if not 0 < port < 65536:
+    if port is None or not 0 < port < 65536:
         raise ValueError(f"port out of range in {raw!r}")
     return host, port
 
@@ -132,6 +135,44 @@ def format_message(record: Record, facility: int, app_name: str | None) -> bytes
     return f"{header} {record.message}".encode("utf-8", "replace")
 
 
+# The message options the syslog and relp sinks share (read into format_message's arguments).
+MESSAGE_FIELDS = (
+    Field("facility", FACILITIES["user"], "Facility name or number 0-23.", parse_facility),
+    Field("app_name", None, "APP-NAME (default: the container name, else nodeagent).", parse_str),
+)
+
+
+async def open_stream(
+    sink_name: str, host: str, port: int, tls: ClientTLS, timeout: float
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A TCP (or TLS, when ``tls`` is on) connection; failures are RetryableSinkError.
+
+    The write buffer limit is 0: ``drain()`` then waits until every byte is handed to the kernel.
+    """
+    try:
+        context = await asyncio.to_thread(tls.context)
+    except TLSFileError as exc:
+        raise RetryableSinkError(f"{sink_name}: {exc}") from None
+    server_hostname = (tls.server_name or host) if context is not None else None
+    try:
+        reader, writer = await asyncio.wait_for(
+            asyncio.open_connection(host, port, ssl=context, server_hostname=server_hostname), timeout
+        )
+    except (OSError, TimeoutError) as exc:
+        raise RetryableSinkError(
+            f"{sink_name}: cannot connect to {host}:{port}: {type(exc).__name__}: {exc}"
+        ) from exc
+    writer.transport.set_write_buffer_limits(high=0)
+    return reader, writer
+
+
+async def close_stream(writer: asyncio.StreamWriter | None) -> None:
+    if writer is not None:
+        writer.close()
+        with contextlib.suppress(OSError, TimeoutError):
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+
+
 def frame(message: bytes) -> bytes:
     """RFC 6587 octet counting."""
     return b"%d %s" % (len(message), message)
@@ -142,8 +183,7 @@ class SyslogSink(Sink):
     option_schema: ClassVar[Section] = Section(
         (
             Field("address", REQUIRED, "host:port or [v6]:port (port 514 by default).", parse_address),
-            Field("facility", FACILITIES["user"], "Facility name or number 0-23.", parse_facility),
-            Field("app_name", None, "APP-NAME (default: the container name, else nodeagent).", parse_str),
+            *MESSAGE_FIELDS,
             Field("timeout", 10.0, "Connect and write timeout.", positive_duration),
             tls_field(),
         ),
@@ -171,30 +211,13 @@ class SyslogSink(Sink):
 
     async def _connect(self) -> None:
         await self._disconnect()
-        try:
-            context = await asyncio.to_thread(self._tls.context)
-        except TLSFileError as exc:
-            raise RetryableSinkError(f"{self.name}: {exc}") from None
-        server_hostname = (self._tls.server_name or self.host) if context is not None else None
-        try:
-            self._reader, self._writer = await asyncio.wait_for(
-                asyncio.open_connection(self.host, self.port, ssl=context, server_hostname=server_hostname),
-                self.timeout,
-            )
-        except (OSError, TimeoutError) as exc:
-            raise RetryableSinkError(
-                f"{self.name}: cannot connect to {self.host}:{self.port}: {type(exc).__name__}: {exc}"
-            ) from exc
-        # drain() then waits until every byte is handed to the kernel, not just below a high-water mark.
-        assert self._writer is not None
-        self._writer.transport.set_write_buffer_limits(high=0)
+        self._reader, self._writer = await open_stream(
+            self.name, self.host, self.port, self._tls, self.timeout
+        )
 
     async def _disconnect(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
-        if writer is not None:
-            writer.close()
-            with contextlib.suppress(OSError, TimeoutError):
-                await asyncio.wait_for(writer.wait_closed(), 1.0)
+        await close_stream(writer)
 
     async def start(self) -> None:
         # Not fatal when the server is down: send connects (and fails retryably) until it is up.
