@@ -128,36 +128,70 @@ async def test_server_down_then_up(tmp_path: Path) -> None:
         await sink.close()
 
 
-@pytest.mark.peer
-async def test_20000_records_through_rsyslog_kills_none_lost(tmp_path: Path) -> None:
-    """Done-when: rsyslogd killed by PID (SIGKILL) three times mid-stream and restarted; the pipeline
-    delivers all 20,000 records; what is repeated is at most what was in flight at each kill."""
-    server = Rsyslogd(tmp_path / "rsyslog", RELP_CONFIG, tls="")
+TCP_CONFIG = RELP_CONFIG.replace('module(load="imrelp")', 'module(load="imtcp")').replace(
+    'type="imrelp"', 'type="imtcp"'
+)
+
+
+async def through_kills(
+    directory: Path, sink_type: str, config: str, kills: int = 3
+) -> tuple[list[str], list[str]]:
+    """20,000 records through the real pipeline into rsyslogd, which is killed by its PID (SIGKILL)
+    ``kills`` times mid-stream and restarted; (lines written, messages rsyslogd wrote) once everything
+    arrived or nothing more came for 3 s."""
+    server = Rsyslogd(directory / "rsyslog", config, tls="")
     server.start()
     try:
-        sink = make_sink({"type": "relp", "address": f"127.0.0.1:{server.port}"}, name=unique_name("relp"))
-        log = tmp_path / "app.log"
+        sink = make_sink(
+            {"type": sink_type, "address": f"127.0.0.1:{server.port}"}, name=unique_name(sink_type)
+        )
+        log = directory / "app.log"
         lines = [f"line {n:05d} " + "x" * (n % 100) for n in range(20_000)]
-        config = make_config(tmp_path, [log], batch_max_records=500)
-        async with shipping(config, sink):
+        kill_at = {len(lines) * (k + 1) // (kills + 1) // 500 * 500 for k in range(kills)}
+        async with shipping(make_config(directory, [log], batch_max_records=500), sink):
             for start in range(0, len(lines), 500):
                 await asyncio.to_thread(write_lines, log, lines[start : start + 500])
                 await asyncio.sleep(0.01)
-                if start in (5_000, 10_000, 15_000):
+                if start in kill_at:
                     await asyncio.to_thread(server.kill)  # SIGKILL by PID, mid-stream
                     await asyncio.sleep(0.3)
                     await asyncio.to_thread(server.start)
             deadline = time.monotonic() + 120
-            while len({line.rsplit("|", 1)[1] for line in server.lines()}) < len(lines):
-                assert time.monotonic() < deadline, "not everything arrived"
+            count, changed = -1, time.monotonic()
+            while True:
+                got = {line.rsplit("|", 1)[1] for line in server.lines()}
+                if len(got) != count:
+                    count, changed = len(got), time.monotonic()
+                if count >= len(lines) or time.monotonic() - changed > 3 or time.monotonic() > deadline:
+                    break
                 await asyncio.sleep(0.1)
-        got = [line.rsplit("|", 1)[1] for line in server.lines()]
+        return lines, [line.rsplit("|", 1)[1] for line in server.lines()]
     finally:
         server.stop()
+
+
+@pytest.mark.peer
+async def test_20000_records_through_rsyslog_kills_none_lost(tmp_path: Path) -> None:
+    """Done-when: rsyslogd killed by PID (SIGKILL) three times mid-stream and restarted; the pipeline
+    delivers all 20,000 records; what is repeated is at most what was in flight at each kill."""
+    lines, got = await through_kills(tmp_path, "relp", RELP_CONFIG)
     assert set(got) == set(lines)  # 0 lost
     repeated = len(got) - len(lines)
-    print(f"relp: 20000 records, 3 SIGKILLs of rsyslogd: 0 lost, {repeated} repeated")
+    print(f"\nrelp:   20000 records, 3 SIGKILLs of rsyslogd: 0 lost, {repeated} repeated")
     assert repeated <= 3 * 128  # each kill repeats at most the window in flight (less than a batch)
+
+
+@pytest.mark.peer
+async def test_plain_tcp_syslog_in_the_same_scenario_for_comparison(tmp_path: Path) -> None:
+    """The syslog sink (TCP, no acknowledgements) through the same kills: what sat in the socket buffers
+    when rsyslogd died is gone. Printed beside the RELP figure (run with -s); the loss itself varies with
+    timing, so it is reported, not asserted."""
+    lines, got = await through_kills(tmp_path, "syslog", TCP_CONFIG)
+    lost = len(set(lines) - set(got))
+    print(
+        f"\nsyslog: 20000 records, 3 SIGKILLs of rsyslogd: {lost} lost, {len(got) - len(set(got))} repeated"
+    )
+    assert set(got) <= set(lines)
 
 
 TLS_INPUT = (
