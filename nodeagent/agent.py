@@ -4,6 +4,13 @@ Everything that can be refused (settings, collector options, the logs section) i
 building the :class:`AgentPlan`, before the port is bound: the agent never starts half-configured.
 Shutdown (SIGTERM/SIGINT): the listener closes, in-flight scrapes finish, the log shipper drains and
 commits, and the process exits 0, all within :data:`SHUTDOWN_TIMEOUT` seconds.
+
+Reload (SIGHUP): the configuration is read and planned again, exactly as at start. A plan that is refused
+is logged and the running configuration stays. Otherwise the new collectors serve the next scrape, a new
+``--web.config.file`` path applies to the next connection, and when the ``logs`` section changed the log
+shipper drains and commits (as at shutdown) and starts again with the new inputs, filters and sinks from
+the same checkpoints: nothing acknowledged is read twice, nothing unacknowledged is lost. What binds
+sockets (listen addresses, telemetry path, TLS on or off) needs a restart; a change of it is logged.
 """
 
 from __future__ import annotations
@@ -13,7 +20,8 @@ import logging
 import re
 import resource
 import signal
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -160,30 +168,82 @@ async def _serve(server: MetricsServer, stop: asyncio.Event) -> None:
         await server.stop()
 
 
-async def _ship_logs(plan: AgentPlan, stop: asyncio.Event, ready: asyncio.Event, pool: BoundedPool) -> None:
-    from nodeagent.logs.shipper import run_logs
+class LogJob:
+    """The log shipper under the agent: runs it, and on reload drains it and starts it again."""
 
-    assert plan.logs_config is not None  # the job is created only when the shipper runs
-    await run_logs(plan.logs_config, node_name=plan.node_name, stop=stop, ready=ready, executor=pool)
-    if not stop.is_set():
-        raise RuntimeError("the log shipper stopped on its own")
+    def __init__(
+        self, config: LogsConfig | None, node_name: str, ready: asyncio.Event | None, pool: BoundedPool
+    ) -> None:
+        self.config = config
+        self.node_name = node_name
+        self.ready = ready if ready is not None else asyncio.Event()
+        self.pool = pool
+        self._changed = asyncio.Event()
+
+    def replace(self, config: LogsConfig | None) -> bool:
+        """Use ``config`` from now on; True when it differs (the shipper is then restarted)."""
+        if config == self.config:
+            return False
+        self.config = config
+        self._changed.set()
+        return True
+
+    async def run(self, stop: asyncio.Event) -> None:
+        from nodeagent.logs.shipper import run_logs
+
+        while not stop.is_set():
+            self._changed.clear()
+            config = self.config
+            if config is None:  # turned off by a reload; a later reload may turn it on again
+                await _first_of(stop.wait(), self._changed.wait())
+                continue
+            own_stop = asyncio.Event()
+            shipper = asyncio.create_task(
+                run_logs(
+                    config, node_name=self.node_name, stop=own_stop, ready=self.ready, executor=self.pool
+                ),
+                name="log-shipper-run",
+            )
+            try:
+                await _first_of(shipper, stop.wait(), self._changed.wait())
+            finally:
+                if not shipper.done():
+                    own_stop.set()  # drain and commit, as at shutdown
+                    await shipper
+            shipper.result()
+            if not (stop.is_set() or self._changed.is_set()):
+                raise RuntimeError("the log shipper stopped on its own")
+            if not stop.is_set():
+                log.info("log shipper restarting with the new configuration")
+
+
+async def _first_of(*awaitables: Awaitable[object]) -> None:
+    """Wait until one of ``awaitables`` is done; the others are cancelled unless they are tasks."""
+    futures = [asyncio.ensure_future(a) for a in awaitables]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future, given in zip(futures, awaitables, strict=True):
+            if future is not given:
+                future.cancel()
 
 
 async def _announce_ready(server: MetricsServer, logs_ready: asyncio.Event, stop: asyncio.Event) -> None:
     """Log when the shipper is up; gives up at shutdown so that the task group can finish."""
-    waits = {asyncio.ensure_future(logs_ready.wait()), asyncio.ensure_future(stop.wait())}
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for waiter in waits:
-            waiter.cancel()
+    await _first_of(logs_ready.wait(), stop.wait())
     if logs_ready.is_set():
         log.info("log shipper started", extra={"ready": server.ready})
 
 
-def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
+def _install_signal_handlers(stop: asyncio.Event, reload: asyncio.Event | None) -> list[signal.Signals]:
     loop = asyncio.get_running_loop()
     installed = []
+    if reload is not None:
+        try:
+            loop.add_signal_handler(signal.SIGHUP, reload.set)
+            installed.append(signal.SIGHUP)
+        except (NotImplementedError, RuntimeError, ValueError):
+            pass
 
     def on_signal(signum: signal.Signals) -> None:
         if stop.is_set():
@@ -201,23 +261,96 @@ def _install_signal_handlers(stop: asyncio.Event) -> list[signal.Signals]:
     return installed
 
 
+BOUND_AT_START = (
+    "web.listen-address",
+    "web.systemd-socket",
+    "web.telemetry-path",
+    "web.max-connections",
+    "web.max-requests",
+    "metrics",
+)
+
+
+async def _reload(
+    replan: Callable[[], AgentPlan], current: AgentPlan, server: MetricsServer, logs: LogJob
+) -> AgentPlan:
+    """Plan again and apply what can change while running; returns the plan now in force."""
+    from nodeagent.agentmetrics import CONFIG_RELOAD_SUCCESSFUL, CONFIG_RELOAD_TIME
+
+    try:
+        plan = await asyncio.to_thread(replan)
+    except (ConfigError, StartupError) as exc:
+        CONFIG_RELOAD_SUCCESSFUL.set(0)
+        log.error("configuration reload refused; the running configuration stays", extra={"err": str(exc)})
+        return current
+    except Exception as exc:  # a bug in planning must not take the running agent down
+        CONFIG_RELOAD_SUCCESSFUL.set(0)
+        log.error("configuration reload failed; the running configuration stays", extra={"err": repr(exc)})
+        return current
+    kept = [key for key in BOUND_AT_START if plan.settings.get(key) != current.settings.get(key)]
+    tls_before = bool(current.web_config and current.web_config.tls_enabled)
+    tls_after = bool(plan.web_config and plan.web_config.tls_enabled)
+    if tls_before != tls_after or (current.web_config is None) != (plan.web_config is None):
+        kept.append("web.config.file")
+    elif plan.web_config is not None:
+        server.web_config = plan.web_config
+    if kept:
+        log.warning("these settings take effect only after a restart", extra={"settings": ",".join(kept)})
+    server.scraper = make_scraper(plan)
+    restarted = logs.replace(plan.logs_config)
+    CONFIG_RELOAD_SUCCESSFUL.set(1)
+    CONFIG_RELOAD_TIME.set(time.time())
+    log.info(
+        "configuration reloaded",
+        extra={
+            "collectors": ",".join(c.name for c in plan.collectors) or "none",
+            "logs": "restarting" if restarted else ("unchanged" if plan.runs_logs else "off"),
+            "inputs": shown_inputs(plan),
+            "sinks": shown_sinks(plan),
+        },
+    )
+    return plan
+
+
+async def _reload_on_signal(
+    requested: asyncio.Event,
+    replan: Callable[[], AgentPlan],
+    plan: AgentPlan,
+    server: MetricsServer,
+    logs: LogJob,
+    stop: asyncio.Event,
+) -> None:
+    while not stop.is_set():
+        await _first_of(requested.wait(), stop.wait())
+        if stop.is_set():
+            return
+        requested.clear()
+        log.info("reloading the configuration", extra={"signal": "SIGHUP"})
+        plan = await _reload(replan, plan, server, logs)
+
+
 async def run_agent(
     plan: AgentPlan,
     *,
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
     started: asyncio.Event | None = None,
+    replan: Callable[[], AgentPlan] | None = None,
+    reload: asyncio.Event | None = None,
 ) -> int:
     """Run until SIGTERM/SIGINT (or ``stop``); returns the exit code.
 
     Raises :class:`nodeagent.server.ListenError` when the address cannot be bound (exit code 2).
-    ``started`` is set once the server listens (for embedding and tests).
+    ``started`` is set once the server listens (for embedding and tests). ``replan`` reads the
+    configuration again; with it, SIGHUP (or setting ``reload``) reloads.
     """
     from nodeagent import runtime
     from nodeagent.server import MetricsServer
 
     stop = stop if stop is not None else asyncio.Event()
-    installed = _install_signal_handlers(stop) if handle_signals else []
+    if replan is not None and reload is None:
+        reload = asyncio.Event()
+    installed = _install_signal_handlers(stop, reload if replan else None) if handle_signals else []
     settings = plan.settings
     loop = asyncio.get_running_loop()
     runtime.quiet_loop_errors(loop)
@@ -227,6 +360,7 @@ async def run_agent(
     # shipper's sinks, aiohttp's resolver) is that pool too, so nothing of it lands on the scrape pool.
     loop.set_default_executor(pools["logs"])
     logs_ready = asyncio.Event() if plan.runs_logs else None
+    logs = LogJob(plan.logs_config, plan.node_name, logs_ready, pools["logs"])
     max_connections = settings["web.max-connections"]
     if max_connections and open_files != resource.RLIM_INFINITY and max_connections > open_files // 2:
         max_connections = max(open_files // 2, 1)  # leave descriptors for log files and checkpoints
@@ -246,6 +380,7 @@ async def run_agent(
         job_pools={"log shipper": pools["logs"]} if plan.runs_logs else None,
         stall_timeout=settings["web.stall-timeout"],
         web_config=plan.web_config,
+        systemd_socket=settings["web.systemd-socket"],
     )
     try:
         await server.start()
@@ -270,9 +405,13 @@ async def run_agent(
         async def jobs() -> None:
             async with asyncio.TaskGroup() as group:
                 group.create_task(_serve(server, stop), name="http-server")
+                group.create_task(logs.run(stop), name="log-shipper")
                 if logs_ready is not None:
-                    group.create_task(_ship_logs(plan, stop, logs_ready, pools["logs"]), name="log-shipper")
                     group.create_task(_announce_ready(server, logs_ready, stop), name="log-ready")
+                if replan is not None and reload is not None:
+                    group.create_task(
+                        _reload_on_signal(reload, replan, plan, server, logs, stop), name="config-reload"
+                    )
 
         return await _supervise(asyncio.create_task(jobs(), name="agent-jobs"), stop)
     finally:

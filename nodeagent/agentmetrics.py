@@ -27,3 +27,16 @@ BUILD_INFO = Gauge(
     registry=AGENT_REGISTRY,
 )
 BUILD_INFO.labels(__version__, platform.python_version(), platform.python_implementation()).set(1)
+
+CONFIG_RELOAD_SUCCESSFUL = Gauge(
+    "nodeagent_config_last_reload_successful",
+    "Whether the last configuration reload (SIGHUP) succeeded; 1 before any reload.",
+    registry=AGENT_REGISTRY,
+)
+CONFIG_RELOAD_SUCCESSFUL.set(1)
+CONFIG_RELOAD_TIME = Gauge(
+    "nodeagent_config_last_reload_success_timestamp_seconds",
+    "When the configuration was last loaded successfully (start or SIGHUP), Unix time.",
+    registry=AGENT_REGISTRY,
+)
+CONFIG_RELOAD_TIME.set_to_current_time()

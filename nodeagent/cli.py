@@ -16,7 +16,7 @@ import logging
 import os
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from nodeagent import __version__
@@ -193,7 +193,8 @@ def _fail(message: object) -> int:
     return EXIT_FAILURE
 
 
-def cmd_run(settings: Settings) -> int:
+def cmd_run(settings: Settings, reread: Callable[[], Settings] | None = None) -> int:
+    """Run the agent; ``reread`` gives the settings again (same flags, config file read anew) for SIGHUP."""
     from nodeagent.agent import StartupError, plan_agent, run_agent
     from nodeagent.agentlog import setup_logging
     from nodeagent.server import ListenError
@@ -206,8 +207,9 @@ def cmd_run(settings: Settings) -> int:
             return _refuse(exc)
         except StartupError as exc:
             return _fail(exc)
+        replan = (lambda: plan_agent(reread())) if reread is not None else None
         try:
-            return asyncio.run(run_agent(plan))
+            return asyncio.run(run_agent(plan, replan=replan))
         except ListenError as exc:
             return _refuse(exc)
 
@@ -269,5 +271,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         return _refuse(exc)
     if args.command == "run":
-        return cmd_run(settings)
+
+        def reread() -> Settings:
+            settings = resolve_from_args(args, table)
+            check_host_paths(settings)
+            log_notes(settings)
+            return settings
+
+        return cmd_run(settings, reread)
     return cmd_metrics(settings)

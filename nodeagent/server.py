@@ -21,6 +21,8 @@ import errno
 import gzip
 import html
 import logging
+import os
+import socket
 import time
 from collections.abc import Iterable, Mapping, Sequence
 
@@ -198,6 +200,7 @@ class MetricsServer:
         job_pools: Mapping[str, BoundedPool] | None = None,
         stall_timeout: float = 60.0,
         web_config: WebConfigSource | None = None,
+        systemd_socket: bool = False,
     ) -> None:
         """``pool``: where scrapes run (default: a pool of its own). ``scrape_timeout``: a scrape not done
         by then is answered 503 and given up (a Prometheus scrape-timeout header can only lower it).
@@ -218,6 +221,7 @@ class MetricsServer:
         self.job_pools: dict[str, BoundedPool] = {"scrape": self.pool, **(job_pools or {})}
         self.stall_timeout = stall_timeout
         self.web_config = web_config
+        self.systemd_socket = systemd_socket  # serve on the sockets systemd passed, not listen_addresses
         self._auth = BasicAuth() if web_config is not None else None
         self._rate_limiter: RateLimiter | None = None
         self._last_refusal_log = 0.0
@@ -285,7 +289,15 @@ class MetricsServer:
         # asyncio accepts up to a backlog's worth of connections before evictions free descriptors: keep that
         # burst a quarter of the cap, so cap + burst stays inside the open-file limit the cap was sized for.
         backlog = max(16, min(128, self.max_connections // 4)) if self.max_connections else 128
-        for address in self.listen_addresses:
+        if self.systemd_socket:
+            try:
+                sockets = systemd_listen_sockets()
+            except ValueError as exc:
+                await runner.cleanup()
+                raise ListenError(str(exc)) from None
+            for sock in sockets:
+                await web.SockSite(runner, sock, ssl_context=tls, backlog=backlog).start()
+        for address in () if self.systemd_socket else self.listen_addresses:
             host, port = split_listen_address(address)
             try:
                 try:
@@ -446,6 +458,38 @@ async def _close_instead_of_reading_bodies(request: web.Request, handler: Handle
 async def _set_server_header(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Server"] = SERVER_HEADER  # aiohttp's default names Python's and its own version
     response.headers.update(request.get(WEB_HEADERS, {}))
+
+
+SD_LISTEN_FDS_START = 3  # sd_listen_fds(3): the first passed descriptor
+
+
+def systemd_listen_sockets(environ: dict[str, str] | None = None) -> list[socket.socket]:
+    """The listening stream sockets systemd passed (socket activation), as sd_listen_fds(3) finds them:
+    ``LISTEN_FDS`` descriptors from 3 on, meant for us when ``LISTEN_PID`` is our PID. The variables are
+    removed so that no child process takes them; raises ValueError when there are none."""
+    env = os.environ if environ is None else environ
+    pid, count = env.pop("LISTEN_PID", None), env.pop("LISTEN_FDS", None)
+    env.pop("LISTEN_FDNAMES", None)
+    if pid is not None and pid.strip() != str(os.getpid()):
+        raise ValueError("no socket activation file descriptors found (LISTEN_PID is another process)")
+    try:
+        fds = range(SD_LISTEN_FDS_START, SD_LISTEN_FDS_START + int(count or "0"))
+    except ValueError:
+        raise ValueError(f"LISTEN_FDS is not a number: {(count or '')[:20]!r}") from None
+    sockets = []
+    for fd in fds:
+        try:
+            sock = socket.socket(fileno=fd)
+        except OSError as exc:
+            raise ValueError(f"socket activation descriptor {fd} is not a socket: {exc.strerror}") from None
+        if sock.type != socket.SOCK_STREAM:
+            sock.detach()
+            raise ValueError(f"socket activation descriptor {fd} is not a stream socket")
+        sock.set_inheritable(False)
+        sockets.append(sock)
+    if not sockets:
+        raise ValueError("no socket activation file descriptors found (LISTEN_FDS is not set)")
+    return sockets
 
 
 def _format_address(address: object) -> str:

@@ -33,7 +33,7 @@ from nodeagent.config.upstream_flags import (
     flag_dispositions,
 )
 from nodeagent.metrics.registry import all_collectors
-from tests.conftest import FIXTURES, ROOT, e2e_flags, free_port, require_shared
+from tests.conftest import FIXTURES, ROOT, e2e_flags, free_port, require_binary, require_shared
 from tests.test_cli import AGENT, _wait_ready
 
 DATA = Path(__file__).parent / "data"
@@ -433,3 +433,43 @@ def test_e2e_command_line_output_equals_node_exporter(node_exporter_fixture_tree
         if mine != lines:
             differing.append(name)
     assert not differing, f"{len(differing)} families differ: {differing[:20]}"
+
+
+def test_systemd_socket_activation_serves_on_the_passed_socket() -> None:
+    """--web.systemd-socket with systemd's own launcher: it listens, starts us with the socket as fd 3."""
+    launcher = require_binary("systemd-socket-activate")
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            launcher,
+            "-l",
+            f"127.0.0.1:{port}",
+            *AGENT,
+            "--no-logs",
+            "--web.systemd-socket",
+            "--web.listen-address=127.0.0.1:1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert "nodeagent_build_info" in _scrape(port, proc)
+    finally:
+        log = _stop(proc)
+    assert f"address=127.0.0.1:{port}" in log
+
+
+def test_systemd_socket_without_passed_sockets_exits_2() -> None:
+    result = subprocess.run(
+        [*AGENT, "--no-logs", "--web.systemd-socket"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={key: value for key, value in os.environ.items() if not key.startswith("LISTEN_")},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert "no socket activation file descriptors found" in result.stderr

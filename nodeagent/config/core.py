@@ -89,6 +89,13 @@ CORE_SETTINGS: tuple[Setting, ...] = (
         metavar="FILE",
     ),
     Setting(
+        "web.systemd-socket",
+        False,
+        "Serve on the sockets systemd passes (socket activation: LISTEN_FDS) instead of listen addresses.",
+        parse=parse_bool,
+        is_switch=True,
+    ),
+    Setting(
         "web.disable-exporter-metrics",
         False,
         "Leave out the agent's process_* and python_* metrics.",

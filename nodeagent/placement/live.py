@@ -1,4 +1,4 @@
-"""Read-only access to a cluster for live mode, through kubernetes_asyncio (which runs on aiohttp).
+"""Read-only access to a cluster for live mode, through :mod:`nodeagent.kubeclient` (on aiohttp).
 
 Only list/get calls are made. Responses are read as plain JSON (not the client's model classes) so live
 objects go through exactly the same parsing as files do.
@@ -10,7 +10,15 @@ import json
 import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
-from typing import Any
+from urllib.parse import quote
+
+from nodeagent.kubeclient import (
+    KubeClient,
+    KubeConfigError,
+    KubeRequestError,
+    incluster_config,
+    load_kubeconfig,
+)
 
 PAGE_SIZE = 500
 WATCH_SECONDS = 240  # the server ends each watch after this; the client then watches again from where it was
@@ -56,141 +64,90 @@ class Cluster:
         self._kubeconfig = kubeconfig
         self._context = context
         self._timeout = timeout
-        self._api_client: Any = None
+        self._api: KubeClient | None = None
 
     async def __aenter__(self) -> Cluster:
-        from kubernetes_asyncio import client, config
-
-        configuration = client.Configuration()
         try:
             if self._kubeconfig is None:
                 if self._context:
                     raise ClusterError(
                         "--context needs a kubeconfig; in-cluster configuration has no contexts"
                     )
-                config.load_incluster_config(client_configuration=configuration)
+                config = incluster_config()
             else:
-                await config.load_kube_config(
-                    config_file=self._kubeconfig,
-                    context=self._context,
-                    client_configuration=configuration,
-                    persist_config=False,  # read-only: never write refreshed credentials back
-                )
-        except config.ConfigException as error:
-            raise ClusterError(f"kubeconfig: {' '.join(str(error).split())}") from None
-        self._api_client = client.ApiClient(configuration)
-        self._core = client.CoreV1Api(self._api_client)
-        self._apps = client.AppsV1Api(self._api_client)
+                config = load_kubeconfig(self._kubeconfig, self._context)
+            self._api = await KubeClient(config, self._timeout).__aenter__()
+        except KubeConfigError as error:
+            raise ClusterError(f"kubeconfig: {error}") from None
+        except KubeRequestError as error:
+            raise ClusterError(str(error)) from None
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self._api_client is not None:
-            await self._api_client.close()
+        if self._api is not None:
+            await self._api.__aexit__(*exc_info)
 
-    async def _json(self, method: Any, *args: Any, **kwargs: Any) -> dict:
-        import aiohttp
-        from kubernetes_asyncio.client.exceptions import ApiException
-
-        try:
-            response = await method(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
-            try:
-                body = await response.read()
-            finally:
-                response.release()
-        except ApiException as error:
-            raise ClusterError(f"API request failed: {error.status} {error.reason}") from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise ClusterError(f"cannot reach the API server: {error or type(error).__name__}") from None
-        if not 200 <= response.status < 300:
-            try:
-                message = json.loads(body).get("message", "")
-            except (ValueError, AttributeError):
-                message = body[:200].decode("utf-8", "replace")
-            raise ClusterError(f"API request failed: HTTP {response.status} {' '.join(str(message).split())}")
+    async def _json(self, path: str, params: dict[str, str]) -> dict:
+        assert self._api is not None
         try:
             # One page (PAGE_SIZE objects) decodes in milliseconds to a few tens of them; json.loads holds
             # the GIL, so a worker thread would not let the loop run meanwhile anyway.
-            return json.loads(body)
-        except ValueError:
-            raise ClusterError("the API server sent a response that is not JSON") from None
+            return await self._api.get_json(path, params)
+        except KubeRequestError as error:
+            raise ClusterError(str(error)) from None
 
-    async def _list(self, method: Any, *args: Any, **kwargs: Any) -> list[dict]:
-        return (await self._list_versioned(method, *args, **kwargs))[0]
+    async def _list(self, path: str, params: dict[str, str] | None = None) -> list[dict]:
+        return (await self._list_versioned(path, params or {}))[0]
 
-    async def _list_versioned(self, method: Any, *args: Any, **kwargs: Any) -> tuple[list[dict], str]:
+    async def _list_versioned(self, path: str, params: dict[str, str]) -> tuple[list[dict], str]:
         """Every item, page by page, and the list's resourceVersion (where a watch starts)."""
         items: list[dict] = []
         token = None
         while True:
-            page_args = dict(kwargs, limit=PAGE_SIZE)
+            page_params = dict(params, limit=str(PAGE_SIZE))
             if token:
-                page_args["_continue"] = token
-            page = await self._json(method, *args, **page_args)
+                page_params["continue"] = token
+            page = await self._json(path, page_params)
             items.extend(item for item in page.get("items") or [] if isinstance(item, dict))
             metadata = page.get("metadata") or {}
             token = metadata.get("continue")
             if not token:
                 return items, str(metadata.get("resourceVersion") or "")
 
-    def _kind(self, kind: str) -> tuple[Any, dict[str, str]]:
+    @staticmethod
+    def _kind(kind: str) -> tuple[str, dict[str, str]]:
         if kind == "nodes":
-            return self._core.list_node, {}
+            return "/api/v1/nodes", {}
         if kind == "pods":
             # Finished pods take nothing from a node; leaving them out keeps the list small.
-            return self._core.list_pod_for_all_namespaces, {
-                "field_selector": "status.phase!=Succeeded,status.phase!=Failed"
-            }
-        return self._apps.list_daemon_set_for_all_namespaces, {}
+            return "/api/v1/pods", {"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}
+        return "/apis/apps/v1/daemonsets", {}
 
     async def list_kind(self, kind: str) -> tuple[list[dict], str]:
         """All objects of one of KINDS, cluster-wide, and the resourceVersion to watch from."""
-        method, kwargs = self._kind(kind)
-        return await self._list_versioned(method, **kwargs)
+        path, params = self._kind(kind)
+        return await self._list_versioned(path, params)
 
     async def watch(self, kind: str, resource_version: str) -> AsyncIterator[tuple[str, dict]]:
         """(type, object) events of one of KINDS from ``resource_version`` until the server ends the watch
         (after WATCH_SECONDS). Raises ResourceVersionGone when the version is too old, ClusterError else."""
-        import aiohttp
-        from kubernetes_asyncio.client.exceptions import ApiException
-
-        method, kwargs = self._kind(kind)
+        assert self._api is not None
+        path, params = self._kind(kind)
+        params = dict(
+            params,
+            watch="1",
+            resourceVersion=resource_version,
+            allowWatchBookmarks="true",
+            timeoutSeconds=str(WATCH_SECONDS),
+        )
         try:
-            response = await method(
-                watch=True,
-                resource_version=resource_version,
-                allow_watch_bookmarks=True,
-                timeout_seconds=WATCH_SECONDS,
-                _preload_content=False,
-                _request_timeout=(self._timeout or 30.0, WATCH_SECONDS + 60.0),
-                **kwargs,
-            )
-        except ApiException as error:
+            async with self._api.stream(path, params, WATCH_SECONDS + 60.0, MAX_EVENT_BYTES) as lines:
+                async for line in lines:
+                    yield _watch_event(kind, line)
+        except KubeRequestError as error:
             if error.status == 410:
                 raise ResourceVersionGone(f"{kind}: resourceVersion {resource_version} is gone") from None
-            raise ClusterError(f"API request failed: {error.status} {error.reason}") from None
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise ClusterError(f"cannot reach the API server: {error or type(error).__name__}") from None
-        try:
-            if response.status == 410:
-                raise ResourceVersionGone(f"{kind}: resourceVersion {resource_version} is gone")
-            if not 200 <= response.status < 300:
-                raise ClusterError(f"API request failed: HTTP {response.status} (watch {kind})")
-            pending = bytearray()
-            async for chunk in response.content.iter_any():
-                pending += chunk
-                while (end := pending.find(b"\n")) >= 0:
-                    line = bytes(pending[:end])
-                    del pending[: end + 1]
-                    if line.strip():
-                        yield _watch_event(kind, line)
-                if len(pending) > MAX_EVENT_BYTES:
-                    raise ClusterError(
-                        f"watch {kind}: an event is larger than {MAX_EVENT_BYTES // 2**20} MiB"
-                    )
-        except (aiohttp.ClientError, TimeoutError, OSError) as error:
-            raise ClusterError(f"watch {kind} broke: {error or type(error).__name__}") from None
-        finally:
-            response.release()
+            raise ClusterError(f"watch {kind}: {error}" if error.status == 0 else str(error)) from None
 
     async def nodes(self) -> list[dict]:
         return (await self.list_kind("nodes"))[0]
@@ -200,15 +157,14 @@ class Cluster:
 
     async def daemonsets(self, namespace: str | None = None) -> list[dict]:
         if namespace:
-            return await self._list(self._apps.list_namespaced_daemon_set, namespace)
-        return await self._list(self._apps.list_daemon_set_for_all_namespaces)
+            return await self._list(f"/apis/apps/v1/namespaces/{quote(namespace, safe='')}/daemonsets")
+        return await self._list("/apis/apps/v1/daemonsets")
 
     async def scheduling_events(self, namespace: str) -> list[dict]:
         """FailedScheduling events of pods in a namespace (filtered here too, in case the server did not)."""
         events = await self._list(
-            self._core.list_namespaced_event,
-            namespace,
-            field_selector="involvedObject.kind=Pod,reason=FailedScheduling",
+            f"/api/v1/namespaces/{quote(namespace, safe='')}/events",
+            {"fieldSelector": "involvedObject.kind=Pod,reason=FailedScheduling"},
         )
         return [
             event

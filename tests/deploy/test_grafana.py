@@ -1,8 +1,12 @@
-"""deploy/grafana/nodeagent.json: every query of the dashboard, run by a real Prometheus scraping a real
-agent whose log pipeline ships, retries and drops, returns data."""
+"""deploy/grafana/*.json: every query of each dashboard, run by a real Prometheus, returns data.
+
+nodeagent.json: Prometheus scrapes a real agent whose log pipeline ships, retries and drops.
+placement.json: Prometheus scrapes the real placement monitor watching the fake API server's recorded cluster.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -23,15 +27,20 @@ from tests.conftest import ROOT, free_port, running_prometheus
 pytestmark = pytest.mark.peer
 
 DASHBOARD = ROOT / "deploy" / "grafana" / "nodeagent.json"
-# What Grafana puts in for the template variables: every node, and a rate window of a few scrapes.
-VARIABLES = {"$instance": ".*", "$__rate_interval": "30s"}
+PLACEMENT_DASHBOARD = ROOT / "deploy" / "grafana" / "placement.json"
+DASHBOARD_VARIABLES = {
+    DASHBOARD: {"datasource", "instance"},
+    PLACEMENT_DASHBOARD: {"datasource", "namespace"},
+}
+# What Grafana puts in for the template variables: every node/namespace, a rate window of a few scrapes.
+VARIABLES = {"$instance": ".*", "$namespace": ".*", "$__rate_interval": "30s"}
 START_TIMEOUT = 30
 DATA_TIMEOUT = 60
 
 
-def dashboard_queries() -> dict[str, str]:
+def dashboard_queries(path: Path = DASHBOARD) -> dict[str, str]:
     """panel title (and refId) -> PromQL expression."""
-    dashboard = json.loads(DASHBOARD.read_text())
+    dashboard = json.loads(path.read_text())
     return {
         f"{panel['title']} {target['refId']}": target["expr"]
         for panel in dashboard["panels"]
@@ -39,10 +48,11 @@ def dashboard_queries() -> dict[str, str]:
     }
 
 
-def test_dashboard_uses_its_datasource_variable() -> None:
-    dashboard = json.loads(DASHBOARD.read_text())
+@pytest.mark.parametrize("path", DASHBOARD_VARIABLES, ids=lambda p: p.name)
+def test_dashboard_uses_its_datasource_variable(path: Path) -> None:
+    dashboard = json.loads(path.read_text())
     variables = {v["name"] for v in dashboard["templating"]["list"]}
-    assert {"datasource", "instance"} <= variables
+    assert DASHBOARD_VARIABLES[path] <= variables
     for panel in dashboard["panels"]:
         if panel["type"] != "row":
             assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
@@ -155,17 +165,69 @@ def test_every_dashboard_query_returns_data(tmp_path: Path, http_sinks: str) -> 
             agent.terminate()
 
 
-def all_queries_return_data(prometheus_url: str, app_log: Path, agent_log: Path) -> None:
-    queries = dashboard_queries()
+def all_queries_return_data(
+    prometheus_url: str,
+    app_log: Path | None,
+    agent_log: Path,
+    dashboard: Path = DASHBOARD,
+) -> None:
+    queries = dashboard_queries(dashboard)
     for variable, value in VARIABLES.items():
         queries = {title: expr.replace(variable, value) for title, expr in queries.items()}
     deadline = time.monotonic() + DATA_TIMEOUT
     while True:
-        with app_log.open("a") as log:  # keep the pipeline busy
-            log.write(f"line at {time.time()}\n")
+        if app_log is not None:
+            with app_log.open("a") as log:  # keep the pipeline busy
+                log.write(f"line at {time.time()}\n")
         empty = sorted(title for title, expr in queries.items() if not query(prometheus_url, expr))
         if not empty:
             return
         if time.monotonic() > deadline:
             pytest.fail(f"no data within {DATA_TIMEOUT}s for: {empty}\n{agent_log.read_text()[-2000:]}")
         time.sleep(1)
+
+
+async def test_every_placement_dashboard_query_returns_data(tmp_path: Path) -> None:
+    """The monitor watches the recorded cluster (which has blocked nodes), Prometheus scrapes it."""
+    from tests.placement.fake_apiserver import recorded_cluster, serving
+
+    monitor_port = free_port()
+    (tmp_path / "prometheus.yml").write_text(
+        yaml.safe_dump(
+            {
+                "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+                "scrape_configs": [
+                    {
+                        "job_name": "nodeagent-placement-monitor",
+                        "static_configs": [{"targets": [f"127.0.0.1:{monitor_port}"]}],
+                    }
+                ],
+            }
+        )
+    )
+    async with serving(recorded_cluster(), tmp_path) as kubeconfig:
+        with (tmp_path / "monitor.log").open("w") as monitor_log:
+            monitor = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "nodeagent", "check-placement", "--watch",
+                "--kubeconfig", str(kubeconfig), "--context", "test",
+                "--metrics-address", f"127.0.0.1:{monitor_port}",
+                cwd=ROOT, stdout=asyncio.subprocess.DEVNULL, stderr=monitor_log,
+            )  # fmt: skip
+            try:
+                with running_prometheus(tmp_path / "prometheus.yml", tmp_path) as (
+                    prometheus_port,
+                    prometheus,
+                ):
+                    prometheus_url = f"http://127.0.0.1:{prometheus_port}"
+                    await asyncio.to_thread(wait_for, f"{prometheus_url}/-/ready", prometheus, "prometheus")
+                    # Blocking queries in a thread: the fake API server runs on this loop.
+                    await asyncio.to_thread(
+                        all_queries_return_data,
+                        prometheus_url,
+                        None,
+                        tmp_path / "monitor.log",
+                        PLACEMENT_DASHBOARD,
+                    )
+            finally:
+                monitor.terminate()
+                await monitor.wait()

@@ -399,3 +399,26 @@ def test_pod_metadata_component_reads_pods_only_and_is_not_enabled(
     for rendering, rendered in all_renderings.items():
         if rendering != "manifests/components/pod-metadata":
             assert not [o for o in rendered if o["metadata"]["name"] == "nodeagent-pod-metadata"], rendering
+
+
+def test_systemd_collectors_component_adds_the_bus_socket_and_the_flags(
+    all_renderings: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The agent takes the flags; the only thing mounted is the host's bus socket, read-only, where the
+    D-Bus client looks for it."""
+    from nodeagent.metrics.host.dbus import DEFAULT_SYSTEM_BUS
+
+    pod = find(all_renderings["manifests/components/systemd-collectors"], "DaemonSet", "nodeagent")
+    spec = pod["spec"]["template"]["spec"]
+    container = spec["containers"][0]
+    assert {"--collector.systemd", "--collector.logind"} <= set(container["args"])
+    table = settings_table()
+    settings = resolve_from_args(build_parser("run", table).parse_args(container["args"][:1] + [
+        arg for arg in container["args"][1:] if not arg.startswith(("--config", "--path."))
+    ]), table)  # fmt: skip
+    assert settings["collector.systemd"] and settings["collector.logind"]
+    volume = next(v for v in spec["volumes"] if v["name"] == "dbus-system-bus")
+    assert volume["hostPath"] == {"path": "/run/dbus/system_bus_socket", "type": "Socket"}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "dbus-system-bus")
+    assert mount["readOnly"] is True
+    assert f"unix:path={mount['mountPath']}" == DEFAULT_SYSTEM_BUS
