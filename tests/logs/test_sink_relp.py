@@ -148,7 +148,7 @@ async def through_kills(
         log = directory / "app.log"
         lines = [f"line {n:05d} " + "x" * (n % 100) for n in range(20_000)]
         kill_at = {len(lines) * (k + 1) // (kills + 1) // 500 * 500 for k in range(kills)}
-        async with shipping(make_config(directory, [log], batch_max_records=500), sink):
+        async with shipping(make_config(directory, [log], batch_max_records=500), sink) as shipper:
             for start in range(0, len(lines), 500):
                 await asyncio.to_thread(write_lines, log, lines[start : start + 500])
                 await asyncio.sleep(0.01)
@@ -165,6 +165,7 @@ async def through_kills(
                 if count >= len(lines) or time.monotonic() - changed > 3 or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.1)
+            await shipper.stop(timeout=60)  # the final checkpoint fsync can be slow on a shared machine
         return lines, [line.rsplit("|", 1)[1] for line in server.lines()]
     finally:
         server.stop()
