@@ -11,6 +11,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from nodeagent.logs.record import Record
 from tests.conftest import free_port, require_binary
 
 
@@ -106,3 +107,15 @@ class Rsyslogd:
             if len(lines) >= count or time.monotonic() > deadline:
                 return lines
             time.sleep(0.05)
+
+
+def record(message: str, stream: str | None = "stdout", kubernetes: dict | None = None) -> Record:
+    """A record as the syslog and RELP tests send it (node worker-7, a fixed time)."""
+    return Record(
+        time="2026-01-02T03:04:05.123456789Z",
+        message=message,
+        stream=stream,
+        file="/var/log/pods/x/0.log",
+        node="worker-7",
+        kubernetes=kubernetes,
+    )

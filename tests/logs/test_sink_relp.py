@@ -11,14 +11,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nodeagent.config.errors import ConfigError
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks.base import RetryableSinkError
-from nodeagent.logs.sinks.relp import OFFERS, encode_frame, read_frame
+from nodeagent.logs.sinks.relp import OFFERS, RelpProtocolError, encode_frame, read_frame
 from tests.logs.conftest import make_config, shipping, unique_name, write_lines
-from tests.logs.rsyslogd import Rsyslogd
+from tests.logs.rsyslogd import Rsyslogd, record
 from tests.pki import pki  # noqa: F401 - the fixture
 
 # A Direct main queue makes rsyslogd write each message to the file before imrelp acknowledges it, so that
@@ -33,17 +35,6 @@ template(name="fields" type="string"
          string="%hostname%|%app-name%|%syslogfacility%|%syslogseverity%|%timereported:::date-rfc3339%|%structured-data%|%msg%\\n")
 *.* action(type="omfile" file="{output}" template="fields")
 """
-
-
-def record(message: str, stream: str | None = "stdout", kubernetes: dict | None = None) -> Record:
-    return Record(
-        time="2026-01-02T03:04:05.123456789Z",
-        message=message,
-        stream=stream,
-        file="/var/log/pods/x/0.log",
-        node="worker-7",
-        kubernetes=kubernetes,
-    )
 
 
 @pytest.fixture
@@ -359,6 +350,26 @@ async def test_frames_with_line_feeds_in_the_data_are_read_whole() -> None:
     assert await read_frame(reader) == (3, b"rsp", b"")
     assert encode_frame(7, b"syslog", b"<14>1 x") == b"7 syslog 7 <14>1 x\n"
     assert encode_frame(8, b"close") == b"8 close 0\n"
+
+
+FRAME_PIECES = [b"1", b" ", b"rsp", b"\n", b"6", b"200 OK", b"x", b"999999999", b"1000000"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=300) | st.lists(st.sampled_from(FRAME_PIECES)).map(b"".join))
+def test_read_frame_survives_any_bytes(data: bytes) -> None:
+    async def read_all() -> None:
+        reader = asyncio.StreamReader(limit=64)
+        reader.feed_data(data)
+        reader.feed_eof()
+        while True:
+            try:
+                txnr, command, _ = await read_frame(reader)
+            except (RelpProtocolError, asyncio.IncompleteReadError):
+                return
+            assert 0 <= txnr <= 999_999_999 and command.isalpha()
+
+    asyncio.run(read_all())
 
 
 @pytest.mark.parametrize(

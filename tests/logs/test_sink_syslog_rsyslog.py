@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from nodeagent.logs.record import Record
 from nodeagent.logs.sinks import make_sink
-from tests.logs.rsyslogd import Rsyslogd
+from tests.logs.rsyslogd import Rsyslogd, record
 
 pytestmark = pytest.mark.peer
 
@@ -34,17 +33,6 @@ def rsyslog(tmp_path: Path) -> Iterator[Rsyslogd]:
         yield server
     finally:
         server.stop()
-
-
-def record(message: str, stream: str | None, kubernetes: dict | None) -> Record:
-    return Record(
-        time="2026-01-02T03:04:05.123456789Z",
-        message=message,
-        stream=stream,
-        file="/var/log/pods/x/0.log",
-        node="worker-7",
-        kubernetes=kubernetes,
-    )
 
 
 async def test_rsyslog_receives_rfc5424_with_structured_data(rsyslog: Rsyslogd) -> None:

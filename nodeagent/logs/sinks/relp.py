@@ -35,15 +35,9 @@ from nodeagent import __version__
 from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import bounded, parse_int, positive_duration
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._tls import ClientTLS, tls_field
-from nodeagent.logs.sinks.base import RetryableSinkError, Sink
-from nodeagent.logs.sinks.syslog import (
-    MESSAGE_FIELDS,
-    close_stream,
-    format_message,
-    open_stream,
-    parse_address,
-)
+from nodeagent.logs.sinks._tls import tls_field
+from nodeagent.logs.sinks.base import RetryableSinkError
+from nodeagent.logs.sinks.syslog import MESSAGE_FIELDS, SyslogStreamSink, format_message, parse_address
 from nodeagent.safeio import quote
 
 MAX_TXNR = 999_999_999
@@ -64,13 +58,20 @@ def encode_frame(txnr: int, command: bytes, data: bytes = b"") -> bytes:
 async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
     """(txnr, command, data) of the next frame; raises RelpProtocolError, or IncompleteReadError at EOF."""
     try:
-        line = await reader.readuntil(b"\n")
+        return await _read_frame(reader)
     except asyncio.LimitOverrunError as exc:
-        raise RelpProtocolError("frame header too long") from exc
+        raise RelpProtocolError("frame line longer than the reader's limit") from exc
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
+    line = await reader.readuntil(b"\n")
     parts = line[:-1].split(b" ", 3)
-    if len(parts) < 3 or not parts[0].isdigit() or not parts[1].isalpha() or not parts[2].isdigit():
-        raise RelpProtocolError(f"malformed frame {quote(line[:100])}")
-    if len(parts[0]) > 9 or len(parts[2]) > 9:
+    if (
+        len(parts) < 3
+        or not (parts[0].isdigit() and len(parts[0]) <= 9)
+        or not parts[1].isalpha()
+        or not (parts[2].isdigit() and len(parts[2]) <= 9)
+    ):
         raise RelpProtocolError(f"malformed frame {quote(line[:100])}")
     length = int(parts[2])
     if length > MAX_ANSWER_BYTES:
@@ -83,7 +84,7 @@ async def read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
     return int(parts[0]), parts[1], data
 
 
-class RelpSink(Sink):
+class RelpSink(SyslogStreamSink):
     type: ClassVar[str] = "relp"
     option_schema: ClassVar[Section] = Section(
         (
@@ -105,15 +106,7 @@ class RelpSink(Sink):
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
-        values = self.read_options()
-        self.host, self.port = values["address"]
-        self.facility = values["facility"]
-        self.app_name = values["app_name"] or None
-        self.timeout = values["timeout"]
-        self.window = values["window"]
-        self._tls = ClientTLS(name, values["tls"])
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self.window = self.settings["window"]
         self._txnr = 0
         # The batch a failed send left, and which of its messages the server acknowledged.
         self._unfinished: Sequence[Record] | None = None
@@ -127,19 +120,10 @@ class RelpSink(Sink):
         self._txnr = self._txnr % MAX_TXNR + 1
         return self._txnr
 
-    def _connected(self) -> bool:
-        return (
-            self._writer is not None
-            and self._reader is not None
-            and not self._writer.is_closing()
-            and not self._reader.at_eof()
-        )
-
     async def _connect(self) -> None:
-        await self._disconnect()
-        self._reader, self._writer = await open_stream(
-            self.name, self.host, self.port, self._tls, self.timeout
-        )
+        """A connection and a RELP session on it (``open`` answered with ``200 OK`` and ``syslog``)."""
+        await super()._connect()
+        assert self._reader is not None and self._writer is not None
         self._txnr = 0
         try:
             txnr = self._next_txnr()
@@ -162,20 +146,11 @@ class RelpSink(Sink):
             await self._disconnect()
             raise self._failure("opening a session", exc) from exc
 
-    async def _disconnect(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        await close_stream(writer)
-
     def _failure(self, doing: str, exc: BaseException) -> RetryableSinkError:
         reason = str(exc) or type(exc).__name__
         if isinstance(exc, asyncio.IncompleteReadError):
             reason = "connection closed by the server"
         return RetryableSinkError(f"{self.name}: {doing} with {self.where} failed: {reason}")
-
-    async def start(self) -> None:
-        # Not fatal when the server is down: send connects (and fails retryably) until it is up.
-        with contextlib.suppress(RetryableSinkError):
-            await self._connect()
 
     async def send(self, batch: Sequence[Record]) -> None:
         if not batch:

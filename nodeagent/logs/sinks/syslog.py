@@ -178,21 +178,13 @@ def frame(message: bytes) -> bytes:
     return b"%d %s" % (len(message), message)
 
 
-class SyslogSink(Sink):
-    type: ClassVar[str] = "syslog"
-    option_schema: ClassVar[Section] = Section(
-        (
-            Field("address", REQUIRED, "host:port or [v6]:port (port 514 by default).", parse_address),
-            *MESSAGE_FIELDS,
-            Field("timeout", 10.0, "Connect and write timeout.", positive_duration),
-            tls_field(),
-        ),
-        subject="a syslog sink",
-    )
+class SyslogStreamSink(Sink):
+    """What the syslog and relp sinks share: address, message options, TLS and one connection."""
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
         values = self.read_options()
+        self.settings = values
         self.host, self.port = values["address"]
         self.facility = values["facility"]
         self.app_name = values["app_name"] or None
@@ -224,6 +216,22 @@ class SyslogSink(Sink):
         with contextlib.suppress(RetryableSinkError):
             await self._connect()
 
+    async def close(self) -> None:
+        await self._disconnect()
+
+
+class SyslogSink(SyslogStreamSink):
+    type: ClassVar[str] = "syslog"
+    option_schema: ClassVar[Section] = Section(
+        (
+            Field("address", REQUIRED, "host:port or [v6]:port (port 514 by default).", parse_address),
+            *MESSAGE_FIELDS,
+            Field("timeout", 10.0, "Connect and write timeout.", positive_duration),
+            tls_field(),
+        ),
+        subject="a syslog sink",
+    )
+
     async def send(self, batch: Sequence[Record]) -> None:
         if not batch:
             return
@@ -239,6 +247,3 @@ class SyslogSink(Sink):
             raise RetryableSinkError(
                 f"{self.name}: sending to {self.host}:{self.port} failed: {type(exc).__name__}: {exc}"
             ) from exc
-
-    async def close(self) -> None:
-        await self._disconnect()
