@@ -104,7 +104,7 @@ def test_no_command_runs_the_agent_with_defaults(monkeypatch: pytest.MonkeyPatch
     """node_exporter with no arguments serves :9100, and so does Debian's unit with its empty ARGS."""
     seen: list[Settings] = []
 
-    def fake_run(settings: Settings) -> int:
+    def fake_run(settings: Settings, reread: object = None) -> int:
         seen.append(settings)
         return 0
 

@@ -43,6 +43,7 @@ from nodeagent.config.values import (
     positive_int,
     positive_size,
 )
+from nodeagent.logs.filters import Filter, parse_filters
 from nodeagent.logs.parsers import FORMATS, MultilineConfig
 from nodeagent.logs.sinks import SINK_TYPES, parse_sink_type
 
@@ -64,15 +65,17 @@ class InputConfig:
     max_line_bytes: int = 256 * 1024
     max_record_bytes: int = 1024 * 1024
     partial_line_timeout: float = 5.0
+    filters: tuple[Filter, ...] = ()  # applied to each record after parsing (nodeagent.logs.filters)
 
 
 @dataclass(frozen=True)
 class SinkSpec:
-    """A sink as configured: ``type``, a unique ``name`` and the remaining options."""
+    """A sink as configured: ``type``, a unique ``name``, its ``filters`` and the remaining options."""
 
     name: str
     type: str
     options: Mapping[str, Any]
+    filters: tuple[Filter, ...] = ()  # applied right before this sink's send
 
     def describe(self) -> str:
         """``name=type:destination`` for the log, credentials redacted."""
@@ -129,6 +132,10 @@ def default_state_dir(environ: Mapping[str, str] | None = None, *, is_root: bool
     return Path(home) / ".local" / "state" / "nodeagent"
 
 
+def _filters(raw: Any) -> tuple[Filter, ...]:
+    return tuple(parse_filters(raw))
+
+
 MULTILINE = Section(
     (
         Field("start_pattern", REQUIRED, "Regexp a record's first line matches.", parse_regex),
@@ -156,6 +163,7 @@ INPUT = Section(
             help="Ship a line without its end after this long.",
             parse=positive_duration,
         ),
+        Field("filters", help="Filters applied to every record after parsing.", parse=_filters),
     ),
     target=InputConfig,
 )
@@ -170,6 +178,7 @@ SINK = Section(
     (
         Field("type", REQUIRED, f"One of {', '.join(sorted(SINK_TYPES))}.", parse_sink_type),
         Field("name", None, "Unique name (default: the type).", parse_nonempty_str),
+        Field("filters", (), "Filters applied right before this sink's send.", _filters),
     ),
     rest="options",  # checked by the sink's own option_schema
     check=_check_sink_options,
@@ -257,7 +266,7 @@ def _sink_specs(entries: list[dict[str, Any]], items: Any, source: str | None) -
         names.append(entry["name"] or (sink_type if sink_type not in names else f"{sink_type}{index}"))
     _refuse_duplicates(names, "sink", items, source)
     return [
-        SinkSpec(name=name, type=entry["type"], options=entry["options"])
+        SinkSpec(name=name, type=entry["type"], options=entry["options"], filters=entry["filters"])
         for name, entry in zip(names, entries, strict=True)
     ]
 

@@ -183,6 +183,8 @@ class CheckpointStore:
     @staticmethod
     def _skip_from(cursor: Cursor, offset: int) -> int:
         offset = cursor.skips.pop(offset, offset)
+        while offset in cursor.skips:  # skips one after the other (runs of records the filters dropped)
+            offset = cursor.skips.pop(offset)
         for at in [at for at in cursor.skips if at < offset]:
             del cursor.skips[at]  # acknowledged past it: nothing left to skip there
         return offset

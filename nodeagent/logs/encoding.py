@@ -17,9 +17,9 @@ import time as _time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from itertools import chain, repeat
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from nodeagent.logs.record import RecordBatch, Records
+from nodeagent.logs.record import RecordBatch, Records, fields_items
 
 if TYPE_CHECKING:
     from nodeagent.logs.record import Record
@@ -136,10 +136,21 @@ def _runs_of(records: Sequence[Record]) -> list[Records]:
             key = (record.file, record.node, id(record.kubernetes))
             runs.append(Records([], [], [], record.file, record.node, record.kubernetes))
         run = runs[-1]
+        if record.fields is not None and run.fields is None:
+            run.fields = [None] * len(run.messages)
         run.times.append(record.time)
         run.messages.append(record.message)
         run.streams.append(record.stream)
+        if run.fields is not None:
+            run.fields.append(record.fields)
     return runs
+
+
+def _fields_json(fields: dict[str, Any] | None) -> str:
+    """A record's fields as ``,"key":value`` pairs, as :meth:`Record.to_dict` places them."""
+    if not fields:
+        return ""
+    return "".join(f",{_encode_string(key)}:{_encode_value(value)}" for key, value in fields_items(fields))
 
 
 def _encode_run(run: Records) -> str:
@@ -159,6 +170,14 @@ def _encode_run(run: Records) -> str:
     shared = f',"file":{_encode_value(run.file)},"node":{_encode_value(run.node)}'
     if run.kubernetes is not None:
         shared += f',"kubernetes":{_encode_value(run.kubernetes)}'
+    if run.fields is not None:  # some records have fields: they go before each object's end
+        opened = {stream: f'{close},"stream":{_encode_value(stream)}{shared}' for stream in set(run.streams)}
+        ends = [f"{fields}}}\n" for fields in map(_fields_json, run.fields)]
+        return "".join(
+            chain.from_iterable(
+                zip(repeat(head), times, repeat(middle), messages, map(opened.__getitem__, run.streams), ends)
+            )
+        )
     tails = {stream: f'{close},"stream":{_encode_value(stream)}{shared}}}\n' for stream in set(run.streams)}
     return "".join(
         chain.from_iterable(

@@ -29,6 +29,10 @@ class ReaderEvents(Protocol):
     def records_dropped(self, input: str, records: int) -> None:
         """Held records (partial lines, multiline groups) lost because the parser failed on them."""
 
+    def records_filtered(self, input: str, dropped: int, failures: int) -> None:
+        """The input's filters dropped ``dropped`` records on purpose and failed ``failures`` times (a
+        message that is not JSON, a time that does not parse: the record went on unchanged)."""
+
     def file_refused(self, input: str) -> None:
         """A matched path resolves outside the input's roots (a symlink out): it is not read."""
 

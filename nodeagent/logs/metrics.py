@@ -40,6 +40,18 @@ RECORDS_LOST = Counter(
     ["input"],
     registry=_R,
 )
+FILTER_DROPPED = Counter(
+    "nodeagent_logs_filter_dropped",
+    "Records a keep or drop filter dropped on purpose (stage: input or sink; name: its name).",
+    ["stage", "name"],
+    registry=_R,
+)
+FILTER_FAILURES = Counter(
+    "nodeagent_logs_filter_failures",
+    "Records a filter could not do its work on (not JSON or logfmt, no parsable time); passed on unchanged.",
+    ["stage", "name"],
+    registry=_R,
+)
 FILES_REFUSED = Counter(
     "nodeagent_logs_files_refused",
     "Matched paths not read because they resolve outside the input's roots (symlinks out).",
@@ -79,6 +91,19 @@ RECORDS_RETRIED = Counter(
 )
 RECORDS_DROPPED = Counter(
     "nodeagent_logs_records_dropped", "Records given up for good.", ["sink", "reason"], registry=_R
+)
+SINK_DEAD_LETTER = Counter(
+    "nodeagent_logs_sink_dead_letter_records",
+    "Records a destination refused one by one for good (Elasticsearch items answered 4xx: mapping "
+    "errors, bad index names, too large), by error type; written to the dead-letter file if set.",
+    ["sink", "reason"],
+    registry=_R,
+)
+SINK_LINES_TRUNCATED = Counter(
+    "nodeagent_logs_sink_lines_truncated",
+    "Lines a sink cut to the destination's maximum line size (Loki max_line_size).",
+    ["sink"],
+    registry=_R,
 )
 
 # Pipeline.
@@ -121,6 +146,8 @@ class ShipperMetrics:
         for name in inputs:
             for family in _PER_INPUT:
                 family.labels(name)
+            FILTER_DROPPED.labels("input", name)
+            FILTER_FAILURES.labels("input", name)
 
     def lines_read(self, input: str, lines: int, nbytes: int) -> None:
         LINES_READ.labels(input).inc(lines)
@@ -140,6 +167,10 @@ class ShipperMetrics:
 
     def records_dropped(self, input: str, records: int) -> None:
         RECORDS_LOST.labels(input).inc(records)
+
+    def records_filtered(self, input: str, dropped: int, failures: int) -> None:
+        FILTER_DROPPED.labels("input", input).inc(dropped)
+        FILTER_FAILURES.labels("input", input).inc(failures)
 
     def file_refused(self, input: str) -> None:
         FILES_REFUSED.labels(input).inc()

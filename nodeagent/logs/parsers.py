@@ -33,8 +33,10 @@ Formats:
 - ``docker``: json-file lines ``{"log": "...", "stream": "...", "time": "..."}``; a ``log`` value
   without a trailing ``\\n`` is a piece of a longer line, joined per stream until the piece that ends
   with ``\\n``; that newline is stripped. A line that is not such JSON is passed on as ``plain``.
-- ``plain``: the line (a trailing ``\\r`` stripped) is the message; time and stream are None (the
-  reader uses the read time).
+- ``plain``: the line (a trailing ``\\r`` stripped) is the message, intact; stream is None and the time
+  is the line's own when it starts with one (:func:`plain_time`: RFC 3339 / ISO 8601, RFC 5424 and the
+  classic syslog ``Mmm dd HH:MM:SS``), else None (the reader uses the read time). ``auto`` does the same
+  for its plain lines.
 - ``auto``: per line, ``{``-lines that parse as docker json are docker, lines that parse as CRI are
   CRI, the rest plain.
 
@@ -50,8 +52,10 @@ that would exceed the cap is emitted at a line boundary and the next line starts
 
 from __future__ import annotations
 
+import calendar
 import json
 import re
+import time as _time
 from dataclasses import dataclass, field
 from itertools import compress
 from operator import itemgetter, sub
@@ -117,6 +121,94 @@ class MultilineConfig:
 
 
 _DIGITS = b"0123456789"
+
+
+# ---------------------------------------------------------------------------------------------------
+# Event time at the start of a plain line
+
+# 2026-11-30T12:00:00.123Z, 2026-11-30 12:00:00,123 (Python logging), 2026-11-30T13:00:00+01:00, and
+# the same in brackets; not followed by a digit.
+_ISO_PREFIX = re.compile(
+    rb"\[?(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:[.,](\d{1,9})\d*)?(Z|z|[+-]\d{2}:?\d{2})?(?![\d:])"
+)
+# <34>1 2026-11-30T12:00:00.003Z host app - - - message (RFC 5424; "-" is no time)
+_RFC5424_PREFIX = re.compile(rb"<\d{1,3}>\d{1,2} (?:-(?= )|(?=\d))")
+# <13>Nov 30 12:00:00 host app: message, Nov  3 02:00:00 ... (RFC 3164 / BSD syslog: no year, no zone)
+_BSD_PREFIX = re.compile(
+    rb"(?:<\d{1,3}>)?(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) ([ 0-3]?\d) (\d{2}):(\d{2}):(\d{2})"
+    rb"(?:\.(\d{1,9})\d*)?(?![\d:])"
+)
+_MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
+_TIME_STARTS = frozenset(b"0123456789<[JFMASOND")
+_PLAIN_CACHE: dict[tuple[bytes, ...], str | None] = {}  # whole seconds, as records carry them
+_PLAIN_CACHE_MAX = 4096
+_FUTURE_SLACK = 86400  # a syslog time more than a day ahead is from last year
+
+
+def plain_time(line: bytes, now: float) -> str | None:
+    """The time a plain line starts with, as a record time (UTC, nine fractional digits), or None.
+
+    - RFC 3339 / ISO 8601 (``T`` or a space between date and time, ``.`` or ``,`` before the fraction);
+      without an offset the time is taken as UTC;
+    - RFC 5424 (``<PRI>VERSION TIMESTAMP``; the NILVALUE ``-`` gives None);
+    - classic syslog ``Mmm dd HH:MM:SS`` (optionally after ``<PRI>``): the year is ``now``'s, or the year
+      before when that would put the time more than a day after ``now``; taken as UTC.
+
+    Pure (``now`` is the clock), never raises; looks at the first 64 bytes only.
+    """
+    if not line or line[0] not in _TIME_STARTS:
+        return None
+    head = line[:64]
+    match = _RFC5424_PREFIX.match(head)
+    if match is not None:
+        if head[match.end() - 1 : match.end()] == b"-":
+            return None
+        head = head[match.end() :]
+    iso = _ISO_PREFIX.match(head)
+    if iso is not None:
+        date, clock, fraction, zone = iso.groups()
+        key: tuple[bytes, ...] = (date, clock, zone or b"Z")
+        second = _PLAIN_CACHE.get(key, "")
+        if second == "":
+            text = f"{date.decode()}T{clock.decode()}{(zone or b'Z').decode()}"
+            second = normalize_time(text)
+            _remember(key, second)
+        return None if second is None else _with_fraction(second, fraction)
+    bsd = _BSD_PREFIX.match(head)
+    if bsd is None:
+        return None
+    month, day, hour, minute, sec, fraction = bsd.groups()
+    today = int(now // 86400)
+    key = (month, day, hour, minute, sec, b"%d" % today)
+    second = _PLAIN_CACHE.get(key, "")
+    if second == "":
+        second = _syslog_second(_MONTHS[month.decode()], int(day), int(hour), int(minute), int(sec), now)
+        _remember(key, second)
+    return None if second is None else _with_fraction(second, fraction)
+
+
+def _syslog_second(month: int, day: int, hour: int, minute: int, second: int, now: float) -> str | None:
+    """ "YYYY-MM-DDTHH:MM:SS" for a time without a year: this year's, unless too far ahead."""
+    if not (1 <= day <= 31 and hour <= 23 and minute <= 59 and second <= 60):
+        return None
+    year = _time.gmtime(now).tm_year
+    for candidate in (year, year - 1):
+        if day > calendar.monthrange(candidate, month)[1]:
+            continue
+        stamp = calendar.timegm((candidate, month, day, hour, minute, min(second, 59), 0, 0, 0))
+        if 0 <= stamp <= now + _FUTURE_SLACK:
+            return f"{candidate:04d}-{month:02d}-{day:02d}T{hour:02d}:{minute:02d}:{min(second, 59):02d}"
+    return None
+
+
+def _remember(key: tuple[bytes, ...], second: str | None) -> None:
+    if len(_PLAIN_CACHE) >= _PLAIN_CACHE_MAX:
+        _PLAIN_CACHE.clear()
+    _PLAIN_CACHE[key] = second[:19] if second else None
+
+
+def _with_fraction(second: str, fraction: bytes | None) -> str:
+    return f"{second[:19]}.{(fraction or b'').decode().ljust(9, '0')}Z"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -213,6 +305,9 @@ class LineParser:
         }[fmt]
         self._cri_columns = fmt in ("cri", "auto") and multiline is None
         self._feed_line = self._feed_cri_fast if fmt in ("cri", "auto") else self._feed_any
+        # Plain lines of a plain or mixed file carry their own time (in a CRI or docker file they are
+        # broken lines: no time is guessed from them).
+        self._plain_times = fmt in ("plain", "auto")
         self.failures = 0  # lines the parser failed on (shipped raw), over the parser's life
         self.dropped = 0  # records lost to a failure while flushing what was held
 
@@ -245,6 +340,8 @@ class LineParser:
 
     def _feed_any(self, line: bytes, start: int, end: int, now: float) -> list[Parsed]:
         time, stream, message, final = self._decode(line)
+        if time is None and self._plain_times and isinstance(message, bytes):  # a plain line's own time
+            time = plain_time(message, now)
         if final and self._start_re is None and not self._partials and not self._groups:
             # Hot path: a complete line, nothing held, no grouping.
             if isinstance(message, bytes):

@@ -30,12 +30,16 @@ from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import DEFAULT, Blocking
 from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
-from nodeagent.logs.record import RecordBatch, Records
+from nodeagent.logs.filters import FilterChain, Tally
+from nodeagent.logs.record import Record, RecordBatch, Records
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
 
 log = logging.getLogger("nodeagent.logs.pipeline")
 
 IDLE_TICK = 1.0  # how often an idle sender commits pending position changes and updates gauges
+# A destination's Retry-After is honoured up to this: beyond it, a broken or hostile header would stall
+# delivery for hours (RetryableSinkError.retry_after).
+RETRY_AFTER_CAP = 300.0
 _T = TypeVar("_T")
 
 
@@ -82,6 +86,8 @@ class Pipeline:
         self._deadline: float | None = None
         self._last_commit = time.monotonic()
         self._started: set[int] = set()
+        # Each sink's filters, by sink name (a batch they empty counts as acknowledged by that sink).
+        self._filters = {spec.name: FilterChain(spec.filters) for spec in config.sinks if spec.filters}
 
     # -- reader side --------------------------------------------------------------------------------
 
@@ -218,14 +224,17 @@ class Pipeline:
 
     async def _send(self, sink: Sink, batch: Batch) -> bool:
         """Deliver to one sink; True once acknowledged (or rejected for good), False at the deadline."""
-        count = len(batch.records)
+        records = self._filtered(sink, batch.records)
+        if not records:
+            return True  # the sink's filters dropped the whole batch: nothing to wait for
+        count = len(records)
         attempt = 0
         while True:
             try:
                 if id(sink) not in self._started:
                     await self._bounded(sink.start())
                     self._started.add(id(sink))
-                await self._bounded(sink.send(batch.records))
+                await self._bounded(sink.send(records))
                 metrics.RECORDS_SENT.labels(sink.name).inc(count)
                 if attempt:
                     log.info("sink accepts batches again", extra={"sink": sink.name, "attempts": attempt + 1})
@@ -233,17 +242,23 @@ class Pipeline:
             except DeadlineReached:
                 return False
             except PermanentSinkError as exc:
-                metrics.RECORDS_FAILED.labels(sink.name, "rejected").inc(count)
-                metrics.RECORDS_DROPPED.labels(sink.name, "rejected").inc(count)
+                # The destination may have kept the rest of the batch (exc.refused of count refused).
+                refused = count if exc.refused is None else max(0, min(count, exc.refused))
+                metrics.RECORDS_SENT.labels(sink.name).inc(count - refused)
+                metrics.RECORDS_FAILED.labels(sink.name, "rejected").inc(refused)
+                metrics.RECORDS_DROPPED.labels(sink.name, "rejected").inc(refused)
                 log.error(
-                    "sink rejected a batch; it is dropped",
-                    extra={"sink": sink.name, "records": count, "err": str(exc)},
+                    "sink rejected records of a batch; they are dropped",
+                    extra={"sink": sink.name, "records": refused, "batch": count, "err": str(exc)},
                 )
                 return True
             except Exception as exc:
                 reason = "retryable" if isinstance(exc, RetryableSinkError) else "error"
                 metrics.RECORDS_FAILED.labels(sink.name, reason).inc(count)
                 delay = self._backoff(attempt)
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:  # the destination said when: not sooner, up to the cap
+                    delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
                 log.warning(
                     "sending to a sink failed; retrying",
                     extra={
@@ -258,6 +273,16 @@ class Pipeline:
                     return False
                 attempt += 1
                 metrics.RECORDS_RETRIED.labels(sink.name).inc(count)
+
+    def _filtered(self, sink: Sink, records: RecordBatch) -> Sequence[Record]:
+        chain = self._filters.get(sink.name)
+        if chain is None:
+            return records
+        tally = Tally()
+        kept = chain.apply_batch(records, tally)
+        metrics.FILTER_DROPPED.labels("sink", sink.name).inc(tally.dropped)
+        metrics.FILTER_FAILURES.labels("sink", sink.name).inc(tally.failures)
+        return kept
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.config.retry_max_backoff, self.config.retry_initial_backoff * 2 ** min(attempt, 30))

@@ -364,6 +364,9 @@ class FileReader:
             self.events.parse_failed(tailer.source.name, failures)
         if dropped:
             self.events.records_dropped(tailer.source.name, dropped)
+        filtered = tailer.take_filtered()
+        if filtered.dropped or filtered.failures:
+            self.events.records_filtered(tailer.source.name, filtered.dropped, filtered.failures)
 
     def _give_up(self, tailer: Tailer, reason: str) -> None:
         lost = max(0, tailer.size - tailer.offset)

@@ -7,6 +7,29 @@ from dataclasses import dataclass
 from itertools import chain, repeat
 from typing import Any, overload
 
+# The record's own keys: a field with one of these names is written as ``_<name>`` (see fields_items).
+RESERVED_KEYS = frozenset(("time", "message", "stream", "file", "node", "kubernetes"))
+
+
+def fields_items(fields: dict[str, Any]) -> list[tuple[str, Any]]:
+    """A record's fields as the (key, value) pairs written beside its own keys, in order.
+
+    Parsed fields go at the top level of the JSON object (as Fluent Bit's ``Merge_Log`` and Vector do),
+    but never over the record's own keys: a field named ``time`` (or any of :data:`RESERVED_KEYS`) is
+    written as ``_time`` (``__time`` if that is taken too, and so on), so nothing is lost or overwritten.
+    """
+    if RESERVED_KEYS.isdisjoint(fields):
+        return list(fields.items())
+    taken = set(fields)  # other fields keep their names; a renamed one takes none of them
+    items: list[tuple[str, Any]] = []
+    for key, value in fields.items():
+        if key in RESERVED_KEYS:
+            while key in taken:
+                key = "_" + key
+            taken.add(key)
+        items.append((key, value))
+    return items
+
 
 @dataclass(slots=True)
 class Record:
@@ -15,7 +38,8 @@ class Record:
     ``time`` is RFC 3339 with nanoseconds (``2026-11-27T22:38:48.123456789Z``): the CRI/docker timestamp
     when the line carries one, else the time it was read. ``kubernetes`` is set only for container logs,
     with the fields the file path gives (namespace, pod, pod_uid, container, container_id,
-    restart_count).
+    restart_count). ``fields``: what filters parsed or added (None when none did); written at the top
+    level beside the record's own keys (see :func:`fields_items`).
     """
 
     time: str
@@ -24,6 +48,7 @@ class Record:
     file: str
     node: str
     kubernetes: dict[str, Any] | None = None
+    fields: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -35,6 +60,8 @@ class Record:
         }
         if self.kubernetes is not None:
             data["kubernetes"] = self.kubernetes
+        if self.fields:
+            data.update(fields_items(self.fields))
         return data
 
     def to_json(self) -> str:
@@ -48,10 +75,11 @@ class Records(Sequence[Record]):
     """Records of one file (same ``file``, ``node`` and ``kubernetes``), kept as columns.
 
     The reader makes these rather than a Record per line: a Record is built only when a sink looks at
-    one, and the JSON encoder reads the columns directly.
+    one, and the JSON encoder reads the columns directly. ``fields`` is a column only when a filter set
+    fields on some record (None otherwise: plain lines pay nothing for it).
     """
 
-    __slots__ = ("file", "kubernetes", "messages", "node", "streams", "times")
+    __slots__ = ("fields", "file", "kubernetes", "messages", "node", "streams", "times")
 
     def __init__(
         self,
@@ -61,6 +89,7 @@ class Records(Sequence[Record]):
         file: str,
         node: str,
         kubernetes: dict[str, Any] | None,
+        fields: list[dict[str, Any] | None] | None = None,
     ) -> None:
         self.times = times
         self.messages = messages
@@ -68,6 +97,7 @@ class Records(Sequence[Record]):
         self.file = file
         self.node = node
         self.kubernetes = kubernetes
+        self.fields = fields
 
     def __len__(self) -> int:
         return len(self.messages)
@@ -87,6 +117,7 @@ class Records(Sequence[Record]):
                 self.file,
                 self.node,
                 self.kubernetes,
+                None if self.fields is None else self.fields[index],
             )
         return Record(
             self.times[index],
@@ -95,6 +126,7 @@ class Records(Sequence[Record]):
             self.file,
             self.node,
             self.kubernetes,
+            None if self.fields is None else self.fields[index],
         )
 
     def __iter__(self) -> Iterator[Record]:
@@ -106,6 +138,7 @@ class Records(Sequence[Record]):
             repeat(self.file),
             repeat(self.node),
             repeat(self.kubernetes),
+            repeat(None) if self.fields is None else self.fields,
         )
 
     def __repr__(self) -> str:

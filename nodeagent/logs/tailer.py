@@ -21,6 +21,7 @@ from nodeagent.config.logs import InputConfig
 from nodeagent.logs.checkpoint import Cursor, Segment
 from nodeagent.logs.discovery import FoundFile, PathMatcher, Roots
 from nodeagent.logs.encoding import rfc3339_ns
+from nodeagent.logs.filters import FilterChain, Tally, keep_offsets
 from nodeagent.logs.identity import (
     FINGERPRINT_BYTES,
     FileId,
@@ -54,6 +55,7 @@ class InputSource:
         self.name = config.name
         self.matcher = PathMatcher(config.paths, config.exclude)
         self.roots = Roots(config.paths)
+        self.filters = FilterChain(config.filters)
         self.watched = 0
         self.open = 0
 
@@ -115,6 +117,10 @@ class Tailer:
         self.offset = offset  # next byte to read
         self.lines = source.new_splitter(offset)
         self._problems_seen = (0, 0)  # the parser's (failures, dropped) already reported
+        self.filtered = Tally()  # what the input's filters dropped and failed on, not yet reported
+        # Where the cursor stands once everything handed to the pipeline is acknowledged: records the
+        # filters drop entirely in one go are skipped from there (see _segment).
+        self.handed = offset
         self.node = node
         self.kubernetes = kubernetes
         self.fd: int | None = None
@@ -190,14 +196,26 @@ class Tailer:
             if self.cursor.fp_len < FINGERPRINT_BYTES and self.size > self.cursor.fp_len:
                 result.prefix = read_prefix(fd)
         if out.offsets:
-            result.segment = self._segment(out, result.bytes_read)
+            result.segment = self._segment(out, result.bytes_read, result.skips)
         return result
 
-    def _segment(self, out: ParsedColumns, nbytes: int) -> Segment:
+    def _segment(self, out: ParsedColumns, nbytes: int, skips: list[tuple[int, int]]) -> Segment | None:
+        """The records parsed, through the input's filters. When they drop every one, there is nothing
+        to acknowledge: the bytes are skipped instead (added to ``skips``), so the position still moves
+        past them once what was handed before is acknowledged."""
         # Every time is set: a record without its own carries the read time (``default_time``).
         times: list[str] = out.times  # type: ignore[assignment]
         records = Records(times, out.messages, out.streams, self.path, self.node, self.kubernetes)
-        return Segment(self.cursor, records, out.offsets, nbytes)
+        offsets = out.offsets
+        if self.source.filters:
+            records, kept = self.source.filters.apply_records(records, self.filtered)
+            if not kept:
+                skips.append((self.handed, offsets[-1]))
+                self.handed = offsets[-1]
+                return None
+            offsets = keep_offsets(offsets, kept)
+        self.handed = offsets[-1]
+        return Segment(self.cursor, records, offsets, nbytes)
 
     # -- on the loop (CPU only) ---------------------------------------------------------------------
 
@@ -205,13 +223,15 @@ class Tailer:
         """Everything held back (unfinished last line, parser pieces) as records: the file is done."""
         out = ParsedColumns(rfc3339_ns(time.time_ns()))
         self.lines.drain(time.time(), out)
-        return self._segment(out, 0) if out.offsets else None
+        # The file is done: its cursor goes once acknowledged, so dropped bytes need no skip.
+        return self._segment(out, 0, []) if out.offsets else None
 
     def restart_at_zero(self, cursor: Cursor) -> None:
         """The file was truncated: read it again from the start under a new cursor (take the parser's
         problems first: the new parser counts from 0)."""
         self.cursor = cursor
         self.offset = 0
+        self.handed = 0
         self.lines = self.source.new_splitter(0)
         self._problems_seen = (0, 0)
 
@@ -221,6 +241,11 @@ class Tailer:
         failures, dropped = self._problems_seen
         self._problems_seen = (parser.failures, parser.dropped)
         return parser.failures - failures, parser.dropped - dropped
+
+    def take_filtered(self) -> Tally:
+        """What the input's filters dropped and failed on since the last call."""
+        tally, self.filtered = self.filtered, Tally()
+        return tally
 
     def settled_offset(self) -> int | None:
         """The offset up to which everything read is delivered or was dropped by the parser, if known."""

@@ -18,6 +18,14 @@ kubernetes = (
     | st.fixed_dictionaries({"namespace": text, "pod": text})
     | st.fixed_dictionaries({"container_id": text, "restart_count": st.integers(0, 10)})
 )
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(text, inner, max_size=3),
+    max_leaves=8,
+)
+# Field names that collide with the record's own keys (and with their renamed forms) on purpose.
+field_names = st.sampled_from(["time", "_time", "message", "kubernetes", "__time", "level"]) | text
+fields = st.none() | st.dictionaries(field_names, json_values, max_size=5)
 records = st.builds(
     Record,
     time=text,
@@ -26,6 +34,7 @@ records = st.builds(
     file=text,
     node=text,
     kubernetes=kubernetes,
+    fields=fields,
 )
 
 
@@ -80,6 +89,37 @@ def test_column_runs_encode_and_read_like_the_records_they_hold(runs: list) -> N
     assert encode_json_lines(batch) == (expected if records else b"\n")
     for run in batch.runs:
         assert list(run[1:]) == list(run)[1:]
+
+
+def test_fields_go_beside_the_record_keys_and_never_over_them() -> None:
+    record = Record("t", "m", "stdout", "/f", "n", {"pod": "p"}, {"time": 1, "_time": 2, "level": "info"})
+    assert record.to_dict() == {
+        "time": "t",
+        "message": "m",
+        "stream": "stdout",
+        "file": "/f",
+        "node": "n",
+        "kubernetes": {"pod": "p"},
+        "__time": 1,
+        "_time": 2,
+        "level": "info",
+    }
+    assert json.loads(encode_json_lines([record])) == record.to_dict()
+    assert "level" not in Record("t", "m", None, "/f", "n").to_dict()
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(text, st.none() | st.dictionaries(field_names, json_values, max_size=3)), max_size=6)
+)
+def test_a_fields_column_encodes_like_its_records(rows: list) -> None:
+    column = [f for _, f in rows]
+    run = Records([t for t, _ in rows], [m for m, _ in rows], ["stdout"] * len(rows), "/f", "n", None, column)
+    expected = "".join(record.to_json() + "\n" for record in run).encode("utf-8", "replace")
+    assert encode_json_lines(run) == (expected if rows else b"\n")
+    assert [r.fields for r in run] == column == [r.fields for r in run[0:]]
+    for record in run:
+        assert len(json.loads(record.to_json())) == 5 + len(record.fields or {})  # nothing overwritten
 
 
 def test_read_time_format() -> None:

@@ -13,7 +13,17 @@ from nodeagent.logs.sinks.file import FileSink
 
 
 def test_registry_lists_every_sink_type() -> None:
-    assert sorted(SINK_TYPES) == ["file", "http", "loki", "otlp", "relp", "stdout", "syslog"]
+    assert sorted(SINK_TYPES) == [
+        "elasticsearch",
+        "file",
+        "http",
+        "loki",
+        "opensearch",
+        "otlp",
+        "relp",
+        "stdout",
+        "syslog",
+    ]
     for type_name, cls in SINK_TYPES.items():
         assert cls.type == type_name
 
@@ -35,7 +45,8 @@ def test_make_sink_builds_and_ignores_name_and_caller_keys(tmp_path: Path) -> No
     [
         (
             {"type": "kafka"},
-            "type: unknown sink type 'kafka' (expected one of file, http, loki, otlp, relp, stdout, syslog)",
+            "type: unknown sink type 'kafka' (expected one of elasticsearch, file, http, loki, opensearch, "
+            "otlp, relp, stdout, syslog)",
         ),
         ({}, "type: unknown sink type None"),
         ({"type": "file"}, "path: required for a file sink"),

@@ -14,6 +14,7 @@ from nodeagent.config.errors import ConfigError
 from nodeagent.config.loader import LineDict
 from nodeagent.config.values import shown
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink, SinkError
+from nodeagent.logs.sinks.elasticsearch import ElasticsearchSink, OpenSearchSink
 from nodeagent.logs.sinks.file import FileSink
 from nodeagent.logs.sinks.http import HttpSink
 from nodeagent.logs.sinks.loki import LokiSink
@@ -23,7 +24,18 @@ from nodeagent.logs.sinks.stdout import StdoutSink
 from nodeagent.logs.sinks.syslog import SyslogSink
 
 SINK_TYPES: dict[str, type[Sink]] = {
-    cls.type: cls for cls in (StdoutSink, FileSink, LokiSink, HttpSink, SyslogSink, OtlpSink, RelpSink)
+    cls.type: cls
+    for cls in (
+        StdoutSink,
+        FileSink,
+        LokiSink,
+        HttpSink,
+        SyslogSink,
+        ElasticsearchSink,
+        OpenSearchSink,
+        OtlpSink,
+        RelpSink,
+    )
 }
 
 
@@ -53,9 +65,11 @@ def make_sink(spec: Mapping[str, Any], *, name: str, ignore: Collection[str] = (
 
 __all__ = [
     "SINK_TYPES",
+    "ElasticsearchSink",
     "FileSink",
     "HttpSink",
     "LokiSink",
+    "OpenSearchSink",
     "OtlpSink",
     "PermanentSinkError",
     "RelpSink",

@@ -1,7 +1,10 @@
-"""HTTP delivery shared by the loki and http sinks: one session, status codes mapped to sink errors.
+"""HTTP delivery shared by the HTTP sinks (loki, http, elasticsearch): one session, status codes mapped
+to sink errors, ``Retry-After`` (seconds or an HTTP-date) on 429/503 passed on as the error's
+``retry_after``.
 
 Credentials: ``bearer_token`` / ``bearer_token_file``, ``basic_auth: {username, password | password_file}``
-(also written flat: ``username``, ``password``, ``password_file``), an ``Authorization`` header, or
+(also written flat: ``username``, ``password``, ``password_file``), ``api_key`` / ``api_key_file`` (sinks
+that add :func:`api_key_fields`; sent as ``Authorization: ApiKey <key>``), an ``Authorization`` header, or
 ``user:pass@`` in the URL: one of them, which the options check refuses otherwise. Files are re-read when
 they change (checked at each send). Nothing printed carries a credential: the URL is shown redacted, and
 an error answer's body is cut to :data:`ERROR_BODY_BYTES` and stripped of every header value sent.
@@ -11,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import email.utils
 import gzip
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,13 +37,11 @@ from nodeagent.config.values import (
 )
 from nodeagent.logs.blocking import DEFAULT
 from nodeagent.logs.sinks._tls import ClientTLS, TLSFileError, tls_field
-from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
+from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, SinkError
 from nodeagent.safeio import read_regular
 
 USER_AGENT = f"nodeagent/{__version__}"
 ERROR_BODY_BYTES = 200  # how much of a refusal's body goes into the error message
-ERROR_DECODE_BYTES = 64 * 1024  # how much of a refusal's body a decoder (describe_error) may see
-MAX_RETRY_AFTER = 3600.0  # seconds: a longer Retry-After is taken as this
 MAX_SECRET_FILE_BYTES = 64 * 1024
 _GZIP_IN_THREAD_BYTES = 256 * 1024  # compress bigger bodies off the event loop (zlib releases the GIL)
 
@@ -85,6 +87,23 @@ def http_fields(*, gzip_default: bool) -> tuple[Field, ...]:
     )
 
 
+def api_key_fields() -> tuple[Field, ...]:
+    """Elasticsearch-style API keys: ``Authorization: ApiKey <base64 of id:key>``."""
+    return (
+        Field(
+            "api_key",
+            None,
+            "Sent as Authorization: ApiKey <key> (the encoded key, or id:key, which is encoded).",
+            parse_nonempty_str,
+        ),
+        Field("api_key_file", None, "File holding the API key, re-read when it changes.", parse_nonempty_str),
+    )
+
+
+def _api_key(settings: dict[str, Any]) -> bool:
+    return settings.get("api_key") is not None or settings.get("api_key_file") is not None
+
+
 def _basic_auth(settings: dict[str, Any]) -> dict[str, Any] | None:
     if settings["basic_auth"] is not None:
         return settings["basic_auth"]
@@ -102,16 +121,22 @@ def check_http_options(settings: dict[str, Any]) -> None:
         raise Invalid("basic_auth", "set either basic_auth or username/password, not both")
     if settings["bearer_token"] is not None and settings["bearer_token_file"] is not None:
         raise Invalid("bearer_token_file", "set either bearer_token or bearer_token_file, not both")
+    if settings.get("api_key") is not None and settings.get("api_key_file") is not None:
+        raise Invalid("api_key_file", "set either api_key or api_key_file, not both")
     bearer = settings["bearer_token"] is not None or settings["bearer_token_file"] is not None
     if bearer and _basic_auth(settings) is not None:
         raise Invalid("bearer_token", "set either a bearer token or basic auth, not both")
+    if _api_key(settings) and (bearer or _basic_auth(settings) is not None):
+        raise Invalid("api_key", "set either an API key or a bearer token/basic auth, not both")
+    configured = bearer or _api_key(settings) or _basic_auth(settings) is not None
     header = any(name.lower() == "authorization" for name in settings["headers"])
-    if header and (bearer or _basic_auth(settings) is not None):
-        raise Invalid("headers", "an Authorization header and bearer_token/basic_auth: set only one")
-    if has_credentials(settings["url"]) and (header or bearer or _basic_auth(settings) is not None):
+    if header and configured:
+        raise Invalid("headers", "an Authorization header and bearer_token/basic_auth/api_key: set only one")
+    if has_credentials(settings["url"]) and (header or configured):
         raise Invalid(
             "url",
-            "credentials in the URL and an Authorization header (or bearer_token/basic_auth): set only one",
+            "credentials in the URL and an Authorization header (or bearer_token/basic_auth/api_key): "
+            "set only one",
         )
 
 
@@ -149,6 +174,10 @@ class Authorization:
             self.scheme, self.username, self.secret = "Basic", basic["username"], basic["password"] or ""
             if basic["password_file"]:
                 self.file = SecretFile("password_file", basic["password_file"])
+        elif _api_key(settings):
+            self.scheme, self.secret = "ApiKey", settings["api_key"]
+            if settings["api_key_file"]:
+                self.file = SecretFile("api_key_file", settings["api_key_file"])
         else:
             self.scheme, self.secret = "Bearer", settings["bearer_token"]
             if settings["bearer_token_file"]:
@@ -156,8 +185,10 @@ class Authorization:
 
     @staticmethod
     def wanted(settings: dict[str, Any]) -> bool:
-        return _basic_auth(settings) is not None or bool(
-            settings["bearer_token"] or settings["bearer_token_file"]
+        return (
+            _basic_auth(settings) is not None
+            or _api_key(settings)
+            or bool(settings["bearer_token"] or settings["bearer_token_file"])
         )
 
     async def current(self, sink_name: str) -> tuple[str, str]:
@@ -174,61 +205,54 @@ class Authorization:
         if self.scheme == "Basic":
             token = base64.b64encode(f"{self.username}:{secret}".encode()).decode("ascii")
             return f"Basic {token}", secret
+        if self.scheme == "ApiKey":
+            # Elasticsearch hands out "id:api_key" pairs and their base64 ("encoded"); accept both.
+            encoded = base64.b64encode(secret.encode()).decode("ascii") if ":" in secret else secret
+            return f"ApiKey {encoded}", secret
         return f"Bearer {secret}", secret
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header (delta-seconds or an HTTP-date), capped; None if absent
-    or unreadable."""
+    """A ``Retry-After`` header (delay-seconds or an HTTP-date) as seconds from now; None if absent/bad."""
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
     try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+        seconds = float(value)
+    except ValueError:
+        try:
+            moment = parsedate_to_datetime(value)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if moment.tzinfo is None:  # RFC 9110 dates are GMT
+            return None
+        seconds = moment.timestamp() - (time.time() if now is None else now)
+    if seconds != seconds:  # NaN
         return None
-    if moment.tzinfo is None:
-        return None
-    delay = moment.timestamp() - (time.time() if now is None else now)
-    return min(max(delay, 0.0), MAX_RETRY_AFTER)
+    return max(0.0, seconds)
 
 
-def retryable_error(message: str, retry_after: float | None) -> RetryableSinkError:
-    """A RetryableSinkError carrying the server's Retry-After (``retry_after``, seconds) when it gave one."""
-    if retry_after is None:
-        return RetryableSinkError(message)
-    error = RetryableSinkError(f"{message} (retry after {retry_after:g}s)")
-    # Set as an attribute so this works before and after base.py takes retry_after in its constructor.
-    setattr(error, "retry_after", retry_after)  # noqa: B010
-    return error
+@dataclass(slots=True)
+class HttpAnswer:
+    """A response: its status, (part of) its body, the server's Retry-After, what to redact in quotes."""
+
+    status: int
+    body: bytes
+    retry_after: float | None = None
+    secrets: Sequence[str] = ()
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
 
 
 class HttpPoster:
-    """Sends request bodies to one URL; 2xx is delivery, 429/5xx/network trouble retryable, 4xx final.
+    """Sends request bodies to one URL; 2xx is delivery, 429/5xx/network trouble retryable, 4xx final."""
 
-    ``retryable_statuses``: when given, the only 4xx/5xx answers retried (OTLP: 429, 502, 503, 504);
-    every other 4xx/5xx is final. ``describe_error(body, content_type)``: turns a refusal's body (up to
-    :data:`ERROR_DECODE_BYTES`) into the text quoted in the error (e.g. a protobuf google.rpc.Status),
-    or None to quote the body as text. A Retry-After header goes into the error as ``retry_after``.
-    """
-
-    def __init__(
-        self,
-        sink_name: str,
-        method: str,
-        url: str,
-        settings: dict[str, Any],
-        *,
-        retryable_statuses: Collection[int] | None = None,
-        describe_error: Callable[[bytes, str], str | None] | None = None,
-    ) -> None:
+    def __init__(self, sink_name: str, method: str, url: str, settings: dict[str, Any]) -> None:
         self.sink_name = sink_name
         self.method = method
         self.url = url
-        self.retryable_statuses = retryable_statuses
-        self.describe_error = describe_error
         self.shown_url = redact_url(url)
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
@@ -255,10 +279,25 @@ class HttpPoster:
             await self._session.close()
             self._session = None
 
-    async def post(
-        self, body: bytes, content_type: str, extra_headers: dict[str, str] | None = None
-    ) -> bytes:
-        """Send; the 2xx answer's body, or raise RetryableSinkError / PermanentSinkError."""
+    async def post(self, body: bytes, content_type: str, extra_headers: dict[str, str] | None = None) -> None:
+        """Send; return on 2xx, raise the sink error the answer means otherwise."""
+        answer = await self.exchange(body, content_type, extra_headers)
+        if not answer.ok:
+            raise self.refusal(answer)
+
+    async def exchange(
+        self,
+        body: bytes,
+        content_type: str,
+        extra_headers: dict[str, str] | None = None,
+        *,
+        keep_body: int = 0,
+    ) -> HttpAnswer:
+        """Send one request and return the answer, whatever its status; network trouble is retryable.
+
+        ``keep_body``: how many bytes of the answer's body to keep (a 2xx body is read and dropped when
+        0); an error's body is always kept up to what an error message quotes.
+        """
         if self._session is None:
             await self.start()
         assert self._session is not None
@@ -288,34 +327,39 @@ class HttpPoster:
                 self.method, self.url, data=body, headers=headers, allow_redirects=False, **tls_options
             ) as response:
                 status = response.status
-                if 200 <= status < 300:
-                    return await response.read()
-                retry_after = parse_retry_after(response.headers.get("Retry-After"))
-                answer_type = response.content_type
-                # Enough to redact a secret that straddles the cut and to know there is more, then cut.
-                wanted = ERROR_BODY_BYTES + max(map(len, secrets), default=0) + 1
-                if self.describe_error is not None:
-                    wanted = max(wanted, ERROR_DECODE_BYTES)
-                raw = await response.content.read(wanted)
+                retry_after = None
+                if status in (429, 503):
+                    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+                if 200 <= status < 300 and not keep_body:
+                    await response.read()
+                    return HttpAnswer(status, b"", retry_after, secrets)
+                # An error: enough to redact a secret that straddles the cut and to know there is more.
+                limit = max(keep_body, ERROR_BODY_BYTES + max(map(len, secrets), default=0) + 1)
+                raw = await _read_at_most(response.content, limit)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = redact_text(f"{type(exc).__name__}: {exc}", secrets)
             raise RetryableSinkError(
                 f"{self.sink_name}: {self.method} {self.shown_url} failed: {reason}"
             ) from exc
-        described = self.describe_error(raw, answer_type) if self.describe_error is not None else None
-        text = redact_text(raw.decode("utf-8", "replace") if described is None else described, secrets)
-        text = text.strip()
+        return HttpAnswer(status, raw, retry_after, secrets)
+
+    def quote(self, answer: HttpAnswer, text: str | None = None) -> str:
+        """The answer's body (or ``text`` taken from it) for an error message: redacted and cut."""
+        if text is None:
+            text = answer.body.decode("utf-8", "replace")
+        text = redact_text(text, answer.secrets).strip()
         if len(text) > ERROR_BODY_BYTES:
             text = text[:ERROR_BODY_BYTES] + "..."
-        message = f"{self.sink_name}: {self.method} {self.shown_url} answered {status}: {text}"
-        if self.retryable_statuses is not None:
-            final = 400 <= status < 600 and status not in self.retryable_statuses
-        else:
-            final = 400 <= status < 500 and status != 429
-        if final:
-            raise PermanentSinkError(message)
+        return text
+
+    def refusal(self, answer: HttpAnswer, *, refused: int | None = None) -> SinkError:
+        """The sink error a non-2xx answer means: 429/5xx (and 1xx/3xx) retryable, other 4xx final."""
+        status = answer.status
+        message = f"{self.sink_name}: {self.method} {self.shown_url} answered {status}: {self.quote(answer)}"
+        if 400 <= status < 500 and status != 429:
+            return PermanentSinkError(message, refused=refused)
         # 429, 5xx, and anything unexpected (1xx, 3xx): keep the data and try again later.
-        raise retryable_error(message, retry_after)
+        return RetryableSinkError(message, retry_after=answer.retry_after)
 
     async def tls_context(self) -> Any:
         try:
@@ -325,3 +369,16 @@ class HttpPoster:
 
     def url_password(self) -> str | None:
         return urlsplit(self.url).password
+
+
+async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    """Up to ``limit`` bytes of a body (fewer at its end); the rest is left unread."""
+    parts: list[bytes] = []
+    size = 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    return b"".join(parts)

@@ -16,11 +16,27 @@ class SinkError(Exception):
 
 
 class RetryableSinkError(SinkError):
-    """Connection errors, timeouts, 429 and 5xx: the pipeline retries with backoff and jitter."""
+    """Connection errors, timeouts, 429 and 5xx: the pipeline retries with backoff and jitter.
+
+    ``retry_after``: the seconds the destination asked us to wait (an HTTP ``Retry-After``, a "slow
+    down" answer); the pipeline waits at least that long (up to its cap) before sending again.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class PermanentSinkError(SinkError):
-    """The destination refused the batch for good (a 4xx other than 429): logged, counted, dropped."""
+    """The destination refused records for good (a 4xx other than 429): logged, counted, dropped.
+
+    ``refused``: how many records of the batch were refused when the destination kept the others (Loki
+    keeping the rest of a push, Elasticsearch items dead-lettered); None means the whole batch.
+    """
+
+    def __init__(self, message: str, *, refused: int | None = None) -> None:
+        super().__init__(message)
+        self.refused = refused
 
 
 class Sink(ABC):
