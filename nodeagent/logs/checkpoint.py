@@ -96,6 +96,9 @@ class CheckpointStore:
         self._changed: set[int] = set()
         self._finished: set[int] = set()
         self.dirty = False
+        # When the state file was last written (its mtime, ns), if there was one at start: None is a
+        # first start (see FileReader: what ``read_from: tail`` skips).
+        self.last_written_ns: int | None = None
 
     # -- loading (thread) ---------------------------------------------------------------------------
 
@@ -103,6 +106,7 @@ class CheckpointStore:
         """Read the state file; a missing file is a first start, a corrupt one is set aside with a warning."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            self.last_written_ns = self.path.stat().st_mtime_ns
             text = self.path.read_bytes()
         except FileNotFoundError:
             return
@@ -135,6 +139,11 @@ class CheckpointStore:
                     del self._saved[file_id]
                 return entry
         return None
+
+    def knows(self, file_id: FileId) -> bool:
+        """Whether an unclaimed entry has this identity: the file was read before, and its content
+        changed while the agent was down (truncated, rewritten) so that its fingerprint does not match."""
+        return bool(self._saved.get(file_id))
 
     def unclaimed(self) -> list[SavedEntry]:
         return [entry for entries in self._saved.values() for entry in entries]

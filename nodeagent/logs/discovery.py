@@ -16,7 +16,7 @@ import os
 import re
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from nodeagent.logs.identity import FileId, file_id, find_inode, read_prefix
@@ -147,6 +147,7 @@ class ScanResult:
     files: dict[str, FoundFile]
     errors: list[tuple[str, str]]  # (path, reason) for matched paths that could not be looked at
     refused: list[tuple[str, str]]  # (path, where it leads) for matches resolving outside the roots
+    dangling: list[str] = field(default_factory=list)  # matched symlinks whose target does not exist
 
 
 def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
@@ -158,7 +159,7 @@ def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
         for path in expand_glob(pattern, roots, result.refused):
             if path in files or matcher.excluded(path):
                 continue
-            found = stat_path(path, result.errors)
+            found = stat_path(path, result.errors, result.dangling)
             if found is None or (found.realpath != path and matcher.excluded(found.realpath)):
                 continue
             if found.realpath != path and not roots.allows(found.realpath):
@@ -265,10 +266,20 @@ def _is_dir(entry: os.DirEntry[str]) -> bool:
         return False
 
 
-def stat_path(path: str, errors: list[tuple[str, str]] | None = None) -> FoundFile | None:
-    """The file at ``path`` if it is (or links to) a regular file; None otherwise."""
+def stat_path(
+    path: str, errors: list[tuple[str, str]] | None = None, dangling: list[str] | None = None
+) -> FoundFile | None:
+    """The file at ``path`` if it is (or links to) a regular file; None otherwise. A symlink whose
+    target does not exist goes to ``dangling``."""
     try:
         link = os.lstat(path)
+    except FileNotFoundError:
+        return None  # gone since the glob
+    except OSError as exc:
+        if errors is not None:
+            errors.append((path, exc.strerror or type(exc).__name__))
+        return None
+    try:
         if stat.S_ISLNK(link.st_mode):
             st = os.stat(path)
             realpath = os.path.realpath(path)
@@ -276,7 +287,9 @@ def stat_path(path: str, errors: list[tuple[str, str]] | None = None) -> FoundFi
             st = link
             realpath = path
     except FileNotFoundError:
-        return None  # gone since the glob, or a dangling symlink
+        if dangling is not None:
+            dangling.append(path)
+        return None
     except OSError as exc:
         if errors is not None:
             errors.append((path, exc.strerror or type(exc).__name__))
@@ -284,6 +297,23 @@ def stat_path(path: str, errors: list[tuple[str, str]] | None = None) -> FoundFi
     if not stat.S_ISREG(st.st_mode):
         return None
     return FoundFile(path, realpath, file_id(st), st.st_size)
+
+
+OWN_OUTPUT_FDS = (1, 2)  # stdout (the stdout sink) and stderr (the agent's log)
+
+
+def own_output_files() -> dict[FileId, str]:
+    """The regular files the agent's stdout and stderr go to (``nodeagent run > /var/log/x.log``), by
+    identity, with a name for the log: reading them would feed its output back in; blocking."""
+    found: dict[FileId, str] = {}
+    for fd in OWN_OUTPUT_FDS:
+        try:
+            st = os.fstat(fd)
+            if stat.S_ISREG(st.st_mode):
+                found[file_id(st)] = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+    return found
 
 
 @dataclass(slots=True)
@@ -294,6 +324,7 @@ class OpenedFile:
     fd: int | None = None
     size: int = 0
     prefix: bytes = b""
+    changed_ns: int = 0  # st_ctime_ns: when its content or metadata last changed
     error: str | None = None
     refused: str | None = None  # where it leads, when that is outside the roots
 
@@ -323,7 +354,7 @@ def open_new(found: list[FoundFile], keep_open: int, open_file: Callable[[str], 
             if file_id(st) != item.file_id:
                 # Replaced since the scan: describe what is there now.
                 result.found = FoundFile(item.path, item.realpath, file_id(st), st.st_size)
-            result.size, result.prefix = st.st_size, read_prefix(fd)
+            result.size, result.prefix, result.changed_ns = st.st_size, read_prefix(fd), st.st_ctime_ns
         except OSError as exc:
             result.error = exc.strerror or type(exc).__name__
         if result.error is None and keep_open > 0:

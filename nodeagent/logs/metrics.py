@@ -106,6 +106,26 @@ SINK_LINES_TRUNCATED = Counter(
     registry=_R,
 )
 
+# Connections of the stream sinks (syslog, forward), per sink.
+SINK_CONNECTIONS = Counter(
+    "nodeagent_logs_sink_connections",
+    "Connections a sink opened to its server (more than one: reconnects).",
+    ["sink"],
+    registry=_R,
+)
+SINK_HANDSHAKE_FAILURES = Counter(
+    "nodeagent_logs_sink_handshake_failures",
+    "Connections dropped because the server's authentication failed or refused ours.",
+    ["sink"],
+    registry=_R,
+)
+SINK_ACKS_MISSED = Counter(
+    "nodeagent_logs_sink_acks_missed",
+    "Messages sent whose acknowledgement never came (timeout, lost connection): the batch is sent again.",
+    ["sink"],
+    registry=_R,
+)
+
 # Pipeline.
 BUFFER_BYTES = Gauge(
     "nodeagent_logs_buffer_bytes", "Bytes of records read but not yet acknowledged.", registry=_R

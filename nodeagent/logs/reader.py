@@ -13,8 +13,10 @@ the :class:`~nodeagent.logs.events.ReaderEvents` it is given. What it decides:
 - rotation by rename: the old file is read to its end, then for ``rotate_wait`` more in case its writer
   is still at it; the new file at the same path starts only once the old one has reached its end;
 - copytruncate (size below the read offset): reading restarts at 0 under a new cursor;
-- deletion: the file is drained and closed; if it cannot be drained within ``deleted_file_timeout``
-  (sinks down, backpressure) it is closed anyway and the unread bytes are counted as given up;
+- deletion: the file is drained like a renamed one (read on while its writer goes on, closed
+  ``rotate_wait`` after its last growth); if it cannot be drained within ``deleted_file_timeout`` of the
+  deletion or its last read data (sinks down, backpressure) it is closed anyway and the unread bytes are
+  counted as given up;
 - a bounded number of open files: idle files are closed (least recently used first) and reopened by
   path, checked against their identity and fingerprint.
 
@@ -42,6 +44,7 @@ from nodeagent.logs.discovery import (
     ScanResult,
     locate_orphans,
     open_new,
+    own_output_files,
     scan,
     stat_path,
     watch_roots,
@@ -63,8 +66,8 @@ MIN_SCAN_GAP = 0.5  # seconds between two on-demand scans
 RESCAN_WITHOUT_EVENTS = 10.0  # without inotify, scans are how new files are found
 
 
-def _stat_paths(paths: set[str]) -> list[tuple[str, FoundFile | None]]:
-    return [(path, stat_path(path)) for path in paths]
+def _stat_paths(paths: set[str], dangling: list[str] | None = None) -> list[tuple[str, FoundFile | None]]:
+    return [(path, stat_path(path, None, dangling)) for path in paths]
 
 
 class FileReader:
@@ -106,6 +109,12 @@ class FileReader:
         self._last_scan_end = 0.0
         self._warned: set[str] = set()
         self._refused: set[str] = set()  # paths refused (logged once each)
+        # Matched symlinks leading nowhere (a target deleted, or not created yet): looked at again every
+        # poll_interval, since nothing may watch where they lead (a /var/log/containers-only input).
+        self._dangling: set[str] = set()
+        self._last_dangling_check = 0.0
+        self._own: dict[FileId, str] = {}  # where the agent's stdout and stderr go: never read
+        self._own_noted: set[FileId] = set()
         self._stopping = False
         self._turning: set[asyncio.Task] = set()  # workers in the middle of a read
         self._attention: set[Tailer] = set()  # tailers the housekeeper has to look at
@@ -217,6 +226,9 @@ class FileReader:
             self._open_count -= 1
             if await self._find_moved(tailer):
                 self._wake(tailer)
+            else:  # whatever is at the name now (a new file that got the inode) is looked at right away
+                self._candidates.add(tailer.watch_path)
+                self._candidates_ready.set()
             return
         except OSError as exc:
             tailer.busy = False
@@ -269,16 +281,16 @@ class FileReader:
         settled = tailer.settled_offset()
         if settled is not None:
             self.store.move(tailer.cursor, settled)
-        if result.nlink == 0:
-            self._finish(tailer, "deleted")
-            return
-        if result.moved and tailer.state is State.ACTIVE:
+        deleted = result.nlink == 0
+        if (result.moved or deleted) and tailer.state is State.ACTIVE:
+            # Deleted files get the grace renamed ones get: their writer may still be at it.
             self._mark_rotated(tailer)
         if tailer.state is State.ROTATED:
             self._release(tailer)
             due = max(tailer.rotated_at, tailer.last_data) + self.config.rotate_wait
-            if now >= due and tailer.rotated_at < self._last_scan_start:
-                self._finish(tailer, "rotated")
+            # A renamed file may have been renamed to a name the globs match: a scan since tells.
+            if now >= due and (deleted or tailer.rotated_at < self._last_scan_start):
+                self._finish(tailer, "deleted" if deleted else "rotated")
                 return
             tailer.wake_at = max(due, now + 0.05)
             if tailer.rotated_at >= self._last_scan_start:
@@ -353,6 +365,8 @@ class FileReader:
         for path in (tailer.watch_path, tailer.realpath, tailer.path):
             if self.by_path.get(path) is tailer:
                 del self.by_path[path]
+        if tailer.realpath != tailer.watch_path:
+            self._dangling.add(tailer.watch_path)  # a link whose target went: it may come back
         tailer.source.watched -= 1
         self._report_counts(tailer.source)
         self._release(tailer)
@@ -466,12 +480,24 @@ class FileReader:
     def _scan_blocking(self) -> list[ScanResult]:
         results = [scan(source.matcher, source.roots) for source in self.sources]
         self.watcher.refresh()
+        self._own = own_output_files()
         return results
+
+    def _is_own_output(self, identity: FileId) -> bool:
+        """The agent's own stdout or stderr (logged once): reading it would nest records in themselves."""
+        path = self._own.get(identity)
+        if path is None:
+            return False
+        if identity not in self._own_noted:
+            self._own_noted.add(identity)
+            log.info("not reading the agent's own output", extra={"path": path})
+        return True
 
     async def _scan_all(self, *, startup: bool) -> None:
         started = time.monotonic()
         results = await self.blocking(self._scan_blocking)
         seen: set[int] = set()
+        self._dangling = {path for result in results for path in result.dangling}
         for source, result in zip(self.sources, results, strict=True):
             for path, reason in result.errors:
                 self._warn_unreadable(source, path, reason)
@@ -479,6 +505,8 @@ class FileReader:
                 self._refuse(source, path, target)
             new: list[FoundFile] = []
             for path, found in result.files.items():
+                if self._is_own_output(found.file_id):
+                    continue
                 tailer = self.tailers.get(found.file_id)
                 if tailer is None:
                     new.append(found)
@@ -548,6 +576,10 @@ class FileReader:
                 self._warn_unreadable(source, info.path, item.error)
                 continue
             existing = self.tailers.get(info.file_id)
+            if self._is_own_output(info.file_id):
+                if item.fd is not None:
+                    os.close(item.fd)
+                continue
             if existing is not None:  # found twice (symlink and target), or meanwhile by an event
                 if item.fd is not None:
                     os.close(item.fd)
@@ -560,7 +592,7 @@ class FileReader:
                 if offset > item.size:
                     self.events.file_truncated(source.name)
                     offset = 0
-            elif read_from_tail:
+            elif read_from_tail and not self._appeared_while_down(info.file_id, item.changed_ns):
                 offset = item.size
             else:
                 offset = 0
@@ -585,6 +617,16 @@ class FileReader:
                 tailer.eof = True
                 if tailer.fd is not None:
                     self._idle_open[id(tailer)] = tailer
+
+    def _appeared_while_down(self, identity: FileId, changed_ns: int) -> bool:
+        """``read_from: tail`` skips the history of files that were there before the agent first ran, never
+        lines written while it was down: a file the checkpoint knows by its identity (truncated or
+        rewritten meanwhile, so its fingerprint no longer matches) and a file changed after the last
+        checkpoint write (created while the agent was down) are read from their start."""
+        if self.store.knows(identity):
+            return True
+        last_written = self.store.last_written_ns
+        return last_written is not None and changed_ns >= last_written
 
     def _register(self, tailer: Tailer) -> None:
         old = self.by_path.get(tailer.watch_path)
@@ -668,7 +710,9 @@ class FileReader:
             await self._candidates_ready.wait()
             self._candidates_ready.clear()
             paths, self._candidates = self._candidates, set()
-            stats = await self.blocking(_stat_paths, paths)
+            dangling: list[str] = []
+            stats = await self.blocking(_stat_paths, paths, dangling)
+            self._dangling.update(dangling)
             now = time.monotonic()
             by_source: dict[int, list[FoundFile]] = {}
             for path, found in stats:
@@ -730,7 +774,12 @@ class FileReader:
                 self._wake(tailer)
             elif tailer.holding and tailer.eof:
                 self._wake(tailer)  # give the parser and the unfinished line their timeouts
-            if tailer.deleted_at is not None and now - tailer.deleted_at >= cfg.deleted_file_timeout:
+            # A deleted file still written to is read on; one that cannot be drained (sinks down,
+            # backpressure) is let go deleted_file_timeout after the deletion or its last read data.
+            if (
+                tailer.deleted_at is not None
+                and now - max(tailer.deleted_at, tailer.last_data) >= cfg.deleted_file_timeout
+            ):
                 self._give_up(tailer, "deleted")
                 continue
             if not (
@@ -751,6 +800,9 @@ class FileReader:
                 self._close_fd(tailer)
             else:
                 self._idle_open.pop(id(tailer), None)
+        if self._dangling and now - self._last_dangling_check >= cfg.poll_interval:
+            self._last_dangling_check = now
+            await self._check_dangling()
         if now - self._last_gauges >= 1.0:
             self._last_gauges = now
             self._update_gauges()
@@ -760,6 +812,17 @@ class FileReader:
             self._last_root_check = now
             if await self.blocking(self.watcher.refresh):
                 self._request_scan()
+
+    async def _check_dangling(self) -> None:
+        """Links that led nowhere: those that lead to a file now are handled as new names."""
+        still: list[str] = []
+        stats = await self.blocking(_stat_paths, set(self._dangling), still)
+        self._dangling = set(still)
+        for path, found in stats:
+            if found is not None and found.file_id not in self.tailers:
+                self._candidates.add(path)
+        if self._candidates:
+            self._candidates_ready.set()
 
     def _update_gauges(self) -> None:
         behind: dict[str, int] = {s.name: 0 for s in self.sources}

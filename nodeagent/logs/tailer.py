@@ -148,12 +148,19 @@ class Tailer:
     # -- blocking -----------------------------------------------------------------------------------
 
     def open_checked(self, path: str) -> None:
-        """Open ``path`` and make sure it is still this file; raises IdentityLost or OSError."""
+        """Open ``path`` and make sure it is still this file; raises IdentityLost or OSError.
+
+        The same inode with other first bytes at the name that led to it is this file rewritten (or a
+        new file that got its inode): :meth:`step` then reads it again from 0, as after a truncation.
+        Under another name it is another file."""
         fd = self.source.open_file(path)
         try:
             st = os.fstat(fd)
-            if file_id(st) != self.file_id or not head_matches(fd, self.cursor.fp_len, self.cursor.fp):
-                raise IdentityLost(path)  # another file, or the same inode with other content
+            if file_id(st) != self.file_id:
+                raise IdentityLost(path)
+            rewritten = not head_matches(fd, self.cursor.fp_len, self.cursor.fp)
+            if rewritten and (path != self.watch_path or self.state is not State.ACTIVE):
+                raise IdentityLost(path)
         except BaseException:
             os.close(fd)
             raise

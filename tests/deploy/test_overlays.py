@@ -108,27 +108,37 @@ def test_loki_overlay_is_the_base_config_but_for_its_sink(
 # ------------------------------------------------------------------------------------ where reading starts
 
 
-def test_daemonset_reads_pod_logs_from_the_head_and_host_logs_from_the_tail() -> None:
+def test_daemonset_reads_from_the_tail_like_the_embedded_default() -> None:
     inputs = yaml.safe_load((MANIFESTS / "config.yaml").read_text())["logs"]["inputs"]
-    assert {i["name"]: i["read_from"] for i in inputs} == {"pods": "head", "system": "tail"}
+    assert {i["name"]: i["read_from"] for i in inputs} == {"pods": "tail", "system": "tail"}
+    default = yaml.safe_load((ROOT / "nodeagent/logs/default.yaml").read_text())["inputs"]
+    assert {i["read_from"] for i in default} == {"tail"}
 
 
 def test_pod_log_written_before_the_agent_starts_is_shipped_whole(tmp_path: Path) -> None:
     """What a restart looks like to a pod started while the agent was down: its log exists, with no
-    checkpoint. The DaemonSet's config (paths moved under tmp_path) ships it from its first line, and
-    starts host logs at their end."""
+    checkpoint entry, and was created after the checkpoint file was last written. The DaemonSet's config
+    (paths moved under tmp_path) ships it from its first line, and starts host logs at their end."""
     root = tmp_path / "node"
+    syslog = root / "var/log/syslog"
+    syslog.parent.mkdir(parents=True)
+    syslog.write_text("an old host line\n")
+    state = tmp_path / "state"
+    state.mkdir()
+    checkpoint = state / "logs-checkpoints.json"
+    checkpoint.write_text('{"version":1,"files":[]}\n')  # the agent ran before, had nothing to keep
+    after_syslog = syslog.stat().st_ctime_ns + 1
+    os.utime(checkpoint, ns=(after_syslog, after_syslog))
     pod_log = root / "var/log/pods/shop_web-1_0c0ffee0/web/0.log"
     pod_log.parent.mkdir(parents=True)
     pod_log.write_text(
         "2026-11-30T10:00:00.000000001Z stderr F panic: the first line\n"
         "2026-11-30T10:00:00.000000002Z stderr F the second line\n"
     )
-    syslog = root / "var/log/syslog"
-    syslog.write_text("an old host line\n")
+    assert pod_log.stat().st_ctime_ns >= after_syslog
     config = yaml.safe_load((MANIFESTS / "config.yaml").read_text())
     logs = config["logs"]
-    logs["state_dir"] = str(tmp_path / "state")
+    logs["state_dir"] = str(state)
     for source in logs["inputs"]:
         source["paths"] = [str(root) + path for path in source["paths"]]
     out = tmp_path / "out.jsonl"

@@ -365,3 +365,66 @@ async def test_a_file_rotated_while_the_agent_was_down_is_finished_before_its_su
         await asyncio.sleep(0.5)
     assert second.messages() == numbered("old", 300, 500) + numbered("new", 200)
     assert {r.file for r in second.records} == {str(log)}
+
+
+async def test_a_closed_idle_file_whose_inode_gets_new_content_is_read_again_at_once(tmp_path: Path) -> None:
+    """An idle file closed by close_inactive, then the same inode under the same name with other first
+    bytes (rewritten, or a new file that got the inode): its lines come without waiting for a rescan."""
+    (tmp_path / "logs").mkdir()  # apart from the state directory: its changes would make the reader rescan
+    log = tmp_path / "logs" / "app.log"
+    sink = MemorySink()
+    config = make_config(tmp_path, [log], close_inactive="200ms", rescan_interval="60s")
+    async with shipping(config, sink):
+        write_lines(log, numbered("old", 100))
+        await eventually(lambda: len(sink.records) == 100, what="the first lines")
+        await eventually(lambda: open_fds_to("app.log") == [], what="the idle file closed")
+        inode = log.stat().st_ino
+        write_lines(log, numbered("NEW", 300), mode="w")
+        assert log.stat().st_ino == inode
+        await eventually(lambda: len(sink.records) == 400, what="the new content")
+        await asyncio.sleep(0.3)
+    assert sink.messages() == numbered("old", 100) + numbered("NEW", 300)
+
+
+async def test_a_deleted_file_is_read_while_its_writer_goes_on(tmp_path: Path) -> None:
+    """Deleted files get the grace renamed ones get: read while written, closed rotate_wait after the
+    last growth."""
+    log = tmp_path / "app.log"
+    sink = MemorySink()
+    config = make_config(tmp_path, [log], rotate_wait="300ms", deleted_file_timeout="5s")
+    async with shipping(config, sink):
+        with open(log, "a", buffering=1) as writer:
+            writer.write("first\n")
+            await eventually(lambda: len(sink.records) == 1, what="the file found")
+            log.unlink()
+            for line in numbered("later", 300):  # about 1.5 s of writing into the deleted file
+                writer.write(line + "\n")
+                await asyncio.sleep(0.005)
+            await eventually(lambda: len(sink.records) == 301, what="every line written after the delete")
+        await eventually(lambda: open_fds_to("app.log") == [], what="the deleted file closed")
+    assert sink.messages() == ["first", *numbered("later", 300)]
+
+
+async def test_a_link_target_recreated_after_the_link_dangled_is_found_without_a_rescan(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A /var/log/containers-only input: nothing watches /var/log/pods, so the target's return is noticed
+    by looking at dangling links again (every poll_interval), not by the rescan."""
+    monkeypatch.setattr(discovery, "RUNTIME_ROOTS", (str(tmp_path / "var/log/pods"),))
+    pods = tmp_path / "var/log/pods/prod_api-5d9c_1111-2222/server"
+    pods.mkdir(parents=True)
+    containers = tmp_path / "var/log/containers"
+    containers.mkdir(parents=True)
+    link = containers / f"api-5d9c_prod_server-{'cd' * 32}.log"
+    os.symlink(pods / "0.log", link)
+    sink = MemorySink()
+    config = make_config(tmp_path, [containers / "*.log"], rescan_interval="60s")
+    write_lines(pods / "0.log", numbered("a", 10))
+    async with shipping(config, sink):
+        await eventually(lambda: len(sink.records) == 10, what="the first lines")
+        (pods / "0.log").unlink()
+        await eventually(lambda: open_fds_to("0.log") == [], what="the deleted target let go")
+        await asyncio.sleep(1.0)  # the link dangles
+        write_lines(pods / "0.log", numbered("b", 20))
+        await eventually(lambda: len(sink.records) == 30, timeout=5, what="the recreated target's lines")
+    assert sink.messages() == numbered("a", 10) + numbered("b", 20)

@@ -435,10 +435,10 @@ async def test_receiver_is_strict_about_what_it_takes(receiver: tuple[Receiver, 
 
 def test_status_decoding_matches_the_wire_format() -> None:
     # google.rpc.Status{code=3, message="bad"} as its bytes: field 1 varint, field 2 length-delimited.
-    assert describe_status(b"\x08\x03\x12\x03bad", "protobuf") == "status 3: bad"
-    assert describe_status(b'{"code": 3, "message": "bad"}', "json") == "status 3: bad"
-    assert describe_status(b"\xff\xff", "protobuf") is None  # quoted as text instead
-    assert describe_status(b"plain", "json") is None
+    assert describe_status(b"\x08\x03\x12\x03bad", PROTOBUF) == "status 3: bad"
+    assert describe_status(b'{"code": 3, "message": "bad"}', JSON) == "status 3: bad"
+    assert describe_status(b"\xff\xff", PROTOBUF) is None  # quoted as text instead
+    assert describe_status(b"plain", "text/plain") is None
 
 
 @pytest.mark.parametrize(

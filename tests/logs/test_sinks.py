@@ -16,6 +16,7 @@ def test_registry_lists_every_sink_type() -> None:
     assert sorted(SINK_TYPES) == [
         "elasticsearch",
         "file",
+        "forward",
         "http",
         "loki",
         "opensearch",
@@ -45,8 +46,8 @@ def test_make_sink_builds_and_ignores_name_and_caller_keys(tmp_path: Path) -> No
     [
         (
             {"type": "kafka"},
-            "type: unknown sink type 'kafka' (expected one of elasticsearch, file, http, loki, opensearch, "
-            "otlp, relp, stdout, syslog)",
+            "type: unknown sink type 'kafka' (expected one of elasticsearch, file, forward, http, loki, "
+            "opensearch, otlp, relp, stdout, syslog)",
         ),
         ({}, "type: unknown sink type None"),
         ({"type": "file"}, "path: required for a file sink"),

@@ -16,6 +16,7 @@ from nodeagent.config.values import shown
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink, SinkError
 from nodeagent.logs.sinks.elasticsearch import ElasticsearchSink, OpenSearchSink
 from nodeagent.logs.sinks.file import FileSink
+from nodeagent.logs.sinks.forward import ForwardSink
 from nodeagent.logs.sinks.http import HttpSink
 from nodeagent.logs.sinks.loki import LokiSink
 from nodeagent.logs.sinks.otlp import OtlpSink
@@ -34,6 +35,7 @@ SINK_TYPES: dict[str, type[Sink]] = {
         ElasticsearchSink,
         OpenSearchSink,
         OtlpSink,
+        ForwardSink,
         RelpSink,
     )
 }
@@ -67,6 +69,7 @@ __all__ = [
     "SINK_TYPES",
     "ElasticsearchSink",
     "FileSink",
+    "ForwardSink",
     "HttpSink",
     "LokiSink",
     "OpenSearchSink",

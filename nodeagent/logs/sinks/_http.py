@@ -17,7 +17,7 @@ import base64
 import gzip
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -42,6 +42,7 @@ from nodeagent.safeio import read_regular
 
 USER_AGENT = f"nodeagent/{__version__}"
 ERROR_BODY_BYTES = 200  # how much of a refusal's body goes into the error message
+ERROR_DECODE_BYTES = 64 * 1024  # how much of a refusal's body a decoder (describe_error) may see
 MAX_SECRET_FILE_BYTES = 64 * 1024
 _GZIP_IN_THREAD_BYTES = 256 * 1024  # compress bigger bodies off the event loop (zlib releases the GIL)
 
@@ -161,6 +162,14 @@ class SecretFile:
             self._identity = identity
         return self._value
 
+    async def current(self, sink_name: str) -> str:
+        """The content, read in a thread; a file that cannot be read is a retryable error naming it."""
+        try:
+            return await asyncio.to_thread(self.read)
+        except (OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise RetryableSinkError(f"{sink_name}: cannot read {self.option} {self.path}: {reason}") from exc
+
 
 class Authorization:
     """The Authorization header value: from inline secrets, or from a file re-read when it changes."""
@@ -194,13 +203,7 @@ class Authorization:
     async def current(self, sink_name: str) -> tuple[str, str]:
         """(header value, the secret in it); a file that cannot be read is a retryable error."""
         if self.file is not None:
-            try:
-                self.secret = await asyncio.to_thread(self.file.read)
-            except (OSError, ValueError) as exc:
-                reason = getattr(exc, "strerror", None) or str(exc)
-                raise RetryableSinkError(
-                    f"{sink_name}: cannot read {self.file.option} {self.file.path}: {reason}"
-                ) from exc
+            self.secret = await self.file.current(sink_name)
         secret = self.secret or ""
         if self.scheme == "Basic":
             token = base64.b64encode(f"{self.username}:{secret}".encode()).decode("ascii")
@@ -240,6 +243,7 @@ class HttpAnswer:
     body: bytes
     retry_after: float | None = None
     secrets: Sequence[str] = ()
+    content_type: str = ""
 
     @property
     def ok(self) -> bool:
@@ -247,12 +251,29 @@ class HttpAnswer:
 
 
 class HttpPoster:
-    """Sends request bodies to one URL; 2xx is delivery, 429/5xx/network trouble retryable, 4xx final."""
+    """Sends request bodies to one URL; 2xx is delivery, 429/5xx/network trouble retryable, 4xx final.
 
-    def __init__(self, sink_name: str, method: str, url: str, settings: dict[str, Any]) -> None:
+    ``retryable_statuses``: when given, the only 4xx/5xx answers retried (OTLP: 429, 502, 503, 504);
+    every other 4xx/5xx is final. ``describe_error(body, content_type)``: turns a refusal's body (up to
+    :data:`ERROR_DECODE_BYTES`) into the text quoted in the error (e.g. a protobuf google.rpc.Status),
+    or None to quote the body as text. A Retry-After header goes into the error as ``retry_after``.
+    """
+
+    def __init__(
+        self,
+        sink_name: str,
+        method: str,
+        url: str,
+        settings: dict[str, Any],
+        *,
+        retryable_statuses: Collection[int] | None = None,
+        describe_error: Callable[[bytes, str], str | None] | None = None,
+    ) -> None:
         self.sink_name = sink_name
         self.method = method
         self.url = url
+        self.retryable_statuses = retryable_statuses
+        self.describe_error = describe_error
         self.shown_url = redact_url(url)
         self.settings = settings
         self._session: aiohttp.ClientSession | None = None
@@ -279,11 +300,19 @@ class HttpPoster:
             await self._session.close()
             self._session = None
 
-    async def post(self, body: bytes, content_type: str, extra_headers: dict[str, str] | None = None) -> None:
-        """Send; return on 2xx, raise the sink error the answer means otherwise."""
-        answer = await self.exchange(body, content_type, extra_headers)
+    async def post(
+        self,
+        body: bytes,
+        content_type: str,
+        extra_headers: dict[str, str] | None = None,
+        *,
+        keep_body: int = 0,
+    ) -> bytes:
+        """Send; on 2xx the answer's body (up to ``keep_body`` bytes), else raise the sink error it means."""
+        answer = await self.exchange(body, content_type, extra_headers, keep_body=keep_body)
         if not answer.ok:
             raise self.refusal(answer)
+        return answer.body
 
     async def exchange(
         self,
@@ -335,13 +364,16 @@ class HttpPoster:
                     return HttpAnswer(status, b"", retry_after, secrets)
                 # An error: enough to redact a secret that straddles the cut and to know there is more.
                 limit = max(keep_body, ERROR_BODY_BYTES + max(map(len, secrets), default=0) + 1)
+                if self.describe_error is not None and not 200 <= status < 300:
+                    limit = max(limit, ERROR_DECODE_BYTES)
+                answer_type = response.content_type
                 raw = await _read_at_most(response.content, limit)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             reason = redact_text(f"{type(exc).__name__}: {exc}", secrets)
             raise RetryableSinkError(
                 f"{self.sink_name}: {self.method} {self.shown_url} failed: {reason}"
             ) from exc
-        return HttpAnswer(status, raw, retry_after, secrets)
+        return HttpAnswer(status, raw, retry_after, secrets, answer_type)
 
     def quote(self, answer: HttpAnswer, text: str | None = None) -> str:
         """The answer's body (or ``text`` taken from it) for an error message: redacted and cut."""
@@ -353,10 +385,17 @@ class HttpPoster:
         return text
 
     def refusal(self, answer: HttpAnswer, *, refused: int | None = None) -> SinkError:
-        """The sink error a non-2xx answer means: 429/5xx (and 1xx/3xx) retryable, other 4xx final."""
+        """The sink error a non-2xx answer means: 429/5xx (and 1xx/3xx) retryable, other 4xx final
+        (or, with ``retryable_statuses``, every 4xx/5xx not listed there final)."""
         status = answer.status
-        message = f"{self.sink_name}: {self.method} {self.shown_url} answered {status}: {self.quote(answer)}"
-        if 400 <= status < 500 and status != 429:
+        described = self.describe_error(answer.body, answer.content_type) if self.describe_error else None
+        quoted = self.quote(answer, described)
+        message = f"{self.sink_name}: {self.method} {self.shown_url} answered {status}: {quoted}"
+        if self.retryable_statuses is not None:
+            final = 400 <= status < 600 and status not in self.retryable_statuses
+        else:
+            final = 400 <= status < 500 and status != 429
+        if final:
             return PermanentSinkError(message, refused=refused)
         # 429, 5xx, and anything unexpected (1xx, 3xx): keep the data and try again later.
         return RetryableSinkError(message, retry_after=answer.retry_after)

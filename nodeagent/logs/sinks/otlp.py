@@ -53,14 +53,13 @@ from nodeagent.logs import metrics
 from nodeagent.logs.encoding import unix_nanos
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks._http import HttpPoster, check_http_options, http_fields
-from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
+from nodeagent.logs.sinks.base import Sink
 
 log = logging.getLogger("nodeagent.logs.sinks.otlp")
 
 CONTENT_TYPES = {"protobuf": "application/x-protobuf", "json": "application/json"}
 LOGS_PATH = "/v1/logs"
 RETRYABLE_STATUSES = frozenset((429, 502, 503, 504))
-MAX_ANSWER_BYTES = 64 * 1024  # an ExportLogsServiceResponse or a google.rpc.Status: small
 SCOPE_NAME = "nodeagent"
 PARTIAL_SUCCESS_LOG_INTERVAL = 60.0  # seconds between two logs of a partial success's message
 MAX_VALUE_DEPTH = 16  # nested fields deeper than this are sent as their text
@@ -318,22 +317,21 @@ def status_message_class() -> Any:
     return message_factory.GetMessageClass(pool.FindMessageTypeByName("google.rpc.Status"))
 
 
-def describe_status(body: bytes, encoding: str) -> str | None:
-    """A refusal's google.rpc.Status (in the request's encoding, as the specification has servers
-    answer) as ``status N: message``; None when the body is not one."""
+def describe_status(body: bytes, content_type: str) -> str | None:
+    """A refusal's google.rpc.Status as ``code N: message``; None when the body is not one."""
     from google.protobuf.message import DecodeError
 
     if not body:
         return None
     code: Any
     message: Any
-    if encoding == "protobuf":
+    if content_type == CONTENT_TYPES["protobuf"]:
         try:
             status = status_message_class().FromString(body)
         except DecodeError:
             return None
         code, message = status.code, status.message
-    elif encoding == "json":
+    elif content_type == CONTENT_TYPES["json"]:
         try:
             data = json.loads(body)
         except ValueError:
@@ -356,6 +354,9 @@ def check_options(values: dict[str, Any]) -> None:
     if (values["endpoint"] is None) == (values["logs_endpoint"] is None):
         raise Invalid("endpoint", "set either endpoint (/v1/logs is appended) or logs_endpoint")
     check_http_options({**values, "url": logs_url(values)})
+
+
+MAX_RESPONSE_BYTES = 64 * 1024  # an ExportLogsServiceResponse (partial_success) is tiny; more is not read
 
 
 class OtlpSink(Sink):
@@ -384,6 +385,8 @@ class OtlpSink(Sink):
             "POST",
             self.url,
             settings,
+            retryable_statuses=RETRYABLE_STATUSES,
+            describe_error=describe_status,
         )
         self._partial_logged_at: float | None = None
         self._partial_unlogged = 0
@@ -397,16 +400,8 @@ class OtlpSink(Sink):
         if not batch:
             return
         body = encode_request(build_request(batch, time.time_ns()), self.encoding)
-        answer = await self._poster.exchange(body, self.content_type, keep_body=MAX_ANSWER_BYTES)
-        if answer.ok:
-            self._partial_success(answer.body)
-            return
-        text = self._poster.quote(answer, describe_status(answer.body, self.encoding))
-        message = f"{self.name}: POST {self._poster.shown_url} answered {answer.status}: {text}"
-        if answer.status in RETRYABLE_STATUSES or not 400 <= answer.status < 600:
-            raise RetryableSinkError(message, retry_after=answer.retry_after)
-        # The OTLP/HTTP specification: every other 4xx and 5xx must not be retried.
-        raise PermanentSinkError(message)
+        answer = await self._poster.post(body, self.content_type, keep_body=MAX_RESPONSE_BYTES)
+        self._partial_success(answer)
 
     def _partial_success(self, answer: bytes) -> None:
         if not answer:

@@ -26,18 +26,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import socket
 from collections.abc import Sequence
-from functools import partial
 from typing import Any, ClassVar
 
 from nodeagent import __version__
 from nodeagent.config.schema import REQUIRED, Field, Section
-from nodeagent.config.values import bounded, parse_int, positive_duration
+from nodeagent.config.values import bounded, parse_int, parse_str, positive_duration
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._tls import tls_field
-from nodeagent.logs.sinks.base import RetryableSinkError
-from nodeagent.logs.sinks.syslog import MESSAGE_FIELDS, SyslogStreamSink, format_message, parse_address
+from nodeagent.logs.sinks._tcp import TCPConnection, address_parser
+from nodeagent.logs.sinks._tls import ClientTLS, tls_field
+from nodeagent.logs.sinks.base import RetryableSinkError, Sink
+from nodeagent.logs.sinks.syslog import MESSAGE_FIELDS, format_message
 from nodeagent.safeio import quote
 
 MAX_TXNR = 999_999_999
@@ -84,7 +85,15 @@ async def _read_frame(reader: asyncio.StreamReader) -> tuple[int, bytes, bytes]:
     return int(parts[0]), parts[1], data
 
 
-class RelpSink(SyslogStreamSink):
+def parse_address(raw: Any) -> tuple[str, int]:
+    """``host:port`` or ``[v6]:port``, the port required (RELP has no standard one)."""
+    text = parse_str(raw).strip()
+    if not re.search(r":\d+$", text):
+        raise ValueError(f"expected host:port (RELP has no default port), got {raw!r}")
+    return address_parser(1)(raw)
+
+
+class RelpSink(Sink):
     type: ClassVar[str] = "relp"
     option_schema: ClassVar[Section] = Section(
         (
@@ -92,7 +101,7 @@ class RelpSink(SyslogStreamSink):
                 "address",
                 REQUIRED,
                 "host:port or [v6]:port of the RELP listener.",
-                partial(parse_address, default_port=None),
+                parse_address,
             ),
             *MESSAGE_FIELDS,
             Field(
@@ -106,7 +115,15 @@ class RelpSink(SyslogStreamSink):
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
-        self.window = self.settings["window"]
+        values = self.read_options()
+        self.host, self.port = values["address"]
+        self.facility = values["facility"]
+        self.app_name = values["app_name"] or None
+        self.timeout = values["timeout"]
+        self.window = values["window"]
+        self._connection = TCPConnection(
+            name, self.host, self.port, self.timeout, ClientTLS(name, values["tls"])
+        )
         self._txnr = 0
         # The batch a failed send left, and which of its messages the server acknowledged.
         self._unfinished: Sequence[Record] | None = None
@@ -114,7 +131,26 @@ class RelpSink(SyslogStreamSink):
 
     @property
     def where(self) -> str:
-        return f"{self.host}:{self.port}"
+        return self._connection.peer
+
+    @property
+    def _reader(self) -> asyncio.StreamReader | None:
+        return self._connection.reader
+
+    @property
+    def _writer(self) -> asyncio.StreamWriter | None:
+        return self._connection.writer
+
+    def _connected(self) -> bool:
+        return self._connection.is_open()
+
+    async def _disconnect(self) -> None:
+        await self._connection.close()
+
+    async def start(self) -> None:
+        # Not fatal when the server is down: send connects (and fails retryably) until it is up.
+        with contextlib.suppress(RetryableSinkError):
+            await self._connect()
 
     def _next_txnr(self) -> int:
         self._txnr = self._txnr % MAX_TXNR + 1
@@ -122,7 +158,7 @@ class RelpSink(SyslogStreamSink):
 
     async def _connect(self) -> None:
         """A connection and a RELP session on it (``open`` answered with ``200 OK`` and ``syslog``)."""
-        await super()._connect()
+        await self._connection.connect()
         assert self._reader is not None and self._writer is not None
         self._txnr = 0
         try:

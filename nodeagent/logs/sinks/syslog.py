@@ -17,7 +17,6 @@ the server closed is noticed before writing and replaced; any failure closes it 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -26,7 +25,8 @@ from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_str, positive_duration
 from nodeagent.logs.encoding import syslog_timestamp
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._tls import ClientTLS, TLSFileError, tls_field
+from nodeagent.logs.sinks._tcp import TCPConnection, address_parser
+from nodeagent.logs.sinks._tls import ClientTLS, tls_field
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
 
 FACILITIES = {
@@ -56,33 +56,7 @@ SD_FIELDS = ("namespace", "pod", "container")
 DEFAULT_APP_NAME = "nodeagent"
 
 
-def parse_address(raw: Any, default_port: int | None = 514) -> tuple[str, int]:
-    """``host:port`` or ``[v6]:port``; without a port: ``default_port``, or an error when that is None."""
-    text = parse_str(raw).strip()
-    if "@" in text:  # not a host name: most likely credentials, which syslog has no place for
-        raise ValueError("expected host:port without a user part ('@')")
-    if text.startswith("["):
-        host, sep, rest = text[1:].partition("]")
-        if not sep or (rest and not rest.startswith(":")):
-            raise ValueError(f"expected host:port or [v6 address]:port, got {raw!r}")
-        port_text = rest[1:]
-    elif text.count(":") == 1:
-        host, _, port_text = text.partition(":")
-    elif ":" in text:
-        raise ValueError(f"write an IPv6 address in brackets, e.g. [::1]:514, got {raw!r}")
-    else:
-        host, port_text = text, ""
-    if not host:
-        raise ValueError(f"expected host:port, got {raw!r}")
-    if not port_text and default_port is None:
-        raise ValueError(f"expected host:port (no default port), got {raw!r}")
-    try:
-        port = int(port_text) if port_text else default_port
-    except ValueError:
-        raise ValueError(f"bad port in {raw!r}") from None
-    if port is None or not 0 < port < 65536:
-        raise ValueError(f"port out of range in {raw!r}")
-    return host, port
+parse_address = address_parser(514)
 
 
 def parse_facility(raw: Any) -> int:
@@ -135,92 +109,19 @@ def format_message(record: Record, facility: int, app_name: str | None) -> bytes
     return f"{header} {record.message}".encode("utf-8", "replace")
 
 
-# The message options the syslog and relp sinks share (read into format_message's arguments).
+def frame(message: bytes) -> bytes:
+    """RFC 6587 octet counting."""
+    return b"%d %s" % (len(message), message)
+
+
+# The message options the syslog and relp sinks share (format_message's arguments).
 MESSAGE_FIELDS = (
     Field("facility", FACILITIES["user"], "Facility name or number 0-23.", parse_facility),
     Field("app_name", None, "APP-NAME (default: the container name, else nodeagent).", parse_str),
 )
 
 
-async def open_stream(
-    sink_name: str, host: str, port: int, tls: ClientTLS, timeout: float
-) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """A TCP (or TLS, when ``tls`` is on) connection; failures are RetryableSinkError.
-
-    The write buffer limit is 0: ``drain()`` then waits until every byte is handed to the kernel.
-    """
-    try:
-        context = await asyncio.to_thread(tls.context)
-    except TLSFileError as exc:
-        raise RetryableSinkError(f"{sink_name}: {exc}") from None
-    server_hostname = (tls.server_name or host) if context is not None else None
-    try:
-        reader, writer = await asyncio.wait_for(
-            asyncio.open_connection(host, port, ssl=context, server_hostname=server_hostname), timeout
-        )
-    except (OSError, TimeoutError) as exc:
-        raise RetryableSinkError(
-            f"{sink_name}: cannot connect to {host}:{port}: {type(exc).__name__}: {exc}"
-        ) from exc
-    writer.transport.set_write_buffer_limits(high=0)
-    return reader, writer
-
-
-async def close_stream(writer: asyncio.StreamWriter | None) -> None:
-    if writer is not None:
-        writer.close()
-        with contextlib.suppress(OSError, TimeoutError):
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
-
-
-def frame(message: bytes) -> bytes:
-    """RFC 6587 octet counting."""
-    return b"%d %s" % (len(message), message)
-
-
-class SyslogStreamSink(Sink):
-    """What the syslog and relp sinks share: address, message options, TLS and one connection."""
-
-    def __init__(self, name: str, options: dict[str, Any]) -> None:
-        super().__init__(name, options)
-        values = self.read_options()
-        self.settings = values
-        self.host, self.port = values["address"]
-        self.facility = values["facility"]
-        self.app_name = values["app_name"] or None
-        self.timeout = values["timeout"]
-        self._tls = ClientTLS(name, values["tls"])
-        self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
-
-    def _connected(self) -> bool:
-        return (
-            self._writer is not None
-            and self._reader is not None
-            and not self._writer.is_closing()
-            and not self._reader.at_eof()
-        )
-
-    async def _connect(self) -> None:
-        await self._disconnect()
-        self._reader, self._writer = await open_stream(
-            self.name, self.host, self.port, self._tls, self.timeout
-        )
-
-    async def _disconnect(self) -> None:
-        writer, self._writer, self._reader = self._writer, None, None
-        await close_stream(writer)
-
-    async def start(self) -> None:
-        # Not fatal when the server is down: send connects (and fails retryably) until it is up.
-        with contextlib.suppress(RetryableSinkError):
-            await self._connect()
-
-    async def close(self) -> None:
-        await self._disconnect()
-
-
-class SyslogSink(SyslogStreamSink):
+class SyslogSink(Sink):
     type: ClassVar[str] = "syslog"
     option_schema: ClassVar[Section] = Section(
         (
@@ -232,18 +133,28 @@ class SyslogSink(SyslogStreamSink):
         subject="a syslog sink",
     )
 
+    def __init__(self, name: str, options: dict[str, Any]) -> None:
+        super().__init__(name, options)
+        values = self.read_options()
+        self.host, self.port = values["address"]
+        self.facility = values["facility"]
+        self.app_name = values["app_name"] or None
+        self.timeout = values["timeout"]
+        self._connection = TCPConnection(
+            name, self.host, self.port, self.timeout, ClientTLS(name, values["tls"])
+        )
+
+    async def start(self) -> None:
+        # Not fatal when the server is down: send connects (and fails retryably) until it is up.
+        with contextlib.suppress(RetryableSinkError):
+            await self._connection.connect()
+
     async def send(self, batch: Sequence[Record]) -> None:
         if not batch:
             return
         data = b"".join([frame(format_message(record, self.facility, self.app_name)) for record in batch])
-        if not self._connected():
-            await self._connect()
-        assert self._writer is not None
-        try:
-            self._writer.write(data)
-            await asyncio.wait_for(self._writer.drain(), self.timeout)
-        except (OSError, TimeoutError) as exc:
-            await self._disconnect()
-            raise RetryableSinkError(
-                f"{self.name}: sending to {self.host}:{self.port} failed: {type(exc).__name__}: {exc}"
-            ) from exc
+        await self._connection.ensure_open()
+        await self._connection.write(data)
+
+    async def close(self) -> None:
+        await self._connection.close()
