@@ -375,7 +375,7 @@ def test_read_frame_survives_any_bytes(data: bytes) -> None:
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"address": "h"}, "address: expected host:port (no default port)"),
+        ({"address": "h"}, "address: expected host:port (RELP has no default port)"),
         ({"address": "h:1", "window": 0}, "window: must be at least 1"),
         ({"address": "h:1", "facility": "local9"}, "facility: unknown facility"),
     ],
