@@ -35,10 +35,10 @@ from nodeagent import __version__
 from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import bounded, parse_int, parse_str, positive_duration
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._tcp import TCPConnection, address_parser
-from nodeagent.logs.sinks._tls import ClientTLS, tls_field
-from nodeagent.logs.sinks.base import RetryableSinkError, Sink
-from nodeagent.logs.sinks.syslog import MESSAGE_FIELDS, format_message
+from nodeagent.logs.sinks._tcp import address_parser
+from nodeagent.logs.sinks._tls import tls_field
+from nodeagent.logs.sinks.base import RetryableSinkError
+from nodeagent.logs.sinks.syslog import MESSAGE_FIELDS, SyslogSink, format_message
 from nodeagent.safeio import quote
 
 MAX_TXNR = 999_999_999
@@ -93,7 +93,9 @@ def parse_address(raw: Any) -> tuple[str, int]:
     return address_parser(1)(raw)
 
 
-class RelpSink(Sink):
+class RelpSink(SyslogSink):
+    """The syslog sink's message and connection, with RELP's sessions and acknowledgements on top."""
+
     type: ClassVar[str] = "relp"
     option_schema: ClassVar[Section] = Section(
         (
@@ -115,15 +117,7 @@ class RelpSink(Sink):
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
-        values = self.read_options()
-        self.host, self.port = values["address"]
-        self.facility = values["facility"]
-        self.app_name = values["app_name"] or None
-        self.timeout = values["timeout"]
-        self.window = values["window"]
-        self._connection = TCPConnection(
-            name, self.host, self.port, self.timeout, ClientTLS(name, values["tls"])
-        )
+        self.window = self.read_options()["window"]
         self._txnr = 0
         # The batch a failed send left, and which of its messages the server acknowledged.
         self._unfinished: Sequence[Record] | None = None
