@@ -7,6 +7,9 @@ once: the dataclasses below hold them, the schema refers to them. What the secti
 ``inputs`` and ``sinks`` comes from the embedded default (``nodeagent/logs/default.yaml``): with no
 section at all the agent tails the usual host and container logs to stdout.
 
+``kubernetes`` (:class:`PodMetadataConfig`) configures the pod metadata watch; its ``enabled: auto`` is
+decided here from the environment.
+
 The shipper never ingests its own output: every file sink's path (and its rotated siblings) is excluded
 from every input, and so is the agent's own container log when the pod is known from the environment
 (``NODEAGENT_POD_NAME`` + ``NODEAGENT_POD_NAMESPACE``, optionally ``NODEAGENT_POD_UID``, set through the
@@ -68,14 +71,30 @@ class InputConfig:
     filters: tuple[Filter, ...] = ()  # applied to each record after parsing (nodeagent.logs.filters)
 
 
+BUFFER_TYPES = ("memory", "disk")
+WHEN_FULL = ("block", "drop_newest")
+MIN_DISK_BUFFER_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class BufferConfig:
+    """A sink's ``buffer``: memory (the pipeline's, shared) or disk (its own queue under state_dir)."""
+
+    type: str = "memory"
+    max_size: int = 1024**3
+    when_full: str = "block"
+
+
 @dataclass(frozen=True)
 class SinkSpec:
-    """A sink as configured: ``type``, a unique ``name``, its ``filters`` and the remaining options."""
+    """A sink as configured: ``type``, a unique ``name``, its ``filters``, its ``buffer`` and the
+    remaining options."""
 
     name: str
     type: str
     options: Mapping[str, Any]
     filters: tuple[Filter, ...] = ()  # applied right before this sink's send
+    buffer: BufferConfig = BufferConfig()
 
     def describe(self) -> str:
         """``name=type:destination`` for the log, credentials redacted."""
@@ -89,6 +108,36 @@ class SinkSpec:
     def as_spec(self) -> dict[str, Any]:
         """The mapping handed to :func:`nodeagent.logs.sinks.make_sink`."""
         return {"type": self.type, **self.options}
+
+
+# The service-account token kubelet mounts when the pod may talk to the API (the pod-metadata component).
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+# Only a `kubectl apply` copy of the whole object: large, and no one filters logs by it.
+DEFAULT_ANNOTATION_DENY = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
+@dataclass(frozen=True)
+class PodMetadataConfig:
+    """``logs.kubernetes``: pod metadata from a watch of this node's pods (:mod:`nodeagent.logs.podmeta`).
+
+    ``enabled`` None means auto: on in a pod that has a service-account token mounted (or when a kubeconfig
+    is given), off elsewhere; :func:`parse_logs_config` resolves it to a bool."""
+
+    enabled: bool | None = None
+    kubeconfig: str | None = None
+    node_name: str | None = None  # default: $NODEAGENT_NODE_NAME, else the agent's node name
+    labels: bool = True
+    annotations: bool = True
+    label_allow: tuple[str, ...] = ()  # glob, or `re:<regex>`; empty: every key
+    label_deny: tuple[str, ...] = ()
+    annotation_allow: tuple[str, ...] = ()
+    annotation_deny: tuple[str, ...] = DEFAULT_ANNOTATION_DENY
+    node_labels: bool = False  # needs `get` on nodes
+    resolve_replicasets: bool = False  # a get per ReplicaSet for its owner (needs `get` on replicasets)
+    wait_for_metadata: float = 2.0  # the longest a record of a pod not cached yet is held back
+    request_timeout: float = 10.0
+    deleted_pod_grace: float = 300.0
+    max_cached_pods: int = 4096
 
 
 @dataclass(frozen=True)
@@ -111,6 +160,7 @@ class LogsConfig:
     retry_initial_backoff: float = 0.5
     retry_max_backoff: float = 30.0
     drain_timeout: float = 3.0
+    kubernetes: PodMetadataConfig = PodMetadataConfig(enabled=False)
     source: str | None = field(default=None, compare=False)
 
     @property
@@ -169,6 +219,93 @@ INPUT = Section(
 )
 
 
+def _check_buffer(values: dict[str, Any]) -> None:
+    if values["type"] != "disk":
+        for key in ("max_size", "when_full"):
+            if values[key] is not None:
+                raise Invalid(key, "only for a disk buffer (type: disk)")
+
+
+BUFFER = Section(
+    (
+        Field("type", "memory", f"One of {', '.join(BUFFER_TYPES)}.", parse_choice(*BUFFER_TYPES)),
+        Field(
+            "max_size",
+            None,
+            "Bytes the disk buffer may use (default 1GiB).",
+            bounded(parse_size, MIN_DISK_BUFFER_BYTES),
+        ),
+        Field("when_full", None, f"One of {', '.join(WHEN_FULL)} (default block).", parse_choice(*WHEN_FULL)),
+    ),
+    check=_check_buffer,
+)
+
+
+def parse_buffer(raw: Any) -> BufferConfig:
+    values = {key: value for key, value in BUFFER.read(raw).items() if value is not None}
+    return BufferConfig(**values)
+
+
+def parse_auto_bool(raw: Any) -> bool | None:
+    """true / false, or ``auto`` (None: decided from the environment)."""
+    if isinstance(raw, str) and raw.strip().lower() == "auto":
+        return None
+    return parse_bool(raw)
+
+
+def parse_key_patterns(raw: Any) -> tuple[str, ...]:
+    """Glob patterns of label/annotation keys; ``re:<regex>`` for a regular expression (full match)."""
+    patterns = parse_string_list(raw)
+    for pattern in patterns:
+        if pattern.startswith("re:"):
+            parse_regex(pattern[3:])
+    return patterns
+
+
+POD_METADATA = Section(
+    (
+        Field(
+            "enabled",
+            None,
+            "true, false or auto (on in a pod with a service-account token).",
+            parse_auto_bool,
+        ),
+        Field(
+            "kubeconfig", None, "Kubeconfig file (default: in-cluster configuration).", parse_absolute_path
+        ),
+        Field(
+            "node_name",
+            None,
+            "Whose pods to watch (default: $NODEAGENT_NODE_NAME, the node name).",
+            parse_nonempty_str,
+        ),
+        Field("labels", help="Add pod labels.", parse=parse_bool),
+        Field("annotations", help="Add pod annotations.", parse=parse_bool),
+        Field(
+            "label_allow", help="Label keys to keep (glob or re:regex; empty: all).", parse=parse_key_patterns
+        ),
+        Field("label_deny", help="Label keys to drop.", parse=parse_key_patterns),
+        Field("annotation_allow", help="Annotation keys to keep.", parse=parse_key_patterns),
+        Field("annotation_deny", help="Annotation keys to drop.", parse=parse_key_patterns),
+        Field("node_labels", help="Add the node's labels (needs get on nodes).", parse=parse_bool),
+        Field(
+            "resolve_replicasets",
+            help="Ask the API for a ReplicaSet's owner (needs get on replicasets).",
+            parse=parse_bool,
+        ),
+        Field(
+            "wait_for_metadata",
+            help="Hold records of an unknown pod at most this long.",
+            parse=parse_duration,
+        ),
+        Field("request_timeout", help="Timeout of one API request.", parse=positive_duration),
+        Field("deleted_pod_grace", help="Keep a deleted pod's metadata this long.", parse=parse_duration),
+        Field("max_cached_pods", help="Most pods kept (deleted ones go first).", parse=positive_int),
+    ),
+    target=PodMetadataConfig,
+)
+
+
 def _check_sink_options(values: dict[str, Any]) -> None:
     """Read a sink's options with the sink's own schema: its errors are about keys next to ``type``."""
     SINK_TYPES[values["type"]].option_schema.read(values["options"])
@@ -179,6 +316,7 @@ SINK = Section(
         Field("type", REQUIRED, f"One of {', '.join(sorted(SINK_TYPES))}.", parse_sink_type),
         Field("name", None, "Unique name (default: the type).", parse_nonempty_str),
         Field("filters", (), "Filters applied right before this sink's send.", _filters),
+        Field("buffer", BufferConfig(), "Where batches wait for the sink: memory or disk.", parse_buffer),
     ),
     rest="options",  # checked by the sink's own option_schema
     check=_check_sink_options,
@@ -210,6 +348,7 @@ LOGS = Section(
         Field("retry_initial_backoff", parse=positive_duration),
         Field("retry_max_backoff", parse=positive_duration),
         Field("drain_timeout", parse=parse_duration),
+        Field("kubernetes", None, "Pod metadata from the Kubernetes API.", POD_METADATA),
     ),
     target=LogsConfig,
     check=_check_backoff,
@@ -242,6 +381,7 @@ def parse_logs_config(
         "sinks": given.get("sinks", default["sinks"]),
     }
     values["state_dir"] = Path(values["state_dir"]) if values["state_dir"] else default_state_dir(environ)
+    values["kubernetes"] = _pod_metadata(values["kubernetes"], environ)
 
     sinks = tuple(_sink_specs(values["sinks"], _items_of(section, "sinks"), source))
     inputs = _inputs(values["inputs"], _items_of(section, "inputs"), source)
@@ -252,6 +392,16 @@ def parse_logs_config(
             for item in inputs
         ]
     return LogsConfig(**{**values, "inputs": tuple(inputs), "sinks": sinks, "source": source})
+
+
+def _pod_metadata(given: PodMetadataConfig | None, environ: Mapping[str, str]) -> PodMetadataConfig:
+    """The section with ``enabled: auto`` decided: on with a kubeconfig, or in a pod whose service-account
+    token is mounted (the base install mounts none, the pod-metadata component does); off elsewhere."""
+    config = given or PodMetadataConfig()
+    if config.enabled is not None:
+        return config
+    in_cluster = bool(environ.get("KUBERNETES_SERVICE_HOST")) and os.path.isfile(SERVICE_ACCOUNT_TOKEN)
+    return replace(config, enabled=bool(config.kubeconfig) or in_cluster)
 
 
 def _items_of(section: Any, key: str) -> Any:
@@ -266,7 +416,13 @@ def _sink_specs(entries: list[dict[str, Any]], items: Any, source: str | None) -
         names.append(entry["name"] or (sink_type if sink_type not in names else f"{sink_type}{index}"))
     _refuse_duplicates(names, "sink", items, source)
     return [
-        SinkSpec(name=name, type=entry["type"], options=entry["options"], filters=entry["filters"])
+        SinkSpec(
+            name=name,
+            type=entry["type"],
+            options=entry["options"],
+            filters=entry["filters"],
+            buffer=entry["buffer"],
+        )
         for name, entry in zip(names, entries, strict=True)
     ]
 

@@ -141,6 +141,65 @@ CHECKPOINT_ERRORS = Counter(
     registry=_R,
 )
 
+# Disk buffers, per sink (``buffer: {type: disk}``).
+DISK_BUFFER_BYTES = Gauge(
+    "nodeagent_logs_disk_buffer_bytes", "Bytes of the sink's disk buffer files.", ["sink"], registry=_R
+)
+DISK_BUFFER_RECORDS = Gauge(
+    "nodeagent_logs_disk_buffer_records",
+    "Records in the sink's disk buffer not yet acknowledged by the sink.",
+    ["sink"],
+    registry=_R,
+)
+DISK_BUFFER_OLDEST_AGE = Gauge(
+    "nodeagent_logs_disk_buffer_oldest_record_age_seconds",
+    "Seconds since the oldest unacknowledged batch was written to the disk buffer (0 when empty).",
+    ["sink"],
+    registry=_R,
+)
+DISK_BUFFER_REPLAYED = Counter(
+    "nodeagent_logs_disk_buffer_replayed_records",
+    "Records delivered from the disk buffer that an earlier run of the agent had stored.",
+    ["sink"],
+    registry=_R,
+)
+DISK_BUFFER_CORRUPTED = Counter(
+    "nodeagent_logs_disk_buffer_corrupted",
+    "Torn or corrupted stretches of the disk buffer skipped (each one batch or part of one).",
+    ["sink"],
+    registry=_R,
+)
+DISK_BUFFER_CORRUPTED_BYTES = Counter(
+    "nodeagent_logs_disk_buffer_corrupted_bytes",
+    "Bytes of the disk buffer skipped as torn or corrupted.",
+    ["sink"],
+    registry=_R,
+)
+# Pod metadata from the API (logs.kubernetes).
+PODMETA_WATCH_RESTARTS = Counter(
+    "nodeagent_logs_podmeta_watch_restarts",
+    "Pod watches started again: closed by the server, expired (410 Gone: listed again) or after an error.",
+    ["reason"],
+    registry=_R,
+)
+PODMETA_API_ERRORS = Counter(
+    "nodeagent_logs_podmeta_api_errors", "Failed API requests of the pod metadata watch.", registry=_R
+)
+PODMETA_API_UP = Gauge(
+    "nodeagent_logs_podmeta_api_up", "1 while the pod metadata watch is listed and watching.", registry=_R
+)
+PODMETA_CACHED_PODS = Gauge(
+    "nodeagent_logs_podmeta_cached_pods", "Pods in the metadata cache (deleted: kept for late lines).",
+    ["state"], registry=_R,
+)  # fmt: skip
+PODMETA_RECORDS_WITHOUT_METADATA = Counter(
+    "nodeagent_logs_podmeta_records_without_metadata",
+    "Container log records shipped with path metadata only: pod not found, API unavailable, "
+    "wait expired, hold buffer full.",
+    ["reason"],
+    registry=_R,
+)
+
 _PER_INPUT = (
     LINES_READ,
     BYTES_READ,

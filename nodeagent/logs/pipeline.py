@@ -22,9 +22,9 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
@@ -62,6 +62,97 @@ class PipelineInput(Protocol):
     def put(self, segment: Segment) -> None: ...
 
 
+class Delivery:
+    """The retry policy, in one place for the pipeline and the disk buffers' own senders.
+
+    :meth:`send` gives a batch to a sink (starting it first if it never started) until the sink
+    acknowledges it, retrying RetryableSinkError and unexpected errors with exponential backoff and jitter,
+    forever; a PermanentSinkError drops the batch (logged, counted) and counts as its acknowledgement.
+    ``bounded`` wraps every sink call and may raise DeadlineReached; ``sleep`` waits between attempts and
+    returns False when the caller is out of time. Both come from the caller (the pipeline's drain deadline,
+    a disk buffer's shutdown).
+    """
+
+    def __init__(
+        self,
+        config: LogsConfig,
+        bounded: Callable[[Awaitable[Any]], Awaitable[Any]],
+        sleep: Callable[[float], Awaitable[bool]],
+    ) -> None:
+        self.config = config
+        self.bounded = bounded
+        self.sleep = sleep
+        self.started: set[int] = set()  # id() of the sinks whose start() succeeded
+
+    async def start(self, sink: Sink) -> None:
+        """Start a sink now if it can; if not, :meth:`send` tries again with the first batch."""
+        try:
+            await self.bounded(sink.start())
+            self.started.add(id(sink))
+        except DeadlineReached:
+            raise
+        except Exception as exc:  # send retries until it works
+            log.warning(
+                "sink could not start; will retry with the first batch",
+                extra={"sink": sink.name, "err": repr(exc)},
+            )
+
+    async def send(self, sink: Sink, records: RecordBatch | Sequence[Record]) -> bool:
+        """Deliver to one sink; True once acknowledged (or rejected for good), False when out of time."""
+        count = len(records)
+        attempt = 0
+        while True:
+            try:
+                if id(sink) not in self.started:
+                    await self.bounded(sink.start())
+                    self.started.add(id(sink))
+                await self.bounded(sink.send(records))
+                if not sink.buffering:  # a buffer counts what its own sender delivers
+                    metrics.RECORDS_SENT.labels(sink.name).inc(count)
+                if attempt:
+                    log.info("sink accepts batches again", extra={"sink": sink.name, "attempts": attempt + 1})
+                return True
+            except DeadlineReached:
+                return False
+            except PermanentSinkError as exc:
+                # The destination may have kept the rest of the batch (exc.refused of count refused).
+                refused = count if exc.refused is None else max(0, min(count, exc.refused))
+                if not sink.buffering:
+                    metrics.RECORDS_SENT.labels(sink.name).inc(count - refused)
+                metrics.RECORDS_FAILED.labels(sink.name, "rejected").inc(refused)
+                metrics.RECORDS_DROPPED.labels(sink.name, "rejected").inc(refused)
+                log.error(
+                    "sink rejected records of a batch; they are dropped",
+                    extra={"sink": sink.name, "records": refused, "batch": count, "err": str(exc)},
+                )
+                return True
+            except Exception as exc:
+                reason = "retryable" if isinstance(exc, RetryableSinkError) else "error"
+                metrics.RECORDS_FAILED.labels(sink.name, reason).inc(count)
+                delay = self.backoff(attempt)
+                retry_after = getattr(exc, "retry_after", None)
+                if retry_after is not None:  # the destination said when: not sooner, up to the cap
+                    delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
+                log.warning(
+                    "sending to a sink failed; retrying",
+                    extra={
+                        "sink": sink.name,
+                        "records": count,
+                        "attempt": attempt + 1,
+                        "retry_in_seconds": round(delay, 3),
+                        "err": str(exc) or repr(exc),
+                    },
+                )
+                if not await self.sleep(delay):
+                    return False
+                attempt += 1
+                metrics.RECORDS_RETRIED.labels(sink.name).inc(count)
+
+    def backoff(self, attempt: int) -> float:
+        cap = min(self.config.retry_max_backoff, self.config.retry_initial_backoff * 2 ** min(attempt, 30))
+        return random.uniform(cap / 2, cap)
+
+
 class Pipeline:
     def __init__(
         self,
@@ -85,7 +176,7 @@ class Pipeline:
         self._closing = asyncio.Event()
         self._deadline: float | None = None
         self._last_commit = time.monotonic()
-        self._started: set[int] = set()
+        self._delivery = Delivery(config, self._bounded, self._sleep)
         # Each sink's filters, by sink name (a batch they empty counts as acknowledged by that sink).
         self._filters = {spec.name: FilterChain(spec.filters) for spec in config.sinks if spec.filters}
 
@@ -124,7 +215,7 @@ class Pipeline:
         """Send until closed and drained (or out of drain time), then commit and close the sinks."""
         try:
             for sink in self.sinks:
-                await self._start(sink)
+                await self._delivery.start(sink)
             while True:
                 batch = await self._next_batch()
                 if batch is None:
@@ -142,18 +233,6 @@ class Pipeline:
                     await self._bounded(sink.close(), grace=0.5)
                 except Exception as exc:
                     log.warning("closing a sink failed", extra={"sink": sink.name, "err": repr(exc)})
-
-    async def _start(self, sink: Sink) -> None:
-        try:
-            await self._bounded(sink.start())
-            self._started.add(id(sink))
-        except DeadlineReached:
-            raise
-        except Exception as exc:  # send retries until it works
-            log.warning(
-                "sink could not start; will retry with the first batch",
-                extra={"sink": sink.name, "err": repr(exc)},
-            )
 
     async def _next_batch(self) -> Batch | None:
         cfg = self.config
@@ -227,52 +306,7 @@ class Pipeline:
         records = self._filtered(sink, batch.records)
         if not records:
             return True  # the sink's filters dropped the whole batch: nothing to wait for
-        count = len(records)
-        attempt = 0
-        while True:
-            try:
-                if id(sink) not in self._started:
-                    await self._bounded(sink.start())
-                    self._started.add(id(sink))
-                await self._bounded(sink.send(records))
-                metrics.RECORDS_SENT.labels(sink.name).inc(count)
-                if attempt:
-                    log.info("sink accepts batches again", extra={"sink": sink.name, "attempts": attempt + 1})
-                return True
-            except DeadlineReached:
-                return False
-            except PermanentSinkError as exc:
-                # The destination may have kept the rest of the batch (exc.refused of count refused).
-                refused = count if exc.refused is None else max(0, min(count, exc.refused))
-                metrics.RECORDS_SENT.labels(sink.name).inc(count - refused)
-                metrics.RECORDS_FAILED.labels(sink.name, "rejected").inc(refused)
-                metrics.RECORDS_DROPPED.labels(sink.name, "rejected").inc(refused)
-                log.error(
-                    "sink rejected records of a batch; they are dropped",
-                    extra={"sink": sink.name, "records": refused, "batch": count, "err": str(exc)},
-                )
-                return True
-            except Exception as exc:
-                reason = "retryable" if isinstance(exc, RetryableSinkError) else "error"
-                metrics.RECORDS_FAILED.labels(sink.name, reason).inc(count)
-                delay = self._backoff(attempt)
-                retry_after = getattr(exc, "retry_after", None)
-                if retry_after is not None:  # the destination said when: not sooner, up to the cap
-                    delay = max(delay, min(retry_after, RETRY_AFTER_CAP))
-                log.warning(
-                    "sending to a sink failed; retrying",
-                    extra={
-                        "sink": sink.name,
-                        "records": count,
-                        "attempt": attempt + 1,
-                        "retry_in_seconds": round(delay, 3),
-                        "err": str(exc) or repr(exc),
-                    },
-                )
-                if not await self._sleep(delay):
-                    return False
-                attempt += 1
-                metrics.RECORDS_RETRIED.labels(sink.name).inc(count)
+        return await self._delivery.send(sink, records)
 
     def _filtered(self, sink: Sink, records: RecordBatch) -> Sequence[Record]:
         chain = self._filters.get(sink.name)
@@ -285,8 +319,7 @@ class Pipeline:
         return kept
 
     def _backoff(self, attempt: int) -> float:
-        cap = min(self.config.retry_max_backoff, self.config.retry_initial_backoff * 2 ** min(attempt, 30))
-        return random.uniform(cap / 2, cap)
+        return self._delivery.backoff(attempt)
 
     async def _sleep(self, delay: float) -> bool:
         """Sleep ``delay`` seconds or until the drain deadline; False when the deadline came first."""

@@ -8,15 +8,20 @@ import contextlib
 import logging
 from collections.abc import Sequence
 from concurrent.futures import Executor
+from typing import TYPE_CHECKING
 
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import Blocking
 from nodeagent.logs.checkpoint import CheckpointStore
-from nodeagent.logs.pipeline import Pipeline
+from nodeagent.logs.diskbuffer import buffered
+from nodeagent.logs.pipeline import Pipeline, PipelineInput
 from nodeagent.logs.reader import FileReader
 from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks.base import Sink
+
+if TYPE_CHECKING:
+    from nodeagent.logs.podmeta import PodMetadata
 
 log = logging.getLogger("nodeagent.logs.shipper")
 
@@ -38,7 +43,7 @@ async def run_logs(
     """
     blocking = Blocking(executor)
     if sinks is None:
-        sinks = [make_sink(spec.as_spec(), name=spec.name) for spec in config.sinks]
+        sinks = [buffered(make_sink(spec.as_spec(), name=spec.name), spec, config) for spec in config.sinks]
     store = CheckpointStore(config.checkpoint_path)
     try:
         await blocking(store.load)
@@ -52,8 +57,22 @@ async def run_logs(
         sink.blocking = blocking
     pipeline = Pipeline(sinks, store, config, blocking)
     events = metrics.ShipperMetrics(item.name for item in config.inputs)
-    reader = FileReader(config, store, pipeline, node_name, events, blocking)
+    reader_output: PipelineInput = pipeline
+    podmeta: PodMetadata | None = None
+    if config.kubernetes.enabled:
+        from nodeagent.logs.podmeta import PodMetadata, node_name_for  # the API client only when used
+
+        podmeta = PodMetadata(
+            config.kubernetes,
+            node_name_for(config.kubernetes, node_name),
+            pipeline,
+            config.buffer_max_bytes,
+            backoff=(config.retry_initial_backoff, config.retry_max_backoff),
+        )
+        reader_output = podmeta.input
+    reader = FileReader(config, store, reader_output, node_name, events, blocking)
     sender = asyncio.create_task(pipeline.run(), name="logs-send")
+    enriching = asyncio.create_task(podmeta.run(), name="logs-podmeta") if podmeta else None
     reading = asyncio.create_task(reader.run(stop, ready), name="logs-read")
     try:
         await asyncio.wait({sender, reading}, return_when=asyncio.FIRST_COMPLETED)
@@ -64,6 +83,8 @@ async def run_logs(
             sender.result()
             raise RuntimeError("the log sender stopped unexpectedly")
         reading.result()
+        if podmeta is not None:
+            podmeta.input.flush()  # what waits for metadata goes into the drain too
         pipeline.close(config.drain_timeout)
         await sender
     except BaseException:
@@ -71,4 +92,8 @@ async def run_logs(
             task.cancel()
         raise
     finally:
+        if enriching is not None:
+            enriching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await enriching
         reader.close()

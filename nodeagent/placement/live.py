@@ -115,7 +115,13 @@ class Cluster:
                 return items, str(metadata.get("resourceVersion") or "")
 
     @staticmethod
-    def _kind(kind: str) -> tuple[str, dict[str, str]]:
+    def _kind(kind: str, field_selector: str | None = None) -> tuple[str, dict[str, str]]:
+        """The path of one of KINDS and its query; ``field_selector`` replaces the kind's own."""
+        path, params = Cluster._kind_default(kind)
+        return path, params if field_selector is None else {"fieldSelector": field_selector}
+
+    @staticmethod
+    def _kind_default(kind: str) -> tuple[str, dict[str, str]]:
         if kind == "nodes":
             return "/api/v1/nodes", {}
         if kind == "pods":
@@ -123,16 +129,21 @@ class Cluster:
             return "/api/v1/pods", {"fieldSelector": "status.phase!=Succeeded,status.phase!=Failed"}
         return "/apis/apps/v1/daemonsets", {}
 
-    async def list_kind(self, kind: str) -> tuple[list[dict], str]:
-        """All objects of one of KINDS, cluster-wide, and the resourceVersion to watch from."""
-        path, params = self._kind(kind)
+    async def list_kind(self, kind: str, field_selector: str | None = None) -> tuple[list[dict], str]:
+        """All objects of one of KINDS (cluster-wide, or those ``field_selector`` picks, e.g.
+        ``spec.nodeName=<node>``) and the resourceVersion to watch from."""
+        path, params = self._kind(kind, field_selector)
         return await self._list_versioned(path, params)
 
-    async def watch(self, kind: str, resource_version: str) -> AsyncIterator[tuple[str, dict]]:
+    async def watch(
+        self, kind: str, resource_version: str, field_selector: str | None = None
+    ) -> AsyncIterator[tuple[str, dict]]:
         """(type, object) events of one of KINDS from ``resource_version`` until the server ends the watch
-        (after WATCH_SECONDS). Raises ResourceVersionGone when the version is too old, ClusterError else."""
+        (after WATCH_SECONDS); ``field_selector`` as for :meth:`list_kind`. BOOKMARK events come through
+        (their object carries only the new resourceVersion). Raises ResourceVersionGone when the version is
+        too old, ClusterError else."""
         assert self._api is not None
-        path, params = self._kind(kind)
+        path, params = self._kind(kind, field_selector)
         params = dict(
             params,
             watch="1",
@@ -148,6 +159,16 @@ class Cluster:
             if error.status == 410:
                 raise ResourceVersionGone(f"{kind}: resourceVersion {resource_version} is gone") from None
             raise ClusterError(f"watch {kind}: {error}" if error.status == 0 else str(error)) from None
+
+    async def node(self, name: str) -> dict:
+        """One Node object (a ``get``: needs only that verb on nodes)."""
+        return await self._json(f"/api/v1/nodes/{quote(name, safe='')}", {})
+
+    async def replicaset(self, namespace: str, name: str) -> dict:
+        """One ReplicaSet object (a ``get``)."""
+        return await self._json(
+            f"/apis/apps/v1/namespaces/{quote(namespace, safe='')}/replicasets/{quote(name, safe='')}", {}
+        )
 
     async def nodes(self) -> list[dict]:
         return (await self.list_kind("nodes"))[0]

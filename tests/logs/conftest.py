@@ -156,8 +156,9 @@ async def shipping(config: LogsConfig, *sinks: Sink) -> AsyncIterator[Shipper]:
             await shipper.stop()
 
 
-async def eventually(predicate: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
-    """Wait until ``predicate()`` is true; fail with ``what`` after ``timeout`` seconds."""
+async def eventually(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
+    """Wait until ``predicate()`` is true; fail with ``what`` after ``timeout`` seconds (generous: a loaded
+    machine is slow, and a passing test never waits for it)."""
     deadline = time.monotonic() + timeout
     while not predicate():
         if time.monotonic() > deadline:

@@ -128,6 +128,9 @@ class FakeCluster:
     history: list[tuple[int, str, str, dict]] = field(default_factory=list)  # version, kind, type, object
     _changed: asyncio.Condition | None = None
     closed: bool = False  # set when the server stops: open watches end
+    unavailable: bool = False  # an outage: every request gets 503, open watches end
+    watch_generation: int = 0  # bumped by end_watches: open watches end (as the server's timeout does)
+    replicasets: list[dict] = field(default_factory=list)  # served by get only
 
     def objects(self, kind: str) -> list[dict]:
         return {"nodes": self.nodes, "pods": self.pods, "daemonsets": self.daemonsets}[kind]
@@ -143,6 +146,35 @@ class FakeCluster:
         if event != "DELETED":
             objects.append(obj)
         self.history.append((self.version, kind, event, obj))
+        async with self.changed:
+            self.changed.notify_all()
+
+    async def bookmark(self, kind: str) -> None:
+        """A BOOKMARK event: only the current resourceVersion (sent to watches that asked for bookmarks)."""
+        self.version += 1
+        self.history.append(
+            (self.version, kind, "BOOKMARK", {"metadata": {"resourceVersion": str(self.version)}})
+        )
+        await self._notify()
+
+    async def expire(self, kind: str) -> None:
+        """The watch cache moved on: open watches get an ERROR 410 event, older versions 410 at connect."""
+        self.version += 1
+        self.oldest_version = self.version
+        gone = {"kind": "Status", "status": "Failure", "reason": "Expired", "code": 410,
+                "message": "too old resource version"}  # fmt: skip
+        self.history.append((self.version, kind, "ERROR", gone))
+        await self._notify()
+
+    async def end_watches(self) -> None:
+        self.watch_generation += 1
+        await self._notify()
+
+    async def set_unavailable(self, unavailable: bool) -> None:
+        self.unavailable = unavailable
+        await self._notify()
+
+    async def _notify(self) -> None:
         async with self.changed:
             self.changed.notify_all()
 
@@ -163,8 +195,18 @@ def _is_watch(query: dict[str, str]) -> bool:
     return query.get("watch", "").lower() in ("true", "1")
 
 
+def _selected(obj: dict, query: dict[str, str]) -> bool:
+    """The one field selector the fake honours: ``spec.nodeName=<node>`` (others are ignored)."""
+    for term in (query.get("fieldSelector") or "").split(","):
+        if term.startswith("spec.nodeName="):
+            return (obj.get("spec") or {}).get("nodeName") == term.split("=", 1)[1]
+    return True
+
+
 async def _watch(request: web.Request, cluster: FakeCluster, kind: str) -> web.StreamResponse:
     since = int(request.query.get("resourceVersion") or cluster.version)
+    generation = cluster.watch_generation
+    bookmarks = request.query.get("allowWatchBookmarks", "").lower() in ("true", "1")
     if since < cluster.oldest_version:
         gone = {"kind": "Status", "status": "Failure", "reason": "Expired", "code": 410,
                 "message": f"too old resource version: {since} ({cluster.oldest_version})"}  # fmt: skip
@@ -177,13 +219,22 @@ async def _watch(request: web.Request, cluster: FakeCluster, kind: str) -> web.S
         for version, event_kind, event, obj in list(cluster.history):
             if version > sent:
                 sent = version
-                if event_kind == kind:
-                    await response.write(json.dumps({"type": event, "object": obj}).encode() + b"\n")
+                if event_kind != kind or (event == "BOOKMARK" and not bookmarks):
+                    continue
+                if event in ("ADDED", "MODIFIED", "DELETED") and not _selected(obj, dict(request.query)):
+                    continue
+                await response.write(json.dumps({"type": event, "object": obj}).encode() + b"\n")
+                if event == "ERROR":
+                    return response
         remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0 or cluster.closed:
+        if remaining <= 0 or cluster.closed or cluster.unavailable or cluster.watch_generation != generation:
             return response
         async with cluster.changed:
-            if cluster.version == sent or not cluster.history:
+            if (
+                (cluster.version == sent or not cluster.history)
+                and cluster.watch_generation == generation
+                and not cluster.unavailable
+            ):
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(cluster.changed.wait(), remaining)
 
@@ -248,6 +299,8 @@ def build_app(cluster: FakeCluster) -> web.Application:
     @web.middleware
     async def record_and_authenticate(request: web.Request, handler: Any) -> web.StreamResponse:
         cluster.requests.append((request.method, request.path, dict(request.query)))
+        if cluster.unavailable:
+            return web.json_response({"kind": "Status", "message": "unavailable", "code": 503}, status=503)
         if request.headers.get("Authorization") != f"Bearer {TOKEN}":
             return web.json_response({"kind": "Status", "message": "Unauthorized", "code": 401}, status=401)
         if request.method != "GET":
@@ -264,7 +317,25 @@ def build_app(cluster: FakeCluster) -> web.Application:
     async def pods(request: web.Request) -> web.StreamResponse:
         if _is_watch(dict(request.query)):
             return await _watch(request, cluster, "pods")
-        return _page(request, cluster.pods, "PodList", cluster.page_size, cluster.version)
+        pods = [pod for pod in cluster.pods if _selected(pod, dict(request.query))]
+        return _page(request, pods, "PodList", cluster.page_size, cluster.version)
+
+    async def node(request: web.Request) -> web.Response:
+        found = [n for n in cluster.nodes if n["metadata"]["name"] == request.match_info["name"]]
+        if not found:
+            return web.json_response({"kind": "Status", "message": "not found", "code": 404}, status=404)
+        return web.json_response({"kind": "Node", "apiVersion": "v1", **found[0]})
+
+    async def replicaset(request: web.Request) -> web.Response:
+        namespace, name = request.match_info["namespace"], request.match_info["name"]
+        found = [
+            r
+            for r in cluster.replicasets
+            if (r["metadata"]["namespace"], r["metadata"]["name"]) == (namespace, name)
+        ]
+        if not found:
+            return web.json_response({"kind": "Status", "message": "not found", "code": 404}, status=404)
+        return web.json_response({"kind": "ReplicaSet", "apiVersion": "apps/v1", **found[0]})
 
     async def daemonsets(request: web.Request) -> web.StreamResponse:
         if _is_watch(dict(request.query)):
@@ -279,7 +350,9 @@ def build_app(cluster: FakeCluster) -> web.Application:
 
     app = web.Application(middlewares=[record_and_authenticate])
     app.router.add_get("/api/v1/nodes", nodes)
+    app.router.add_get("/api/v1/nodes/{name}", node)
     app.router.add_get("/api/v1/pods", pods)
+    app.router.add_get("/apis/apps/v1/namespaces/{namespace}/replicasets/{name}", replicaset)
     app.router.add_get("/apis/apps/v1/daemonsets", daemonsets)
     app.router.add_get("/apis/apps/v1/namespaces/{namespace}/daemonsets", daemonsets)
     app.router.add_get("/api/v1/namespaces/{namespace}/events", events)

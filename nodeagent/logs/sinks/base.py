@@ -50,6 +50,9 @@ class Sink(ABC):
     type: ClassVar[str]
     option_schema: ClassVar[Section]  # the options, declared next to the sink's code
     blocking: Blocking = DEFAULT  # where blocking calls run: the shipper sets the pool it was handed
+    # True for a wrapper that only stores batches on their way (a disk buffer): what reaches the
+    # destination is counted by the wrapper's own sender, not when the pipeline hands it a batch.
+    buffering: ClassVar[bool] = False
 
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         self.name = name
