@@ -22,6 +22,32 @@ ENV PIP_NO_CACHE_DIR=1 \
 ARG PIP_INDEX_URL
 ARG PIP_CA_BUNDLE=
 
+# journalctl for the journald inputs, without the rest of systemd: Debian's systemd package is installed
+# here, and only journalctl, libsystemd-shared and the libraries it needs that the base image lacks go to
+# /journalctl-root, at their real paths (the README gives the cost). It comes from the base image's own
+# Debian release, so its libraries match the final stage's (same BASE_IMAGE).
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+# Not pinned: the package version is the one of the base image's release, whose libraries it must match.
+# hadolint ignore=DL3008
+RUN set -eu \
+ && dpkg-query -W -f '${Package}\n' | sort > /tmp/before \
+ && export DEBIAN_FRONTEND=noninteractive \
+ && apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends systemd > /dev/null \
+ && binary="$(realpath "$(command -v journalctl)")" \
+ && mkdir -p /journalctl-root \
+ && cp --parents "$binary" /journalctl-root/ \
+ && ldd "$binary" | awk '$2 == "=>" && $3 ~ /^\// {print $3}' | while read -r lib; do \
+        package="$(dpkg-query -S "$lib" 2>/dev/null || dpkg-query -S "$(realpath "$lib")" | head -n 1)"; \
+        if ! grep -qx "${package%%:*}" /tmp/before; then \
+            real="$(realpath "$(dirname "$lib")")/$(basename "$lib")"; \
+            mkdir -p "/journalctl-root$(dirname "$real")"; \
+            cp -L "$lib" "/journalctl-root$real"; \
+        fi; \
+    done \
+ && find /journalctl-root -type f | sort \
+ && du -sh /journalctl-root
+
 WORKDIR /src
 
 # Dependencies first, from pyproject.toml and constraints.txt alone, so that this layer is reused until
@@ -64,6 +90,7 @@ LABEL org.opencontainers.image.title="nodeagent" \
 # tokens) must never be baked into an image. The DaemonSet mounts its ConfigMap and passes --config; without
 # one the agent runs on its embedded defaults.
 COPY --from=builder /opt/nodeagent /opt/nodeagent
+COPY --from=builder /journalctl-root/ /
 
 ENV PATH=/opt/nodeagent/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

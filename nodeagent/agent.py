@@ -98,7 +98,9 @@ def logs_config(settings: Settings) -> LogsConfig | None:
         from nodeagent.config.logs import parse_logs_config
     except ImportError as exc:
         raise StartupError(f"the log shipper cannot be loaded ({exc}); run with --no-logs") from None
-    config = parse_logs_config(settings.structured.get("logs"), source=settings.config_file)
+    config = parse_logs_config(
+        settings.structured.get("logs"), source=settings.config_file, rootfs=settings["path.rootfs"]
+    )
     if wanted is None and not config.enabled:
         return None
     return config
@@ -110,10 +112,13 @@ def shown_sinks(plan: AgentPlan) -> str:
 
 
 def shown_inputs(plan: AgentPlan) -> str:
-    """The inputs for the start-up log: ``name(read_from):glob|glob`` each."""
-    return _shown_logs_part(
-        plan, lambda config: ",".join(f"{i.name}({i.read_from}):{'|'.join(i.paths)}" for i in config.inputs)
-    )
+    """The inputs for the start-up log: ``name(read_from):glob|glob`` or ``name(read_from):journald`` each."""
+
+    def show(config: LogsConfig) -> str:
+        files = [f"{i.name}({i.read_from}):{'|'.join(i.paths)}" for i in config.inputs]
+        return ",".join(files + [f"{j.name}({j.read_from}):journald" for j in config.journals])
+
+    return _shown_logs_part(plan, show)
 
 
 def _shown_logs_part(plan: AgentPlan, show: Callable[[LogsConfig], str]) -> str:

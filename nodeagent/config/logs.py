@@ -29,7 +29,7 @@ from typing import Any
 import nodeagent.logs
 from nodeagent.config.errors import ConfigError
 from nodeagent.config.loader import LineDict, load_yaml
-from nodeagent.config.schema import REQUIRED, Field, Invalid, ListOf, Section
+from nodeagent.config.schema import REQUIRED, Field, Invalid, ListOf, Section, mapping_entries, normalize_key
 from nodeagent.config.secrets import redact_url
 from nodeagent.config.values import (
     bounded,
@@ -45,6 +45,7 @@ from nodeagent.config.values import (
     positive_duration,
     positive_int,
     positive_size,
+    shown,
 )
 from nodeagent.logs.filters import Filter, parse_filters
 from nodeagent.logs.parsers import FORMATS, MultilineConfig
@@ -52,7 +53,11 @@ from nodeagent.logs.sinks import SINK_TYPES, parse_sink_type
 
 DEFAULT_YAML = Path(nodeagent.logs.__file__).with_name("default.yaml")
 READ_FROM = ("head", "tail")
+INPUT_TYPES = ("files", "journald")
 MIN_LINE_BYTES = 64
+# A journal field name as journald accepts it (uppercase letters, digits, underscores; not starting with a
+# digit): what a match on the journalctl command line or an exclude may name.
+JOURNAL_FIELD = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,7 @@ class InputConfig:
 
     name: str  # "" until numbered: input<N>
     paths: tuple[str, ...]
+    type: str = "files"
     exclude: tuple[str, ...] = ()
     format: str = "auto"
     read_from: str = "head"  # where to start in a file that exists when the agent starts
@@ -83,6 +89,26 @@ class BufferConfig:
     type: str = "memory"
     max_size: int = 1024**3
     when_full: str = "block"
+
+
+@dataclass(frozen=True)
+class JournaldInputConfig:
+    """The systemd journal, read through journalctl (:mod:`nodeagent.logs.journald`)."""
+
+    name: str  # "" until numbered: input<N>
+    type: str = "journald"
+    units: tuple[str, ...] = ()  # _SYSTEMD_UNIT matches, ORed; ".service" added to names without a dot
+    include: tuple[tuple[str, tuple[str, ...]], ...] = ()  # field -> values: values ORed, fields ANDed
+    exclude: tuple[tuple[str, tuple[str, ...]], ...] = ()  # an entry with any of these values is skipped
+    directory: str | None = None  # None: journald's own directories below --path.rootfs
+    journalctl: str = "journalctl"
+    read_from: str = "tail"  # where the first start (no saved cursor) begins
+    max_message_bytes: int = 256 * 1024
+    max_field_bytes: int = 4096
+    restart_backoff: float = 1.0
+    restart_max_backoff: float = 60.0
+    filters: tuple[Filter, ...] = ()  # applied to each record (nodeagent.logs.filters)
+    rootfs: str = "/"  # --path.rootfs, set by parse_logs_config
 
 
 @dataclass(frozen=True)
@@ -161,6 +187,7 @@ class LogsConfig:
     retry_max_backoff: float = 30.0
     drain_timeout: float = 3.0
     kubernetes: PodMetadataConfig = PodMetadataConfig(enabled=False)
+    journals: tuple[JournaldInputConfig, ...] = ()  # the inputs of type journald (``inputs`` has the files)
     source: str | None = field(default=None, compare=False)
 
     @property
@@ -197,6 +224,7 @@ MULTILINE = Section(
 INPUT = Section(
     (
         Field("name", "", "Name of the input (default: input<N>).", parse_nonempty_str),
+        Field("type", help=f"One of {', '.join(INPUT_TYPES)}.", parse=parse_choice(*INPUT_TYPES)),
         Field("paths", REQUIRED, "Absolute glob patterns of the files to read.", parse_absolute_paths),
         Field("exclude", help="Glob patterns of files to leave out.", parse=parse_string_list),
         Field("format", help=f"One of {', '.join(FORMATS)}.", parse=parse_choice(*FORMATS)),
@@ -306,6 +334,94 @@ POD_METADATA = Section(
 )
 
 
+def parse_journal_field(raw: Any) -> str:
+    name = parse_nonempty_str(raw)
+    if not JOURNAL_FIELD.fullmatch(name):
+        raise ValueError(f"not a journal field name (A-Z, 0-9, _; at most 64): {shown(name)}")
+    return name
+
+
+def parse_field_matches(raw: Any) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """``{FIELD: value or [values]}`` -> ((FIELD, (values...)), ...)."""
+    if not isinstance(raw, Mapping):
+        raise ValueError("expected a mapping of journal field names to values")
+    matches = []
+    for key, value in raw.items():
+        name = parse_journal_field(key)
+        items = value if isinstance(value, list) else [value]
+        if not items or not all(_is_match_value(item) for item in items):
+            raise ValueError(f"{name}: expected a value or a list of values (strings or numbers)")
+        texts = tuple(str(item) for item in items)
+        if any("\n" in text or not text for text in texts):
+            raise ValueError(f"{name}: a value must be non-empty and on one line")
+        matches.append((name, texts))
+    return tuple(matches)
+
+
+def _is_match_value(item: Any) -> bool:
+    return isinstance(item, (str, int)) and not isinstance(item, bool)
+
+
+def parse_units(raw: Any) -> tuple[str, ...]:
+    units = parse_string_list(raw)
+    for unit in units:
+        if "\n" in unit or "=" in unit:
+            raise ValueError(f"not a unit name: {shown(unit)}")
+    return tuple(unit if "." in unit else unit + ".service" for unit in units)
+
+
+def _check_journald(values: dict[str, Any]) -> None:
+    if values["restart_max_backoff"] < values["restart_backoff"]:
+        raise Invalid("restart_max_backoff", "must not be smaller than restart_backoff")
+
+
+JOURNALD_INPUT = Section(
+    (
+        Field("name", "", "Name of the input (default: input<N>).", parse_nonempty_str),
+        Field("type", REQUIRED, "journald.", parse_choice("journald")),
+        Field("units", help="Systemd units to read (default: all).", parse=parse_units),
+        Field("include", help="Journal field -> values to read (default: all).", parse=parse_field_matches),
+        Field("exclude", help="Journal field -> values of entries to skip.", parse=parse_field_matches),
+        Field(
+            "directory",
+            help="A journal directory (default: /var/log/journal and /run/log/journal below --path.rootfs).",
+            parse=parse_absolute_path,
+        ),
+        Field("journalctl", help="The journalctl binary.", parse=parse_nonempty_str),
+        Field("read_from", help="Where the first start begins.", parse=parse_choice(*READ_FROM)),
+        Field(
+            "max_message_bytes", help="Longer messages are cut.", parse=bounded(parse_size, MIN_LINE_BYTES)
+        ),
+        Field(
+            "max_field_bytes", help="Longer other fields are cut.", parse=bounded(parse_size, MIN_LINE_BYTES)
+        ),
+        Field("restart_backoff", help="First wait before journalctl is run again.", parse=positive_duration),
+        Field("restart_max_backoff", help="Longest wait before a restart.", parse=positive_duration),
+        Field("filters", help="Filters applied to every record.", parse=_filters),
+    ),
+    subject="a journald input",
+    target=JournaldInputConfig,
+    check=_check_journald,
+)
+
+
+def parse_input(raw: Any) -> InputConfig | JournaldInputConfig:
+    """An entry of ``inputs``: files (the default) or journald, each refusing the other's keys."""
+    kind = raw.get("type") if isinstance(raw, Mapping) else None
+    section, other, other_kind = (
+        (JOURNALD_INPUT, INPUT, "files") if kind == "journald" else (INPUT, JOURNALD_INPUT, "journald")
+    )
+    if isinstance(raw, Mapping):
+        own = {normalize_key(f.name) for f in section.fields}
+        foreign = {normalize_key(f.name) for f in other.fields} - own
+        for key, norm, _ in mapping_entries(raw):
+            if norm in foreign:
+                line = raw.line_of(key) if isinstance(raw, LineDict) else None
+                file = raw.file if isinstance(raw, LineDict) else None
+                raise ConfigError(f"only for inputs of type {other_kind}", key=key, file=file, line=line)
+    return section(raw)
+
+
 def _check_sink_options(values: dict[str, Any]) -> None:
     """Read a sink's options with the sink's own schema: its errors are about keys next to ``type``."""
     SINK_TYPES[values["type"]].option_schema.read(values["options"])
@@ -332,7 +448,11 @@ LOGS = Section(
     (
         Field("enabled", True, "Run the log shipper.", parse_bool),
         Field("state_dir", None, "Where checkpoints live (default: per user).", parse_absolute_path),
-        Field("inputs", help="Groups of files.", parse=ListOf(INPUT, empty="at least one input is required")),
+        Field(
+            "inputs",
+            help="Groups of files.",
+            parse=ListOf(parse_input, empty="at least one input is required"),
+        ),
         Field("sinks", help="Destinations.", parse=ListOf(SINK, empty="at least one sink is required")),
         Field("batch_max_records", parse=positive_int),
         Field("batch_max_bytes", parse=positive_size),
@@ -369,9 +489,15 @@ def _load_default() -> dict[str, Any]:
 
 
 def parse_logs_config(
-    section: Any, *, source: str | None = None, environ: Mapping[str, str] | None = None
+    section: Any,
+    *,
+    source: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    rootfs: str = "/",
 ) -> LogsConfig:
-    """Validate the ``logs:`` mapping (None: the embedded default); raises ConfigError naming key and line."""
+    """Validate the ``logs:`` mapping (None: the embedded default); raises ConfigError naming key and line.
+
+    ``rootfs`` (--path.rootfs) is where journald inputs find the host's journal directories."""
     environ = os.environ if environ is None else environ
     default = _load_default()
     given = default if section is None else _read(section, source)
@@ -384,14 +510,18 @@ def parse_logs_config(
     values["kubernetes"] = _pod_metadata(values["kubernetes"], environ)
 
     sinks = tuple(_sink_specs(values["sinks"], _items_of(section, "sinks"), source))
-    inputs = _inputs(values["inputs"], _items_of(section, "inputs"), source)
+    named = _inputs(values["inputs"], _items_of(section, "inputs"), source)
+    inputs = [item for item in named if isinstance(item, InputConfig)]
+    journals = tuple(replace(item, rootfs=rootfs) for item in named if isinstance(item, JournaldInputConfig))
     own = own_output_excludes(sinks, environ)
     if own:
         inputs = [
             replace(item, exclude=item.exclude + tuple(p for p in own if p not in item.exclude))
             for item in inputs
         ]
-    return LogsConfig(**{**values, "inputs": tuple(inputs), "sinks": sinks, "source": source})
+    return LogsConfig(
+        **{**values, "inputs": tuple(inputs), "journals": journals, "sinks": sinks, "source": source}
+    )
 
 
 def _pod_metadata(given: PodMetadataConfig | None, environ: Mapping[str, str]) -> PodMetadataConfig:
@@ -427,7 +557,10 @@ def _sink_specs(entries: list[dict[str, Any]], items: Any, source: str | None) -
     ]
 
 
-def _inputs(entries: list[InputConfig], items: Any, source: str | None) -> list[InputConfig]:
+_Input = Any  # InputConfig | JournaldInputConfig (both have a name)
+
+
+def _inputs(entries: list[_Input], items: Any, source: str | None) -> list[_Input]:
     inputs = [entry if entry.name else replace(entry, name=f"input{i}") for i, entry in enumerate(entries)]
     _refuse_duplicates([item.name for item in inputs], "input", items, source)
     return inputs

@@ -8,6 +8,10 @@ rename, fsync of the directory). :meth:`CheckpointStore.write` blocks: call it i
 
 An entry is claimed by a file with the same device and inode whose first ``fp_len`` bytes hash to
 ``fp``; a new file that reuses a deleted file's inode does not match and starts fresh.
+
+A journal input's position is a :class:`JournalPosition` (journalctl's cursor string of the last entry
+acknowledged), kept in the same document under ``"journals"`` and committed by the same acknowledgements:
+its segments' offsets are sequence numbers the position maps back to cursor strings.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import json
 import logging
 import os
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -59,6 +64,51 @@ class Cursor:
         return _entry_json(self.file_id, self.fp_len, self.fp, self.offset, self.path)
 
 
+@dataclass(eq=False, slots=True)
+class JournalPosition:
+    """A journal input's acknowledged position: the cursor of the last entry acknowledged (None: none yet).
+
+    The reader numbers the records it reads (:meth:`read`); a segment's offsets are these numbers, and
+    acknowledging number n makes the cursor of record n (or of the entries skipped after it) the position.
+    """
+
+    input: str
+    cursor: str | None
+    inflight: int = 0
+    last_number: int = 0
+    pending: deque[tuple[int, str]] = field(default_factory=deque)  # read, not acknowledged
+
+    def read(self, cursor: str) -> int:
+        """A record with this cursor was read: its number, the offset to put in its segment."""
+        self.last_number += 1
+        self.pending.append((self.last_number, cursor))
+        return self.last_number
+
+    def passed(self, cursor: str) -> bool:
+        """An entry read and not shipped (excluded, or the tail at a first start); True if the position
+        moved now, False if the acknowledgement of the last record read will carry it."""
+        if self.pending:
+            self.pending[-1] = (self.pending[-1][0], cursor)
+            return False
+        self.cursor = cursor
+        return True
+
+    def acknowledge(self, number: int) -> bool:
+        moved = False
+        while self.pending and self.pending[0][0] <= number:
+            self.cursor = self.pending.popleft()[1]
+            moved = True
+        return moved
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"input": self.input, "cursor": self.cursor}, ensure_ascii=False, separators=(",", ":")
+        )
+
+
+Position = Cursor | JournalPosition
+
+
 @dataclass(slots=True)
 class SavedEntry:
     """A position loaded from the state file, not yet claimed by a file."""
@@ -78,9 +128,10 @@ class SavedEntry:
 
 @dataclass(slots=True)
 class Segment:
-    """Records read from one file in one go, each with the offset its acknowledgement makes safe."""
+    """Records read from one file (or journal) in one go, each with the offset its acknowledgement makes
+    safe."""
 
-    cursor: Cursor
+    cursor: Position
     records: Records
     offsets: list[int]
     nbytes: int  # raw bytes read for these records, for buffer accounting
@@ -95,6 +146,7 @@ class CheckpointStore:
         self._encoded: dict[int, str] = {}
         self._changed: set[int] = set()
         self._finished: set[int] = set()
+        self._journals: dict[str, JournalPosition] = {}  # by input name, loaded or opened
         self.dirty = False
         # When the state file was last written (its mtime, ns), if there was one at start: None is a
         # first start (see FileReader: what ``read_from: tail`` skips).
@@ -111,7 +163,7 @@ class CheckpointStore:
         except FileNotFoundError:
             return
         try:
-            entries = _parse_state(text)
+            entries, journals = _parse_state(text)
         except ValueError as exc:
             aside = self.path.with_name(self.path.name + ".corrupt")
             log.error(
@@ -123,6 +175,7 @@ class CheckpointStore:
             return
         for entry in entries:
             self._saved.setdefault(entry.file_id, []).append(entry)
+        self._journals = {position.input: position for position in journals}
 
     # -- matching files to saved positions ----------------------------------------------------------
 
@@ -154,6 +207,23 @@ class CheckpointStore:
             self._saved.clear()
             self.dirty = True
 
+    # -- journal positions --------------------------------------------------------------------------
+
+    def journal_position(self, input: str) -> JournalPosition:
+        """The position of a journal input: the saved one, or a new one without a cursor."""
+        return self._journals.setdefault(input, JournalPosition(input, None))
+
+    def keep_journals(self, inputs: set[str]) -> None:
+        """Forget the saved positions of journal inputs no longer configured."""
+        for name in [name for name in self._journals if name not in inputs]:
+            del self._journals[name]
+            self.dirty = True
+
+    def pass_journal_entry(self, position: JournalPosition, cursor: str) -> None:
+        """An entry read and not shipped: see :meth:`JournalPosition.passed`."""
+        if position.passed(cursor):
+            self.dirty = True
+
     # -- live cursors -------------------------------------------------------------------------------
 
     def open_cursor(self, file_id: FileId, prefix: bytes, path: str, offset: int) -> Cursor:
@@ -170,8 +240,12 @@ class CheckpointStore:
             self._changed.add(id(cursor))
             self.dirty = True
 
-    def acknowledge(self, cursor: Cursor, offset: int, count: int) -> None:
+    def acknowledge(self, cursor: Position, offset: int, count: int) -> None:
         cursor.inflight -= count
+        if isinstance(cursor, JournalPosition):
+            if cursor.acknowledge(offset):
+                self.dirty = True
+            return
         if cursor.skips:
             offset = self._skip_from(cursor, offset)
         if offset != cursor.offset:
@@ -232,6 +306,9 @@ class CheckpointStore:
         parts = list(self._encoded.values())
         parts += [e.to_json() for e in self.unclaimed()]
         body = ",\n".join(parts)
+        journals = [p.to_json() for p in self._journals.values() if p.cursor is not None]
+        if journals:  # only then: a state without journals stays what older versions wrote and read
+            body += "\n]," + '"journals":[\n' + ",\n".join(journals)
         return f'{{"version":{FORMAT_VERSION},"files":[\n{body}\n]}}\n'.encode()
 
     def write(self, data: bytes) -> None:
@@ -256,7 +333,7 @@ class CheckpointStore:
             os.close(dir_fd)
 
 
-def _parse_state(text: bytes) -> list[SavedEntry]:
+def _parse_state(text: bytes) -> tuple[list[SavedEntry], list[JournalPosition]]:
     try:
         data: Any = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -281,4 +358,14 @@ def _parse_state(text: bytes) -> list[SavedEntry]:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise ValueError(f"bad entry {item!r}: {exc}") from None
-    return entries
+    journals = []
+    if not isinstance(data.get("journals", []), list):
+        raise ValueError("'journals' must be a list")
+    for item in data.get("journals", []):
+        if not isinstance(item, dict) or not isinstance(item.get("input"), str):
+            raise ValueError(f"bad journal entry {item!r}")
+        cursor = item.get("cursor")
+        if not isinstance(cursor, str) or not cursor:
+            raise ValueError(f"bad journal cursor in {item!r}")
+        journals.append(JournalPosition(item["input"], cursor))
+    return entries, journals

@@ -32,14 +32,14 @@ import zlib
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote as url_quote
 
 from nodeagent.config.logs import BufferConfig, LogsConfig, SinkSpec
 from nodeagent.config.schema import Section
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import DEFAULT, Blocking
-from nodeagent.logs.encoding import _runs_of
+from nodeagent.logs.encoding import as_runs
 from nodeagent.logs.pipeline import Delivery
 from nodeagent.logs.record import Record, RecordBatch, Records
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
@@ -63,31 +63,71 @@ _T = TypeVar("_T")
 # Payload: one batch as the columns of its Records runs
 
 
-def encode_batch(records: Sequence[Record]) -> bytes:
-    """A batch as JSON: a list of runs, each the columns of a :class:`Records` (every slot, by name).
+_SEPARATORS = ("\x1e", "\x1f", "\ue000", "\ufdd0")  # for joining a column of strings; rare in logs
 
-    Every slot is written, so a column added to Records (and its constructor, whose parameters are
-    named like the slots) survives the disk without a change here; ``surrogatepass`` keeps a lone
-    surrogate as it was.
+
+def encode_batch(records: Sequence[Record]) -> bytes:
+    """A batch as the columns of its :class:`Records` runs (every slot, by name), in two parts.
+
+    A JSON header (one line) lists the runs; each column that is a list of strings (times, messages, ...)
+    is joined with a separator it does not contain and stored after the header, as UTF-8, since
+    escaping each string for JSON costs more than the rest of the disk buffer together; other values
+    (shared fields, lists holding other things) stay in the header. Every slot is written, so a column
+    added to Records (and its constructor, whose parameters are named like the slots) survives the disk
+    without a change here; ``surrogatepass`` keeps a lone surrogate as it was.
     """
-    if isinstance(records, RecordBatch):
-        runs = records.runs
-    elif isinstance(records, Records):
-        runs = [records]
-    else:
-        runs = _runs_of(records)
-    columns = [{name: getattr(run, name) for name in Records.__slots__} for run in runs]
-    return json.dumps(columns, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    header: list[dict[str, Any]] = []
+    blobs: list[bytes] = []
+    for run in as_runs(records):
+        columns: dict[str, Any] = {}
+        packed: dict[str, list[Any]] = {}
+        for name in Records.__slots__:
+            value = getattr(run, name)
+            joined = _join_strings(value) if isinstance(value, list) and value else None
+            if joined is None:
+                columns[name] = value
+            else:
+                blob = joined[1].encode("utf-8", "surrogatepass")
+                packed[name] = [len(blob), joined[0], len(value)]
+                blobs.append(blob)
+        header.append({"columns": columns, "packed": packed})
+    head = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass")
+    return b"".join([head, b"\n", *blobs])
+
+
+def _join_strings(values: list[Any]) -> tuple[str, str] | None:
+    """(separator, the strings joined with it) when all are strings and one separator is in none."""
+    for separator in _SEPARATORS:
+        try:
+            joined = separator.join(values)
+        except TypeError:
+            return None
+        if joined.count(separator) == len(values) - 1:
+            return separator, joined
+    return None
 
 
 def decode_batch(payload: bytes) -> RecordBatch:
     """The batch :func:`encode_batch` wrote; ValueError if the payload is not one."""
+    head, newline, body = payload.partition(b"\n")
     try:
-        columns = json.loads(payload.decode("utf-8", "surrogatepass"))
-        if not isinstance(columns, list) or not all(isinstance(run, dict) for run in columns):
-            raise ValueError("not a list of runs")
-        runs = [Records(**run) for run in columns]
-    except (ValueError, TypeError) as exc:
+        header = json.loads(head.decode("utf-8", "surrogatepass"))
+        if not newline or not isinstance(header, list):
+            raise ValueError("no header")
+        runs = []
+        at = 0
+        for run in header:
+            columns, packed = run["columns"], run["packed"]
+            for name, (nbytes, separator, count) in packed.items():
+                text = body[at : at + nbytes].decode("utf-8", "surrogatepass")
+                at += nbytes
+                columns[name] = text.split(separator)
+                if len(columns[name]) != count:
+                    raise ValueError("a column has the wrong length")
+            runs.append(Records(**columns))
+        if at != len(body):
+            raise ValueError("bytes left over")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise ValueError(f"not a buffered batch: {exc}") from None
     for run in runs:
         lists = [getattr(run, name) for name in ("times", "messages", "streams")]
@@ -148,7 +188,12 @@ class DiskQueue:
         self.segment_bytes = max(4096, min(MAX_SEGMENT_BYTES, max_size // 8))
         self.frame_limit = max(HEADER.size + 1, max_size // 4)  # larger batches are split by the caller
         self.on_corrupt = on_corrupt
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the shared state
+        # Held for each side's file I/O, and both by close(): a call still running in a worker thread when
+        # the sink is closed must not write through a descriptor number that was closed and reused.
+        self._append_io = threading.Lock()
+        self._read_io = threading.Lock()
+        self.closed = False
         self.sizes: dict[int, int] = {}  # segment -> bytes (the write segment: what is fsynced)
         self.used_bytes = 0
         self.pending_records = 0
@@ -251,6 +296,15 @@ class DiskQueue:
 
     def append(self, payload: bytes, count: int, appended_ns: int | None = None) -> bool:
         """Write one frame and fsync it; False (nothing written) when it would exceed ``max_size``."""
+        with self._append_io:
+            self._check_open()
+            return self._append(payload, count, appended_ns)
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise OSError("the disk buffer is closed")
+
+    def _append(self, payload: bytes, count: int, appended_ns: int | None) -> bool:
         appended_ns = time.time_ns() if appended_ns is None else appended_ns
         tail = HEADER.pack(MAGIC, 0, len(payload), count, appended_ns)[8:]
         frame_bytes = HEADER.size + len(payload)
@@ -296,6 +350,11 @@ class DiskQueue:
 
     def read_next(self) -> Frame | None:
         """The next frame after those already read (not necessarily acknowledged); None at the end."""
+        with self._read_io:
+            self._check_open()
+            return self._read_next()
+
+    def _read_next(self) -> Frame | None:
         while True:
             segment, offset = self._read_pos
             with self._lock:
@@ -367,6 +426,11 @@ class DiskQueue:
 
     def acknowledge(self, frame: Frame) -> None:
         """The frame is delivered: save the position after it, delete segments read to their end."""
+        with self._read_io:
+            self._check_open()
+            self._acknowledge(frame)
+
+    def _acknowledge(self, frame: Frame) -> None:
         segment, offset = frame.end
         self._save_position(segment, offset)
         with self._lock:
@@ -384,6 +448,11 @@ class DiskQueue:
             self.head_ns = frame.appended_ns
 
     def close(self) -> None:
+        with self._append_io, self._read_io:
+            self.closed = True
+            self._close_files()
+
+    def _close_files(self) -> None:
         self._close_reader()
         for fd in (self._write_fd, self._position_fd):
             if fd is not None:
@@ -529,7 +598,7 @@ class DiskBufferedSink(Sink):
                 await self.inner.close()
             finally:
                 if self.queue is not None:
-                    self.queue.close()
+                    await self.blocking(self.queue.close)
 
     # -- the sender ---------------------------------------------------------------------------------
 

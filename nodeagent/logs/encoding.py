@@ -118,13 +118,16 @@ def encode_json_lines(batch: Sequence[Record]) -> bytes:
     a file's records share (stream, file, node, kubernetes) are encoded once per run, and times and
     messages are escaped only when some of them have anything to escape.
     """
+    return ("".join(map(_encode_run, as_runs(batch))) or "\n").encode("utf-8", "replace")
+
+
+def as_runs(batch: Sequence[Record]) -> list[Records]:
+    """The batch as runs of :class:`Records` (those the reader made, or grouped from single records)."""
     if isinstance(batch, RecordBatch):
-        runs = batch.runs
-    elif isinstance(batch, Records):
-        runs = [batch]
-    else:
-        runs = _runs_of(batch)
-    return ("".join(map(_encode_run, runs)) or "\n").encode("utf-8", "replace")
+        return batch.runs
+    if isinstance(batch, Records):
+        return [batch]
+    return _runs_of(batch)
 
 
 def _runs_of(records: Sequence[Record]) -> list[Records]:

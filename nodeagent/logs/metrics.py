@@ -78,6 +78,20 @@ BYTES_BEHIND = Gauge(
     "nodeagent_logs_bytes_behind", "File sizes minus committed offsets.", ["input"], registry=_R
 )
 
+# Journal inputs.
+JOURNALCTL_RESTARTS = Counter(
+    "nodeagent_logs_journalctl_restarts",
+    "Times a journald input's journalctl exited (or could not start) and was run again.",
+    ["input"],
+    registry=_R,
+)
+JOURNAL_ENTRIES_EXCLUDED = Counter(
+    "nodeagent_logs_journal_entries_excluded",
+    "Journal entries read and skipped by the input's exclude matches.",
+    ["input"],
+    registry=_R,
+)
+
 # Delivery, per sink.
 RECORDS_SENT = Counter("nodeagent_logs_records_sent", "Records the sink acknowledged.", ["sink"], registry=_R)
 RECORDS_FAILED = Counter(

@@ -29,7 +29,7 @@ from typing import Any, Protocol, TypeVar
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import DEFAULT, Blocking
-from nodeagent.logs.checkpoint import CheckpointStore, Cursor, Segment
+from nodeagent.logs.checkpoint import CheckpointStore, Position, Segment
 from nodeagent.logs.filters import FilterChain, Tally
 from nodeagent.logs.record import Record, RecordBatch, Records
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
@@ -50,7 +50,7 @@ class DeadlineReached(Exception):
 @dataclass(slots=True)
 class Batch:
     records: RecordBatch
-    acks: list[tuple[Cursor, int, int]]  # (cursor, offset, records) in order
+    acks: list[tuple[Position, int, int]]  # (cursor, offset, records) in order
     nbytes: int
 
 
@@ -263,7 +263,7 @@ class Pipeline:
         cfg = self.config
         runs: list[Records] = []
         taken = 0
-        acks: list[tuple[Cursor, int, int]] = []
+        acks: list[tuple[Position, int, int]] = []
         nbytes = 0
         while self._segments and taken < cfg.batch_max_records and nbytes < cfg.batch_max_bytes:
             segment = self._segments[0]

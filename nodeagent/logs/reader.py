@@ -780,7 +780,9 @@ class FileReader:
                 tailer.deleted_at is not None
                 and now - max(tailer.deleted_at, tailer.last_data) >= cfg.deleted_file_timeout
             ):
-                self._give_up(tailer, "deleted")
+                await self._refresh_size(tailer)  # what is lost is counted against the file's real end
+                if not tailer.busy and tailer in self._attention:  # not finished meanwhile
+                    self._give_up(tailer, "deleted")
                 continue
             if not (
                 tailer.holding
@@ -812,6 +814,16 @@ class FileReader:
             self._last_root_check = now
             if await self.blocking(self.watcher.refresh):
                 self._request_scan()
+
+    async def _refresh_size(self, tailer: Tailer) -> None:
+        """The open file's size now (the one known is from the last read: stale while reading waits)."""
+        fd = tailer.fd
+        if fd is None:
+            return
+        with contextlib.suppress(OSError):
+            size = (await self.blocking(os.fstat, fd)).st_size
+            if tailer.fd == fd:
+                tailer.size = max(tailer.size, size)
 
     async def _check_dangling(self) -> None:
         """Links that led nowhere: those that lead to a file now are handled as new names."""

@@ -56,7 +56,7 @@ async def run_logs(
     for sink in sinks:
         sink.blocking = blocking
     pipeline = Pipeline(sinks, store, config, blocking)
-    events = metrics.ShipperMetrics(item.name for item in config.inputs)
+    events = metrics.ShipperMetrics([i.name for i in config.inputs] + [j.name for j in config.journals])
     reader_output: PipelineInput = pipeline
     podmeta: PodMetadata | None = None
     if config.kubernetes.enabled:
@@ -71,9 +71,12 @@ async def run_logs(
         )
         reader_output = podmeta.input
     reader = FileReader(config, store, reader_output, node_name, events, blocking)
+    store.keep_journals({item.name for item in config.journals})
     sender = asyncio.create_task(pipeline.run(), name="logs-send")
     enriching = asyncio.create_task(podmeta.run(), name="logs-podmeta") if podmeta else None
-    reading = asyncio.create_task(reader.run(stop, ready), name="logs-read")
+    reading = asyncio.create_task(
+        _read_all(reader, config, store, pipeline, node_name, stop, ready), name="logs-read"
+    )
     try:
         await asyncio.wait({sender, reading}, return_when=asyncio.FIRST_COMPLETED)
         if sender.done():  # only a bug ends the sender before close()
@@ -97,3 +100,25 @@ async def run_logs(
             with contextlib.suppress(asyncio.CancelledError):
                 await enriching
         reader.close()
+
+
+async def _read_all(
+    reader: FileReader,
+    config: LogsConfig,
+    store: CheckpointStore,
+    pipeline: Pipeline,
+    node_name: str,
+    stop: asyncio.Event,
+    ready: asyncio.Event | None,
+) -> None:
+    """The file reader and the journal inputs, side by side, until ``stop``."""
+    if not config.journals:
+        await reader.run(stop, ready)
+        return
+    from nodeagent.logs.journald import run_journals  # only when a journal input is configured
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(reader.run(stop, ready), name="logs-read-files")
+        group.create_task(
+            run_journals(config.journals, store, pipeline, node_name, stop), name="logs-journal"
+        )

@@ -64,8 +64,12 @@ def test_final_stage_contract() -> None:
     assert by_word["CMD"] == ['["run"]']  # the embedded defaults; the DaemonSet passes --config
     assert by_word["EXPOSE"] == ["9100"]
     assert "RUN" not in by_word, "the final stage only copies: no package manager, compiler or pip"
-    # Nothing but the virtualenv: no config file (with sink URLs or tokens) is baked into the image.
-    assert by_word["COPY"] == ["--from=builder /opt/nodeagent /opt/nodeagent"]
+    # Nothing but the virtualenv and journalctl (for journald inputs: the binary and the libraries the base
+    # lacks): no config file (with sink URLs or tokens) is baked into the image.
+    assert by_word["COPY"] == [
+        "--from=builder /opt/nodeagent /opt/nodeagent",
+        "--from=builder /journalctl-root/ /",
+    ]
     [user] = by_word["USER"]
     assert re.fullmatch(r"[1-9]\d*:[1-9]\d*", user), "numeric non-root default user"
     labels = " ".join(by_word["LABEL"])
@@ -78,7 +82,14 @@ def test_no_pip_cache_and_no_compiler() -> None:
     text = DOCKERFILE.read_text()
     assert "PIP_NO_CACHE_DIR=1" in text
     assert "--only-binary=:all:" in text
-    assert not re.search(r"apt-get|gcc|build-essential", text)
+    assert not re.search(r"gcc|build-essential|-dev\b", text)
+    # The one package installed: systemd, in the builder, for journalctl (copied out without the rest).
+    apt = [
+        part for word, rest in instructions() if word == "RUN" for part in rest.split("&&") if "apt" in part
+    ]
+    assert [part.split() for part in apt if " install " in part] == [
+        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "systemd", ">", "/dev/null"]
+    ]
 
 
 def test_dockerignore_sends_what_the_build_copies() -> None:
@@ -118,9 +129,12 @@ def test_dockerignore_sends_what_the_build_copies() -> None:
 
 def test_dependencies_install_with_the_pinned_versions() -> None:
     runs = [rest for word, rest in instructions() if word == "RUN" and " install " in rest]
-    # Every install that resolves dependencies (the package itself goes in with --no-deps).
+    # Every pip install that resolves dependencies (the package itself goes in with --no-deps).
     installs = [
-        part for run in runs for part in run.split("&&") if " install " in part and "--no-deps" not in part
+        part
+        for run in runs
+        for part in run.split("&&")
+        if " install " in part and "pip" in part and "--no-deps" not in part
     ]
     assert len(installs) == 2 and all("-c constraints.txt" in part for part in installs), installs
     copies = [rest for word, rest in instructions() if word == "COPY"]

@@ -19,11 +19,13 @@ from nodeagent.agent import plan_agent
 from nodeagent.cli import build_parser, resolve_from_args
 from nodeagent.config import settings_table
 from nodeagent.config.logs import parse_logs_config
+from nodeagent.logs.sinks import make_sink
 from tests.conftest import ROOT, free_port
 from tests.deploy.conftest import EXAMPLES, MANIFESTS, find, rendered_id
 
 EXAMPLE_IDS = [rendered_id(e) for e in EXAMPLES]
 LOKI = ROOT / "examples" / "loki"
+ELASTICSEARCH = ROOT / "examples" / "elasticsearch"
 MIGRATION = ROOT / "examples" / "node-exporter-migration"
 DEFAULT_PORT = 9100
 SHIP_TIMEOUT = 20
@@ -45,9 +47,12 @@ def metrics_ports(objects: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def test_the_examples() -> None:
-    assert {"examples/loki", "examples/node-exporter-migration", "examples/prometheus-operator"} <= set(
-        EXAMPLE_IDS
-    )
+    assert {
+        "examples/elasticsearch",
+        "examples/loki",
+        "examples/node-exporter-migration",
+        "examples/prometheus-operator",
+    } <= set(EXAMPLE_IDS)
 
 
 @pytest.mark.parametrize("rendering", EXAMPLE_IDS)
@@ -105,12 +110,47 @@ def test_loki_overlay_is_the_base_config_but_for_its_sink(
     assert sink.options["url"] == "http://loki-gateway.loki.svc.cluster.local"
 
 
+def test_elasticsearch_overlay_is_the_base_config_but_for_its_sink_and_mounts_its_secret(
+    all_renderings: dict[str, list[dict[str, Any]]],
+) -> None:
+    objects = all_renderings["examples/elasticsearch"]
+    shipped = find(objects, "ConfigMap")["data"]["config.yaml"]
+    assert shipped == (ELASTICSEARCH / "config.yaml").read_text()
+    config, base = yaml.safe_load(shipped), yaml.safe_load((MANIFESTS / "config.yaml").read_text())
+    sinks = config["logs"].pop("sinks")
+    base["logs"].pop("sinks")
+    assert config == base
+    [spec] = parse_logs_config({**config["logs"], "sinks": sinks}, environ={}).sinks
+    assert spec.type == "elasticsearch"
+    sink = make_sink({"type": spec.type, **spec.options}, name="es")  # the options are valid
+    assert sink.bulk_url.startswith("https://logging-es-http.elastic.svc:9200/_bulk?")  # type: ignore[attr-defined]
+    # The files the sink reads are in the Secret volume, mounted read-only; the dead letters go to the
+    # state directory's hostPath.
+    pod = find(objects, "DaemonSet")["spec"]["template"]["spec"]
+    [container] = pod["containers"]
+    [mount] = [m for m in container["volumeMounts"] if m["name"] == "elasticsearch"]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in pod["volumes"] if v["name"] == "elasticsearch"]
+    assert volume["secret"]["secretName"] == "nodeagent-elasticsearch"
+    for key in ("api_key_file",):
+        assert spec.options[key].startswith(mount["mountPath"] + "/")
+    assert spec.options["tls"]["ca_file"].startswith(mount["mountPath"] + "/")
+    state = [
+        m["mountPath"] for m in container["volumeMounts"] if m["mountPath"] == config["logs"]["state_dir"]
+    ]
+    assert state and spec.options["dead_letter_file"].startswith(state[0] + "/")
+
+
 # ------------------------------------------------------------------------------------ where reading starts
 
 
 def test_daemonset_reads_from_the_tail_like_the_embedded_default() -> None:
     inputs = yaml.safe_load((MANIFESTS / "config.yaml").read_text())["logs"]["inputs"]
-    assert {i["name"]: i["read_from"] for i in inputs} == {"pods": "tail", "system": "tail"}
+    assert {i["name"]: i["read_from"] for i in inputs} == {
+        "pods": "tail",
+        "system": "tail",
+        "node-services": "tail",
+    }
     default = yaml.safe_load((ROOT / "nodeagent/logs/default.yaml").read_text())["inputs"]
     assert {i["read_from"] for i in default} == {"tail"}
 
@@ -139,6 +179,7 @@ def test_pod_log_written_before_the_agent_starts_is_shipped_whole(tmp_path: Path
     config = yaml.safe_load((MANIFESTS / "config.yaml").read_text())
     logs = config["logs"]
     logs["state_dir"] = str(state)
+    logs["inputs"] = [source for source in logs["inputs"] if source.get("type") != "journald"]  # files only
     for source in logs["inputs"]:
         source["paths"] = [str(root) + path for path in source["paths"]]
     out = tmp_path / "out.jsonl"

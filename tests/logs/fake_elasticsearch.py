@@ -23,7 +23,6 @@ import json
 import random
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -117,6 +116,7 @@ class FakeElasticsearch:
     def __post_init__(self) -> None:
         self._random = random.Random(self.seed)
         self._seq = 0
+        self._data_streams: dict[str, bool] = {}
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=self.max_content_length * 2)
@@ -192,10 +192,11 @@ class FakeElasticsearch:
         except _Malformed as exc:
             return json_response(error_body(exc.kind, exc.reason, 400), 400)
         started = time.monotonic()
-        items = [
-            self._apply(action, index, source, request.query.get("pipeline"))
-            for action, index, source in operations
-        ]
+        items = []
+        for number, (action, index, source) in enumerate(operations):
+            items.append(self._apply(action, index, source))
+            if number % 100 == 99:
+                await asyncio.sleep(0)  # the shipper shares this event loop: let it breathe
         result = {
             "took": int((time.monotonic() - started) * 1000),
             "errors": any(next(iter(item.values()))["status"] >= 300 for item in items),
@@ -302,7 +303,7 @@ class FakeElasticsearch:
 
     # -- one item ------------------------------------------------------------------------------------
 
-    def _apply(self, action: str, index: str, source: bytes | None, pipeline: str | None) -> dict[str, Any]:
+    def _apply(self, action: str, index: str, source: bytes | None) -> dict[str, Any]:
         def refused(status: int, kind: str, reason: str, **extra: Any) -> dict[str, Any]:
             return {
                 action: {
@@ -326,14 +327,14 @@ class FakeElasticsearch:
             return refused(
                 400, "illegal_argument_exception", f"the fake supports only create and index, not {action}"
             )
-        doc_id = uuid.uuid4().hex[:20]
+        doc_id = f"{self._seq + 1:020d}"
         try:
             doc = json.loads(source or b"", object_pairs_hook=_no_duplicates)
         except ValueError as exc:
             return refused(400, "document_parsing_exception", f"[1:1] failed to parse: {str(exc)[:200]}")
         if not isinstance(doc, dict):
             return refused(400, "document_parsing_exception", "[1:1] failed to parse: root must be an object")
-        if any(_matches(index, pattern) for pattern in self.data_stream_patterns):
+        if self._is_data_stream(index):
             if action != "create":
                 return refused(
                     400,
@@ -392,6 +393,12 @@ class FakeElasticsearch:
                 "status": 201,
             }
         }
+
+    def _is_data_stream(self, index: str) -> bool:
+        known = self._data_streams.get(index)
+        if known is None:
+            known = self._data_streams[index] = any(_matches(index, p) for p in self.data_stream_patterns)
+        return known
 
     def messages(self) -> list[Any]:
         return [doc.get("message") for _, doc in self.docs]

@@ -95,7 +95,8 @@ class Writer(threading.Thread):
                 handle.close()
 
 
-def setup(tmp_path: Path) -> tuple[Path, Path, Path]:
+def setup(tmp_path: Path, sink: str | None = None, tuning: str = "") -> tuple[Path, Path, Path]:
+    """Files, the file sink's output and the agent's config (``sink``: another sink, a YAML mapping)."""
     logs = tmp_path / "logs"
     logs.mkdir()
     for k in range(FILES):
@@ -109,13 +110,13 @@ logs:
   state_dir: {tmp_path / "state"}
   batch_max_records: {BATCH}
   batch_timeout: 50ms
-  rescan_interval: 1s
+  rescan_interval: 1s{tuning}
   inputs:
     - name: crash
       paths: ["{logs}/*.log"]
       format: plain
   sinks:
-    - {{type: file, path: {out}}}
+    - {sink or f"{{type: file, path: {out}}}"}
 """)
     return logs, out, config
 
@@ -164,13 +165,18 @@ def test_sigkill_mid_stream_loses_nothing_and_repeats_at_most_a_batch_per_kill(t
         assert agent.terminate() == 0
     finally:
         agent.kill()
+    assert_all_in_order(messages, writer.expected, kills)
+
+
+def assert_all_in_order(messages: list[str], expected: list[str], kills: int) -> None:
+    """Every line, at most one batch repeated per kill, each file's lines in order apart from those."""
     counts = collections.Counter(messages)
     duplicates = sum(n - 1 for n in counts.values())
-    assert set(counts) == set(writer.expected)
+    assert set(counts) == set(expected)
     assert duplicates <= kills * BATCH, f"{duplicates} duplicates after {kills} kills"
-    for k in range(FILES):  # each file's lines in order, apart from the re-sent stretches
+    for k in range(FILES):
         firsts = [m for m in dict.fromkeys(messages) if m.startswith(f"f{k} ")]
-        assert firsts == [m for m in writer.expected if m.startswith(f"f{k} ")]
+        assert firsts == [m for m in expected if m.startswith(f"f{k} ")]
 
 
 def test_sigterm_mid_stream_loses_nothing_and_repeats_nothing(tmp_path: Path) -> None:

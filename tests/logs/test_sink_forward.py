@@ -13,12 +13,26 @@ from typing import Any
 
 import msgpack
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nodeagent.config.errors import ConfigError
 from nodeagent.logs.encoding import unix_nanos
+from nodeagent.logs.record import RecordBatch, Records
 from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks.base import RetryableSinkError
-from nodeagent.logs.sinks.forward import ForwardSink, TagTemplate, event_time, pack_messages
+from nodeagent.logs.sinks.forward import (
+    MAX_RESPONSE_BYTES,
+    ForwardProtocolError,
+    ForwardSink,
+    TagTemplate,
+    check_ack,
+    check_pong,
+    event_time,
+    next_response,
+    pack_messages,
+    read_helo,
+)
 from tests.logs.conftest import KUBE, sample
 from tests.logs.conftest import sink_record as record
 from tests.logs.fake_fluentd import EventTime, FakeFluentd
@@ -46,12 +60,13 @@ async def deliver(sink: ForwardSink, *batches: list) -> None:
 
 
 def test_event_time_is_ext_0_with_seconds_and_nanoseconds_big_endian() -> None:
-    packed = msgpack.packb(event_time("2026-01-02T03:04:05.123456789Z"))
+    packed = event_time("2026-01-02T03:04:05.123456789Z")
     nanos = unix_nanos("2026-01-02T03:04:05Z")
     assert nanos is not None
     assert packed == b"\xd7\x00" + struct.pack(">II", nanos // 10**9, 123456789)
     # A record whose time is not RFC 3339 gets the current time, not 0 (which servers replace anyway).
-    now = struct.unpack(">II", msgpack.packb(event_time("bad"))[2:10])[0]
+    assert msgpack.unpackb(packed, ext_hook=lambda code, data: (code, len(data))) == (0, 8)
+    now = struct.unpack(">II", event_time("bad")[2:])[0]
     assert now > nanos // 10**9
 
 
@@ -71,6 +86,52 @@ def test_entries_are_time_and_the_record_map_grouped_by_tag_and_split_by_size() 
     small = pack_messages([record(f"m{n}" * 50) for n in range(10)], TagTemplate("t"), 300)
     assert len(small) > 1 and sum(count for _, _, count in small) == 10
     assert all(count >= 1 for _, _, count in small)
+
+
+def test_runs_of_one_file_pack_exactly_as_records_one_by_one() -> None:
+    """The column path (shared fields packed once per file) gives the bytes of the per-record path."""
+    runs = [
+        Records(
+            [
+                "2026-01-02T03:04:05.000000001Z",
+                "2026-01-02T03:04:05.9Z",
+                "2026-01-02T04:04:06.5+01:00",
+                "2026-01-02T03:04:05.123456789Z",
+            ],
+            ["a", "b\udcff", "", "d" * 300],
+            ["stdout", "stderr", None, "stdout"],
+            "/var/log/pods/ns_p_u/c/0.log",
+            "node-1",
+            {**KUBE, "big": 10**30},
+        ),
+        Records(
+            ["2026-01-02T03:04:07.000000000Z"] * 2, ["e", "f"], ["stdout"] * 2, "/var/log/syslog", "n", None
+        ),
+    ]
+    for template in ("t", "kube.{kubernetes.namespace}.{file}", "{message}"):
+        for limit in (1 << 20, 200):
+            by_columns = pack_messages(RecordBatch(runs), TagTemplate(template), limit)
+            one_by_one = pack_messages([*runs[0], *runs[1]], TagTemplate(template), limit)
+            assert by_columns == one_by_one
+            assert sum(count for _, _, count in by_columns) == 6
+
+
+def test_fields_set_by_filters_go_in_the_record_map() -> None:
+    run = Records(
+        ["2026-01-02T03:04:05.000000001Z"] * 2,
+        ["a", "b"],
+        ["stdout"] * 2,
+        "/f",
+        "n",
+        None,
+        [{"level": "info", "time": "x"}, None],
+    )
+    [(_, entries, count)] = pack_messages(RecordBatch([run]), TagTemplate("t"), 1 << 20)
+    stream = msgpack.Unpacker(ext_hook=lambda code, data: code)
+    stream.feed(entries)
+    sent = [entry[1] for entry in stream]
+    assert count == 2 and sent == [record.to_dict() for record in run]
+    assert sent[0]["level"] == "info" and sent[0]["_time"] == "x"
 
 
 def test_tag_template() -> None:
@@ -128,6 +189,14 @@ async def test_records_arrive_with_nanosecond_times_and_every_message_is_acknowl
         assert len(server.acked) == 2 and server.acked == server.chunks
         assert server.connections == 1  # kept alive between batches
         assert not server.rejections
+
+
+async def test_a_big_batch_is_split_into_messages_and_gzipped_off_the_event_loop() -> None:
+    async with FakeFluentd() as server:
+        batch = [record(f"{n:05d} " + "x" * 300, kubernetes=KUBE) for n in range(3000)]  # about 1.3 MB
+        await deliver(forward(server, gzip=True, max_message_bytes="512KiB"), batch)
+        assert [e.record["message"] for e in server.events] == [r.message for r in batch]
+        assert len(server.acked) == 3 and {e.mode for e in server.events} == {"CompressedPackedForward"}
 
 
 async def test_without_acks_nothing_is_waited_for() -> None:
@@ -398,3 +467,64 @@ def test_values_msgpack_cannot_hold_are_sent_as_text() -> None:
     _, sent = msgpack.unpackb(entries, ext_hook=lambda code, data: code)
     assert count == 1 and sent["message"] == "broken ? text"
     assert sent["kubernetes"]["big"] == str(10**30) and sent["kubernetes"]["labels"] == {"set": "{1}"}
+
+
+# -- whatever a server sends ---------------------------------------------------------------------------
+
+MSGPACK_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**64 - 1)
+    | st.binary(max_size=20)
+    | st.text(max_size=20),
+    lambda inner: (
+        st.lists(inner, max_size=6)
+        | st.dictionaries(st.binary(max_size=8) | st.text(max_size=8), inner, max_size=6)
+    ),
+    max_leaves=8,
+)
+HANDSHAKE_WORDS = st.sampled_from([b"HELO", b"PONG", b"ack", b"nonce", b"auth", b"keepalive"])
+
+
+def answers_of(data: bytes) -> list[object]:
+    """The objects a sink reads from ``data``; only ForwardProtocolError may come out of it."""
+    unpacker = msgpack.Unpacker(raw=True, max_buffer_size=MAX_RESPONSE_BYTES)
+    unpacker.feed(data[:MAX_RESPONSE_BYTES])
+    objects: list[object] = []
+    while True:
+        complete, response = next_response(unpacker)
+        if not complete:
+            return objects
+        objects.append(response)
+
+
+def judge_every_way(response: object) -> None:
+    for check in (
+        read_helo,
+        lambda r: check_pong(r, salt=b"s", hostname=b"h", nonce=b"n", shared_key=b"k"),
+        lambda r: check_ack(r, "chunk"),
+    ):
+        try:
+            check(response)
+        except ForwardProtocolError as exc:
+            assert len(str(exc)) < 1000  # quoted, bounded
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_from_a_server_are_a_protocol_error_or_an_answer(data: bytes) -> None:
+    try:
+        objects = answers_of(data)
+    except ForwardProtocolError:
+        return
+    for response in objects:
+        judge_every_way(response)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(HANDSHAKE_WORDS | MSGPACK_VALUES, max_size=6) | st.dictionaries(HANDSHAKE_WORDS, MSGPACK_VALUES)
+)
+def test_any_well_formed_answer_is_judged_without_crashing(value: object) -> None:
+    for response in answers_of(msgpack.packb(value)):
+        judge_every_way(response)

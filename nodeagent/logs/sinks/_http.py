@@ -215,6 +215,12 @@ class Authorization:
         return f"Bearer {secret}", secret
 
 
+def endpoint(url: str, path: str) -> str:
+    """``url`` with the API's ``path`` appended, unless the configured URL already ends with it."""
+    base = url.rstrip("/")
+    return base if base.endswith(path) else base + path
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
     """A ``Retry-After`` header (delay-seconds or an HTTP-date) as seconds from now; None if absent/bad."""
     if not value:

@@ -58,6 +58,7 @@ from nodeagent.logs.sinks._http import (
     HttpPoster,
     api_key_fields,
     check_http_options,
+    endpoint,
     http_fields,
 )
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
@@ -255,8 +256,7 @@ class ElasticsearchSink(Sink):
     def __init__(self, name: str, options: dict[str, Any]) -> None:
         super().__init__(name, options)
         settings = self.read_options()
-        base = settings["url"].rstrip("/")
-        url = base if base.endswith(BULK_PATH) else base + BULK_PATH
+        url = endpoint(settings["url"], BULK_PATH)
         query = {"filter_path": FILTER_PATH}
         if settings["pipeline"]:
             query["pipeline"] = settings["pipeline"]
@@ -320,8 +320,9 @@ class ElasticsearchSink(Sink):
             state = self._state = self.encode(batch)
         try:
             await self._submit(state, state.pending())
-        except PermanentSinkError:
+        except PermanentSinkError as exc:  # the whole request refused: what was not accepted is dropped
             self._state = None
+            exc.refused = len(state.done) - state.done.count(1)
             raise
         finally:
             await self._write_dead_letters(state)
@@ -350,11 +351,7 @@ class ElasticsearchSink(Sink):
             await self._submit(state, items[half:])
             return
         if not answer.ok:
-            error = self._poster.refusal(answer, refused=len(items) + state.dead)
-            if isinstance(error, PermanentSinkError):
-                for i in items:  # the batch is given up: so are these items
-                    state.done[i] = 2
-            raise error
+            raise self._poster.refusal(answer)
         await self._read_items(state, items, answer)
 
     async def _read_items(self, state: _BatchState, items: list[int], answer: HttpAnswer) -> None:

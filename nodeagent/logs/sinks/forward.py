@@ -54,7 +54,7 @@ from nodeagent.config.values import (
 )
 from nodeagent.logs import metrics
 from nodeagent.logs.encoding import unix_nanos
-from nodeagent.logs.record import Record
+from nodeagent.logs.record import Record, RecordBatch, Records
 from nodeagent.logs.sinks._http import SecretFile, check_password
 from nodeagent.logs.sinks._tcp import TCPConnection, address_parser
 from nodeagent.logs.sinks._tls import ClientTLS, tls_field
@@ -63,7 +63,6 @@ from nodeagent.safeio import quote
 
 DEFAULT_PORT = 24224
 DEFAULT_TAG = "nodeagent"
-EVENT_TIME_EXT = 0
 MISSING_TAG_PART = "_"
 MAX_TAG_CHARS = 512
 MAX_RESPONSE_BYTES = 64 * 1024  # an ack, HELO or PONG is far smaller: more is a broken server
@@ -72,6 +71,13 @@ _GZIP_IN_THREAD_BYTES = 256 * 1024
 _PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
 _TAG_UNSAFE = re.compile(r"[^A-Za-z0-9_.\-]")
 _SECONDS_NANOS = struct.Struct(">II")
+_EVENT_TIME_HEAD = b"\xd7\x00"  # fixext 8 of type 0: EventTime
+_MAX_EVENT_NANOS = (1 << 32) * 1_000_000_000
+_ENTRY_HEAD = b"\x92"  # an entry is a fixarray of two: [time, record]
+# Record.to_dict's own keys in its order; what follows them is shared by a run (file, node, kubernetes).
+_RUN_COLUMNS = ("time", "message", "stream")
+_RUN_SHARED = ("file", "node", "kubernetes")
+_KEY_TIME, _KEY_MESSAGE, _KEY_STREAM = b"\xa4time", b"\xa7message", b"\xa6stream"
 
 
 class ForwardProtocolError(Exception):
@@ -120,6 +126,11 @@ class TagTemplate:
     def is_constant(self) -> bool:
         return all(isinstance(part, str) for part in self.parts)
 
+    @property
+    def shared_by_run(self) -> bool:
+        """Only fields that the records of one file share (file, node, kubernetes) are used."""
+        return all(isinstance(part, str) or part[0] in _RUN_SHARED for part in self.parts)
+
     def render(self, data: dict[str, Any]) -> str:
         if self.constant is not None:
             return self.constant
@@ -149,13 +160,13 @@ def _msgpack() -> Any:
     return msgpack
 
 
-def event_time(record_time: str | None) -> Any:
-    """EventTime (ext type 0) of a record time; the current time when the record's is not RFC 3339."""
+def event_time(record_time: str | None) -> bytes:
+    """The packed EventTime (fixext 8, type 0: seconds and nanoseconds, big-endian) of a record time; the
+    current time when the record's is not RFC 3339 (or outside what 32 bits of seconds hold)."""
     nanos = unix_nanos(record_time)
-    if nanos is None or nanos < 0 or nanos >= (1 << 32) * 1_000_000_000:
+    if nanos is None or not 0 <= nanos < _MAX_EVENT_NANOS:
         nanos = time.time_ns()
-    seconds, fraction = divmod(nanos, 1_000_000_000)
-    return _msgpack().ExtType(EVENT_TIME_EXT, _SECONDS_NANOS.pack(seconds, fraction))
+    return _EVENT_TIME_HEAD + _SECONDS_NANOS.pack(*divmod(nanos, 1_000_000_000))
 
 
 def _plain(value: Any) -> Any:
@@ -171,16 +182,69 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-class _Message:
-    """One forward message being built: its tag, the packed entries, how many and their size."""
+def _pack_any(packer: Any, value: Any) -> bytes:
+    try:
+        return bytes(packer.pack(value))
+    except (OverflowError, TypeError, ValueError):
+        return bytes(packer.pack(_plain(value)))
 
-    __slots__ = ("count", "entries", "size", "tag")
 
-    def __init__(self, tag: str) -> None:
-        self.tag = tag
-        self.entries: list[bytes] = []
-        self.count = 0
-        self.size = 0
+def _entries_one_by_one(records: Sequence[Record], tag: TagTemplate, packer: Any) -> list[tuple[str, bytes]]:
+    """``(tag, entry)`` per record: ``[EventTime, record.to_dict()]``."""
+    entries = []
+    for record in records:
+        data = record.to_dict()
+        entries.append((tag.render(data), _ENTRY_HEAD + event_time(record.time) + _pack_any(packer, data)))
+    return entries
+
+
+def _event_times(times: Sequence[str]) -> list[bytes]:
+    """:func:`event_time` of each, the seconds worked out once per distinct second."""
+    seconds_of: dict[str, int] = {}
+    pack = _SECONDS_NANOS.pack
+    packed = []
+    for text in times:
+        seconds = seconds_of.get(text[:19]) if len(text) == 30 and text[29] == "Z" else None
+        fraction = text[20:29]
+        if seconds is None or not fraction.isdigit():
+            packed.append(event_time(text))
+            nanos = unix_nanos(text)
+            if nanos is not None and len(text) == 30 and text[29] == "Z" and fraction.isdigit():
+                seconds_of[text[:19]] = nanos // 1_000_000_000
+            continue
+        packed.append(_EVENT_TIME_HEAD + pack(seconds, int(fraction)))
+    return packed
+
+
+def _entries_of_run(run: Records, tag: TagTemplate, packer: Any) -> tuple[str, list[bytes]] | None:
+    """The entries of a run of one file's records (:class:`Records`) and their tag, built from its
+    columns: what a run shares (file, node, kubernetes; the tag) is packed once. None when the run's
+    records are not exactly those columns (filters added fields) or the tag depends on each record."""
+    if not run or getattr(run, "fields", None) is not None or not tag.shared_by_run:
+        return None
+    first = run[0].to_dict()
+    shared = [key for key in _RUN_SHARED if key in first]
+    if list(first) != [*_RUN_COLUMNS, *shared]:
+        return None
+    head = _ENTRY_HEAD, _pack_map_header(len(first)), _KEY_TIME
+    tail = b"".join(packer.pack(key) + _pack_any(packer, first[key]) for key in shared)
+    pack = packer.pack
+    try:
+        entries = [
+            b"".join(
+                (head[0], time_, head[1], head[2], pack(t), _KEY_MESSAGE, pack(m), _KEY_STREAM, pack(s), tail)
+            )
+            for time_, t, m, s in zip(
+                _event_times(run.times), run.times, run.messages, run.streams, strict=True
+            )
+        ]
+    except (OverflowError, TypeError, ValueError):  # a column holds what msgpack cannot: one by one
+        return None
+    return tag.render(first), entries
+
+
+def _pack_map_header(size: int) -> bytes:
+    return bytes((0x80 | size,)) if size < 16 else b"\xde" + size.to_bytes(2, "big")
 
 
 def pack_messages(
@@ -189,26 +253,51 @@ def pack_messages(
     """``(tag, entries stream, entry count)`` per message: records grouped by tag in order of their first
     appearance (a tag's records keep their order), split when a message reaches ``max_message_bytes``."""
     packer = _msgpack().Packer(unicode_errors="replace")
+    runs: list[Sequence[Record]] = list(batch.runs) if isinstance(batch, RecordBatch) else [batch]
     building: dict[str, _Message] = {}
     done: list[_Message] = []
-    for record in batch:
-        data = record.to_dict()
-        entry_tag = tag.render(data)
-        try:
-            entry = packer.pack([event_time(record.time), data])
-        except (OverflowError, TypeError, ValueError):
-            entry = packer.pack([event_time(record.time), _plain(data)])
+
+    def add(entry_tag: str, entries: list[bytes], size: int) -> None:
         message = building.get(entry_tag)
-        if message is None or (message.count and message.size + len(entry) > max_message_bytes):
+        if message is None and size <= max_message_bytes:
+            message = building[entry_tag] = _Message(entry_tag)
+        if message is not None and message.size + size <= max_message_bytes:
+            message.add(entries, size)
+        elif len(entries) > 1:  # does not fit whole: entry by entry, starting new messages as needed
+            for entry in entries:
+                add(entry_tag, [entry], len(entry))
+        else:  # a new message (alone in it, an entry larger than the limit still goes)
             if message is not None:
                 done.append(message)
-            message = building[entry_tag] = _Message(entry_tag)
-        message.entries.append(entry)
-        message.count += 1
-        message.size += len(entry)
+            building[entry_tag] = _Message(entry_tag)
+            building[entry_tag].add(entries, size)
+
+    for run in runs:
+        of_run = _entries_of_run(run, tag, packer) if isinstance(run, Records) else None
+        if of_run is not None:
+            entries = of_run[1]
+            add(of_run[0], entries, sum(map(len, entries)))
+            continue
+        for entry_tag, entry in _entries_one_by_one(run, tag, packer):
+            add(entry_tag, [entry], len(entry))
     done.extend(building.values())
     # Messages of one tag stay in order; across tags the order does not matter to the server.
-    return [(m.tag, b"".join(m.entries), m.count) for m in done]
+    return [(m.tag, b"".join(m.entries), len(m.entries)) for m in done]
+
+
+class _Message:
+    """One forward message being built: its tag, the packed entries and their size."""
+
+    __slots__ = ("entries", "size", "tag")
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.entries: list[bytes] = []
+        self.size = 0
+
+    def add(self, entries: list[bytes], size: int) -> None:
+        self.entries.extend(entries)
+        self.size += size
 
 
 def chunk_id() -> str:
@@ -230,6 +319,58 @@ def _as_bytes(value: Any) -> bytes:
     if isinstance(value, str):
         return value.encode()
     raise ForwardProtocolError(f"expected a string, got {type(value).__name__}")
+
+
+# ---------------------------------------------------------------------------------------------------
+# The server's answers (read with ``raw=True``: every string as bytes). Pure: anything else a server
+# sends raises ForwardProtocolError.
+
+
+def next_response(unpacker: Any) -> tuple[bool, Any]:
+    """``(True, object)`` when a whole object is buffered, ``(False, None)`` when more bytes are needed."""
+    msgpack = _msgpack()
+    try:
+        return True, next(unpacker)
+    except StopIteration:
+        return False, None
+    except (ValueError, msgpack.UnpackException) as exc:
+        raise ForwardProtocolError(f"malformed msgpack from the server: {type(exc).__name__}") from None
+
+
+def read_helo(helo: Any) -> tuple[bytes, bytes, bool]:
+    """HELO's ``(nonce, auth salt, keepalive)``; an empty auth salt means no user authentication."""
+    if not (isinstance(helo, list) and len(helo) == 2 and helo[0] == b"HELO" and isinstance(helo[1], dict)):
+        raise ForwardProtocolError(f"expected HELO, got {quote(repr(helo))}")
+    options = helo[1]
+    keepalive = options.get(b"keepalive", True) is not False
+    return _as_bytes(options.get(b"nonce", b"")), _as_bytes(options.get(b"auth", b"")), keepalive
+
+
+def check_pong(pong: Any, *, salt: bytes, hostname: bytes, nonce: bytes, shared_key: bytes) -> None:
+    """PONG must accept us and prove the server knows the shared key (a digest with its own hostname)."""
+    if not (isinstance(pong, list) and len(pong) == 5 and pong[0] == b"PONG"):
+        raise ForwardProtocolError(f"expected PONG, got {quote(repr(pong))}")
+    _, accepted, reason, server_hostname, server_digest = pong
+    if accepted is not True:
+        raise ForwardProtocolError(f"the server refused us: {quote(_as_bytes(reason))}")
+    server_hostname = _as_bytes(server_hostname)
+    # With the same name the server's digest would be ours: a server without the key could echo it.
+    if server_hostname == hostname:
+        raise ForwardProtocolError("the server has our self_hostname: set a different self_hostname")
+    expected = sha512_hex(salt, server_hostname, nonce, shared_key)
+    if not hmac.compare_digest(_as_bytes(server_digest), expected.encode()):
+        raise ForwardProtocolError(
+            "the server's shared key digest is wrong (it does not know the shared key)"
+        )
+
+
+def check_ack(response: Any, chunk: str) -> None:
+    if isinstance(response, list) and response and response[0] == b"HELO":
+        raise ForwardProtocolError("the server asks for the shared-key handshake: set shared_key")
+    if not isinstance(response, dict):
+        raise ForwardProtocolError(f"expected an ack, got {quote(repr(response))}")
+    if response.get(b"ack") != chunk.encode():
+        raise ForwardProtocolError(f"ack for another chunk: {quote(repr(response))}")
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -352,15 +493,7 @@ class ForwardSink(Sink):
     async def _handshake(self) -> None:
         """HELO from the server, our PING, its PONG: both sides prove they know the shared key."""
         shared_key = (await self._secret(self._shared_key, self._shared_key_file)).encode()
-        helo = await self._read_response()
-        if not (
-            isinstance(helo, list) and len(helo) == 2 and helo[0] == b"HELO" and isinstance(helo[1], dict)
-        ):
-            raise ForwardProtocolError(f"expected HELO, got {quote(repr(helo))}")
-        options = helo[1]
-        nonce = _as_bytes(options.get(b"nonce", b""))
-        auth_salt = _as_bytes(options.get(b"auth", b""))
-        self._server_keepalive = options.get(b"keepalive", True) is not False
+        nonce, auth_salt, self._server_keepalive = read_helo(await self._read_response())
         salt = os.urandom(16).hex().encode()
         hostname = self.self_hostname.encode()
         ping: list[Any] = ["PING", self.self_hostname, salt, sha512_hex(salt, hostname, nonce, shared_key)]
@@ -372,44 +505,24 @@ class ForwardSink(Sink):
         else:
             ping += ["", ""]
         await self._connection.write(_msgpack().packb(ping))
-        pong = await self._read_response()
-        if not (isinstance(pong, list) and len(pong) == 5 and pong[0] == b"PONG"):
-            raise ForwardProtocolError(f"expected PONG, got {quote(repr(pong))}")
-        _, accepted, reason, server_hostname, server_digest = pong
-        if accepted is not True:
-            raise ForwardProtocolError(
-                f"the server refused us: {quote(_as_bytes(reason).decode('utf-8', 'replace'))}"
-            )
-        server_hostname = _as_bytes(server_hostname)
-        # With the same name the server's digest would be ours: a server without the key could echo it.
-        if server_hostname == hostname:
-            raise ForwardProtocolError("the server has our self_hostname: set a different self_hostname")
-        expected = sha512_hex(salt, server_hostname, nonce, shared_key)
-        if not hmac.compare_digest(_as_bytes(server_digest), expected.encode()):
-            raise ForwardProtocolError(
-                "the server's shared key digest is wrong (it does not know the shared key)"
-            )
+        check_pong(
+            await self._read_response(), salt=salt, hostname=hostname, nonce=nonce, shared_key=shared_key
+        )
 
     async def _read_response(self) -> Any:
         """The server's next msgpack object (no timeout here: the callers set one)."""
-        msgpack = _msgpack()
         reader = self._connection.reader
         assert reader is not None and self._unpacker is not None
         while True:
-            try:
-                return next(self._unpacker)
-            except StopIteration:
-                pass
-            except (ValueError, msgpack.UnpackException) as exc:
-                raise ForwardProtocolError(
-                    f"malformed msgpack from the server: {type(exc).__name__}"
-                ) from None
+            complete, response = next_response(self._unpacker)
+            if complete:
+                return response
             data = await reader.read(_READ_BYTES)
             if not data:
                 raise ConnectionResetError("the server closed the connection")
             try:
                 self._unpacker.feed(data)
-            except msgpack.BufferFull:
+            except _msgpack().BufferFull:
                 raise ForwardProtocolError(f"more than {MAX_RESPONSE_BYTES} bytes of response") from None
 
     # -- delivery --------------------------------------------------------------------------------------
@@ -449,27 +562,17 @@ class ForwardSink(Sink):
     async def _wait_for_ack(self, chunk: str) -> None:
         try:
             async with asyncio.timeout(self.ack_timeout):
-                response = await self._read_response()
-            if not isinstance(response, dict):
-                raise ForwardProtocolError(self._unexpected(response))
-            if response.get(b"ack") != chunk.encode():
-                raise ForwardProtocolError(f"ack for another chunk: {quote(repr(response))}")
+                check_ack(await self._read_response(), chunk)
+            return
         except TimeoutError:
             reason = f"no ack within {self.ack_timeout:g}s"
         except (OSError, asyncio.IncompleteReadError) as exc:
             reason = f"connection lost before the ack: {type(exc).__name__}: {exc}"
         except ForwardProtocolError as exc:
             reason = str(exc)
-        else:
-            return
         await self._connection.close()
         metrics.SINK_ACKS_MISSED.labels(self.name).inc()
         raise RetryableSinkError(f"{self.name}: {self._connection.peer}: {reason}")
-
-    def _unexpected(self, response: Any) -> str:
-        if isinstance(response, list) and response and response[0] == b"HELO":
-            return "the server asks for the shared-key handshake: set shared_key"
-        return f"expected an ack, got {quote(repr(response))}"
 
     async def close(self) -> None:
         await self._connection.close()
