@@ -481,12 +481,13 @@ async def test_20000_records_through_faults_none_lost(receiver: tuple[Receiver, 
     lines = [f"line {n:05d} " + "x" * (n % 50) for n in range(20_000)]
     sink = make_sink({"type": "otlp", "endpoint": endpoint, "gzip": True}, name=unique_name("otlp"))
     config = make_config(tmp_path, [log], batch_max_records=500)
-    async with shipping(config, sink):
+    async with shipping(config, sink) as shipper:
         await asyncio.to_thread(write_lines, log, lines)
         deadline = asyncio.get_running_loop().time() + 120
         while len(set(fake.messages())) < len(lines):
             assert asyncio.get_running_loop().time() < deadline, f"{len(set(fake.messages()))} delivered"
             await asyncio.sleep(0.05)
+        await shipper.stop(timeout=60)  # longer than shipping()'s 10 s: seen slower under load
     got = fake.messages()
     assert set(got) == set(lines)  # 0 lost
     # Each repeat is one whole request the receiver kept but could not acknowledge (at most one batch).

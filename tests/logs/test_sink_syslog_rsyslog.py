@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import subprocess
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from nodeagent.logs.record import Record
 from nodeagent.logs.sinks import make_sink
-from tests.conftest import require_binary
+from tests.logs.rsyslogd import Rsyslogd, record
 
 pytestmark = pytest.mark.peer
 
@@ -31,75 +25,17 @@ template(name="fields" type="string"
 """
 
 
-@dataclass
-class Rsyslog:
-    port: int
-    output: Path
-
-    def lines(self, count: int, timeout: float = 10.0) -> list[str]:
-        """The first ``count`` output lines, waiting (bounded) for rsyslog to write them."""
-        deadline = time.monotonic() + timeout
-        while True:
-            text = self.output.read_text("utf-8") if self.output.exists() else ""
-            lines = text.splitlines()
-            if len(lines) >= count or time.monotonic() > deadline:
-                return lines
-            time.sleep(0.05)
-
-
-def _wait_for_file(path: Path, proc: subprocess.Popen, timeout: float = 10.0) -> str:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
-        if proc.poll() is not None:
-            output = proc.stdout.read() if proc.stdout else ""
-            raise AssertionError(f"rsyslogd exited with {proc.returncode}: {output}")
-        time.sleep(0.05)
-    raise AssertionError(f"rsyslogd did not write {path} in {timeout}s")
-
-
 @pytest.fixture
-def rsyslog(tmp_path: Path) -> Iterator[Rsyslog]:
-    binary = require_binary("rsyslogd", "/usr/sbin/rsyslogd")
-    work = tmp_path / "work"
-    work.mkdir()
-    port_file, output, conf = tmp_path / "port", tmp_path / "out.log", tmp_path / "rsyslog.conf"
-    conf.write_text(CONFIG.format(work=work, port_file=port_file, output=output))
-    # -n: foreground; -f/-i: our config and pid file, so no root and no system paths are needed.
-    proc = subprocess.Popen(
-        [binary, "-n", "-f", str(conf), "-i", str(tmp_path / "rsyslogd.pid")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+def rsyslog(tmp_path: Path) -> Iterator[Rsyslogd]:
+    server = Rsyslogd(tmp_path, CONFIG, port=0)
+    server.start()
     try:
-        port = int(_wait_for_file(port_file, proc))
-        yield Rsyslog(port=port, output=output)
+        yield server
     finally:
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
-        if proc.stdout:
-            proc.stdout.close()
+        server.stop()
 
 
-def record(message: str, stream: str | None, kubernetes: dict | None) -> Record:
-    return Record(
-        time="2026-01-02T03:04:05.123456789Z",
-        message=message,
-        stream=stream,
-        file="/var/log/pods/x/0.log",
-        node="worker-7",
-        kubernetes=kubernetes,
-    )
-
-
-async def test_rsyslog_receives_rfc5424_with_structured_data(rsyslog: Rsyslog) -> None:
+async def test_rsyslog_receives_rfc5424_with_structured_data(rsyslog: Rsyslogd) -> None:
     sink = make_sink(
         {"type": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "facility": "local3"}, name="syslog"
     )
@@ -128,7 +64,7 @@ async def test_rsyslog_receives_rfc5424_with_structured_data(rsyslog: Rsyslog) -
     ]
 
 
-async def test_rsyslog_many_messages_over_one_connection_in_order(rsyslog: Rsyslog) -> None:
+async def test_rsyslog_many_messages_over_one_connection_in_order(rsyslog: Rsyslogd) -> None:
     sink = make_sink(
         {"type": "syslog", "address": f"127.0.0.1:{rsyslog.port}", "app_name": "bulk"}, name="syslog"
     )

@@ -21,6 +21,7 @@ def test_registry_lists_every_sink_type() -> None:
         "loki",
         "opensearch",
         "otlp",
+        "relp",
         "stdout",
         "syslog",
     ]
@@ -46,7 +47,7 @@ def test_make_sink_builds_and_ignores_name_and_caller_keys(tmp_path: Path) -> No
         (
             {"type": "kafka"},
             "type: unknown sink type 'kafka' (expected one of elasticsearch, file, forward, http, loki, "
-            "opensearch, otlp, stdout, syslog)",
+            "opensearch, otlp, relp, stdout, syslog)",
         ),
         ({}, "type: unknown sink type None"),
         ({"type": "file"}, "path: required for a file sink"),

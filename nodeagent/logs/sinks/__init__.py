@@ -20,6 +20,7 @@ from nodeagent.logs.sinks.forward import ForwardSink
 from nodeagent.logs.sinks.http import HttpSink
 from nodeagent.logs.sinks.loki import LokiSink
 from nodeagent.logs.sinks.otlp import OtlpSink
+from nodeagent.logs.sinks.relp import RelpSink
 from nodeagent.logs.sinks.stdout import StdoutSink
 from nodeagent.logs.sinks.syslog import SyslogSink
 
@@ -35,6 +36,7 @@ SINK_TYPES: dict[str, type[Sink]] = {
         OpenSearchSink,
         OtlpSink,
         ForwardSink,
+        RelpSink,
     )
 }
 
@@ -73,6 +75,7 @@ __all__ = [
     "OpenSearchSink",
     "OtlpSink",
     "PermanentSinkError",
+    "RelpSink",
     "RetryableSinkError",
     "Sink",
     "SinkError",

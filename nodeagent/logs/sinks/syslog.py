@@ -114,13 +114,19 @@ def frame(message: bytes) -> bytes:
     return b"%d %s" % (len(message), message)
 
 
+# The message options the syslog and relp sinks share (format_message's arguments).
+MESSAGE_FIELDS = (
+    Field("facility", FACILITIES["user"], "Facility name or number 0-23.", parse_facility),
+    Field("app_name", None, "APP-NAME (default: the container name, else nodeagent).", parse_str),
+)
+
+
 class SyslogSink(Sink):
     type: ClassVar[str] = "syslog"
     option_schema: ClassVar[Section] = Section(
         (
             Field("address", REQUIRED, "host:port or [v6]:port (port 514 by default).", parse_address),
-            Field("facility", FACILITIES["user"], "Facility name or number 0-23.", parse_facility),
-            Field("app_name", None, "APP-NAME (default: the container name, else nodeagent).", parse_str),
+            *MESSAGE_FIELDS,
             Field("timeout", 10.0, "Connect and write timeout.", positive_duration),
             tls_field(),
         ),
