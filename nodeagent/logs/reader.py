@@ -64,6 +64,7 @@ log = logging.getLogger("nodeagent.logs.reader")
 
 STEP_BYTES = 1024 * 1024  # read per turn, so one busy file cannot starve the others
 WORKERS = 4
+STOP_GRACE = 1.0  # seconds the reading tasks get to finish at stop before they are cancelled
 MIN_SCAN_GAP = 0.5  # seconds between two on-demand scans
 RESCAN_WITHOUT_EVENTS = 10.0  # without inotify, scans are how new files are found
 
@@ -184,8 +185,25 @@ class FileReader:
                 if task not in self._turning:
                     task.cancel()  # waiting for work or for buffer space
                 self._queue.put_nowait(None)  # a worker in a read finishes it, then leaves
-            await asyncio.gather(*helpers, *workers, return_exceptions=True)
+            await self._stopped(helpers, workers)
             self._keep_held_positions()
+
+    async def _stopped(self, helpers: list[asyncio.Task], workers: list[asyncio.Task]) -> None:
+        """Wait for the tasks to end; one that has not ended after STOP_GRACE seconds is cancelled (and
+        named in a warning): stopping must not hang on it. Whatever it was reading is not acknowledged,
+        so it is read again at the next start."""
+        tasks = [*helpers, *workers]
+        if not tasks:
+            return
+        _, pending = await asyncio.wait(tasks, timeout=STOP_GRACE)
+        if pending:
+            log.warning(
+                "reading tasks did not stop in time; cancelled",
+                extra={"tasks": ",".join(sorted(t.get_name() for t in pending))},
+            )
+            for task in pending:
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     def _keep_held_positions(self) -> None:
         """Reading has stopped: where a parser holds a piece of one stream (a CRI partial line), the
