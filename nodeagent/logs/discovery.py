@@ -149,6 +149,8 @@ class ScanResult:
     errors: list[tuple[str, str]]  # (path, reason) for matched paths that could not be looked at
     refused: list[tuple[str, str]]  # (path, where it leads) for matches resolving outside the roots
     dangling: list[str] = field(default_factory=list)  # matched symlinks whose target does not exist
+    # (directory, reason) for directories the patterns lead into that cannot be listed (permissions)
+    unlistable: list[tuple[str, str]] = field(default_factory=list)
 
 
 def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
@@ -157,7 +159,7 @@ def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
     result = ScanResult({}, [], [])
     files = result.files
     for pattern in matcher.include:
-        for path in expand_glob(pattern, roots, result.refused):
+        for path in expand_glob(pattern, roots, result.refused, result.unlistable):
             if path in files or matcher.excluded(path):
                 continue
             found = stat_path(path, result.errors, result.dangling)
@@ -170,29 +172,49 @@ def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
     return result
 
 
-def expand_glob(pattern: str, roots: Roots, refused: list[tuple[str, str]]) -> Iterator[str]:
+def expand_glob(
+    pattern: str,
+    roots: Roots,
+    refused: list[tuple[str, str]],
+    unlistable: list[tuple[str, str]] | None = None,
+) -> Iterator[str]:
     """The paths :func:`glob.glob` (``recursive=True``) would give for ``pattern``, except that it does
     not descend into a directory symlink leading outside ``roots`` (such links land in ``refused``) and
-    ``**`` does not loop through links."""
+    ``**`` does not loop through links. Directories that exist but cannot be listed (no permission) land
+    in ``unlistable`` with the reason, where glob would skip them silently."""
     prefix = static_prefix(pattern)
     rest = pattern[len(prefix) :].lstrip("/") if pattern.startswith(prefix) else pattern
     if not rest:
         return
-    yield from _expand(prefix, rest.split("/"), roots, refused, set())
+    walk = _Walk(roots, refused, [] if unlistable is None else unlistable)
+    yield from _expand(prefix, rest.split("/"), walk, set())
 
 
-def _enter(path: str, entry_is_link: bool, roots: Roots, refused: list[tuple[str, str]]) -> bool:
+@dataclass
+class _Walk:
+    """What one glob expansion carries down: the roots, and where refusals and unlistable directories go."""
+
+    roots: Roots
+    refused: list[tuple[str, str]]
+    unlistable: list[tuple[str, str]]
+
+    def cannot_list(self, directory: str, exc: OSError) -> None:
+        if not isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+            self.unlistable.append((directory, exc.strerror or type(exc).__name__))
+
+
+def _enter(path: str, entry_is_link: bool, walk: _Walk) -> bool:
     """May the walk go into directory ``path``? Not through a link leading outside the roots."""
     if not entry_is_link:
         return True
     target = os.path.realpath(path)
-    if roots.allows(target):
+    if walk.roots.allows(target):
         return True
-    refused.append((path, target))
+    walk.refused.append((path, target))
     return False
 
 
-def _subdirectories(directory: str, roots: Roots, refused: list[tuple[str, str]]) -> list[str]:
+def _subdirectories(directory: str, walk: _Walk) -> list[str]:
     out = []
     try:
         with os.scandir(directory) as entries:
@@ -200,22 +222,16 @@ def _subdirectories(directory: str, roots: Roots, refused: list[tuple[str, str]]
                 try:
                     if entry.name.startswith(".") or not entry.is_dir():
                         continue  # glob's ** skips hidden names
-                    if _enter(entry.path, entry.is_symlink(), roots, refused):
+                    if _enter(entry.path, entry.is_symlink(), walk):
                         out.append(entry.path)
                 except OSError:
                     continue
-    except OSError:
-        pass
+    except OSError as exc:
+        walk.cannot_list(directory, exc)
     return out
 
 
-def _expand(
-    directory: str,
-    segments: list[str],
-    roots: Roots,
-    refused: list[tuple[str, str]],
-    seen: set[FileId],
-) -> Iterator[str]:
+def _expand(directory: str, segments: list[str], walk: _Walk, seen: set[FileId]) -> Iterator[str]:
     segment, more = segments[0], segments[1:]
     if segment == "**":
         try:
@@ -226,11 +242,11 @@ def _expand(
             return  # a link back up the tree
         seen = seen | {key}
         if more:
-            yield from _expand(directory, more, roots, refused, seen)  # ** as zero directories
-        for sub in _subdirectories(directory, roots, refused):
+            yield from _expand(directory, more, walk, seen)  # ** as zero directories
+        for sub in _subdirectories(directory, walk):
             if not more:
                 yield sub
-            yield from _expand(sub, segments, roots, refused, seen)
+            yield from _expand(sub, segments, walk, seen)
         if not more:  # ** last: every file below, too
             with contextlib.suppress(OSError), os.scandir(directory) as entries:
                 yield from (e.path for e in entries if not e.name.startswith(".") and not _is_dir(e))
@@ -240,22 +256,23 @@ def _expand(
         if not more:
             if os.path.lexists(path):
                 yield path
-        elif os.path.isdir(path) and _enter(path, os.path.islink(path), roots, refused):
-            yield from _expand(path, more, roots, refused, seen)
+        elif os.path.isdir(path) and _enter(path, os.path.islink(path), walk):
+            yield from _expand(path, more, walk, seen)
         return
     regex = glob_to_regex(segment)
     try:
         with os.scandir(directory) as scandir:
             matches: list[os.DirEntry[str]] = [e for e in scandir if regex.match(e.name)]
-    except OSError:
+    except OSError as exc:
+        walk.cannot_list(directory, exc)
         return
     for match in matches:
         if not more:
             yield match.path
             continue
         try:
-            if match.is_dir() and _enter(match.path, match.is_symlink(), roots, refused):
-                yield from _expand(match.path, more, roots, refused, seen)
+            if match.is_dir() and _enter(match.path, match.is_symlink(), walk):
+                yield from _expand(match.path, more, walk, seen)
         except OSError:
             continue
 

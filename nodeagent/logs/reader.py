@@ -131,6 +131,7 @@ class FileReader:
         self._last_scan_end = 0.0
         self._warned: set[str] = set()
         self._refused: set[str] = set()  # paths refused (logged once each)
+        self._unlistable: set[str] = set()  # directories that could not be listed (logged once each)
         # Matched symlinks leading nowhere (a target deleted, or not created yet): looked at again every
         # poll_interval, since nothing may watch where they lead (a /var/log/containers-only input).
         self._dangling: set[str] = set()
@@ -378,6 +379,10 @@ class FileReader:
         tailer.rotated_at = time.monotonic()
         self._polled.add(tailer)
         self.events.file_rotated(tailer.source.name)
+        log.debug(
+            "file rotated or deleted; reading it to its end",
+            extra={"path": tailer.path, "input": tailer.source.name, "offset": tailer.offset},
+        )
         self._idle_open.pop(id(tailer), None)
         if self.by_path.get(tailer.watch_path) is tailer:
             del self.by_path[tailer.watch_path]
@@ -550,9 +555,13 @@ class FileReader:
         results = await self.blocking(self._scan_blocking)
         seen: set[int] = set()
         self._dangling = {path for result in results for path in result.dangling}
+        # A directory listable again is warned about again should it fail later.
+        self._unlistable &= {directory for result in results for directory, _ in result.unlistable}
         for source, result in zip(self.sources, results, strict=True):
             for path, reason in result.errors:
                 self._warn_unreadable(source, path, reason)
+            for directory, reason in result.unlistable:
+                self._warn_unlistable(source, directory, reason)
             for path, target in result.refused:
                 self._refuse(source, path, target)
             new: list[FoundFile] = []
@@ -596,6 +605,18 @@ class FileReader:
         log.warning(
             "refusing a log file that resolves outside the input's roots",
             extra={"path": safeio.quote(path), "target": safeio.quote(target), "input": source.name},
+        )
+
+    def _warn_unlistable(self, source: InputSource, directory: str, reason: str) -> None:
+        """A directory the patterns lead into that cannot be listed: its files are not read. Said and
+        counted once (every rescan meets it again), until a scan finds it listable."""
+        if directory in self._unlistable:
+            return
+        self._unlistable.add(directory)
+        self.events.read_error(source.name, "list")
+        log.warning(
+            "cannot list a log directory; the files in it are not read",
+            extra={"path": safeio.quote(directory), "input": source.name, "err": reason},
         )
 
     def _warn_unreadable(self, source: InputSource, path: str, reason: str) -> None:
@@ -664,6 +685,17 @@ class FileReader:
             tailer.polled = not self.watcher.covers(info.realpath)
             if tailer.polled:
                 self._polled.add(tailer)
+            log.debug(
+                "file started",
+                extra={
+                    "path": info.path,
+                    "input": source.name,
+                    "offset": offset,
+                    "size": item.size,
+                    "resumed": entry is not None,
+                    "polled": tailer.polled,
+                },
+            )
             self._register(tailer)
             if item.fd is not None:
                 self._adopt_fd(tailer, item.fd)

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
+import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -222,3 +227,37 @@ def test_the_roots_are_checked_on_the_opened_file_not_before(tmp_path: Path) -> 
     os.symlink(outside / "shadow", link)  # swapped before the open
     [opened] = open_new([found], 1, lambda path: safeio.open_regular(path, roots=roots.paths))
     assert opened.fd is None and opened.refused == str(outside / "shadow") and opened.prefix == b""
+
+
+def test_directories_that_cannot_be_listed_are_reported(tmp_path: Path) -> None:
+    """Real permissions: the scan runs as an unprivileged user (root reads every directory) over a tree
+    where one pod's directory is 0700 root's; glob would skip it silently."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create the tree and switch to another user")
+    base = Path(tempfile.mkdtemp(prefix="nodeagent-perm-"))
+    try:
+        base.chmod(0o755)
+        for pod in ("open", "closed"):
+            (base / "pods" / pod).mkdir(parents=True)
+            (base / "pods" / pod / "0.log").write_text("x\n")
+        (base / "pods").chmod(0o755)
+        (base / "pods" / "open").chmod(0o755)
+        (base / "pods" / "open" / "0.log").chmod(0o644)
+        (base / "pods" / "closed").chmod(0o700)
+        code = (
+            "import json, os, sys\n"
+            "from nodeagent.logs.discovery import PathMatcher, Roots, scan\n"
+            "os.setgid(65534); os.setuid(65534)  # after the imports: /root is not theirs to read\n"
+            f"patterns = ['{base}/pods/*/*.log', '{base}/**/*.log']\n"
+            "r = scan(PathMatcher(patterns, []), Roots(patterns))\n"
+            "print(json.dumps([sorted(r.files), sorted(set(map(tuple, r.unlistable)))]))\n"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True,
+            cwd=str(Path(__file__).resolve().parents[2]),
+        ).stdout  # fmt: skip
+        files, unlistable = json.loads(out)
+        assert files == [str(base / "pods" / "open" / "0.log")]
+        assert unlistable == [[str(base / "pods" / "closed"), "Permission denied"]]
+    finally:
+        shutil.rmtree(base)

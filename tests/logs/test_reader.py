@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -412,3 +413,35 @@ async def test_the_checkpoint_moves_past_the_skipped_rest_of_a_cut_line(tmp_path
         await eventually(lambda: len(again.records) == 1, what="the next line")
         await asyncio.sleep(0.3)
     assert again.messages() == ["next"]  # nothing of the long line is read again
+
+
+async def test_a_directory_that_cannot_be_listed_is_reported_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As root no mode stops a listing, so the refusal is injected (test_discovery has the real one)."""
+    closed = tmp_path / "closed"
+    closed.mkdir()
+    write_lines(closed / "a.log", ["hidden"])
+    (tmp_path / "open").mkdir()
+    write_lines(tmp_path / "open" / "a.log", ["visible"])
+    real_scandir = os.scandir
+
+    def refuse_closed(path: Any = ".") -> Any:
+        if str(path) == str(closed):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_closed)
+    caplog.set_level(logging.DEBUG, logger="nodeagent.logs.reader")
+    sink = MemorySink()
+    config = make_config(tmp_path, [tmp_path / "*" / "*.log"], rescan_interval="100ms")
+    async with shipping(config, sink) as shipper:
+        await eventually(lambda: len(sink.records) == 1, what="the readable file")
+        await asyncio.sleep(0.5)  # a few rescans: still one warning
+        errors = sample("nodeagent_logs_read_errors_total", {"input": shipper.input_name, "reason": "list"})
+    assert sink.messages() == ["visible"]
+    warnings = [r for r in caplog.records if "cannot list a log directory" in r.getMessage()]
+    assert len(warnings) == 1 and getattr(warnings[0], "path", None) == safeio.quote(str(closed))
+    assert errors == 1
+    started = [r for r in caplog.records if r.getMessage() == "file started"]
+    assert [getattr(r, "path", None) for r in started] == [str(tmp_path / "open" / "a.log")]
