@@ -128,7 +128,7 @@ def test_every_dashboard_query_returns_data(tmp_path: Path, http_sinks: str) -> 
             "sinks": [
                 {"type": "file", "path": str(tmp_path / "out.jsonl")},
                 {"type": "http", "name": "rejecting", "url": f"{http_sinks}/reject"},
-                {"type": "http", "name": "flaky", "url": f"{http_sinks}/flaky"},
+                {"type": "http", "name": "flaky", "url": f"{http_sinks}/flaky", "buffer": {"type": "disk"}},
             ],
         }
     }
