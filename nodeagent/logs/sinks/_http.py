@@ -37,7 +37,7 @@ from nodeagent.config.values import (
 )
 from nodeagent.logs.blocking import DEFAULT
 from nodeagent.logs.sinks._tls import ClientTLS, TLSFileError, tls_field
-from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, SinkError
+from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink, SinkError
 from nodeagent.safeio import read_regular
 
 USER_AGENT = f"nodeagent/{__version__}"
@@ -427,3 +427,17 @@ async def _read_at_most(stream: aiohttp.StreamReader, limit: int) -> bytes:
         parts.append(chunk)
         size += len(chunk)
     return b"".join(parts)
+
+
+class PostingSink(Sink):
+    """A sink that delivers through an :class:`HttpPoster` (``self._poster``, made by the subclass's
+    constructor): starting and closing are the poster's, with the sink's blocking pool."""
+
+    _poster: HttpPoster
+
+    async def start(self) -> None:
+        self._poster.blocking = self.blocking
+        await self._poster.start()
+
+    async def close(self) -> None:
+        await self._poster.close()

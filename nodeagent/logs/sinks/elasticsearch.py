@@ -56,12 +56,13 @@ from nodeagent.logs.record import Record
 from nodeagent.logs.sinks._http import (
     HttpAnswer,
     HttpPoster,
+    PostingSink,
     api_key_fields,
     check_http_options,
     endpoint,
     http_fields,
 )
-from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink
+from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
 from nodeagent.safeio import quote
 
 log = logging.getLogger(__name__)
@@ -235,7 +236,7 @@ def _reason_label(kind: str) -> str:
     return _REASON_CHARS.sub("_", kind.lower())[:64] or "unknown"
 
 
-class ElasticsearchSink(Sink):
+class ElasticsearchSink(PostingSink):
     type: ClassVar[str] = "elasticsearch"
     option_schema: ClassVar[Section] = Section(
         (
@@ -269,13 +270,6 @@ class ElasticsearchSink(Sink):
         self._actions: dict[str, bytes] = {}
         self._state: _BatchState | None = None
         self._poster = HttpPoster(name, "POST", self.bulk_url, settings)
-
-    async def start(self) -> None:
-        self._poster.blocking = self.blocking
-        await self._poster.start()
-
-    async def close(self) -> None:
-        await self._poster.close()
 
     # -- encoding -----------------------------------------------------------------------------------
 

@@ -20,8 +20,7 @@ from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_choice, parse_http_url, parse_str
 from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._http import HttpPoster, check_http_options, http_fields
-from nodeagent.logs.sinks.base import Sink
+from nodeagent.logs.sinks._http import HttpPoster, PostingSink, check_http_options, http_fields
 
 NDJSON = "application/x-ndjson"
 METHODS = ("POST", "PUT", "PATCH")
@@ -31,7 +30,7 @@ def _parse_method(raw: Any) -> str:
     return parse_choice(*METHODS)(parse_str(raw).upper())
 
 
-class HttpSink(Sink):
+class HttpSink(PostingSink):
     type: ClassVar[str] = "http"
     option_schema: ClassVar[Section] = Section(
         (
@@ -49,13 +48,6 @@ class HttpSink(Sink):
         self.url, self.method = settings["url"], settings["method"]
         self._poster = HttpPoster(name, self.method, self.url, settings)
 
-    async def start(self) -> None:
-        self._poster.blocking = self.blocking
-        await self._poster.start()
-
     async def send(self, batch: Sequence[Record]) -> None:
         if batch:
             await self._poster.post(encode_json_lines(batch), NDJSON)
-
-    async def close(self) -> None:
-        await self._poster.close()

@@ -41,8 +41,8 @@ from nodeagent.config.values import parse_choice, parse_http_url, parse_nonempty
 from nodeagent.logs import metrics
 from nodeagent.logs.encoding import record_json, unix_nanos
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._http import HttpPoster, check_http_options, endpoint, http_fields
-from nodeagent.logs.sinks.base import RetryableSinkError, Sink
+from nodeagent.logs.sinks._http import HttpPoster, PostingSink, check_http_options, endpoint, http_fields
+from nodeagent.logs.sinks.base import RetryableSinkError
 
 PUSH_PATH = "/loki/api/v1/push"
 RECORD_FIELDS = ("node", "stream", "file")
@@ -211,7 +211,7 @@ def build_push_request(
     }
 
 
-class LokiSink(Sink):
+class LokiSink(PostingSink):
     type: ClassVar[str] = "loki"
     option_schema: ClassVar[Section] = Section(
         (
@@ -254,10 +254,6 @@ class LokiSink(Sink):
         self.tenant_id = settings["tenant_id"] or None
         self._poster = HttpPoster(name, "POST", self.push_url, settings)
 
-    async def start(self) -> None:
-        self._poster.blocking = self.blocking
-        await self._poster.start()
-
     async def send(self, batch: Sequence[Record]) -> None:
         if not batch:
             return
@@ -284,6 +280,3 @@ class LokiSink(Sink):
         if answer.status == 429 and isinstance(error, RetryableSinkError) and error.retry_after is None:
             error.retry_after = THROTTLED_WAIT
         raise error
-
-    async def close(self) -> None:
-        await self._poster.close()

@@ -52,8 +52,7 @@ from nodeagent.config.values import parse_choice, parse_http_url
 from nodeagent.logs import metrics
 from nodeagent.logs.encoding import unix_nanos
 from nodeagent.logs.record import Record
-from nodeagent.logs.sinks._http import HttpPoster, check_http_options, http_fields
-from nodeagent.logs.sinks.base import Sink
+from nodeagent.logs.sinks._http import HttpPoster, PostingSink, check_http_options, http_fields
 
 log = logging.getLogger("nodeagent.logs.sinks.otlp")
 
@@ -359,7 +358,7 @@ def check_options(values: dict[str, Any]) -> None:
 MAX_RESPONSE_BYTES = 64 * 1024  # an ExportLogsServiceResponse (partial_success) is tiny; more is not read
 
 
-class OtlpSink(Sink):
+class OtlpSink(PostingSink):
     type: ClassVar[str] = "otlp"
     option_schema: ClassVar[Section] = Section(
         (
@@ -391,10 +390,6 @@ class OtlpSink(Sink):
         self._partial_logged_at: float | None = None
         self._partial_unlogged = 0
         build_request([], 0)  # imports protobuf now (at configuration), not in the first send
-
-    async def start(self) -> None:
-        self._poster.blocking = self.blocking
-        await self._poster.start()
 
     async def send(self, batch: Sequence[Record]) -> None:
         if not batch:
@@ -432,6 +427,3 @@ class OtlpSink(Sink):
             )
             self._partial_logged_at = now
             self._partial_unlogged = 0
-
-    async def close(self) -> None:
-        await self._poster.close()
