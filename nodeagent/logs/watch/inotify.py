@@ -102,20 +102,29 @@ class Inotify:
         return int(wd)
 
     def read(self) -> list[tuple[int, int, str]]:
-        """(wd, mask, name) of every event queued now; never blocks."""
+        """(wd, mask, name) of every event queued now; never blocks.
+
+        A file written again and again between two reads queues one IN_MODIFY per write (the kernel
+        merges only identical events back to back): only the first of them is kept."""
         events: list[tuple[int, int, str]] = []
+        modified: set[tuple[int, bytes]] = set()
+        unpack, size = _EVENT.unpack_from, _EVENT.size
         while True:
             try:
                 data = os.read(self.fd, READ_BYTES)
             except BlockingIOError:
                 return events
-            offset = 0
-            while offset + _EVENT.size <= len(data):
-                wd, mask, _cookie, length = _EVENT.unpack_from(data, offset)
-                offset += _EVENT.size
-                name = os.fsdecode(data[offset : offset + length].rstrip(b"\0"))
+            offset, end = 0, len(data)
+            while offset + size <= end:
+                wd, mask, _cookie, length = unpack(data, offset)
+                offset += size
+                raw = data[offset : offset + length]
                 offset += length
-                events.append((wd, mask, name))
+                if mask == IN_MODIFY:
+                    if (wd, raw) in modified:
+                        continue
+                    modified.add((wd, raw))
+                events.append((wd, mask, os.fsdecode(raw.rstrip(b"\0"))))
 
     def close(self) -> None:
         os.close(self.fd)
