@@ -102,6 +102,20 @@ def _step_all(
     return outcomes
 
 
+def _settled(tailer: Tailer) -> bool:
+    """At its end, everything read acknowledged, nothing held, no timer: only a write changes that (and
+    wakes it)."""
+    return (
+        tailer.state is State.ACTIVE
+        and tailer.eof
+        and not (tailer.queued or tailer.busy or tailer.rewake or tailer.holding)
+        and tailer.wake_at is None
+        and tailer.deleted_at is None
+        and tailer.cursor.inflight <= 0
+        and tailer.size <= tailer.offset
+    )
+
+
 def _replay_within(replay: HeldPositions | None, size: int) -> HeldPositions | None:
     """Saved held positions, if the file still reaches where they end."""
     return replay if replay is not None and replay[0] <= size else None
@@ -157,6 +171,10 @@ class FileReader:
         self._stopping = False
         self._turning: set[asyncio.Task] = set()  # workers in the middle of a read
         self._attention: set[Tailer] = set()  # tailers the housekeeper has to look at
+        # Tailers that may be behind their file: new, woken, being read, or with read records not yet
+        # acknowledged. The others are at their end with everything acknowledged (a write wakes them):
+        # the per-second size refresh and bytes_behind look at these only, so idle files cost nothing.
+        self._unsettled: set[Tailer] = set()
         self._polled: set[Tailer] = set()  # files events do not cover, and rotated ones: always polled
         self._last_gauges = 0.0
         self._last_root_check = time.monotonic()
@@ -244,6 +262,7 @@ class FileReader:
     def _wake(self, tailer: Tailer) -> None:
         if tailer.state is State.FINISHED:
             return
+        self._unsettled.add(tailer)
         if tailer.busy or tailer.queued:
             tailer.rewake = True
             return
@@ -464,6 +483,7 @@ class FileReader:
         self._report_parser_problems(tailer)
         tailer.state = State.FINISHED
         self._attention.discard(tailer)
+        self._unsettled.discard(tailer)
         self._polled.discard(tailer)
         self._close_fd(tailer)
         self.store.finish(tailer.cursor)
@@ -774,6 +794,7 @@ class FileReader:
             old.successors.append(tailer)
             self._mark_rotated(old)
         self.tailers[tailer.file_id] = tailer
+        self._unsettled.add(tailer)
         self.by_path[tailer.watch_path] = tailer
         if tailer.realpath != tailer.watch_path:
             self.by_path[tailer.realpath] = tailer
@@ -818,6 +839,7 @@ class FileReader:
                 successor.predecessor = tailer
                 tailer.successors.append(successor)
             self.tailers[tailer.file_id] = tailer
+            self._unsettled.add(tailer)
             source.watched += 1
             self._report_counts(source)
             self._adopt_fd(tailer, fd)
@@ -978,8 +1000,9 @@ class FileReader:
 
     async def _refresh_sizes(self) -> None:
         """The sizes of the open files, for bytes_behind: reads refresh them, but reading pauses while the
-        buffer is full (a sink outage), which is when the backlog matters. One fstat per open file."""
-        targets = [(t, t.fd) for t in self.tailers.values() if t.fd is not None and not t.busy]
+        buffer is full (a sink outage), which is when the backlog matters. One fstat per open file that
+        may be behind (a settled one grows only with a write, which wakes it)."""
+        targets = [(t, t.fd) for t in self._unsettled if t.fd is not None and not t.busy]
         if not targets:
             return
         sizes = await self.blocking(_sizes, [(fd, t.file_id) for t, fd in targets])
@@ -989,10 +1012,14 @@ class FileReader:
 
     def _update_gauges(self) -> None:
         behind: dict[str, int] = {s.name: 0 for s in self.sources}
-        for tailer in self.tailers.values():
+        settled = []
+        for tailer in self._unsettled:
             lag = tailer.size - tailer.cursor.offset
             if lag > 0:
                 behind[tailer.source.name] += lag
+            elif _settled(tailer):
+                settled.append(tailer)
+        self._unsettled.difference_update(settled)
         for source in self.sources:
             self.events.bytes_behind(source.name, behind[source.name])
             self._report_counts(source)
