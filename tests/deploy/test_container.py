@@ -123,6 +123,58 @@ def test_image_has_no_build_tools(image: str) -> None:
     assert result.stdout == "", result.stdout[:500]  # nor a config file: none is baked into the image
 
 
+SLIM_PROBE = r"""
+import pathlib, sys, sysconfig
+site = pathlib.Path(sysconfig.get_path("purelib"))
+for path in site.rglob("*"):
+    relative = path.relative_to(site)
+    if path.suffix == ".so":
+        data = path.read_bytes()
+        if b".symtab\0" in data or b".debug_info\0" in data:
+            print("not stripped:", relative)
+    elif path.suffix in (".pyi", ".pyx", ".pxd", ".c", ".h") or path.name in ("tests", "test"):
+        print("development only:", relative)
+    elif path.suffix == ".pyc" and ".opt-" in path.name:
+        print("second bytecode level:", relative)
+    elif path.suffix == ".py":
+        compiled = path.parent / "__pycache__" / f"{path.stem}.{sys.implementation.cache_tag}.pyc"
+        if not compiled.is_file():
+            print("no bytecode:", relative)
+"""
+
+
+def test_the_virtualenv_is_slim(image: str) -> None:
+    """Stripped shared objects, nothing only development reads, exactly one compiled copy of each module."""
+    result = podman(
+        "run", "--rm", "--entrypoint", "/opt/nodeagent/bin/python", image, "-c", SLIM_PROBE, timeout=60
+    )
+    assert result.stdout == "", result.stdout[:2000]
+
+
+def test_the_image_bytecode_is_used_on_a_read_only_root(image: str) -> None:
+    """Every module of the venv the agent imports loads from its .pyc: nothing is compiled at each start
+    (the root filesystem is read-only, so a stale .pyc would be recompiled in memory every time)."""
+    result = podman(
+        "run",
+        "--rm",
+        "--read-only",
+        "--entrypoint",
+        "/opt/nodeagent/bin/python",
+        image,
+        "-v",
+        "-c",
+        "import nodeagent.cli, nodeagent.agent, nodeagent.logs.pipeline, aiohttp, yaml, msgpack, psutil, "
+        "opentelemetry.proto.collector.logs.v1.logs_service_pb2",
+        timeout=60,
+    )
+    loaded = [
+        line for line in result.stderr.splitlines() if line.startswith("# code object from '/opt/nodeagent/")
+    ]
+    assert len(loaded) > 100, result.stderr[-2000:]
+    compiled = [line for line in loaded if not line.endswith(".pyc'")]
+    assert compiled == []
+
+
 def test_the_default_user_owns_the_default_state_directory(image: str) -> None:
     """Run as the image says, the log shipper's state_dir (/var/lib/nodeagent) is writable."""
     probe = (
