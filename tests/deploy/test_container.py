@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -26,9 +25,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from nodeagent import __version__
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
 from tests.deploy.conftest import find
-from tests.deploy.podman import HOST_CA_BUNDLE, base_image, podman
+from tests.deploy.podman import base_image, build_image, podman
 
 pytestmark = pytest.mark.peer
 
@@ -46,49 +45,9 @@ POD_FIELDS = {
 }
 
 
-def host_pip_index() -> list[str]:
-    """Build args that point pip inside the build at the package index this machine's pip uses."""
-    index = os.environ.get("PIP_INDEX_URL")
-    if not index:
-        found = subprocess.run(
-            ["python3", "-m", "pip", "config", "get", "global.index-url"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        index = found.stdout.strip() if found.returncode == 0 else ""
-    return ["--build-arg", f"PIP_INDEX_URL={index}"] if index else []
-
-
 @pytest.fixture(scope="module")
 def image() -> str:
-    base = base_image()
-    previous = podman("image", "inspect", "--format", "{{.Id}}", IMAGE, check=False).stdout.strip()
-    ca_args = []
-    if HOST_CA_BUNDLE.is_file():  # the build must trust what this machine trusts (e.g. a proxy's CA)
-        ca_args = [
-            "-v",
-            f"{HOST_CA_BUNDLE}:/etc/ssl/certs/ca-certificates.crt:ro",
-            "--build-arg",
-            "PIP_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
-        ]
-    podman(
-        "build",
-        "--network=host",
-        "--build-arg",
-        f"BASE_IMAGE={base}",
-        "--build-arg",
-        f"VERSION={__version__}",
-        *host_pip_index(),
-        *ca_args,
-        "-t",
-        IMAGE,
-        str(ROOT),
-        timeout=BUILD_TIMEOUT,
-    )
-    current = podman("image", "inspect", "--format", "{{.Id}}", IMAGE).stdout.strip()
-    if previous and previous != current:
-        podman("rmi", previous, check=False)  # the last run's image, now untagged
+    build_image(IMAGE, base_image(), __version__, BUILD_TIMEOUT)
     return IMAGE
 
 
