@@ -111,7 +111,7 @@ class OutputCounter:
         deadline = time.monotonic() + timeout
         while self.count() < lines:
             if proc.poll() is not None:
-                raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
+                raise RuntimeError(f"process {proc.pid} exited with {proc.returncode}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {self.lines} of {lines} lines in {self.path} after {timeout}s")
             time.sleep(0.005)
@@ -287,7 +287,7 @@ class Running:
     def __init__(
         self,
         tool: Tool,
-        prepare: Callable[[Path], None],
+        prepare: Callable[[Path], object],
         before_start: Callable[[Path, Path], list[subprocess.Popen]] | None = None,
     ) -> None:
         self.tool, self.prepare, self.before_start = tool, prepare, before_start
@@ -312,7 +312,7 @@ class Running:
 
     def probe(self, expected_before: int = 0, timeout: float = 60) -> None:
         """Wait until the tool follows the files: a line appended now comes out."""
-        probe = self.logs / "probe_p_u" / "c" / "0.log"
+        probe = self.logs / pod_directory("probe", 999_999) / "app" / "0.log"
         probe.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + timeout
         sent = 0
@@ -335,8 +335,13 @@ class Running:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
+def pod_directory(pod: str, index: int) -> str:
+    """``<namespace>_<pod>_<uid>`` as the kubelet names it, so nodeagent reads the pod from the path."""
+    return f"bench_{pod}_00000000-0000-4000-8000-{index:012d}"
+
+
 def container_path(logs: Path, index: int) -> Path:
-    return logs / f"bench_pod{index}_uid{index}" / "app" / "0.log"
+    return logs / pod_directory(f"pod{index}", index) / "app" / "0.log"
 
 
 def container_files(logs: Path, count: int) -> list[Path]:
@@ -384,7 +389,7 @@ def throughput(tool: Tool, megabytes: float) -> dict[str, float]:
 
 
 def feed(
-    run: Running, lines: Sequence[bytes], rate: int, each_second: Callable[[], None] | None = None
+    run: Running, lines: Sequence[bytes], rate: int, each_second: Callable[[], object] | None = None
 ) -> float:
     """Append ``lines`` to the :data:`FILES` files at ``rate`` lines/s in 10 ms ticks; ``each_second`` is
     called about once a second. Returns the seconds it took."""
@@ -412,25 +417,15 @@ def feed(
     return time.monotonic() - started
 
 
-def steady(
-    tool: Tool,
-    rate: int,
-    seconds: float,
-    before_start: Callable[[Path, Path], list[subprocess.Popen]] | None = None,
-    warm_up: Callable[[Running], None] | None = None,
-    each_second: Callable[[Running], None] | None = None,
-) -> dict[str, float]:
-    """``rate`` lines/s for ``seconds``: CPU (% of one core) and RSS at the end (``warm_up`` runs after the
-    probe, before the measured feed; ``each_second`` during it)."""
+def steady(tool: Tool, rate: int, seconds: float) -> dict[str, float]:
+    """``rate`` lines/s for ``seconds``: CPU (% of one core) and RSS at the end."""
     lines = cri_lines(int(rate * seconds), seed=2)
     records = records_for(lines) if tool.name.startswith("nodeagent") else len(lines)
-    with Running(tool, lambda logs: container_files(logs, FILES), before_start) as run:
+    with Running(tool, lambda logs: container_files(logs, FILES)) as run:
         run.probe()
-        if warm_up:
-            warm_up(run)
         before = run.counter.lines
         cpu0 = cpu_seconds(run.proc.pid)
-        elapsed = feed(run, lines, rate, (lambda: each_second(run)) if each_second else None)
+        elapsed = feed(run, lines, rate)
         cpu = cpu_seconds(run.proc.pid) - cpu0
         rss = rss_bytes(run.proc.pid)
         run.counter.wait_for(before + records, 120, run.proc)
@@ -455,15 +450,27 @@ def idle(tool: Tool, files: int, seconds: float) -> dict[str, float]:
         time.sleep(seconds)
         cpu = cpu_seconds(run.proc.pid) - cpu0
         elapsed = time.monotonic() - started
-        fds = len(os.listdir(f"/proc/{run.proc.pid}/fd"))
+        fds = open_descriptors(run.proc.pid)
         rss = rss_bytes(run.proc.pid)
     results = {
         f"idle {files} files: CPU %": 100 * cpu / elapsed,
         f"idle {files} files: RSS MB": rss / 1e6,
-        f"idle {files} files: open fds": fds,
+        f"idle {files} files: open fds": len(fds),
+        f"idle {files} files: open log files": sum(1 for target in fds if target.startswith(f"{run.logs}/")),
     }
     tool.results.update(results)
     return results
+
+
+def open_descriptors(pid: int) -> list[str]:
+    """What each open descriptor of ``pid`` points at (a path, ``socket:[...]``, ``anon_inode:...``)."""
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:  # closed meanwhile
+            continue
+    return targets
 
 
 def split_cpus() -> int:

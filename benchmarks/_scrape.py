@@ -78,6 +78,7 @@ def import_floor_rss() -> dict[str, int]:
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
+        assert proc.stdout and proc.stdin
         try:
             proc.stdout.readline()
             floors[label] = rss_bytes(proc.pid)
