@@ -8,8 +8,10 @@ end-to-end time that includes the last batch's linger).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
+import re
 import shutil
 import signal
 import socket
@@ -24,6 +26,7 @@ from pathlib import Path
 from benchmarks._common import ROOT, cpu_seconds, free_port, rss_bytes
 
 FILES = 4
+_FRAME = re.compile(r"(.*) \((.*)\)")  # a py-spy frame: function (path:line)
 BACKLOG_FRACTION = 0.99  # the backlog rate runs from the first byte appended to this share of the lines out
 _TEXT = (
     "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore "
@@ -354,7 +357,32 @@ def container_files(logs: Path, count: int) -> list[Path]:
     return paths
 
 
-def throughput_backlog(tool: Tool, backlog: Backlog) -> dict[str, float]:
+@contextlib.contextmanager
+def sampled(pid: int, output: Path | None) -> Iterator[None]:
+    """py-spy samples the Python stacks of ``pid`` (100 Hz, without stopping it) into ``output`` in collapsed
+    form (``frame;frame;... count`` lines) while the block runs; nothing when ``output`` is None."""
+    if output is None:
+        yield
+        return
+    argv = ["py-spy", "record", "--pid", str(pid), "--rate", "100", "--nonblocking", "--function"]
+    spy = subprocess.Popen(
+        [*argv, "--format", "raw", "--output", str(output)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        time.sleep(0.5)  # attached
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # writes the file and exits
+        try:
+            spy.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            spy.wait(timeout=10)
+
+
+def throughput_backlog(tool: Tool, backlog: Backlog, profile: Path | None = None) -> dict[str, float]:
     """The backlog appended at once to files the tool already follows.
 
     ``MB/s`` and ``lines/s``: end to end, from the first byte appended to the last line out (for nodeagent
@@ -365,12 +393,13 @@ def throughput_backlog(tool: Tool, backlog: Backlog) -> dict[str, float]:
         run.probe()
         before = run.counter.lines
         paths = [container_path(run.logs, i) for i in range(FILES)]
-        cpu0, started = cpu_seconds(run.proc.pid), time.monotonic()
-        for path, chunk in zip(paths, backlog.chunks, strict=True):
-            with open(path, "ab") as handle:
-                handle.write(chunk)
-        finished = run.counter.wait_for(before + records, 600, run.proc)
-        cpu = cpu_seconds(run.proc.pid) - cpu0
+        with sampled(run.proc.pid, profile):
+            cpu0, started = cpu_seconds(run.proc.pid), time.monotonic()
+            for path, chunk in zip(paths, backlog.chunks, strict=True):
+                with open(path, "ab") as handle:
+                    handle.write(chunk)
+            finished = run.counter.wait_for(before + records, 600, run.proc)
+            cpu = cpu_seconds(run.proc.pid) - cpu0
         most = run.counter.first_reached(before + int(BACKLOG_FRACTION * records))
     seconds = finished - started
     results = {
@@ -417,16 +446,17 @@ def feed(
     return time.monotonic() - started
 
 
-def steady(tool: Tool, rate: int, seconds: float) -> dict[str, float]:
+def steady(tool: Tool, rate: int, seconds: float, profile: Path | None = None) -> dict[str, float]:
     """``rate`` lines/s for ``seconds``: CPU (% of one core) and RSS at the end."""
     lines = cri_lines(int(rate * seconds), seed=2)
     records = records_for(lines) if tool.name.startswith("nodeagent") else len(lines)
     with Running(tool, lambda logs: container_files(logs, FILES)) as run:
         run.probe()
         before = run.counter.lines
-        cpu0 = cpu_seconds(run.proc.pid)
-        elapsed = feed(run, lines, rate)
-        cpu = cpu_seconds(run.proc.pid) - cpu0
+        with sampled(run.proc.pid, profile):
+            cpu0 = cpu_seconds(run.proc.pid)
+            elapsed = feed(run, lines, rate)
+            cpu = cpu_seconds(run.proc.pid) - cpu0
         rss = rss_bytes(run.proc.pid)
         run.counter.wait_for(before + records, 120, run.proc)
     results = {f"{rate} lines/s: CPU %": 100 * cpu / elapsed, f"{rate} lines/s: RSS MB": rss / 1e6}
@@ -434,7 +464,7 @@ def steady(tool: Tool, rate: int, seconds: float) -> dict[str, float]:
     return results
 
 
-def idle(tool: Tool, files: int, seconds: float) -> dict[str, float]:
+def idle(tool: Tool, files: int, seconds: float, profile: Path | None = None) -> dict[str, float]:
     """``files`` files read once, then quiet for ``seconds``: CPU, RSS and open descriptors."""
 
     def prepare(logs: Path) -> None:
@@ -446,10 +476,11 @@ def idle(tool: Tool, files: int, seconds: float) -> dict[str, float]:
         run.counter.wait_for(files, 120 + files / 50, run.proc)  # every file read once
         run.probe(files)
         time.sleep(2)
-        cpu0, started = cpu_seconds(run.proc.pid), time.monotonic()
-        time.sleep(seconds)
-        cpu = cpu_seconds(run.proc.pid) - cpu0
-        elapsed = time.monotonic() - started
+        with sampled(run.proc.pid, profile):
+            cpu0, started = cpu_seconds(run.proc.pid), time.monotonic()
+            time.sleep(seconds)
+            cpu = cpu_seconds(run.proc.pid) - cpu0
+            elapsed = time.monotonic() - started
         fds = open_descriptors(run.proc.pid)
         rss = rss_bytes(run.proc.pid)
     results = {
@@ -471,6 +502,29 @@ def open_descriptors(pid: int) -> list[str]:
         except FileNotFoundError:  # closed meanwhile
             continue
     return targets
+
+
+def hottest(collapsed: Path, count: int = 12) -> list[str]:
+    """The functions a py-spy collapsed profile saw most (samples of every thread while it ran, not idle):
+    share of samples in the function itself (self) and with it anywhere on the stack (total)."""
+    own: dict[str, int] = {}
+    anywhere: dict[str, int] = {}
+    samples = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, number = line.rpartition(" ")
+        if not stack or not number.isdigit():
+            continue
+        frames = [_FRAME.sub(lambda m: f"{m[1]} ({os.path.basename(m[2])})", f) for f in stack.split(";")]
+        samples += int(number)
+        own[frames[-1]] = own.get(frames[-1], 0) + int(number)
+        for frame in set(frames):
+            anywhere[frame] = anywhere.get(frame, 0) + int(number)
+    if not samples:
+        return ["no samples"]
+    ranked = sorted(own, key=own.__getitem__, reverse=True)[:count]
+    lines = [f"{samples} samples; self % / total %  function (file:line)"]
+    lines += [f"{100 * own[f] / samples:5.1f} {100 * anywhere[f] / samples:6.1f}  {f}" for f in ranked]
+    return lines
 
 
 def split_cpus() -> int:
