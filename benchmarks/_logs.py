@@ -204,11 +204,13 @@ def start_nodeagent(
     disk_buffer: bool = False,
     metrics_argv: Sequence[str] | None = None,
     kubernetes: Callable[[Path], str] | None = None,
+    root: Path = ROOT,
 ) -> Starter:
     """nodeagent with its default settings, shipping ``<logs>/*/*/*.log`` (CRI) to ``sink``.
 
     ``metrics_argv`` (collector switches) turns the metrics side on; the port is then ``proc.metrics_port``.
-    ``kubernetes(work)`` returns the ``logs.kubernetes`` section's YAML (flow style) for pod metadata."""
+    ``kubernetes(work)`` returns the ``logs.kubernetes`` section's YAML (flow style) for pod metadata;
+    ``root``: the checkout whose nodeagent runs (another one: a baseline in the same run)."""
     buffer = ", buffer: {type: disk}}" if disk_buffer else "}"
 
     def start(logs: Path, out: Path, work: Path) -> subprocess.Popen:
@@ -228,7 +230,7 @@ logs:
   sinks:
     - {sink_config.removesuffix("}") + buffer}
 """)
-        env = {**os.environ, "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONPATH": str(root)}
         metrics = ["--no-metrics"] if metrics_argv is None else list(metrics_argv)
         argv = [sys.executable, "-m", "nodeagent", "run", *metrics, "--config", str(config)]
         proc = subprocess.Popen(
@@ -236,6 +238,7 @@ logs:
             stdout=subprocess.DEVNULL,
             stderr=open(work / "nodeagent.stderr", "wb"),  # noqa: SIM115
             env=env,
+            cwd=root,  # `python -m` looks in the working directory first
             preexec_fn=pin(cpu),
         )
         proc.helpers = helpers  # type: ignore[attr-defined]  # stopped with it (Running.__exit__)
