@@ -8,10 +8,12 @@ retrying RetryableSinkError (and unexpected errors) with exponential backoff and
 PermanentSinkError drops the batch for that sink (logged, counted) and counts as its acknowledgement.
 
 Once every sink has acknowledged a batch, the cursors advance to the batch's offsets; a commit then
-flushes the sinks (fsync for files) and writes the checkpoint atomically. With the default
-``checkpoint_interval: 0`` this happens after every batch, before the next one is sent, so a crash
-re-sends at most one batch. Shutdown: reading stops, what was read is sent (retries included) until
-``drain_timeout``, then whatever is acknowledged is committed and the rest is read again next time.
+flushes the sinks (fsync for files) and appends what changed to the checkpoint's change log (see
+:mod:`~nodeagent.logs.checkpoint`). With the default ``checkpoint_interval: 0`` this happens after every
+batch; it runs while the next batch is cut and encoded, and that batch is sent only once the commit is
+done, so a crash re-sends at most one batch. Shutdown: reading stops, what was read is sent (retries
+included) until ``drain_timeout``, then whatever is acknowledged is committed and the rest is read again
+next time.
 """
 
 from __future__ import annotations
@@ -411,10 +413,7 @@ class Pipeline:
 
     async def _idle_commit(self) -> None:
         await self._settle()
-        if self.store.dirty:
-            await self._commit()
-        else:
-            self._committed(time.monotonic())
+        await self._commit(compact=True)  # nothing else to do: fold the change log into the snapshot
 
     def _committed(self, as_of: float) -> None:
         """Everything acknowledged at ``as_of`` is committed."""
@@ -433,28 +432,30 @@ class Pipeline:
         if committing is not None:
             await committing
 
-    async def _commit(self, *, final: bool = False) -> None:
+    async def _commit(self, *, final: bool = False, compact: bool = False) -> None:
+        """Flush the sinks, then write what is acknowledged now: a change log line, or a snapshot when
+        the sender is idle, at shutdown (``final``) or when the store says it is due."""
         if not final and time.monotonic() < self._write_retry_at:
             return  # the state file could not be written: try again after a backoff, not every batch
         as_of = time.monotonic()
-        data = self.store.snapshot()  # before any await: exactly what is acknowledged now
-        if data is None:
+        pending = self.store.prepare_commit(compact=compact or final)  # before any await: what is acked now
+        if pending is None:
             self._committed(as_of)
             return
         try:
             for sink in self.sinks:
                 await self._bounded(sink.flush(), grace=0.5)
         except Exception as exc:
-            self.store.dirty = True
+            self.store.commit_failed()
             metrics.CHECKPOINT_ERRORS.labels("flush").inc()
             log.warning(
                 "a sink could not flush; positions not committed", extra={"err": str(exc) or repr(exc)}
             )
             return
         try:
-            await self.blocking(self.store.write, data)
+            await self.blocking(self.store.write_commit, pending)
         except OSError as exc:
-            self.store.dirty = True
+            self.store.commit_failed()
             metrics.CHECKPOINT_ERRORS.labels("write").inc()
             self._write_failures += 1
             delay = min(WRITE_RETRY_MAX, 2.0 ** (self._write_failures - 1))
