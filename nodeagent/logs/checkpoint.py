@@ -11,11 +11,13 @@ atomically: temporary file, fsync, rename, fsync of the directory), and a change
 (entries set or gone, by a key each entry keeps until the next snapshot) and fdatasyncs it, instead of
 rewriting every entry. A line is ``<crc32 hex> <json>`` with consecutive sequence numbers; loading
 applies the lines after the snapshot's ``changes_seq`` up to the first one that is torn, fails its
-checksum or breaks the sequence (a crash mid-append), and ignores the rest. The change log is folded
+checksum or breaks the sequence (a crash mid-append), and ignores the rest; a snapshot without
+``changes_seq`` (written by an older version, which does not keep the change log up to date) or no
+snapshot at all means the change log is not applied. The change log is folded
 into a new snapshot (compaction) when it outgrows the snapshot, when the sender is idle, at shutdown,
 after any failed commit and at the first commit after a start that found a change log or no snapshot;
-the snapshot records the last sequence number it contains, so a crash between writing it and emptying
-the change log replays nothing twice. A snapshot written by an older version (no ``changes_seq``) is
+the snapshot takes the next sequence number, so a crash between writing it and emptying the change log
+replays nothing twice. A snapshot written by an older version (no ``changes_seq``) is
 read as before. :meth:`CheckpointStore.write_commit` and :meth:`CheckpointStore.write` block: call them
 in a thread.
 
@@ -245,13 +247,15 @@ class CheckpointStore:
             mtime = self.changes_path.stat().st_mtime_ns
         except FileNotFoundError:
             changes = b""
-        else:
+        # Only a snapshot that names its place in the change log has one: lines left next to a snapshot an
+        # older version wrote (or with no snapshot at all) belong to some earlier state.
+        if changes and text is not None and self._seq:
             self.last_written_ns = max(self.last_written_ns or 0, mtime)
-        if changes:
             self._replay(changes, by_key)
         self._changes_bytes = len(changes)
-        # A change log is folded in (and a torn line dropped) before anything is appended after it.
-        self._compact_next = text is None or bool(changes)
+        # A change log is folded in (and a torn line dropped) before anything is appended after it, and
+        # lines are appended only after a snapshot that names its place among them.
+        self._compact_next = bool(changes) or not self._seq
         self._next_key = max(by_key, default=-1) + 1
         for key, entry in by_key.items():
             entry.key = key
@@ -434,6 +438,7 @@ class CheckpointStore:
         has outgrown the snapshot."""
         outgrown = self._changes_bytes > max(CHANGES_COMPACT_BYTES, CHANGES_RATIO * self._snapshot_bytes)
         if ((compact or self._compact_next) and (self.dirty or self._changes_bytes)) or outgrown:
+            self._seq += 1  # the snapshot takes a number: the change log lines after it follow it
             return self._compaction()
         if not self.dirty:
             return None
@@ -473,7 +478,7 @@ class CheckpointStore:
         journals = [p.to_json() for p in self._journals.values() if p.cursor is not None]
         if journals:  # only then: a state without journals stays what older versions wrote and read
             body += "\n]," + '"journals":[\n' + ",\n".join(journals)
-        # The last change log line it contains (none written yet: left out, as older versions wrote it).
+        # Its place in the change log (left out when no change log is kept: as older versions wrote it).
         seq = f'"changes_seq":{self._seq},' if self._seq else ""
         return PendingCommit(f'{{"version":{FORMAT_VERSION},{seq}"files":[\n{body}\n]}}\n'.encode(), True)
 
@@ -580,7 +585,7 @@ def _parse_change(line: bytes) -> dict[str, Any] | None:
         if len(checksum) != 8 or int(checksum, 16) != zlib.crc32(body):
             return None
         change = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return None
     if not isinstance(change, dict) or type(change.get("seq")) is not int:
         return None

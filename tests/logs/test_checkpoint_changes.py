@@ -123,7 +123,30 @@ def test_a_crash_between_the_new_snapshot_and_emptying_the_change_log_replays_no
     store.changes_path.write_bytes(left_over)  # as if the crash came before the change log was emptied
     again = store_at(tmp_path)
     assert offsets(again) == {"/a.log": 200}
-    assert json.loads(store.path.read_text())["changes_seq"] == 1
+    snapshot = json.loads(store.path.read_text())
+    assert snapshot["changes_seq"] > max(
+        json.loads(line.split(b" ", 1)[1])["seq"] for line in left_over.splitlines()
+    )
+
+
+def test_a_change_log_next_to_a_snapshot_that_does_not_name_it_is_not_applied(tmp_path: Path) -> None:
+    """An older version (downgrade, then upgrade again) rewrote the snapshot and left the change log as
+    it was: its lines belong to an earlier state."""
+    store = store_at(tmp_path)
+    a = store.open_cursor((1, 1), b"a", "/a.log", 0)
+    commit(store)
+    store.acknowledge(a, 100, 0)
+    commit(store)
+    stale = store.changes_path.read_bytes()
+    snapshot = json.loads(store.path.read_text())
+    del snapshot["changes_seq"]
+    snapshot["files"][0]["offset"] = 500  # what the older version committed since
+    store.path.write_text(json.dumps(snapshot))
+    store.changes_path.write_bytes(stale)
+    assert offsets(store_at(tmp_path)) == {"/a.log": 500}
+    store.path.unlink()  # no snapshot at all: a first start, whatever the change log says
+    again = store_at(tmp_path)
+    assert offsets(again) == {} and again.last_written_ns is None
 
 
 def test_removed_entries_and_new_keys_survive_compactions_and_restarts(tmp_path: Path) -> None:
