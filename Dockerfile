@@ -25,7 +25,8 @@ ARG PIP_CA_BUNDLE=
 # journalctl for the journald inputs, without the rest of systemd: Debian's systemd package is installed
 # here, and only journalctl, libsystemd-shared and the libraries it needs that the base image lacks go to
 # /journalctl-root, at their real paths (the README gives the cost). It comes from the base image's own
-# Debian release, so its libraries match the final stage's (same BASE_IMAGE).
+# Debian release, so its libraries match the final stage's (same BASE_IMAGE). binutils brings `strip`
+# for deploy/slim-venv.sh; like systemd it stays in this stage.
 SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 # Not pinned: the package version is the one of the base image's release, whose libraries it must match.
 # hadolint ignore=DL3008
@@ -33,7 +34,7 @@ RUN set -eu \
  && dpkg-query -W -f '${Package}\n' | sort > /tmp/before \
  && export DEBIAN_FRONTEND=noninteractive \
  && apt-get update -qq \
- && apt-get install -y -qq --no-install-recommends systemd > /dev/null \
+ && apt-get install -y -qq --no-install-recommends systemd binutils > /dev/null \
  && binary="$(realpath "$(command -v journalctl)")" \
  && mkdir -p /journalctl-root \
  && cp --parents "$binary" /journalctl-root/ \
@@ -67,11 +68,13 @@ print("\n".join(p["project"]["dependencies"]), file=open("/tmp/requirements.txt"
  && /opt/buildtools/bin/pip --python /opt/nodeagent/bin/python install --only-binary=:all: \
         -c constraints.txt -r /tmp/requirements.txt
 
-# Then the package itself (offline: build tools and dependencies are already there).
+# Then the package itself (offline: build tools and dependencies are already there), and the venv slimmed:
+# shared objects stripped, no tests, stubs or C sources of dependencies, one copy of bytecode (see the
+# script, which then imports every extension module to prove the stripped ones still load).
 COPY . /src
 RUN /opt/buildtools/bin/pip wheel --no-deps --no-build-isolation --wheel-dir /wheels /src \
  && /opt/buildtools/bin/pip --python /opt/nodeagent/bin/python install --no-deps /wheels/nodeagent-*.whl \
- && /opt/nodeagent/bin/python -m compileall -q /opt/nodeagent/lib \
+ && /src/deploy/slim-venv.sh /opt/nodeagent \
  && /opt/nodeagent/bin/python -c 'import nodeagent.cli, nodeagent.agent, nodeagent.logs.pipeline' \
  && mkdir -p /var/lib/nodeagent
 

@@ -47,3 +47,52 @@ def base_image(suite: str = "bookworm") -> str:
             f"base image build failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
         )
     return image
+
+
+def host_pip_index() -> list[str]:
+    """Build args that point pip inside the build at the package index this machine's pip uses."""
+    index = os.environ.get("PIP_INDEX_URL")
+    if not index:
+        found = subprocess.run(
+            ["python3", "-m", "pip", "config", "get", "global.index-url"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        index = found.stdout.strip() if found.returncode == 0 else ""
+    return ["--build-arg", f"PIP_INDEX_URL={index}"] if index else []
+
+
+def build_image(tag: str, base: str, version: str, timeout: float) -> None:
+    """Build this tree's Dockerfile as tag on the local base image, never pulling from a registry; pip
+    in the build uses this machine's index and trusts what this machine trusts (e.g. a proxy's CA). The
+    image the tag named before is removed once no tag names it."""
+    previous = podman("image", "inspect", "--format", "{{.Id}}", tag, check=False).stdout.strip()
+    ca_args = []
+    if HOST_CA_BUNDLE.is_file():
+        ca_args = [
+            "-v",
+            f"{HOST_CA_BUNDLE}:/etc/ssl/certs/ca-certificates.crt:ro",
+            "--build-arg",
+            "PIP_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
+        ]
+    podman(
+        "build",
+        "--pull=never",
+        "--network=host",
+        "--build-arg",
+        f"BASE_IMAGE={base}",
+        "--build-arg",
+        f"VERSION={version}",
+        *host_pip_index(),
+        *ca_args,
+        "-t",
+        tag,
+        str(ROOT),
+        timeout=timeout,
+    )
+    current = podman("image", "inspect", "--format", "{{.Id}}", tag).stdout.strip()
+    if previous and previous != current:
+        tags = podman("image", "inspect", "--format", "{{len .RepoTags}}", previous, check=False).stdout
+        if tags.strip() == "0":  # not when another tag (benchmarks/image's, say) still names it
+            podman("rmi", previous, check=False)

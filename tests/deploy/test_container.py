@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -26,9 +25,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from nodeagent import __version__
-from tests.conftest import ROOT, free_port
+from tests.conftest import free_port
 from tests.deploy.conftest import find
-from tests.deploy.podman import HOST_CA_BUNDLE, base_image, podman
+from tests.deploy.podman import base_image, build_image, podman
 
 pytestmark = pytest.mark.peer
 
@@ -46,49 +45,9 @@ POD_FIELDS = {
 }
 
 
-def host_pip_index() -> list[str]:
-    """Build args that point pip inside the build at the package index this machine's pip uses."""
-    index = os.environ.get("PIP_INDEX_URL")
-    if not index:
-        found = subprocess.run(
-            ["python3", "-m", "pip", "config", "get", "global.index-url"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
-        index = found.stdout.strip() if found.returncode == 0 else ""
-    return ["--build-arg", f"PIP_INDEX_URL={index}"] if index else []
-
-
 @pytest.fixture(scope="module")
 def image() -> str:
-    base = base_image()
-    previous = podman("image", "inspect", "--format", "{{.Id}}", IMAGE, check=False).stdout.strip()
-    ca_args = []
-    if HOST_CA_BUNDLE.is_file():  # the build must trust what this machine trusts (e.g. a proxy's CA)
-        ca_args = [
-            "-v",
-            f"{HOST_CA_BUNDLE}:/etc/ssl/certs/ca-certificates.crt:ro",
-            "--build-arg",
-            "PIP_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt",
-        ]
-    podman(
-        "build",
-        "--network=host",
-        "--build-arg",
-        f"BASE_IMAGE={base}",
-        "--build-arg",
-        f"VERSION={__version__}",
-        *host_pip_index(),
-        *ca_args,
-        "-t",
-        IMAGE,
-        str(ROOT),
-        timeout=BUILD_TIMEOUT,
-    )
-    current = podman("image", "inspect", "--format", "{{.Id}}", IMAGE).stdout.strip()
-    if previous and previous != current:
-        podman("rmi", previous, check=False)  # the last run's image, now untagged
+    build_image(IMAGE, base_image(), __version__, BUILD_TIMEOUT)
     return IMAGE
 
 
@@ -121,6 +80,58 @@ def test_image_has_no_build_tools(image: str) -> None:
         check=False,
     )
     assert result.stdout == "", result.stdout[:500]  # nor a config file: none is baked into the image
+
+
+SLIM_PROBE = r"""
+import pathlib, sys, sysconfig
+site = pathlib.Path(sysconfig.get_path("purelib"))
+for path in site.rglob("*"):
+    relative = path.relative_to(site)
+    if path.suffix == ".so":
+        data = path.read_bytes()
+        if b".symtab\0" in data or b".debug_info\0" in data:
+            print("not stripped:", relative)
+    elif path.suffix in (".pyi", ".pyx", ".pxd", ".c", ".h") or path.name in ("tests", "test"):
+        print("development only:", relative)
+    elif path.suffix == ".pyc" and ".opt-" in path.name:
+        print("second bytecode level:", relative)
+    elif path.suffix == ".py":
+        compiled = path.parent / "__pycache__" / f"{path.stem}.{sys.implementation.cache_tag}.pyc"
+        if not compiled.is_file():
+            print("no bytecode:", relative)
+"""
+
+
+def test_the_virtualenv_is_slim(image: str) -> None:
+    """Stripped shared objects, nothing only development reads, exactly one compiled copy of each module."""
+    result = podman(
+        "run", "--rm", "--entrypoint", "/opt/nodeagent/bin/python", image, "-c", SLIM_PROBE, timeout=60
+    )
+    assert result.stdout == "", result.stdout[:2000]
+
+
+def test_the_image_bytecode_is_used_on_a_read_only_root(image: str) -> None:
+    """Every module of the venv the agent imports loads from its .pyc: nothing is compiled at each start
+    (the root filesystem is read-only, so a stale .pyc would be recompiled in memory every time)."""
+    result = podman(
+        "run",
+        "--rm",
+        "--read-only",
+        "--entrypoint",
+        "/opt/nodeagent/bin/python",
+        image,
+        "-v",
+        "-c",
+        "import nodeagent.cli, nodeagent.agent, nodeagent.logs.pipeline, aiohttp, yaml, msgpack, psutil, "
+        "opentelemetry.proto.collector.logs.v1.logs_service_pb2",
+        timeout=60,
+    )
+    loaded = [
+        line for line in result.stderr.splitlines() if line.startswith("# code object from '/opt/nodeagent/")
+    ]
+    assert len(loaded) > 100, result.stderr[-2000:]
+    compiled = [line for line in loaded if not line.endswith(".pyc'")]
+    assert compiled == []
 
 
 def test_the_default_user_owns_the_default_state_directory(image: str) -> None:

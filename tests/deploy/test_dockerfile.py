@@ -85,13 +85,14 @@ def test_no_pip_cache_and_no_compiler() -> None:
     assert "PIP_NO_CACHE_DIR=1" in text
     assert "--only-binary=:all:" in text
     assert not re.search(r"gcc|build-essential|-dev\b", text)
-    # The one package installed: systemd, in the builder, for journalctl (copied out without the rest).
+    # The packages installed, in the builder only: systemd for journalctl (copied out without the rest)
+    # and binutils for strip (deploy/slim-venv.sh).
     apt = [
         part for word, rest in instructions() if word == "RUN" for part in rest.split("&&") if "apt" in part
     ]
-    assert [part.split() for part in apt if " install " in part] == [
-        ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "systemd", ">", "/dev/null"]
-    ]
+    installed = [part.split() for part in apt if " install " in part]
+    expected = "apt-get install -y -qq --no-install-recommends systemd binutils > /dev/null"
+    assert installed == [expected.split(" ")]
 
 
 def test_dockerignore_sends_what_the_build_copies() -> None:
@@ -117,6 +118,7 @@ def test_dockerignore_sends_what_the_build_copies() -> None:
         "nodeagent/__init__.py",
         "nodeagent/cli.py",
         "nodeagent/logs/default.yaml",
+        "deploy/slim-venv.sh",
     ):
         assert sent(needed), needed
     for unneeded in (
@@ -125,6 +127,7 @@ def test_dockerignore_sends_what_the_build_copies() -> None:
         "manifests/daemonset.yaml",
         "manifests/config.yaml",
         "benchmarks/x.py",
+        "deploy/containers.conf",
     ):
         assert not sent(unneeded), unneeded
 
