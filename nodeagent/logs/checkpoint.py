@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nodeagent.logs.durable import fsync_directory, write_all
 from nodeagent.logs.identity import FileId, fingerprint, prefix_matches
 from nodeagent.logs.lines import HeldPositions
 from nodeagent.logs.record import Records
@@ -513,8 +514,8 @@ class CheckpointStore:
             if self._changes_fd is None:
                 flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
                 self._changes_fd = os.open(self.changes_path, flags, 0o600)
-                _fsync_directory(self.path.parent)  # the change log's name is durable too
-            _write_all(self._changes_fd, commit.data)
+                fsync_directory(self.path.parent)  # the change log's name is durable too
+            write_all(self._changes_fd, commit.data)
             os.fdatasync(self._changes_fd)
         except OSError:
             self._close_changes()
@@ -547,12 +548,12 @@ class CheckpointStore:
         tmp = self.path.with_name(self.path.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         try:
-            _write_all(fd, data)
+            write_all(fd, data)
             os.fsync(fd)
         finally:
             os.close(fd)
         os.replace(tmp, self.path)
-        _fsync_directory(directory)
+        fsync_directory(directory)
         self._snapshot_bytes = len(data)
         self._compact_next = False
         if self._changes_fd is not None:
@@ -561,21 +562,6 @@ class CheckpointStore:
             with contextlib.suppress(FileNotFoundError):
                 os.truncate(self.changes_path, 0)
         self._changes_bytes = 0
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fsync_directory(directory: Path) -> None:
-    dir_fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _parse_change(line: bytes) -> dict[str, Any] | None:

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_nonempty_str
+from nodeagent.logs.durable import write_all
 from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
@@ -98,11 +99,8 @@ class FileSink(Sink):
         fd = self._fd
         assert fd is not None
         size_before = os.fstat(fd).st_size
-        view = memoryview(data)
         try:
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            write_all(fd, data)
         except OSError:
             # Disk full and the like: take back the partial line so the retry leaves no broken JSON.
             with contextlib.suppress(OSError):
