@@ -9,15 +9,19 @@ be scalars; and a value YAML cannot build (a 5,000-digit integer) is an error at
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from nodeagent.config.errors import ConfigError
 from nodeagent.safeio import read_bounded
+
+if (
+    TYPE_CHECKING
+):  # imported when a document is loaded: PyYAML costs ~1 MB of RSS a metrics-only run never needs
+    import yaml
 
 MAX_FILE_BYTES = 1 << 20  # a config file is a few KiB; the embedded default is under 1 KiB
 MAX_DEPTH = 64  # nested mappings and lists
@@ -57,20 +61,9 @@ class LineList(list):
         return self.item_lines[index] if index < len(self.item_lines) else self.line
 
 
-class _LineLoader(yaml.SafeLoader):
-    source_name: str
+def _construct_mapping(loader: Any, node: yaml.MappingNode) -> LineDict:
+    import yaml
 
-    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        try:
-            return super().construct_object(node, deep)
-        except (ValueError, TypeError, OverflowError) as exc:  # ConfigError (a ValueError) included
-            if isinstance(exc, ConfigError):
-                raise
-            message = f"invalid YAML value: {str(exc).split(';')[0][:200]}"
-            raise ConfigError(message, file=self.source_name, line=node.start_mark.line + 1) from None
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     loader.flatten_mapping(node)
     result = LineDict()
     result.line = node.start_mark.line + 1
@@ -92,7 +85,7 @@ def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> LineDict:
     return result
 
 
-def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineList:
+def _construct_sequence(loader: Any, node: yaml.SequenceNode) -> LineList:
     result = LineList(loader.construct_object(child, deep=True) for child in node.value)
     result.line = node.start_mark.line + 1
     result.item_lines = [child.start_mark.line + 1 for child in node.value]
@@ -100,12 +93,32 @@ def _construct_sequence(loader: _LineLoader, node: yaml.SequenceNode) -> LineLis
     return result
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+@functools.cache
+def _line_loader() -> Any:
+    """The SafeLoader subclass building LineDict / LineList (made on first use, with PyYAML imported)."""
+    import yaml
+
+    class LineLoader(yaml.SafeLoader):
+        source_name: str
+
+        def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+            try:
+                return super().construct_object(node, deep)
+            except (ValueError, TypeError, OverflowError) as exc:  # ConfigError (a ValueError) included
+                if isinstance(exc, ConfigError):
+                    raise
+                message = f"invalid YAML value: {str(exc).split(';')[0][:200]}"
+                raise ConfigError(message, file=self.source_name, line=node.start_mark.line + 1) from None
+
+    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_SEQUENCE_TAG, _construct_sequence)
+    return LineLoader
 
 
 def _check_shape(text: str, source_name: str) -> None:
     """Refuse documents too deep or too big once aliases are expanded, before building anything."""
+    import yaml
+
     expanded: dict[str, int] = {}  # anchor -> nodes below it, aliases expanded
     open_nodes: list[list[Any]] = [[None, 0]]  # [anchor, nodes so far] of each open collection
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
@@ -135,9 +148,11 @@ def _check_shape(text: str, source_name: str) -> None:
 
 def load_yaml(text: str, source_name: str = "<config>") -> Any:
     """Parse one YAML document; mappings come back as :class:`LineDict`, sequences as :class:`LineList`."""
+    import yaml
+
     try:
         _check_shape(text, source_name)
-        loader = _LineLoader(text)
+        loader = _line_loader()(text)
     except yaml.reader.ReaderError as exc:  # a character YAML does not allow, e.g. a control character
         line = text.count("\n", 0, exc.position) + 1
         message = f"invalid YAML: character #x{exc.character:04x} is not allowed"

@@ -37,6 +37,17 @@ HeldPositions = tuple[int, dict[str | None, int]]
 
 
 class LineSplitter:
+    __slots__ = (
+        "cut_at",
+        "discarding",
+        "line_start",
+        "max_line",
+        "parser",
+        "pending",
+        "pending_since",
+        "replay",
+    )
+
     def __init__(
         self, parser: LineParser, max_line: int, start: int = 0, replay: HeldPositions | None = None
     ) -> None:

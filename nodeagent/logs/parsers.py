@@ -74,6 +74,10 @@ _CRI_TIME = itemgetter(slice(0, 30))
 _CRI_MESSAGE = itemgetter(slice(40, None))
 _CRI_FULL_LINE = {"Z stdout F ": "stdout", "Z stderr F ": "stderr"}
 _MAX_SECONDS = 1024  # validated seconds remembered
+# "YYYY-MM-DDTHH:MM:SS." prefixes of times already checked valid: a fact about the text, so one set for
+# every parser (thousands of files write the same few seconds); set operations are atomic, and a
+# clear racing an add costs at most a second checked again.
+_VALID_SECONDS: set[str] = set()
 
 
 @dataclass(slots=True)
@@ -279,6 +283,27 @@ _Out = list[tuple[int, int, Parsed]]
 class LineParser:
     """Per-file parser state; see the module docstring for the contract."""
 
+    # Slotted (one parser per file followed); "__dict__" (allocated only when used) lets a test put a
+    # failing method on one parser.
+    __slots__ = (
+        "__dict__",
+        "_cri_columns",
+        "_decode",
+        "_fed_end",
+        "_feed_line",
+        "_groups",
+        "_max",
+        "_multiline",
+        "_partial_timeout",
+        "_partials",
+        "_plain_times",
+        "_start_re",
+        "_valid_seconds",
+        "dropped",
+        "failures",
+        "format",
+    )
+
     def __init__(
         self,
         fmt: str,
@@ -295,7 +320,7 @@ class LineParser:
         self._partial_timeout = partial_timeout
         self._partials: dict[str | None, _Held] = {}  # stage 1: CRI/docker pieces, per stream
         self._groups: dict[str | None, _Held] = {}  # stage 2: multiline groups, per stream
-        self._valid_seconds: set[str] = set()  # "YYYY-MM-DDTHH:MM:SS." prefixes of times already checked
+        self._valid_seconds = _VALID_SECONDS
         self._fed_end = 0  # end offset of the last line fed
         self._decode = {
             "auto": self._decode_auto,
@@ -489,10 +514,11 @@ class LineParser:
         self._remember_second(second)
         return True
 
-    def _remember_second(self, second: str) -> None:
-        if len(self._valid_seconds) >= _MAX_SECONDS:
-            self._valid_seconds.clear()
-        self._valid_seconds.add(second)
+    @staticmethod
+    def _remember_second(second: str) -> None:
+        if len(_VALID_SECONDS) >= _MAX_SECONDS:
+            _VALID_SECONDS.clear()
+        _VALID_SECONDS.add(second)
 
     # -- stage 0: one line -> (time, stream, message piece, is the line's end) ----------------------
 

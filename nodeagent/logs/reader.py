@@ -5,7 +5,8 @@ file; the per-file reading is there) and hands their segments to the pipeline (:
 Finding files is :mod:`.discovery`, noticing changes :mod:`.watch`, what happened is reported through
 the :class:`~nodeagent.logs.events.ReaderEvents` it is given. What it decides:
 
-- scheduling: a few workers take woken tailers from one queue, each reads at most STEP_BYTES per turn
+- scheduling: a few workers take woken tailers from one queue, up to TURN_FILES of them at once (one
+  trip to a thread for the files a wakeup found written), and read at most STEP_BYTES per turn
   (one busy file cannot starve the others) and only while the pipeline has space (backpressure);
 - discovery timing: a scan (glob) at start, then file events for new files within a second, and a
   rescan every ``rescan_interval`` as a safety net (at least every RESCAN_WITHOUT_EVENTS seconds while
@@ -63,6 +64,8 @@ from nodeagent.logs.watch.poll import FileStatus, PollTarget, StatPoller
 log = logging.getLogger("nodeagent.logs.reader")
 
 STEP_BYTES = 1024 * 1024  # read per turn, so one busy file cannot starve the others
+MIN_STEP_BYTES = 64 * 1024  # what each file of a turn may read at least
+TURN_FILES = 16  # files read in one turn (one call to a worker thread)
 WORKERS = 4
 STOP_GRACE = 1.0  # seconds the reading tasks get to finish at stop before they are cancelled
 MIN_SCAN_GAP = 0.5  # seconds between two on-demand scans
@@ -84,6 +87,19 @@ def _sizes(files: list[tuple[int, FileId]]) -> list[int]:
             continue
         out.append(st.st_size if file_id(st) == identity else -1)
     return out
+
+
+def _step_all(
+    steps: list[tuple[Tailer, str | None]], now: float, budget: int
+) -> list[StepResult | Exception]:
+    """:meth:`Tailer.step` for each (tailer, reopen path); an error ends only its own file's read."""
+    outcomes: list[StepResult | Exception] = []
+    for tailer, reopen_path in steps:
+        try:
+            outcomes.append(tailer.step(now, budget, reopen_path))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
 
 
 def _replay_within(replay: HeldPositions | None, size: int) -> HeldPositions | None:
@@ -240,19 +256,62 @@ class FileReader:
             tailer = await self._queue.get()
             if tailer is None or self._stopping:
                 return
-            tailer.queued = False
+            # Whatever else is waiting goes along: one trip to a thread reads many files (the usual
+            # wakeup finds several files written since the last one).
+            batch = [tailer]
+            while len(batch) < TURN_FILES and not self._queue.empty():
+                more = self._queue.get_nowait()
+                if more is None:  # stopping: leave the marker for this worker's next get
+                    self._queue.put_nowait(None)
+                    break
+                batch.append(more)
+            for tailer in batch:
+                tailer.queued = False
             await self.pipeline.wait_for_space()  # backpressure: read only what the sinks can take
             if self._stopping:
                 return
-            if tailer.state is State.FINISHED or tailer.busy:
+            ready = [
+                t
+                for t in batch
+                if t.state is not State.FINISHED
+                and not t.busy
+                # else woken again when the old file at this path has been read to its end
+                and (t.predecessor is None or t.predecessor.released)
+            ]
+            if not ready:
                 continue
-            if tailer.predecessor is not None and not tailer.predecessor.released:
-                continue  # woken again when the old file at this path has been read to its end
             task = asyncio.current_task()
             assert task is not None
             self._turning.add(task)
             try:
-                await self._turn(tailer)
+                await self._turn(ready)
+            finally:
+                self._turning.discard(task)
+
+    async def _turn(self, tailers: list[Tailer]) -> None:
+        """One read of each of ``tailers`` in one call to a worker thread, then what each read means."""
+        jobs: list[tuple[Tailer, bool]] = []
+        for tailer in tailers:
+            reopen = tailer.fd is None
+            if reopen and not self._reserve_fd():
+                self._fd_waiters.append(tailer)  # woken when a descriptor frees up
+                continue
+            tailer.busy = True
+            tailer.rewake = False
+            jobs.append((tailer, reopen))
+        if not jobs:
+            return
+        # The files share one turn's bytes, so the turn stays close to the buffer's bound.
+        budget = max(min(MIN_STEP_BYTES, self._step_bytes), self._step_bytes // len(jobs))
+        steps = [(tailer, tailer.watch_path if reopen else None) for tailer, reopen in jobs]
+        outcomes: list[StepResult | Exception]
+        try:
+            outcomes = await self.blocking(_step_all, steps, time.time(), budget)
+        except Exception as exc:  # the pool failed (cancelled: the tailers stay busy, their reads unused)
+            outcomes = [exc] * len(jobs)
+        for (tailer, reopen), outcome in zip(jobs, outcomes, strict=True):
+            try:
+                await self._stepped(tailer, reopen, outcome)
             except Exception:  # a bug must cost one file, not the shipper
                 log.exception("reading a file failed unexpectedly; closing it", extra={"path": tailer.path})
                 tailer.busy = False
@@ -260,21 +319,10 @@ class FileReader:
                     self._give_up(tailer, "error")
                 except Exception:
                     log.exception("closing a failed file failed", extra={"path": tailer.path})
-            finally:
-                self._turning.discard(task)
 
-    async def _turn(self, tailer: Tailer) -> None:
-        reopen = tailer.fd is None
-        if reopen and not self._reserve_fd():
-            self._fd_waiters.append(tailer)  # woken when a descriptor frees up
-            return
-        tailer.busy = True
-        tailer.rewake = False
-        try:
-            result = await self.blocking(
-                tailer.step, time.time(), self._step_bytes, tailer.watch_path if reopen else None
-            )
-        except (IdentityLost, FileNotFoundError):  # reopening: the name leads elsewhere now
+    async def _stepped(self, tailer: Tailer, reopen: bool, outcome: StepResult | Exception) -> None:
+        """What one read of a file found (or the error it ended with)."""
+        if isinstance(outcome, (IdentityLost, FileNotFoundError)):  # reopening: the name leads elsewhere
             tailer.busy = False
             self._open_count -= 1
             if await self._find_moved(tailer):
@@ -283,21 +331,23 @@ class FileReader:
                 self._candidates.add(tailer.watch_path)
                 self._candidates_ready.set()
             return
-        except OSError as exc:
+        if isinstance(outcome, OSError):
             tailer.busy = False
             if reopen and tailer.fd is None:
                 self._open_count -= 1
             elif reopen:
                 tailer.source.open += 1
-            self._read_failed(tailer, exc)
+            self._read_failed(tailer, outcome)
             return
+        if isinstance(outcome, Exception):
+            raise outcome
         tailer.busy = False
         if reopen:
             tailer.source.open += 1
         if tailer.state is State.FINISHED:  # given up on meanwhile
             return
         try:
-            self._after_turn(tailer, result)
+            self._after_turn(tailer, outcome)
         finally:
             tailer.holding = tailer.holds_data()
             self._attend(tailer)

@@ -96,8 +96,43 @@ class Tailer:
     """One file: descriptor, read position, unfinished last line, parser, and the cursor it reports to.
 
     ``step`` and ``open_checked`` block and run in a worker thread; everything else runs on the event
-    loop. A tailer is in at most one worker at a time (``busy``).
+    loop. A tailer is in at most one worker at a time (``busy``). Slotted: there is one per file
+    followed, idle ones included (tens of thousands on a busy node).
     """
+
+    __slots__ = (
+        "_problems_seen",
+        "busy",
+        "created",
+        "cursor",
+        "deleted_at",
+        "eof",
+        "fd",
+        "file_id",
+        "filtered",
+        "handed",
+        "holding",
+        "kubernetes",
+        "last_data",
+        "last_used",
+        "lines",
+        "node",
+        "offset",
+        "path",
+        "polled",
+        "predecessor",
+        "queued",
+        "realpath",
+        "released",
+        "rewake",
+        "rotated_at",
+        "size",
+        "source",
+        "state",
+        "successors",
+        "wake_at",
+        "watch_path",
+    )
 
     def __init__(
         self,
