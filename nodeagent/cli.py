@@ -195,10 +195,12 @@ def _fail(message: object) -> int:
 
 def cmd_run(settings: Settings, reread: Callable[[], Settings] | None = None) -> int:
     """Run the agent; ``reread`` gives the settings again (same flags, config file read anew) for SIGHUP."""
+    from nodeagent import runtime
     from nodeagent.agent import StartupError, check_state_dir, plan_agent, run_agent
     from nodeagent.agentlog import setup_logging
     from nodeagent.server import ListenError
 
+    runtime.limit_malloc_arenas()  # before the logging thread and the pools start
     with setup_logging(settings["log.level"], settings["log.format"]):
         log_notes(settings)
         try:

@@ -1,10 +1,12 @@
-"""nodeagent.runtime: the open-file limit and the event loop's error reports."""
+"""nodeagent.runtime: the open-file limit, the event loop's error reports and glibc's malloc arenas."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import resource
+import subprocess
+import sys
 
 import pytest
 
@@ -37,3 +39,32 @@ def test_the_open_file_limit_is_raised_to_the_hard_limit(monkeypatch: pytest.Mon
     assert runtime.raise_open_file_limit() == 4096
     assert limits["now"] == (4096, 4096)
     assert runtime.raise_open_file_limit() == 4096  # already there: nothing to do
+
+
+_ARENAS_AFTER_THREADS = """
+import ctypes, sys, threading
+from nodeagent import runtime
+if sys.argv[1] == "limited":
+    runtime.limit_malloc_arenas()
+barrier = threading.Barrier(8)
+def allocate():
+    barrier.wait()  # all threads allocate at once, so that glibc gives each its own arena if allowed
+    blocks = [bytearray(200_000) for _ in range(20)]
+    barrier.wait()
+threads = [threading.Thread(target=allocate) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+runtime.trim_malloc()
+ctypes.CDLL(None).malloc_stats()
+"""
+
+
+def test_malloc_arenas_are_limited_before_threads_start() -> None:
+    def arenas(mode: str) -> int:
+        done = subprocess.run(
+            [sys.executable, "-c", _ARENAS_AFTER_THREADS, mode], capture_output=True, text=True, check=True
+        )
+        return done.stderr.count("Arena ")
+
+    assert arenas("limited") <= runtime.MALLOC_ARENAS
+    assert arenas("default") > runtime.MALLOC_ARENAS  # the limit is what makes the difference

@@ -39,6 +39,7 @@ from nodeagent.config.logs import BufferConfig, LogsConfig, SinkSpec
 from nodeagent.config.schema import Section
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import DEFAULT, Blocking
+from nodeagent.logs.durable import fsync_directory, write_all
 from nodeagent.logs.encoding import as_runs
 from nodeagent.logs.pipeline import Delivery
 from nodeagent.logs.record import Record, RecordBatch, Records
@@ -153,23 +154,6 @@ class Frame:
 
 def _frame_crc(header_tail: bytes, payload: bytes | memoryview) -> int:
     return zlib.crc32(payload, zlib.crc32(header_tail))
-
-
-def _write_all(fd: int, data: bytes | memoryview, offset: int | None = None) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view) if offset is None else os.pwrite(fd, view, offset)
-        if offset is not None:
-            offset += written
-        view = view[written:]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class DiskQueue:
@@ -289,7 +273,7 @@ class DiskQueue:
         self._generation += 1
         body = SLOT.pack(self._generation, segment, offset, 0)[: SLOT.size - 4]
         slot = body + zlib.crc32(body).to_bytes(4, "little")
-        _write_all(self._position_fd, slot, (self._generation % 2) * SLOT_SIZE)
+        write_all(self._position_fd, slot, (self._generation % 2) * SLOT_SIZE)
         os.fdatasync(self._position_fd)
 
     # -- appending ----------------------------------------------------------------------------------
@@ -317,7 +301,7 @@ class DiskQueue:
         header = MAGIC + _frame_crc(tail, payload).to_bytes(4, "little") + tail
         size = self.sizes[self._write_id]
         try:
-            _write_all(self._write_fd, header + payload)
+            write_all(self._write_fd, header + payload)
             os.fdatasync(self._write_fd)
         except OSError:
             # A partial frame stays in the file: cut it off, or the next frames would follow garbage.
@@ -338,7 +322,7 @@ class DiskQueue:
         fd = os.open(
             self._path(segment), os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600
         )
-        _fsync_dir(self.directory)
+        fsync_directory(self.directory)
         old = self._write_fd
         with self._lock:
             self.sizes[segment] = 0

@@ -16,7 +16,6 @@ import re
 import time as _time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from itertools import chain, repeat
 from typing import TYPE_CHECKING, Any
 
 from nodeagent.logs.record import RecordBatch, Records, fields_items
@@ -173,17 +172,19 @@ def _encode_run(run: Records) -> str:
     shared = f',"file":{_encode_value(run.file)},"node":{_encode_value(run.node)}'
     if run.kubernetes is not None:
         shared += f',"kubernetes":{_encode_value(run.kubernetes)}'
-    if run.fields is not None:  # some records have fields: they go before each object's end
-        opened = {stream: f'{close},"stream":{_encode_value(stream)}{shared}' for stream in set(run.streams)}
-        ends = [f"{fields}}}\n" for fields in map(_fields_json, run.fields)]
-        return "".join(
-            chain.from_iterable(
-                zip(repeat(head), times, repeat(middle), messages, map(opened.__getitem__, run.streams), ends)
-            )
-        )
-    tails = {stream: f'{close},"stream":{_encode_value(stream)}{shared}}}\n' for stream in set(run.streams)}
-    return "".join(
-        chain.from_iterable(
-            zip(repeat(head), times, repeat(middle), messages, map(tails.__getitem__, run.streams))
-        )
-    )
+    # The pieces of every line side by side in one list, filled a column at a time (slice assignment
+    # copies references in C: faster than interleaving with zip), joined once.
+    count = len(run.streams)
+    step = 5 if run.fields is None else 6
+    parts = [head] * (step * count)
+    parts[1::step] = times
+    parts[2::step] = [middle] * count
+    parts[3::step] = messages
+    if run.fields is None:
+        end = "}\n"
+    else:  # some records have fields: they go before each object's end
+        end = ""
+        parts[5::6] = [f"{fields}}}\n" for fields in map(_fields_json, run.fields)]
+    tails = {stream: f'{close},"stream":{_encode_value(stream)}{shared}{end}' for stream in set(run.streams)}
+    parts[4::step] = map(tails.__getitem__, run.streams)
+    return "".join(parts)

@@ -8,10 +8,12 @@ retrying RetryableSinkError (and unexpected errors) with exponential backoff and
 PermanentSinkError drops the batch for that sink (logged, counted) and counts as its acknowledgement.
 
 Once every sink has acknowledged a batch, the cursors advance to the batch's offsets; a commit then
-flushes the sinks (fsync for files) and writes the checkpoint atomically. With the default
-``checkpoint_interval: 0`` this happens after every batch, before the next one is sent, so a crash
-re-sends at most one batch. Shutdown: reading stops, what was read is sent (retries included) until
-``drain_timeout``, then whatever is acknowledged is committed and the rest is read again next time.
+flushes the sinks (fsync for files) and appends what changed to the checkpoint's change log (see
+:mod:`~nodeagent.logs.checkpoint`). With the default ``checkpoint_interval: 0`` this happens after every
+batch; it runs while the next batch is cut and encoded, and that batch is sent only once the commit is
+done, so a crash re-sends at most one batch. Shutdown: reading stops, what was read is sent (retries
+included) until ``drain_timeout``, then whatever is acknowledged is committed and the rest is read again
+next time.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class Batch:
     records: RecordBatch
     acks: list[tuple[Position, int, int]]  # (cursor, offset, records) in order
     nbytes: int
+    per_sink: list[Sequence[Record]] | None = None  # what each sink gets (its filters applied), once prepared
 
 
 class PipelineInput(Protocol):
@@ -177,6 +180,7 @@ class Pipeline:
         self._closing = asyncio.Event()
         self._deadline: float | None = None
         self._last_commit = time.monotonic()
+        self._committing: asyncio.Task[None] | None = None  # the commit in progress (group commit)
         self._delivery = Delivery(config, self._bounded, self._sleep)
         # When the oldest read data whose position is not committed yet was read (None: all committed).
         self._uncommitted_since: float | None = None
@@ -227,7 +231,12 @@ class Pipeline:
     # -- sender -------------------------------------------------------------------------------------
 
     async def run(self) -> None:
-        """Send until closed and drained (or out of drain time), then commit and close the sinks."""
+        """Send until closed and drained (or out of drain time), then commit and close the sinks.
+
+        Group commit: a batch's commit (the sinks' fsyncs, then the checkpoint) runs in a task while the
+        next batch is cut and prepared (filtered, encoded); that batch is delivered only once the commit is
+        done, so a sink never holds more than one batch past the checkpoint (a crash repeats at most one).
+        """
         try:
             for sink in self.sinks:
                 await self._delivery.start(sink)
@@ -235,14 +244,24 @@ class Pipeline:
                 batch = await self._next_batch()
                 if batch is None:
                     break
+                if self._committing is not None:
+                    # Two turns of the loop: the commit task starts the sinks' flushes, and they hand their
+                    # fsyncs to threads; the encoding below then overlaps them.
+                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)
+                self._prepare(batch)
+                await self._settle()
                 if not await self._deliver(batch):
                     break  # drain time is over: this batch is not acknowledged, it is read again next time
                 self._acknowledge(batch)
                 interval = self.config.checkpoint_interval
                 if interval <= 0 or time.monotonic() - self._last_commit >= interval:
-                    await self._commit()
+                    self._start_commit()
+            await self._settle()
             await self._commit(final=True)
         finally:
+            if self._committing is not None:
+                self._committing.cancel()
             for sink in self.sinks:
                 try:
                     await self._bounded(sink.close(), grace=0.5)
@@ -310,15 +329,30 @@ class Pipeline:
         self._first_pending_at = time.monotonic() if self._pending_records else None
         return Batch(RecordBatch(runs), acks, nbytes)
 
+    def _prepare(self, batch: Batch) -> None:
+        """Apply each sink's filters and let it encode (:meth:`Sink.prepare`): CPU work that overlaps the
+        previous commit's fsyncs, which run in threads."""
+        batch.per_sink = [self._filtered(sink, batch.records) for sink in self.sinks]
+        for sink, records in zip(self.sinks, batch.per_sink, strict=True):
+            if records:
+                try:
+                    sink.prepare(records)
+                except Exception as exc:  # send does the work again, with the retry policy around it
+                    log.debug("preparing a batch failed", extra={"sink": sink.name, "err": repr(exc)})
+
     async def _deliver(self, batch: Batch) -> bool:
+        if batch.per_sink is None:
+            self._prepare(batch)
+        assert batch.per_sink is not None
         if len(self.sinks) == 1:
-            return await self._send(self.sinks[0], batch)
-        results = await asyncio.gather(*(self._send(sink, batch) for sink in self.sinks))
+            return await self._send(self.sinks[0], batch.per_sink[0])
+        results = await asyncio.gather(
+            *(self._send(sink, records) for sink, records in zip(self.sinks, batch.per_sink, strict=True))
+        )
         return all(results)
 
-    async def _send(self, sink: Sink, batch: Batch) -> bool:
+    async def _send(self, sink: Sink, records: Sequence[Record]) -> bool:
         """Deliver to one sink; True once acknowledged (or rejected for good), False at the deadline."""
-        records = self._filtered(sink, batch.records)
         if not records:
             return True  # the sink's filters dropped the whole batch: nothing to wait for
         return await self._delivery.send(sink, records)
@@ -383,37 +417,53 @@ class Pipeline:
     # -- checkpoints --------------------------------------------------------------------------------
 
     async def _idle_commit(self) -> None:
-        if self.store.dirty:
-            await self._commit()
-        else:
-            self._committed()
+        await self._settle()
+        await self._commit(compact=True)  # nothing else to do: fold the change log into the snapshot
 
-    def _committed(self) -> None:
-        self._last_commit = time.monotonic()
+    def _committed(self, as_of: float) -> None:
+        """Everything acknowledged at ``as_of`` is committed."""
+        self._last_commit = as_of
         # What is still buffered was read before now; nothing buffered: everything read is committed.
-        self._uncommitted_since = self._last_commit if self.buffered_bytes > 0 else None
+        self._uncommitted_since = as_of if self.buffered_bytes > 0 else None
 
-    async def _commit(self, *, final: bool = False) -> None:
+    def _start_commit(self) -> None:
+        """Commit what is acknowledged now, in a task: :meth:`_settle` waits for it."""
+        assert self._committing is None
+        self._committing = asyncio.create_task(self._commit(), name="logs-commit")
+
+    async def _settle(self) -> None:
+        """Wait for the commit in progress, if any."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            await committing
+
+    async def _commit(self, *, final: bool = False, compact: bool = False) -> None:
+        """Flush the sinks, then write what is acknowledged now: a change log line, or a snapshot when
+        the sender is idle, at shutdown (``final``) or when the store says it is due."""
         if not final and time.monotonic() < self._write_retry_at:
             return  # the state file could not be written: try again after a backoff, not every batch
-        data = self.store.snapshot()
-        if data is None:
-            self._committed()
+        as_of = time.monotonic()
+        pending = self.store.prepare_commit(compact=compact or final)  # before any await: what is acked now
+        if pending is None:
+            self._committed(as_of)
             return
         try:
-            for sink in self.sinks:
-                await self._bounded(sink.flush(), grace=0.5)
+            flushes = [asyncio.ensure_future(sink.flush()) for sink in self.sinks]  # all at once
+            failures = await self._bounded(asyncio.gather(*flushes, return_exceptions=True), grace=0.5)
+            for failure in failures:
+                if isinstance(failure, BaseException):
+                    raise failure
         except Exception as exc:
-            self.store.dirty = True
+            self.store.commit_failed()
             metrics.CHECKPOINT_ERRORS.labels("flush").inc()
             log.warning(
                 "a sink could not flush; positions not committed", extra={"err": str(exc) or repr(exc)}
             )
             return
         try:
-            await self.blocking(self.store.write, data)
+            await self.blocking(self.store.write_commit, pending)
         except OSError as exc:
-            self.store.dirty = True
+            self.store.commit_failed()
             metrics.CHECKPOINT_ERRORS.labels("write").inc()
             self._write_failures += 1
             delay = min(WRITE_RETRY_MAX, 2.0 ** (self._write_failures - 1))
@@ -430,4 +480,4 @@ class Pipeline:
                 extra={"path": str(self.store.path), "failures": self._write_failures},
             )
             self._write_failures, self._write_retry_at = 0, 0.0
-        self._committed()
+        self._committed(as_of)

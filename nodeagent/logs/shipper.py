@@ -100,6 +100,7 @@ async def run_logs(
             with contextlib.suppress(asyncio.CancelledError):
                 await enriching
         reader.close()
+        store.close()
 
 
 async def _read_all(

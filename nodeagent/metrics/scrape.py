@@ -19,7 +19,7 @@ from prometheus_client.registry import CollectorRegistry
 from nodeagent.agentmetrics import AGENT_REGISTRY
 from nodeagent.metrics._emit import add_sample
 from nodeagent.metrics.exposition import encode, render_text, valid_families
-from nodeagent.metrics.registry import Collector, NoDataError, all_collectors
+from nodeagent.metrics.registry import Collector, NoDataError, catalogue
 from nodeagent.safeio import quote
 
 log = logging.getLogger("nodeagent.metrics")
@@ -187,7 +187,7 @@ class Scraper:
         collector is skipped until it returns (None: never skip)."""
         self.collectors = list(collectors)
         self._by_name = {c.name: c for c in self.collectors}
-        self._known = frozenset(all_collectors())  # looked up once: it lists the package directory
+        self._known = frozenset(catalogue())
         self.exporter_metrics = exporter_metrics
         self.agent_registry = agent_registry
         self.tracker = CallTracker(stuck_after) if stuck_after is not None else None

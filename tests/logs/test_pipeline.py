@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
+from nodeagent.logs.record import Record
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
 from tests.logs.conftest import (
     MemorySink,
@@ -194,3 +197,47 @@ async def test_checkpoint_age_and_buffer_gauges(tmp_path: Path) -> None:
         assert sample("nodeagent_logs_bytes_behind", {"input": shipper.input_name}) == 0
         assert sample("nodeagent_logs_files_watched", {"input": shipper.input_name}) == 1
         assert sample("nodeagent_logs_files_open", {"input": shipper.input_name}) == 1
+
+
+class SlowFlushSink(MemorySink):
+    """Records what happens in what order; each flush takes a while (an fsync of a large batch)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[str] = []
+
+    def prepare(self, batch: Sequence[Record]) -> None:
+        self.events.append(f"prepare {len(batch)}")
+
+    async def send(self, batch: Sequence[Record]) -> None:
+        self.events.append(f"send {len(batch)}")
+        await super().send(batch)
+
+    async def flush(self) -> None:
+        self.events.append("flush begins")
+        await asyncio.sleep(0.05)
+        self.events.append("flush ends")
+        await super().flush()
+
+
+async def test_group_commit_prepares_the_next_batch_during_a_commit_and_sends_it_after(
+    tmp_path: Path,
+) -> None:
+    """The next batch is cut and encoded while the previous one's commit runs, and written only once that
+    commit is done: a sink never holds more than one batch past the checkpoint."""
+    log = tmp_path / "a.log"
+    write_lines(log, numbered(500))
+    sink = SlowFlushSink()
+    async with shipping(make_config(tmp_path, [log], batch_max_records=100), sink):
+        await eventually(lambda: len(sink.records) == 500, what="all records")
+    assert sink.messages() == numbered(500)
+    events = [e for e in sink.events if e != "prepare 0"]
+    sends = [i for i, e in enumerate(events) if e.startswith("send")]
+    for before, after in itertools.pairwise(sends):
+        between = events[before + 1 : after]
+        assert "flush ends" in between, events  # the previous batch was committed before this one went out
+        assert between.index("flush ends") > between.index("flush begins")
+    overlapped = [
+        i for i, e in enumerate(events) if e.startswith("prepare") and events[i - 1] == "flush begins"
+    ]
+    assert overlapped, events  # the next batch was prepared while a flush was running

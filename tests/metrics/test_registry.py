@@ -8,6 +8,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 import nodeagent.metrics
 from nodeagent.metrics import registry
 from nodeagent.metrics.registry import all_collectors
@@ -96,3 +98,30 @@ def test_collectors_emit_and_read_one_way() -> None:
         source = (package / f"{name}.py").read_text()
         offenders += [f"{name}: {match.group(0)}" for match in _OTHER_WAYS.finditer(source)]
     assert offenders == []
+
+
+def test_the_catalogue_is_generated_from_the_collector_modules() -> None:
+    # Adding or changing a collector: run `python -m nodeagent.metrics.registry` to regenerate it.
+    catalogue_file = Path(nodeagent.metrics.__file__).with_name("catalogue.py")
+    assert catalogue_file.read_text() == registry.catalogue_source()
+    collectors = all_collectors()
+    assert list(registry.catalogue()) == list(collectors)
+    for name, entry in registry.catalogue().items():
+        cls = collectors[name]
+        assert (entry.module, entry.default_enabled) == (cls.__module__, cls.default_enabled), name
+        assert [(o.name, o.default, o.help) for o in entry.options] == [
+            (o.name, o.default, o.help) for o in cls.options
+        ], name
+
+
+def test_catalogued_option_parsers_parse_as_the_collectors_own() -> None:
+    collectors = all_collectors()
+    for name, entry in registry.catalogue().items():
+        for catalogued, own in zip(entry.options, collectors[name].options, strict=True):
+            assert catalogued.parse(catalogued.default) == own.parse(own.default), (name, own.name)
+    textfile = {o.name: o for o in registry.catalogue()["textfile"].options}
+    with pytest.raises(ValueError, match="greater than 0"):
+        textfile["max-file-bytes"].parse("0")
+    perf = {o.name: o for o in registry.catalogue()["perf"].options}
+    assert isinstance(perf["cpus"].parse, registry.ParserIn)
+    assert perf["cpus"].parse("1-2") == collectors["perf"].options[0].parse("1-2")

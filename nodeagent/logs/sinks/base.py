@@ -65,6 +65,10 @@ class Sink(ABC):
     async def start(self) -> None:  # noqa: B027 - optional hook
         """Open connections or files."""
 
+    def prepare(self, batch: Sequence[Record]) -> None:  # noqa: B027 - optional hook
+        """The pipeline calls this with a batch before ``send`` gets the same batch, while the previous
+        batch's commit (fsyncs) still runs in a thread: a sink may do its CPU work (encoding) here."""
+
     @abstractmethod
     async def send(self, batch: Sequence[Record]) -> None:
         """Deliver the batch (in order)."""

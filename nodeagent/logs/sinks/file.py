@@ -2,9 +2,10 @@
 
 Options:
   path   the file (required); parent directories are created
-``send`` writes (no fsync); ``flush`` fsyncs, so a checkpoint commit follows durable output. When someone
-else renames or removes the file (logrotate), the next batch goes to a new file at ``path``; the old one
-is fsynced before it is let go. All file I/O runs in a thread.
+``prepare`` encodes (while the previous batch's fsync runs); ``send`` writes (no fsync); ``flush``
+fsyncs, so a checkpoint commit follows durable output. When someone else renames or removes the file
+(logrotate), the next batch goes to a new file at ``path``; the old one is fsynced before it is let go.
+All file I/O runs in a thread.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, ClassVar
 
 from nodeagent.config.schema import REQUIRED, Field, Section
 from nodeagent.config.values import parse_nonempty_str
+from nodeagent.logs.durable import write_all
 from nodeagent.logs.encoding import encode_json_lines
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks.base import RetryableSinkError, Sink
@@ -59,6 +61,7 @@ class FileSink(Sink):
         self._identity: tuple[int, int] | None = None
         self._dirty = False  # written since the last fsync
         self._lock = asyncio.Lock()
+        self._prepared: tuple[Sequence[Record], bytes] | None = None  # (batch, its encoding) from prepare
 
     # -- blocking helpers, run in a thread ----------------------------------------------------------
 
@@ -96,11 +99,8 @@ class FileSink(Sink):
         fd = self._fd
         assert fd is not None
         size_before = os.fstat(fd).st_size
-        view = memoryview(data)
         try:
-            while view:
-                written = os.write(fd, view)
-                view = view[written:]
+            write_all(fd, data)
         except OSError:
             # Disk full and the like: take back the partial line so the retry leaves no broken JSON.
             with contextlib.suppress(OSError):
@@ -123,10 +123,14 @@ class FileSink(Sink):
                 # Not fatal: every send tries again (and fails retryably) until the path is usable.
                 log.warning("%s: cannot open %s yet: %s", self.name, self.path, exc)
 
+    def prepare(self, batch: Sequence[Record]) -> None:
+        self._prepared = (batch, encode_json_lines(batch))
+
     async def send(self, batch: Sequence[Record]) -> None:
         if not batch:
             return
-        data = encode_json_lines(batch)
+        prepared, self._prepared = self._prepared, None
+        data = prepared[1] if prepared is not None and prepared[0] is batch else encode_json_lines(batch)
         async with self._lock:
             try:
                 await self.blocking(self._write, data)
