@@ -125,7 +125,8 @@ def delivered(out: Path) -> list[str]:
     if not out.exists():
         return []
     messages = []
-    for number, line in enumerate(out.read_bytes().split(b"\n"), 1):
+    # The last piece has no newline while the agent is still writing it: only whole lines count.
+    for number, line in enumerate(out.read_bytes().split(b"\n")[:-1], 1):
         if line:
             try:
                 messages.append(json.loads(line)["message"])
