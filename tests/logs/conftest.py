@@ -156,6 +156,16 @@ async def shipping(config: LogsConfig, *sinks: Sink) -> AsyncIterator[Shipper]:
             await shipper.stop()
 
 
+async def deliver(sink: Sink, *batches: Sequence[Record]) -> None:
+    """Start ``sink``, send each batch in turn, close it (also when a send fails)."""
+    await sink.start()
+    try:
+        for batch in batches:
+            await sink.send(batch)
+    finally:
+        await sink.close()
+
+
 async def eventually(predicate: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
     """Wait until ``predicate()`` is true; fail with ``what`` after ``timeout`` seconds (generous: a loaded
     machine is slow, and a passing test never waits for it)."""

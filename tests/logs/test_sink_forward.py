@@ -33,7 +33,7 @@ from nodeagent.logs.sinks.forward import (
     pack_messages,
     read_helo,
 )
-from tests.logs.conftest import KUBE, sample
+from tests.logs.conftest import KUBE, deliver, sample
 from tests.logs.conftest import sink_record as record
 from tests.logs.fake_fluentd import EventTime, FakeFluentd
 
@@ -45,15 +45,6 @@ def forward(server: FakeFluentd, **options: Any) -> ForwardSink:
     sink = make_sink({"type": "forward", "address": server.address, "timeout": "2s", **options}, name="fw")
     assert isinstance(sink, ForwardSink)
     return sink
-
-
-async def deliver(sink: ForwardSink, *batches: list) -> None:
-    await sink.start()
-    try:
-        for batch in batches:
-            await sink.send(batch)
-    finally:
-        await sink.close()
 
 
 # -- encoding ------------------------------------------------------------------------------------------

@@ -15,11 +15,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nodeagent.config.errors import ConfigError
-from nodeagent.logs.record import Record
 from nodeagent.logs.sinks import make_sink
 from nodeagent.logs.sinks.base import RetryableSinkError
 from nodeagent.logs.sinks.relp import OFFERS, RelpProtocolError, encode_frame, read_frame
-from tests.logs.conftest import make_config, shipping, unique_name, write_lines
+from tests.logs.conftest import deliver, make_config, shipping, unique_name, write_lines
 from tests.logs.rsyslogd import Rsyslogd, record
 from tests.pki import pki  # noqa: F401 - the fixture
 
@@ -47,22 +46,13 @@ def rsyslog(tmp_path: Path) -> Iterator[Rsyslogd]:
         server.stop()
 
 
-async def send_all(sink: Any, *batches: list[Record]) -> None:
-    await sink.start()
-    try:
-        for batch in batches:
-            await sink.send(batch)
-    finally:
-        await sink.close()
-
-
 @pytest.mark.peer
 async def test_rsyslog_receives_the_syslog_sinks_message(rsyslog: Rsyslogd) -> None:
     sink = make_sink(
         {"type": "relp", "address": f"127.0.0.1:{rsyslog.port}", "facility": "local3"}, name="relp"
     )
     kube = {"namespace": "prod", "pod": "api-6f7c9-x2x9z", "container": "api"}
-    await send_all(
+    await deliver(
         sink,
         [
             record("GET /healthz 200", kubernetes=kube),
@@ -87,7 +77,7 @@ async def test_many_messages_through_a_small_window_in_order(rsyslog: Rsyslogd) 
         {"type": "relp", "address": f"127.0.0.1:{rsyslog.port}", "window": 7, "app_name": "bulk"},
         name="relp",
     )
-    await send_all(
+    await deliver(
         sink, *[[record(f"seq={n}") for n in range(start, start + 1000)] for start in (0, 1000, 2000)]
     )
     lines = await asyncio.to_thread(rsyslog.lines, 3000)
@@ -208,7 +198,7 @@ async def test_tls_with_client_certificate(tmp_path: Path, pki: Path) -> None:  
         deadline = time.monotonic() + 10
         while True:  # imrelp listens a moment after rsyslogd started
             try:
-                await send_all(sink, [record("over TLS")])
+                await deliver(sink, [record("over TLS")])
                 break
             except RetryableSinkError:
                 assert time.monotonic() < deadline
@@ -220,7 +210,7 @@ async def test_tls_with_client_certificate(tmp_path: Path, pki: Path) -> None:  
             {"type": "relp", "address": f"127.0.0.1:{server.port}", "tls": anonymous}, name="relp"
         )
         with pytest.raises(RetryableSinkError):
-            await send_all(sink, [record("refused")])
+            await deliver(sink, [record("refused")])
     finally:
         server.stop()
     assert "refused" not in server.lines()[-1]
@@ -338,7 +328,7 @@ async def test_a_server_without_the_syslog_command_is_refused(scripted: tuple[Sc
     fake.offers = b"relp_version=0\ncommands=other"
     sink = make_sink({"type": "relp", "address": f"127.0.0.1:{port}"}, name="relp")
     with pytest.raises(RetryableSinkError, match="does not offer the syslog command"):
-        await send_all(sink, [record("x")])
+        await deliver(sink, [record("x")])
 
 
 async def test_frames_with_line_feeds_in_the_data_are_read_whole() -> None:
