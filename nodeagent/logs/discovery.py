@@ -4,6 +4,11 @@ Everything here is synchronous and touches only the paths it is given; the reade
 filesystem-touching functions in a worker thread. Files are told apart by :mod:`.identity`. Symlinks
 are followed: two paths to one file are one file.
 
+A rescan lists again only the directories that changed since the scan before (:class:`Listings`): a
+directory's modification time changes whenever an entry is added to, removed from or renamed in it, so
+an unchanged directory holds the names it held. The files found are still looked at one by one (their
+sizes tell the reader about writes no event reported).
+
 Orphans are files with a saved checkpoint entry that no glob reaches any more: rotated while the agent
 was down (``app.log`` -> ``app.log.1``). :func:`locate_orphans` finds them next to where they were, by
 inode, confirmed by their fingerprint, so their rest is read before their successors.
@@ -11,10 +16,11 @@ inode, confirmed by their fingerprint, so their rest is read before their succes
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import os
 import re
 import stat
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -26,6 +32,7 @@ from nodeagent.safeio import OutsideRoots, is_under
 _GLOB_CHARS = re.compile(r"[*?\[]")
 
 
+@functools.lru_cache(maxsize=256)  # scans match the same few segments in every directory
 def glob_to_regex(pattern: str) -> re.Pattern[str]:
     """Compile a glob with :func:`glob.glob` semantics: ``*``/``?``/``[..]`` stay within one path
     segment and do not match a leading dot; ``**`` as a whole segment matches any number of segments."""
@@ -79,6 +86,8 @@ class PathMatcher:
         return any(r.match(path) for r in self._include_re)
 
     def excluded(self, path: str) -> bool:
+        if not self.exclude:
+            return False
         name = os.path.basename(path)
         return any(r.match(name) for r in self._exclude_name) or any(
             r.match(path) for r in self._exclude_path
@@ -153,13 +162,95 @@ class ScanResult:
     unlistable: list[tuple[str, str]] = field(default_factory=list)
 
 
-def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
+# A directory changed less than this before it was listed may change again within the same timestamp
+# (filesystems stamp with the kernel's coarse clock, some to the second or two): its listing is not
+# kept. Timestamps are assumed to come from this host's clock (a network filesystem's server whose clock
+# is behind by more than this, stamping coarsely, could hide a change made within one tick of the one
+# before until the directory changes again).
+RACY_NS = 3_000_000_000
+
+# What a listing keeps of each entry: enough to tell where a pattern goes without another look.
+OTHER, DIRECTORY, SYMLINK = 0, 1, 2
+
+
+_U64 = (1 << 64) - 1
+
+
+class Listings:
+    """The names in each directory a scan listed, kept for the next scan of the same input, which lists
+    again only the directories whose (device, inode, mtime, ctime) changed: adding, removing or renaming
+    an entry changes its directory's mtime and ctime. A listing is kept only if the directory had not
+    changed for RACY_NS before it was listed, so a change within the same timestamp tick cannot go
+    unseen (the "racy mtime" rule). Symlinks are kept as symlinks: where they lead is looked at anew on
+    every scan. Directories no scan reaches any more are forgotten.
+
+    Kept compactly (a pod directory costs a few hundred bytes): the stat in one integer, the names in
+    one NUL-separated string (NUL cannot be in a name), their kinds in bytes."""
+
+    def __init__(self, racy_ns: int | None = None) -> None:
+        self.racy_ns = RACY_NS if racy_ns is None else racy_ns
+        self._kept: dict[str, tuple[int, str, bytes]] = {}
+        self._next: dict[str, tuple[int, str, bytes]] = {}
+        self.listed = 0  # directories the last scan listed (not those taken from the scan before)
+
+    def __len__(self) -> int:
+        """Directories kept."""
+        return len(self._kept)
+
+    def start(self) -> None:
+        self._next, self.listed = {}, 0
+
+    def finish(self) -> None:
+        """The scan is over: forget the directories it did not reach."""
+        self._kept, self._next = self._next, {}
+
+    def entries(self, directory: str) -> tuple[list[str], bytes]:
+        """The names in ``directory`` and their kinds; raises OSError like :func:`os.scandir`."""
+        now = time.time_ns()
+        st = os.stat(directory)
+        key = (
+            (st.st_mtime_ns & _U64)
+            | (st.st_ctime_ns & _U64) << 64
+            | (st.st_ino & _U64) << 128
+            | (st.st_dev & _U64) << 192
+        )
+        kept = self._next.get(directory) or self._kept.get(directory)
+        if kept is not None and kept[0] == key:
+            self._next[directory] = kept
+            return (kept[1].split("\0") if kept[1] else []), kept[2]
+        names, kinds = list_directory(directory)
+        self.listed += 1
+        if max(st.st_mtime_ns, st.st_ctime_ns) < now - self.racy_ns:
+            self._next[directory] = (key, "\0".join(names), kinds)
+        return names, kinds
+
+
+def list_directory(directory: str) -> tuple[list[str], bytes]:
+    """The names in ``directory`` and their kinds; raises OSError like :func:`os.scandir`."""
+    with os.scandir(directory) as entries:
+        found = [(entry.name, _kind(entry)) for entry in entries]
+    return [name for name, _ in found], bytes(kind for _, kind in found)
+
+
+def _kind(entry: os.DirEntry[str]) -> int:
+    try:
+        if entry.is_symlink():
+            return SYMLINK
+        return DIRECTORY if entry.is_dir(follow_symlinks=False) else OTHER
+    except OSError:
+        return OTHER
+
+
+def scan(matcher: PathMatcher, roots: Roots, listings: Listings | None = None) -> ScanResult:
     """Expand the include patterns and stat every match (following symlinks that stay within
-    ``roots``); blocking."""
+    ``roots``); blocking. With ``listings`` (kept from the scan before), unchanged directories are not
+    listed again."""
     result = ScanResult({}, [], [])
     files = result.files
+    if listings is not None:
+        listings.start()
     for pattern in matcher.include:
-        for path in expand_glob(pattern, roots, result.refused, result.unlistable):
+        for path in expand_glob(pattern, roots, result.refused, result.unlistable, listings):
             if path in files or matcher.excluded(path):
                 continue
             found = stat_path(path, result.errors, result.dangling)
@@ -169,6 +260,8 @@ def scan(matcher: PathMatcher, roots: Roots) -> ScanResult:
                 result.refused.append((path, found.realpath))
                 continue
             files[path] = found
+    if listings is not None:
+        listings.finish()
     return result
 
 
@@ -177,6 +270,7 @@ def expand_glob(
     roots: Roots,
     refused: list[tuple[str, str]],
     unlistable: list[tuple[str, str]] | None = None,
+    listings: Listings | None = None,
 ) -> Iterator[str]:
     """The paths :func:`glob.glob` (``recursive=True``) would give for ``pattern``, except that it does
     not descend into a directory symlink leading outside ``roots`` (such links land in ``refused``) and
@@ -186,27 +280,38 @@ def expand_glob(
     rest = pattern[len(prefix) :].lstrip("/") if pattern.startswith(prefix) else pattern
     if not rest:
         return
-    walk = _Walk(roots, refused, [] if unlistable is None else unlistable)
+    walk = _Walk(roots, refused, [] if unlistable is None else unlistable, listings)
     yield from _expand(prefix, rest.split("/"), walk, set())
 
 
 @dataclass
 class _Walk:
-    """What one glob expansion carries down: the roots, and where refusals and unlistable directories go."""
+    """What one glob expansion carries down: the roots, where refusals and unlistable directories go,
+    and the listings of the scan before."""
 
     roots: Roots
     refused: list[tuple[str, str]]
     unlistable: list[tuple[str, str]]
+    listings: Listings | None = None
 
-    def cannot_list(self, directory: str, exc: OSError) -> None:
-        if not isinstance(exc, (FileNotFoundError, NotADirectoryError)):
-            self.unlistable.append((directory, exc.strerror or type(exc).__name__))
+    def entries(self, directory: str) -> tuple[list[str], bytes] | None:
+        """The names in ``directory`` and their kinds; None if it cannot be listed."""
+        try:
+            if self.listings is None:
+                return list_directory(directory)
+            return self.listings.entries(directory)
+        except OSError as exc:
+            if not isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+                self.unlistable.append((directory, exc.strerror or type(exc).__name__))
+            return None
 
 
-def _enter(path: str, entry_is_link: bool, walk: _Walk) -> bool:
-    """May the walk go into directory ``path``? Not through a link leading outside the roots."""
-    if not entry_is_link:
+def _enter(path: str, kind: int, walk: _Walk) -> bool:
+    """May the walk go into ``path``? Into a directory, not through a link leading outside the roots."""
+    if kind == DIRECTORY:
         return True
+    if kind != SYMLINK or not os.path.isdir(path):
+        return False
     target = os.path.realpath(path)
     if walk.roots.allows(target):
         return True
@@ -214,74 +319,72 @@ def _enter(path: str, entry_is_link: bool, walk: _Walk) -> bool:
     return False
 
 
-def _subdirectories(directory: str, walk: _Walk) -> list[str]:
-    out = []
-    try:
-        with os.scandir(directory) as entries:
-            for entry in entries:
-                try:
-                    if entry.name.startswith(".") or not entry.is_dir():
-                        continue  # glob's ** skips hidden names
-                    if _enter(entry.path, entry.is_symlink(), walk):
-                        out.append(entry.path)
-                except OSError:
-                    continue
-    except OSError as exc:
-        walk.cannot_list(directory, exc)
-    return out
-
-
 def _expand(directory: str, segments: list[str], walk: _Walk, seen: set[FileId]) -> Iterator[str]:
-    segment, more = segments[0], segments[1:]
-    if segment == "**":
-        try:
-            key = file_id(os.stat(directory))
-        except OSError:
+    """The paths below ``directory`` matching ``segments``, one segment (one level) at a time (in the
+    order a depth-first walk gives), ``**`` depth first."""
+    directories = [directory]
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            for each in directories:
+                yield from _expand_any_depth(each, segments[index:], walk, seen)
             return
-        if key in seen:
-            return  # a link back up the tree
-        seen = seen | {key}
-        if more:
-            yield from _expand(directory, more, walk, seen)  # ** as zero directories
-        for sub in _subdirectories(directory, walk):
-            if not more:
-                yield sub
-            yield from _expand(sub, segments, walk, seen)
-        if not more:  # ** last: every file below, too
-            with contextlib.suppress(OSError), os.scandir(directory) as entries:
-                yield from (e.path for e in entries if not e.name.startswith(".") and not _is_dir(e))
-        return
-    if not _GLOB_CHARS.search(segment):
-        path = os.path.join(directory, segment)
-        if not more:
-            if os.path.lexists(path):
-                yield path
-        elif os.path.isdir(path) and _enter(path, os.path.islink(path), walk):
-            yield from _expand(path, more, walk, seen)
-        return
-    regex = glob_to_regex(segment)
-    try:
-        with os.scandir(directory) as scandir:
-            matches: list[os.DirEntry[str]] = [e for e in scandir if regex.match(e.name)]
-    except OSError as exc:
-        walk.cannot_list(directory, exc)
-        return
-    for match in matches:
-        if not more:
-            yield match.path
-            continue
-        try:
-            if match.is_dir() and _enter(match.path, match.is_symlink(), walk):
-                yield from _expand(match.path, more, walk, seen)
-        except OSError:
-            continue
+        below: list[str] = []
+        if not _GLOB_CHARS.search(segment):
+            for each in directories:
+                path = os.path.join(each, segment)
+                if last:
+                    if os.path.lexists(path):
+                        yield path
+                elif os.path.isdir(path) and _enter(
+                    path, SYMLINK if os.path.islink(path) else DIRECTORY, walk
+                ):
+                    below.append(path)
+        else:
+            regex = glob_to_regex(segment)
+            for each in directories:
+                listed = walk.entries(each)
+                if listed is None:
+                    continue
+                base = each if each.endswith("/") else each + "/"
+                for name, kind in zip(*listed, strict=True):
+                    if regex.match(name) is None:
+                        continue
+                    if last:
+                        yield base + name
+                    elif _enter(base + name, kind, walk):
+                        below.append(base + name)
+        directories = below
 
 
-def _is_dir(entry: os.DirEntry[str]) -> bool:
+def _expand_any_depth(directory: str, segments: list[str], walk: _Walk, seen: set[FileId]) -> Iterator[str]:
+    """``segments`` starting with ``**``: zero or more directories, then the rest."""
+    more = segments[1:]
     try:
-        return entry.is_dir()
+        key = file_id(os.stat(directory))
     except OSError:
-        return False
+        return
+    if key in seen:
+        return  # a link back up the tree
+    seen = seen | {key}
+    if more:
+        yield from _expand(directory, more, walk, seen)  # ** as zero directories
+    listed = walk.entries(directory)
+    if listed is None:
+        return
+    # glob's ** skips hidden names
+    base = directory if directory.endswith("/") else directory + "/"
+    visible = [(base + name, kind) for name, kind in zip(*listed, strict=True) if not name.startswith(".")]
+    for sub in [path for path, kind in visible if _enter(path, kind, walk)]:
+        if not more:
+            yield sub
+        yield from _expand_any_depth(sub, segments, walk, seen)
+    if not more:  # ** last: every file below, too
+        yield from (path for path, kind in visible if not _is_dir(path, kind))
+
+
+def _is_dir(path: str, kind: int) -> bool:
+    return kind == DIRECTORY or (kind == SYMLINK and os.path.isdir(path))
 
 
 def stat_path(

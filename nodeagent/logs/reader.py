@@ -43,6 +43,7 @@ from nodeagent.logs.blocking import DEFAULT, Blocking
 from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.discovery import (
     FoundFile,
+    Listings,
     ScanResult,
     locate_orphans,
     open_new,
@@ -140,6 +141,8 @@ class FileReader:
         self.events = events
         self.blocking = blocking
         self.sources = [InputSource(item) for item in config.inputs]
+        # Each input's directory listings as its last scan saw them: a rescan lists only those changed.
+        self._listings = [Listings() for _ in self.sources]
         self.tailers: dict[FileId, Tailer] = {}
         self.by_path: dict[str, Tailer] = {}
         self.watcher = InotifyWatcher(
@@ -605,7 +608,10 @@ class FileReader:
         return min(self.config.rescan_interval, RESCAN_WITHOUT_EVENTS)
 
     def _scan_blocking(self) -> list[ScanResult]:
-        results = [scan(source.matcher, source.roots) for source in self.sources]
+        results = [
+            scan(source.matcher, source.roots, listings)
+            for source, listings in zip(self.sources, self._listings, strict=True)
+        ]
         self.watcher.refresh()
         self._own = own_output_files()
         return results

@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from nodeagent import safeio
 from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.discovery import (
     FoundFile,
+    Listings,
     PathMatcher,
     Roots,
     glob_to_regex,
@@ -261,3 +263,107 @@ def test_directories_that_cannot_be_listed_are_reported(tmp_path: Path) -> None:
         assert unlistable == [[str(base / "pods" / "closed"), "Permission denied"]]
     finally:
         shutil.rmtree(base)
+
+
+# Directory timestamps come from the kernel's coarse clock: changes this far apart get different ones.
+TICK = 0.05
+
+
+def pod_tree(root: Path, pods: int) -> None:
+    for i in range(pods):
+        (root / f"ns_p{i}_u" / "c").mkdir(parents=True)
+        (root / f"ns_p{i}_u" / "c" / "0.log").write_text("x\n")
+
+
+def test_a_rescan_lists_only_the_directories_that_changed_and_still_sees_every_file(tmp_path: Path) -> None:
+    pod_tree(tmp_path, 5)
+    pattern = f"{tmp_path}/*/*/*.log"
+    matcher, roots, listings = PathMatcher([pattern]), Roots([pattern]), Listings(racy_ns=0)
+    time.sleep(TICK)
+    assert len(scan(matcher, roots, listings).files) == 5
+    assert listings.listed == 11  # the root, 5 pods, 5 containers
+    assert set(scan(matcher, roots, listings).files) == set(glob.glob(pattern))
+    assert listings.listed == 0
+    time.sleep(TICK)
+    new = tmp_path / "ns_p3_u" / "c" / "1.log"
+    new.write_text("new\n")  # a new file deep in a tree whose upper directories look unchanged
+    (tmp_path / "ns_p1_u" / "c" / "0.log").write_text("grown without a new name\n")
+    result = scan(matcher, roots, listings)
+    assert set(result.files) == set(glob.glob(pattern)) and str(new) in result.files
+    assert listings.listed == 1
+    assert result.files[str(tmp_path / "ns_p1_u" / "c" / "0.log")].size == 25  # files are still looked at
+    time.sleep(TICK)
+    (tmp_path / "ns_p0_u" / "c" / "0.log").rename(tmp_path / "ns_p0_u" / "c" / "0.log.1")
+    pod_tree(tmp_path / "more", 1)
+    (tmp_path / "more" / "ns_p0_u").rename(tmp_path / "ns_new_u")
+    result = scan(matcher, roots, listings)
+    assert set(result.files) == set(glob.glob(pattern))
+    assert str(tmp_path / "ns_new_u" / "c" / "0.log") in result.files
+    assert str(tmp_path / "ns_p0_u" / "c" / "0.log") not in result.files
+    assert listings.listed == 5  # the root, the renamed file's directory, more/, the new pod, its container
+
+
+def test_a_directory_changed_within_the_racy_window_is_listed_again(tmp_path: Path) -> None:
+    """A listing taken while its directory may still change within the same timestamp is not kept: a file
+    added within that tick would leave the directory's stat as it was."""
+    pod_tree(tmp_path, 2)
+    pattern = f"{tmp_path}/*/*/*.log"
+    matcher, roots = PathMatcher([pattern]), Roots([pattern])
+    time.sleep(TICK)
+    racy = Listings(racy_ns=3_600 * 10**9)  # everything changed within the last hour is racy
+    scan(matcher, roots, racy)
+    scan(matcher, roots, racy)
+    assert racy.listed == 5  # every time
+    assert Listings().racy_ns >= 2 * 10**9  # coarser than the coarsest common timestamps (FAT: 2 s)
+
+
+@pytest.mark.parametrize("pattern", GLOB_PATTERNS)
+def test_scans_from_kept_listings_find_what_glob_finds(tmp_path: Path, pattern: str) -> None:
+    make_tree(tmp_path)
+    os.symlink(tmp_path / "deep", tmp_path / "pods" / "also-deep")
+    full = f"{tmp_path}/{pattern}"
+    matcher, roots, listings = PathMatcher([full]), Roots([full]), Listings(racy_ns=0)
+    time.sleep(TICK)
+    first = scan(matcher, roots, listings).files
+    second = scan(matcher, roots, listings).files
+    assert listings.listed == 0
+    assert list(second) == list(first)
+    assert set(second) == {p for p in glob.glob(full, recursive=True) if os.path.isfile(p)}
+
+
+def test_kept_listings_still_refuse_links_out_of_the_roots(tmp_path: Path) -> None:
+    """Where a link leads is looked at on every scan: a link whose target directory is itself a link
+    can be turned outside without its own directory changing."""
+    pods, outside = evil_pod_tree(tmp_path)
+    runtime = tmp_path / "runtime"
+    (runtime / "real" / "c").mkdir(parents=True)
+    (runtime / "real" / "c" / "0.log").write_text("fine\n")
+    os.symlink(runtime / "real", runtime / "hop")
+    os.symlink(runtime / "hop", pods / "ns_hop_5")
+    pattern = f"{pods}/*/*/*.log"
+    matcher, roots, listings = PathMatcher([pattern]), Roots([pattern], [str(runtime)]), Listings(racy_ns=0)
+    time.sleep(TICK)
+    first = scan(matcher, roots, listings)
+    assert set(first.files) == {str(pods / "ns_ok_1" / "c" / "0.log"), str(pods / "ns_hop_5" / "c" / "0.log")}
+    (runtime / "hop").unlink()
+    os.symlink(outside, runtime / "hop")  # the pods' directory is untouched
+    second = scan(matcher, roots, listings)
+    assert listings.listed == 0
+    assert set(second.files) == {str(pods / "ns_ok_1" / "c" / "0.log")}
+    assert sorted(second.refused) == [
+        (str(pods / "ns_evil_2" / "c" / "0.log"), str(outside / "shadow")),
+        (str(pods / "ns_evil_3"), str(outside)),
+        (str(pods / "ns_hop_5"), str(outside)),
+    ]
+
+
+def test_directories_no_scan_reaches_are_forgotten(tmp_path: Path) -> None:
+    pod_tree(tmp_path, 3)
+    pattern = f"{tmp_path}/*/*/*.log"
+    matcher, roots, listings = PathMatcher([pattern]), Roots([pattern]), Listings(racy_ns=0)
+    time.sleep(TICK)
+    scan(matcher, roots, listings)
+    shutil.rmtree(tmp_path / "ns_p1_u")
+    scan(matcher, roots, listings)
+    assert listings.listed == 1  # the root
+    assert len(listings) == 5  # the root, two pods, two containers
