@@ -20,6 +20,7 @@ import functools
 import os
 import re
 import stat
+import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -170,7 +171,7 @@ class ScanResult:
 RACY_NS = 3_000_000_000
 
 # What a listing keeps of each entry: enough to tell where a pattern goes without another look.
-OTHER, DIRECTORY, SYMLINK = 0, 1, 2
+OTHER, DIRECTORY, SYMLINK = "f", "d", "l"
 
 
 _U64 = (1 << 64) - 1
@@ -184,13 +185,14 @@ class Listings:
     unseen (the "racy mtime" rule). Symlinks are kept as symlinks: where they lead is looked at anew on
     every scan. Directories no scan reaches any more are forgotten.
 
-    Kept compactly (a pod directory costs a few hundred bytes): the stat in one integer, the names in
-    one NUL-separated string (NUL cannot be in a name), their kinds in bytes."""
+    Kept by that stat (one integer: the same directory whatever path reached it), each listing as one
+    interned string (directories holding the same names, "0.log" in every container's, share it):
+    about a hundred bytes per directory."""
 
     def __init__(self, racy_ns: int | None = None) -> None:
         self.racy_ns = RACY_NS if racy_ns is None else racy_ns
-        self._kept: dict[str, tuple[int, str, bytes]] = {}
-        self._next: dict[str, tuple[int, str, bytes]] = {}
+        self._kept: dict[int, str] = {}
+        self._next: dict[int, str] = {}
         self.listed = 0  # directories the last scan listed (not those taken from the scan before)
 
     def __len__(self) -> int:
@@ -204,8 +206,9 @@ class Listings:
         """The scan is over: forget the directories it did not reach."""
         self._kept, self._next = self._next, {}
 
-    def entries(self, directory: str) -> tuple[list[str], bytes]:
-        """The names in ``directory`` and their kinds; raises OSError like :func:`os.scandir`."""
+    def entries(self, directory: str) -> list[str]:
+        """The entries of ``directory`` as :func:`list_directory` gives them; raises OSError like
+        :func:`os.scandir`."""
         now = time.time_ns()
         st = os.stat(directory)
         key = (
@@ -214,25 +217,27 @@ class Listings:
             | (st.st_ino & _U64) << 128
             | (st.st_dev & _U64) << 192
         )
-        kept = self._next.get(directory) or self._kept.get(directory)
-        if kept is not None and kept[0] == key:
-            self._next[directory] = kept
-            return (kept[1].split("\0") if kept[1] else []), kept[2]
-        names, kinds = list_directory(directory)
+        kept = self._next.get(key)
+        if kept is None:
+            kept = self._kept.get(key)
+        if kept is not None:
+            self._next[key] = kept
+            return kept.split("\0") if kept else []
+        entries = list_directory(directory)
         self.listed += 1
         if max(st.st_mtime_ns, st.st_ctime_ns) < now - self.racy_ns:
-            self._next[directory] = (key, "\0".join(names), kinds)
-        return names, kinds
+            self._next[key] = sys.intern("\0".join(entries))  # NUL is in no name
+        return entries
 
 
-def list_directory(directory: str) -> tuple[list[str], bytes]:
-    """The names in ``directory`` and their kinds; raises OSError like :func:`os.scandir`."""
+def list_directory(directory: str) -> list[str]:
+    """Each entry of ``directory`` as its kind (DIRECTORY, SYMLINK or OTHER) followed by its name;
+    raises OSError like :func:`os.scandir`."""
     with os.scandir(directory) as entries:
-        found = [(entry.name, _kind(entry)) for entry in entries]
-    return [name for name, _ in found], bytes(kind for _, kind in found)
+        return [_kind(entry) + entry.name for entry in entries]
 
 
-def _kind(entry: os.DirEntry[str]) -> int:
+def _kind(entry: os.DirEntry[str]) -> str:
     try:
         if entry.is_symlink():
             return SYMLINK
@@ -294,8 +299,8 @@ class _Walk:
     unlistable: list[tuple[str, str]]
     listings: Listings | None = None
 
-    def entries(self, directory: str) -> tuple[list[str], bytes] | None:
-        """The names in ``directory`` and their kinds; None if it cannot be listed."""
+    def entries(self, directory: str) -> list[str] | None:
+        """The entries of ``directory`` (see :func:`list_directory`); None if it cannot be listed."""
         try:
             if self.listings is None:
                 return list_directory(directory)
@@ -306,7 +311,7 @@ class _Walk:
             return None
 
 
-def _enter(path: str, kind: int, walk: _Walk) -> bool:
+def _enter(path: str, kind: str, walk: _Walk) -> bool:
     """May the walk go into ``path``? Into a directory, not through a link leading outside the roots."""
     if kind == DIRECTORY:
         return True
@@ -347,13 +352,13 @@ def _expand(directory: str, segments: list[str], walk: _Walk, seen: set[FileId])
                 if listed is None:
                     continue
                 base = each if each.endswith("/") else each + "/"
-                for name, kind in zip(*listed, strict=True):
-                    if regex.match(name) is None:
+                for entry in listed:
+                    if regex.match(entry, 1) is None:
                         continue
                     if last:
-                        yield base + name
-                    elif _enter(base + name, kind, walk):
-                        below.append(base + name)
+                        yield base + entry[1:]
+                    elif _enter(base + entry[1:], entry[0], walk):
+                        below.append(base + entry[1:])
         directories = below
 
 
@@ -374,7 +379,7 @@ def _expand_any_depth(directory: str, segments: list[str], walk: _Walk, seen: se
         return
     # glob's ** skips hidden names
     base = directory if directory.endswith("/") else directory + "/"
-    visible = [(base + name, kind) for name, kind in zip(*listed, strict=True) if not name.startswith(".")]
+    visible = [(base + entry[1:], entry[0]) for entry in listed if not entry.startswith(".", 1)]
     for sub in [path for path, kind in visible if _enter(path, kind, walk)]:
         if not more:
             yield sub
@@ -383,7 +388,7 @@ def _expand_any_depth(directory: str, segments: list[str], walk: _Walk, seen: se
         yield from (path for path, kind in visible if not _is_dir(path, kind))
 
 
-def _is_dir(path: str, kind: int) -> bool:
+def _is_dir(path: str, kind: str) -> bool:
     return kind == DIRECTORY or (kind == SYMLINK and os.path.isdir(path))
 
 
