@@ -209,7 +209,6 @@ class Listings:
     def entries(self, directory: str) -> list[str]:
         """The entries of ``directory`` as :func:`list_directory` gives them; raises OSError like
         :func:`os.scandir`."""
-        now = time.time_ns()
         st = os.stat(directory)
         key = (
             (st.st_mtime_ns & _U64)
@@ -223,6 +222,7 @@ class Listings:
         if kept is not None:
             self._next[key] = kept
             return kept.split("\0") if kept else []
+        now = time.time_ns()  # after the stat: a change between the two shows in the next scan's stat
         entries = list_directory(directory)
         self.listed += 1
         if max(st.st_mtime_ns, st.st_ctime_ns) < now - self.racy_ns:
@@ -355,10 +355,11 @@ def _expand(directory: str, segments: list[str], walk: _Walk, seen: set[FileId])
                 for entry in listed:
                     if regex.match(entry, 1) is None:
                         continue
+                    path = base + entry[1:]
                     if last:
-                        yield base + entry[1:]
-                    elif _enter(base + entry[1:], entry[0], walk):
-                        below.append(base + entry[1:])
+                        yield path
+                    elif entry[0] == DIRECTORY or _enter(path, entry[0], walk):
+                        below.append(path)
         directories = below
 
 
