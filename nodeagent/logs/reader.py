@@ -10,7 +10,9 @@ the :class:`~nodeagent.logs.events.ReaderEvents` it is given. What it decides:
   (one busy file cannot starve the others) and only while the pipeline has space (backpressure);
 - discovery timing: a scan (glob) at start, then file events for new files within a second, and a
   rescan every ``rescan_interval`` as a safety net (at least every RESCAN_WITHOUT_EVENTS seconds while
-  inotify is unavailable); saved positions of files rotated while the agent was down are recovered;
+  inotify is unavailable; it lists again only the directories changed since the scan before, and looks at
+  every file it finds: sizes and identities tell about writes, truncations and renames no event reported);
+  saved positions of files rotated while the agent was down are recovered;
 - rotation by rename: the old file is read to its end, then for ``rotate_wait`` more in case its writer
   is still at it; the new file at the same path starts only once the old one has reached its end;
 - copytruncate (size below the read offset): reading restarts at 0 under a new cursor;

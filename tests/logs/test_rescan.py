@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import os
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -16,35 +15,25 @@ from nodeagent.logs.checkpoint import CheckpointStore
 from nodeagent.logs.reader import FileReader
 from nodeagent.logs.watch.inotify import InotifyWatcher
 from tests.logs.conftest import eventually, make_config, write_lines
+from tests.logs.test_reader import RecordingEvents, SegmentList
 
 
-class RecordingEvents:
-    """A ReaderEvents that remembers the calls, in place of the metrics."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[Any, ...]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return lambda *args: self.calls.append((name, *args))
-
+class Events(RecordingEvents):
     def last_behind(self, name: str) -> int | None:
         values = [call[2] for call in self.calls if call[:2] == ("bytes_behind", name)]
         return values[-1] if values else None
 
 
-class GatedSegments:
-    """A PipelineInput that keeps the lines it is given, and has space only while ``open`` is set."""
+class GatedSegments(SegmentList):
+    """Keeps the lines it is given, and has space only while ``open`` is set."""
 
     def __init__(self) -> None:
-        self.messages: list[str] = []
+        super().__init__()
         self.open = asyncio.Event()
         self.open.set()
 
     async def wait_for_space(self) -> None:
         await self.open.wait()
-
-    def put(self, segment: Any) -> None:
-        self.messages += segment.records.messages
 
 
 @pytest.fixture
@@ -67,7 +56,7 @@ async def test_without_events_a_rescan_still_sees_growth_truncation_and_rotation
     await asyncio.sleep(0.05)  # the directories' timestamps are behind the first scan
     config = make_config(tmp_path, [tmp_path / "logs/*/*/*.log"], rescan_interval="200ms")
     name = config.inputs[0].name
-    events, pipeline = RecordingEvents(), GatedSegments()
+    events, pipeline = Events(), GatedSegments()
     reader = FileReader(config, CheckpointStore(config.checkpoint_path), pipeline, "node-1", events)
     listings = reader._listings[0]
     stop, ready = asyncio.Event(), asyncio.Event()
