@@ -367,3 +367,49 @@ def test_directories_no_scan_reaches_are_forgotten(tmp_path: Path) -> None:
     scan(matcher, roots, listings)
     assert listings.listed == 1  # the root
     assert len(listings) == 5  # the root, two pods, two containers
+
+
+MUTATIONS = st.lists(
+    st.tuples(
+        st.sampled_from(["add_file", "remove_file", "add_dir", "rename_file", "remove_dir", "link_dir"]),
+        st.integers(0, 50),
+    ),
+    min_size=1,
+    max_size=6,
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(mutations=MUTATIONS, pattern=st.sampled_from(["*/*/*.log", "**/*.log", "*/*.log"]))
+def test_a_scan_from_kept_listings_finds_what_a_fresh_scan_finds(
+    mutations: list[tuple[str, int]], pattern: str
+) -> None:
+    """Whatever changes in the tree after the listings were kept, the next scan agrees with a fresh one."""
+    with tempfile.TemporaryDirectory() as temp:
+        root = Path(temp)
+        pod_tree(root, 3)
+        full = f"{root}/{pattern}"
+        matcher, roots, listings = PathMatcher([full]), Roots([full]), Listings(racy_ns=0)
+        time.sleep(TICK)  # the tree's last change is a timestamp tick behind the listings kept
+        scan(matcher, roots, listings)
+        for what, n in mutations:
+            directories = sorted(p for p in root.rglob("*") if p.is_dir() and not p.is_symlink())
+            files = sorted(p for p in root.rglob("*.log") if p.is_file() and not p.is_symlink())
+            where = directories[n % len(directories)] if directories else root
+            if what == "add_file":
+                (where / f"new{n}.log").write_text("x\n")
+            elif what == "remove_file" and files:
+                files[n % len(files)].unlink()
+            elif what == "add_dir":
+                (where / f"d{n}").mkdir(exist_ok=True)
+                (where / f"d{n}" / "0.log").write_text("x\n")
+            elif what == "rename_file" and files:
+                files[n % len(files)].rename(where / f"moved{n}.log")
+            elif what == "remove_dir" and directories:
+                shutil.rmtree(where, ignore_errors=True)
+            elif what == "link_dir" and directories and not (root / f"link{n}").exists():
+                os.symlink(where, root / f"link{n}")
+        kept = scan(matcher, roots, listings)
+        fresh = scan(matcher, roots)
+        assert sorted(kept.files) == sorted(fresh.files)
+        assert sorted(kept.refused) == sorted(fresh.refused)
