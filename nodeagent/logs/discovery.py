@@ -80,24 +80,29 @@ class PathMatcher:
         self.include = tuple(include)
         self.exclude = tuple(exclude)
         self._include_re = [glob_to_regex(p) for p in self.include]
-        self._exclude_name = [glob_to_regex(p) for p in self.exclude if "/" not in p]
-        self._exclude_path = [glob_to_regex(p) for p in self.exclude if "/" in p]
+        # One regex per kind: every file a scan finds is checked against all the excludes.
+        self._exclude_name = _any_of([p for p in self.exclude if "/" not in p])
+        self._exclude_path = _any_of([p for p in self.exclude if "/" in p])
 
     def included(self, path: str) -> bool:
         return any(r.match(path) for r in self._include_re)
 
     def excluded(self, path: str) -> bool:
-        if not self.exclude:
-            return False
-        name = os.path.basename(path)
-        return any(r.match(name) for r in self._exclude_name) or any(
-            r.match(path) for r in self._exclude_path
-        )
+        if self._exclude_path is not None and self._exclude_path.match(path):
+            return True
+        return self._exclude_name is not None and self._exclude_name.match(os.path.basename(path)) is not None
 
     def matches(self, path: str, realpath: str | None = None) -> bool:
         if not self.included(path) or self.excluded(path):
             return False
         return realpath is None or realpath == path or not self.excluded(realpath)
+
+
+def _any_of(patterns: list[str]) -> re.Pattern[str] | None:
+    """A regex matching what any of the globs matches (each is anchored at both ends); None for none."""
+    if not patterns:
+        return None
+    return re.compile("|".join(f"(?:{glob_to_regex(p).pattern})" for p in patterns), re.DOTALL)
 
 
 def static_prefix(pattern: str) -> str:

@@ -413,3 +413,15 @@ def test_a_scan_from_kept_listings_finds_what_a_fresh_scan_finds(
         fresh = scan(matcher, roots)
         assert sorted(kept.files) == sorted(fresh.files)
         assert sorted(kept.refused) == sorted(fresh.refused)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    exclude=st.lists(st.text(alphabet="ab.*?-x0/", min_size=1, max_size=8), max_size=4),
+    path=st.text(alphabet="ab.-x0/", min_size=1, max_size=12),
+)
+def test_excludes_are_each_pattern_by_name_or_by_path(exclude: list[str], path: str) -> None:
+    """The excludes are matched as one regex per kind: that is the same as trying each pattern."""
+    name = os.path.basename(path)
+    expected = any(glob_to_regex(p).match(path if "/" in p else name) for p in exclude)
+    assert PathMatcher([], exclude).excluded(path) == expected
