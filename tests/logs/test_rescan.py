@@ -67,7 +67,9 @@ async def test_without_events_a_rescan_still_sees_growth_truncation_and_rotation
             lambda: len(listings) == 3 and listings.listed == 0, what="a rescan from kept listings"
         )
 
-        # Growth: bytes_behind shows it by the next rescan while reading waits for space.
+        # Growth: bytes_behind shows it by the next rescan while reading waits for space (the files are
+        # settled first: the once-a-second size refresh looks only at files that may be behind).
+        await eventually(lambda: not reader._unsettled, what="the files settled at their ends")
         pipeline.open.clear()
         write_lines(log, ["two " + "x" * 100])
         await eventually(lambda: events.last_behind(name) == 105, what="bytes_behind after a rescan")
