@@ -196,6 +196,8 @@ def _fail(message: object) -> int:
 def cmd_run(settings: Settings, reread: Callable[[], Settings] | None = None) -> int:
     """Run the agent; ``reread`` gives the settings again (same flags, config file read anew) for SIGHUP."""
     from nodeagent import runtime
+
+    runtime.skip_heavy_extensions()  # before aiohttp (and so frozenlist) is first imported
     from nodeagent.agent import StartupError, check_state_dir, plan_agent, run_agent
     from nodeagent.agentlog import setup_logging
     from nodeagent.server import ListenError

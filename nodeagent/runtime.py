@@ -14,6 +14,8 @@
   the heap's free top is not returned by default until it exceeds 128 KiB of slack per arena. At most
   :data:`MALLOC_ARENAS` arenas are used, and free memory is handed back to the kernel once start-up is
   done (``malloc_trim``). Elsewhere (musl) nothing is done.
+- frozenlist (aiohttp's signal lists, a few short lists built at start-up) is used without its C++
+  extension: that extension alone maps the C++ runtime, about 1.2 MB resident for no measurable gain.
 - The event loop's error reports: an accept() failing with EMFILE is reported by asyncio with a full
   traceback on every retry; these reports are logged without traceback, at most once per
   :data:`LOOP_ERROR_LOG_INTERVAL` per kind, with the number left out.
@@ -26,6 +28,7 @@ import ctypes
 import functools
 import gc
 import logging
+import os
 import resource
 import time
 from typing import Any
@@ -50,6 +53,11 @@ def _glibc() -> ctypes.CDLL | None:
     """The C library when it is glibc (it has mallopt and malloc_trim), else None."""
     libc = ctypes.CDLL(None)
     return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+
+
+def skip_heavy_extensions() -> None:
+    """Call before aiohttp is imported; an explicit setting in the environment wins."""
+    os.environ.setdefault("FROZENLIST_NO_EXTENSIONS", "1")  # frozenlist's documented switch
 
 
 def limit_malloc_arenas() -> None:
