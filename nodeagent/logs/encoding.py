@@ -115,9 +115,13 @@ def encode_json_lines(batch: Sequence[Record]) -> bytes:
 
     Byte for byte what :func:`record_json` gives, but built from columns (:class:`Records`): the fields
     a file's records share (stream, file, node, kubernetes) are encoded once per run, and times and
-    messages are escaped only when some of them have anything to escape.
+    messages are escaped only when some of them have anything to escape. The pieces of every run go
+    into one list, joined and encoded once: each copy of a batch costs about as much as parsing it.
     """
-    return ("".join(map(_encode_run, as_runs(batch))) or "\n").encode("utf-8", "replace")
+    parts: list[str] = []
+    for run in as_runs(batch):
+        _encode_run(run, parts)
+    return ("".join(parts) or "\n").encode("utf-8", "replace")
 
 
 def as_runs(batch: Sequence[Record]) -> list[Records]:
@@ -155,15 +159,22 @@ def _fields_json(fields: dict[str, Any] | None) -> str:
     return "".join(f",{_encode_string(key)}:{_encode_value(value)}" for key, value in fields_items(fields))
 
 
-def _encode_run(run: Records) -> str:
-    """JSON lines, each ending with a newline."""
+def _needs_escaping(column: Sequence[str]) -> bool:
+    """Does a string of ``column`` hold a character JSON escapes? (raises TypeError for a non-string)"""
+    text = "".join(column)
+    return any(map(text.__contains__, _ESCAPED))  # a memchr per character: faster than one scan
+
+
+def _encode_run(run: Records, parts: list[str]) -> None:
+    """Append the run's JSON lines, each ending with a newline, to ``parts``."""
     times: Sequence[str] | map[str] = run.times
     messages: Sequence[str] | map[str] = run.messages
     try:
-        text = "".join(run.times) + "".join(run.messages)
+        escape = [_needs_escaping(run.times), _needs_escaping(run.messages)]  # both: both type-checked
     except TypeError:  # not all strings: the general encoder (it raises for what JSON cannot hold)
-        return "".join(record_json(record) + "\n" for record in run)
-    if not any(map(text.__contains__, _ESCAPED)):  # a memchr per character: faster than one scan
+        parts += [record_json(record) + "\n" for record in run]
+        return
+    if not any(escape):
         # Nothing to escape (the usual log line): the strings go between quotes as they are.
         head, middle, close = '{"time":"', '","message":"', '"'
     else:
@@ -172,19 +183,19 @@ def _encode_run(run: Records) -> str:
     shared = f',"file":{_encode_value(run.file)},"node":{_encode_value(run.node)}'
     if run.kubernetes is not None:
         shared += f',"kubernetes":{_encode_value(run.kubernetes)}'
-    # The pieces of every line side by side in one list, filled a column at a time (slice assignment
-    # copies references in C: faster than interleaving with zip), joined once.
+    # The pieces of every line side by side in the list, filled a column at a time (slice assignment
+    # copies references in C: faster than interleaving with zip).
     count = len(run.streams)
     step = 5 if run.fields is None else 6
-    parts = [head] * (step * count)
-    parts[1::step] = times
-    parts[2::step] = [middle] * count
-    parts[3::step] = messages
+    base = len(parts)
+    parts += [head] * (step * count)
+    parts[base + 1 :: step] = times
+    parts[base + 2 :: step] = [middle] * count
+    parts[base + 3 :: step] = messages
     if run.fields is None:
         end = "}\n"
     else:  # some records have fields: they go before each object's end
         end = ""
-        parts[5::6] = [f"{fields}}}\n" for fields in map(_fields_json, run.fields)]
+        parts[base + 5 :: 6] = [f"{fields}}}\n" for fields in map(_fields_json, run.fields)]
     tails = {stream: f'{close},"stream":{_encode_value(stream)}{shared}{end}' for stream in set(run.streams)}
-    parts[4::step] = map(tails.__getitem__, run.streams)
-    return "".join(parts)
+    parts[base + 4 :: step] = map(tails.__getitem__, run.streams)

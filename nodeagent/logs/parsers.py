@@ -73,6 +73,7 @@ _CRI_TAG = itemgetter(slice(29, 40))
 _CRI_TIME = itemgetter(slice(0, 30))
 _CRI_MESSAGE = itemgetter(slice(40, None))
 _CRI_FULL_LINE = {"Z stdout F ": "stdout", "Z stderr F ": "stderr"}
+_CRI_PIECE_LINE = {"Z stdout P ": "stdout", "Z stderr P ": "stderr"}
 _MAX_SECONDS = 1024  # validated seconds remembered
 # "YYYY-MM-DDTHH:MM:SS." prefixes of times already checked valid: a fact about the text, so one set for
 # every parser (thousands of files write the same few seconds); set operations are atomic, and a
@@ -486,24 +487,76 @@ class LineParser:
                 out.streams += streams[i:j]
                 out.offsets += ends[i + 1 : j + 1]
             if j < count:
-                out.add(self.feed(block[ends[j] - base : ends[j + 1] - 1 - base], ends[j], ends[j + 1], now))
+                if self._joined_piece(lines, j, ends, streams, times, out):
+                    j += 1  # the piece and the line that ends it are one record
+                else:
+                    out.add(
+                        self.feed(block[ends[j] - base : ends[j + 1] - 1 - base], ends[j], ends[j + 1], now)
+                    )
             i = j + 1
+
+    def _joined_piece(
+        self,
+        lines: list[str],
+        j: int,
+        ends: list[int],
+        streams: list[str | None],
+        times: list[str],
+        out: ParsedColumns,
+    ) -> bool:
+        """Line ``j`` a CRI ``P`` piece in kubelet's usual form and line ``j + 1`` the ``F`` line of the
+        same stream that ends it, nothing held: add their record (what :meth:`feed` would make of the
+        two) and return True; else False, nothing done."""
+        if self._partials or j + 1 >= len(lines):
+            return False
+        line = lines[j]
+        stream = _CRI_PIECE_LINE.get(line[29:40])
+        if stream is None or streams[j + 1] != stream:
+            return False
+        head = line[40:]
+        # The pieces are joined as bytes before decoding: joining the texts is the same only when the
+        # first piece ends on a whole character (an incomplete one would have become U+FFFD here).
+        if head.endswith("\ufffd") or ends[j + 2] - ends[j] - 82 > self._max:
+            return False
+        time = times[j]
+        fraction = time[20:29]
+        if not (
+            time[29] == "Z" and fraction.isascii() and fraction.isdigit() and self._valid_second(time[:20])
+        ):
+            return False
+        out.times.append(time)
+        out.messages.append(head + lines[j + 1][40:])
+        out.streams.append(stream)
+        out.offsets.append(ends[j + 2])
+        return True
 
     def _check_times(self, times: list[str], streams: list[str | None]) -> None:
         """Clear the stream of lines (those with one) whose 30-character time is not normal and valid."""
         candidates = list(compress(times, streams))
         joined = "".join(candidates)
         fractions = "".join([joined[column::30] for column in range(20, 29)])  # no object per line
+        # (bytes.isdigit looks at a table; str.isdigit asks the Unicode database per character)
         if (
             fractions.isascii()
-            and fractions.isdigit()
-            and all(map(self._valid_second, set(map(_SECOND, candidates))))
+            and fractions.encode().isdigit()
+            and all(map(self._valid_second, self._seconds(candidates, joined)))
         ):
             return
         for i in compress(range(len(times)), streams):  # some are not: find them
             fraction = times[i][20:29]
             if not (fraction.isascii() and fraction.isdigit() and self._valid_second(times[i][:20])):
                 streams[i] = None
+
+    @staticmethod
+    def _seconds(candidates: list[str], joined: str) -> set[str]:
+        """The distinct "YYYY-MM-DDTHH:MM:SS." of the times (whose fractions are digits and that end with
+        Z, as checked before): usually all the first one's, found with one count instead of a slice per
+        line. No occurrence of it can straddle two times (it has no Z) nor start elsewhere than at a
+        time's start (its '.' would fall on a fraction digit), so one per time means all are it."""
+        first = candidates[0][:20] if candidates else ""
+        if first and joined.count(first) == len(candidates):
+            return {first}
+        return set(map(_SECOND, candidates))
 
     def _valid_second(self, second: str) -> bool:
         """Is "YYYY-MM-DDTHH:MM:SS." a valid date and time (remembered once checked)?"""

@@ -28,6 +28,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
+from nodeagent import runtime
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import DEFAULT, Blocking
@@ -181,6 +182,7 @@ class Pipeline:
         self._deadline: float | None = None
         self._last_commit = time.monotonic()
         self._committing: asyncio.Task[None] | None = None  # the commit in progress (group commit)
+        self._busy_since_idle = False  # batches were sent since the sender was last idle
         self._delivery = Delivery(config, self._bounded, self._sleep)
         # When the oldest read data whose position is not committed yet was read (None: all committed).
         self._uncommitted_since: float | None = None
@@ -294,6 +296,7 @@ class Pipeline:
                     await self._idle_commit()
 
     def _take_batch(self) -> Batch:
+        self._busy_since_idle = True
         cfg = self.config
         runs: list[Records] = []
         taken = 0
@@ -419,6 +422,9 @@ class Pipeline:
     async def _idle_commit(self) -> None:
         await self._settle()
         await self._commit(compact=True)  # nothing else to do: fold the change log into the snapshot
+        if self._busy_since_idle:  # a burst is over: its buffers go back (see runtime.reuse_large_buffers)
+            self._busy_since_idle = False
+            runtime.trim_malloc()
 
     def _committed(self, as_of: float) -> None:
         """Everything acknowledged at ``as_of`` is committed."""

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING
 
+from nodeagent import runtime
 from nodeagent.config.logs import LogsConfig
 from nodeagent.logs import metrics
 from nodeagent.logs.blocking import Blocking
@@ -41,6 +42,7 @@ async def run_logs(
     configured sinks (for embedding and tests). ``executor``: where every blocking call of the shipper
     (file reads, checkpoint writes, file sinks) runs; None: the loop's default executor.
     """
+    runtime.reuse_large_buffers()
     blocking = Blocking(executor)
     if sinks is None:
         sinks = [buffered(make_sink(spec.as_spec(), name=spec.name), spec, config) for spec in config.sinks]

@@ -496,6 +496,10 @@ def cri_ish_lines(draw: st.DrawFn) -> bytes:
     st.sampled_from([64, 1 << 20]),
 )
 def test_feed_lines_is_feed_line_by_line(lines: list[bytes], fmt: str, max_record_bytes: int) -> None:
+    assert_feed_lines_is_feed_line_by_line(lines, fmt, max_record_bytes)
+
+
+def assert_feed_lines_is_feed_line_by_line(lines: list[bytes], fmt: str, max_record_bytes: int) -> None:
     one_by_one, together = ParsedColumns("read"), ParsedColumns("read")
     parser = make_parser(fmt, None, max_record_bytes)
     ends = list(accumulate((len(line) + 1 for line in lines), initial=0))
@@ -507,6 +511,33 @@ def test_feed_lines_is_feed_line_by_line(lines: list[bytes], fmt: str, max_recor
     parser.feed_lines(block.decode("utf-8", "replace").split("\n")[:-1], block, ends, 1.0, together)
     together.add(parser.flush_all())
     assert together == one_by_one
+
+
+_PIECE_WORDS = st.sampled_from(
+    [b"ok"] * 4
+    + ["\u00e9".encode()] * 2
+    + [b"ok", "\u00e9".encode(), b"\xc3", b"\xa9", b"\xe2\x82", b"\xac", "\ufffd".encode(), b"\xff"]
+)
+
+
+@st.composite
+def pieces_and_ends(draw: st.DrawFn) -> list[bytes]:
+    """CRI ``P`` pieces, mostly followed by the ``F`` line of their stream, with characters split
+    between them (the pieces are joined as bytes before decoding)."""
+    lines = []
+    for _ in range(draw(st.integers(1, 6))):
+        stream = draw(st.sampled_from(["stdout", "stderr"]))
+        for tag in draw(st.sampled_from([["P", "F"]] * 4 + [["P", "P", "F"], ["P"], ["F"]])):
+            second = draw(st.sampled_from(["2026-01-02T03:04:05"] * 4 + ["2026-02-30T03:04:05"]))
+            message = b"".join(draw(st.lists(_PIECE_WORDS, max_size=5)))
+            lines.append(f"{second}.123456789Z {stream} {tag} ".encode() + message)
+    return lines
+
+
+@settings(max_examples=300, deadline=None)
+@given(pieces_and_ends(), st.sampled_from(["cri", "auto"]), st.sampled_from([16, 20, 1 << 20, 1 << 20]))
+def test_feed_lines_joins_pieces_as_feed_does(lines: list[bytes], fmt: str, max_record_bytes: int) -> None:
+    assert_feed_lines_is_feed_line_by_line(lines, fmt, max_record_bytes)
 
 
 # -- hostile lines (issue 12, item 1): no parser exception may stop a file -----------------------------
