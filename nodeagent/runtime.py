@@ -43,7 +43,7 @@ _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # the same
 # The log shipper's large buffers (reads, a batch's JSON text and bytes: a few MB each) come from the
 # heap up to this size instead of fresh mmap()s: each fresh page is a page fault and a zeroed page, which
 # cost a sixth of the CPU time of shipping a backlog. Up to LARGE_BUFFER_KEEP of free heap stays mapped
-# while busy (the shipper trims it when it goes idle).
+# while busy (the shipper trims it when a backlog is over: idle, or a batch that did not fill).
 LARGE_BUFFER_BYTES = 32 * 1024 * 1024
 LARGE_BUFFER_KEEP = 64 * 1024 * 1024
 

@@ -182,7 +182,7 @@ class Pipeline:
         self._deadline: float | None = None
         self._last_commit = time.monotonic()
         self._committing: asyncio.Task[None] | None = None  # the commit in progress (group commit)
-        self._busy_since_idle = False  # batches were sent since the sender was last idle
+        self._batches_since_release = False  # batches were taken since the last _release_buffers
         self._delivery = Delivery(config, self._bounded, self._sleep)
         # When the oldest read data whose position is not committed yet was read (None: all committed).
         self._uncommitted_since: float | None = None
@@ -282,6 +282,8 @@ class Pipeline:
                 )
                 waited = now - (self._first_pending_at or now)
                 if full or closing or waited >= cfg.batch_timeout:
+                    if not full:  # caught up: the backlog's buffers go back
+                        self._release_buffers()
                     return self._take_batch()
                 timeout = cfg.batch_timeout - waited
             elif closing:
@@ -296,7 +298,7 @@ class Pipeline:
                     await self._idle_commit()
 
     def _take_batch(self) -> Batch:
-        self._busy_since_idle = True
+        self._batches_since_release = True
         cfg = self.config
         runs: list[Records] = []
         taken = 0
@@ -422,8 +424,14 @@ class Pipeline:
     async def _idle_commit(self) -> None:
         await self._settle()
         await self._commit(compact=True)  # nothing else to do: fold the change log into the snapshot
-        if self._busy_since_idle:  # a burst is over: its buffers go back (see runtime.reuse_large_buffers)
-            self._busy_since_idle = False
+        self._release_buffers()
+
+    def _release_buffers(self) -> None:
+        """A backlog is over (the sender is idle, or batches no longer fill): the memory its large
+        buffers kept goes back (see runtime.reuse_large_buffers). Trimming a heap of a few MB costs well
+        under a millisecond; at most once per batch, and only after batches were sent."""
+        if self._batches_since_release:
+            self._batches_since_release = False
             runtime.trim_malloc()
 
     def _committed(self, as_of: float) -> None:

@@ -9,6 +9,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
 from tests.logs.conftest import (
@@ -241,3 +243,27 @@ async def test_group_commit_prepares_the_next_batch_during_a_commit_and_sends_it
         i for i, e in enumerate(events) if e.startswith("prepare") and events[i - 1] == "flush begins"
     ]
     assert overlapped, events  # the next batch was prepared while a flush was running
+
+
+async def test_the_backlogs_buffers_go_back_once_batches_no_longer_fill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While batches fill (a backlog), glibc keeps the freed buffers for the next batch; the first batch
+    that does not fill hands them back (runtime.trim_malloc), even when the sender is never idle."""
+    from nodeagent import runtime
+
+    trims: list[int] = []
+    sink = MemorySink()
+    monkeypatch.setattr(runtime, "trim_malloc", lambda: trims.append(len(sink.records)))
+    log = tmp_path / "a.log"
+    write_lines(log, numbered(1000))
+    async with shipping(make_config(tmp_path, [log], batch_max_records=100, batch_timeout=0.2), sink):
+        await eventually(lambda: len(sink.records) == 1000, what="the backlog")
+        # A trickle: a few lines every 25 ms, so the sender never waits a whole idle tick.
+        for i in range(200):
+            write_lines(log, numbered(2, start=1000 + 2 * i))
+            await asyncio.sleep(0.025)
+            if trims:
+                break
+        assert trims, "no trim while the batches stopped filling"
+        assert trims[0] >= 1000  # none while full batches were going out
