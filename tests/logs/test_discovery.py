@@ -407,7 +407,9 @@ def test_a_scan_from_kept_listings_finds_what_a_fresh_scan_finds(
                 files[n % len(files)].rename(where / f"moved{n}.log")
             elif what == "remove_dir" and directories:
                 shutil.rmtree(where, ignore_errors=True)
-            elif what == "link_dir" and directories and not (root / f"link{n}").exists():
+            elif (
+                what == "link_dir" and directories and not os.path.lexists(root / f"link{n}")
+            ):  # dangling too
                 os.symlink(where, root / f"link{n}")
         kept = scan(matcher, roots, listings)
         fresh = scan(matcher, roots)
