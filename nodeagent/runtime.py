@@ -16,6 +16,11 @@
   done (``malloc_trim``). Elsewhere (musl) nothing is done.
 - frozenlist (aiohttp's signal lists, a few short lists built at start-up) is used without its C++
   extension: that extension alone maps the C++ runtime, about 1.2 MB resident for no measurable gain.
+- aiohttp builds two client TLS contexts when it is imported, each loading the system's CA store (about
+  2 MB resident together, on every node, whether or not anything connects over TLS). It is imported with
+  OpenSSL's CA locations pointed at nothing, so those contexts hold no CA and verify no server: every TLS
+  connection of the agent (kubeclient, the http and stream sinks) passes a context the agent built itself
+  from the system's CAs, only when it needs one. The environment is restored right after the import.
 - The event loop's error reports: an accept() failing with EMFILE is reported by asyncio with a full
   traceback on every retry; these reports are logged without traceback, at most once per
   :data:`LOOP_ERROR_LOG_INTERVAL` per kind, with the number left out.
@@ -30,6 +35,7 @@ import gc
 import logging
 import os
 import resource
+import sys
 import time
 from typing import Any
 
@@ -58,6 +64,30 @@ def _glibc() -> ctypes.CDLL | None:
 def skip_heavy_extensions() -> None:
     """Call before aiohttp is imported; an explicit setting in the environment wins."""
     os.environ.setdefault("FROZENLIST_NO_EXTENSIONS", "1")  # frozenlist's documented switch
+
+
+_CA_LOCATIONS = ("SSL_CERT_FILE", "SSL_CERT_DIR")  # OpenSSL reads them at each load of the default CAs
+
+
+def import_aiohttp() -> None:
+    """Import aiohttp without its import-time contexts loading the system's CAs (see above).
+
+    Call before any thread starts (the environment is process-wide) and before aiohttp is imported
+    elsewhere; if it already was, nothing is done.
+    """
+    if "aiohttp" in sys.modules:
+        return
+    saved = {name: os.environ.get(name) for name in _CA_LOCATIONS}
+    try:
+        for name in _CA_LOCATIONS:
+            os.environ[name] = os.devnull  # no certificate in it, and no file can be under it
+        import aiohttp.connector  # noqa: F401
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def limit_malloc_arenas() -> None:
