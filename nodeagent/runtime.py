@@ -97,10 +97,15 @@ def limit_malloc_arenas() -> None:
         libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
+_keeping_large_buffers = False  # set by reuse_large_buffers: free heap is then kept on purpose
+
+
 def reuse_large_buffers() -> None:
     """Serve allocations up to LARGE_BUFFER_BYTES from the heap and keep freed ones (see above)."""
+    global _keeping_large_buffers
     libc = _glibc()
     if libc is not None:
+        _keeping_large_buffers = True
         libc.mallopt(_M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES)
         libc.mallopt(_M_TRIM_THRESHOLD, LARGE_BUFFER_KEEP)
 
@@ -110,6 +115,14 @@ def trim_malloc() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def release_after_scrape() -> None:
+    """Call when a scrape's page is rendered: the collectors' transient objects are freed, and without a
+    trim glibc keeps their pages (0.6 MB more RSS after 200 scrapes of each kind, for about 0.15 ms per
+    scrape). Not while the log shipper keeps free heap for its buffers on purpose: it trims by itself."""
+    if not _keeping_large_buffers:
+        trim_malloc()
 
 
 def settle_after_startup() -> None:
