@@ -21,6 +21,8 @@
   OpenSSL's CA locations pointed at nothing, so those contexts hold no CA and verify no server: every TLS
   connection of the agent (kubeclient, the http and stream sinks) passes a context the agent built itself
   from the system's CAs, only when it needs one. The environment is restored right after the import.
+  aiohttp.web's type table for file responses is built from Python's own table, not the system's
+  mime.types (0.4 MB): the agent serves no file.
 - The event loop's error reports: an accept() failing with EMFILE is reported by asyncio with a full
   traceback on every retry; these reports are logged without traceback, at most once per
   :data:`LOOP_ERROR_LOG_INTERVAL` per kind, with the number left out.
@@ -77,12 +79,19 @@ def import_aiohttp() -> None:
     """
     if "aiohttp" in sys.modules:
         return
+    import mimetypes
+
     saved = {name: os.environ.get(name) for name in _CA_LOCATIONS}
+    known_files = mimetypes.knownfiles
     try:
         for name in _CA_LOCATIONS:
             os.environ[name] = os.devnull  # no certificate in it, and no file can be under it
-        import aiohttp.connector  # noqa: F401
+        # aiohttp.web's file responses build their type table at import from the system's mime.types
+        # (0.4 MB resident); the agent serves no file: Python's built-in table is enough.
+        mimetypes.knownfiles = []
+        import aiohttp.web  # noqa: F401
     finally:
+        mimetypes.knownfiles = known_files
         for name, value in saved.items():
             if value is None:
                 os.environ.pop(name, None)

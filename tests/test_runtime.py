@@ -75,11 +75,15 @@ def test_malloc_arenas_are_limited_before_threads_start() -> None:
 
 
 _IMPORT_AIOHTTP = """
-import json, os, ssl, sys
+import json, mimetypes, os, ssl, sys
 from nodeagent import runtime
+known_files = list(mimetypes.knownfiles)
 runtime.import_aiohttp()
 import aiohttp.connector
+from aiohttp.web_fileresponse import CONTENT_TYPES
 print(json.dumps({
+    "known_files_restored": mimetypes.knownfiles == known_files,
+    "types": CONTENT_TYPES.guess_type("page.html")[0],
     "aiohttp_cas": aiohttp.connector._SSL_CONTEXT_VERIFIED.cert_store_stats()["x509_ca"],
     "own_cas": ssl.create_default_context().cert_store_stats()["x509_ca"],
     "env": {name: os.environ.get(name) for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")},
@@ -87,7 +91,9 @@ print(json.dumps({
 """
 
 
-def test_aiohttp_is_imported_without_the_system_cas_and_the_environment_is_restored(pki: Path) -> None:
+def test_aiohttp_is_imported_without_the_system_cas_or_mime_types_and_the_environment_is_restored(
+    pki: Path,
+) -> None:
     def run(env: dict[str, str]) -> dict[str, Any]:
         done = subprocess.run(
             [sys.executable, "-c", _IMPORT_AIOHTTP],
@@ -102,6 +108,8 @@ def test_aiohttp_is_imported_without_the_system_cas_and_the_environment_is_resto
     # the agent builds afterwards has it, and the variables are as they were.
     given = run({"SSL_CERT_FILE": str(pki / "ca.crt")})
     assert given == {
+        "known_files_restored": True,  # aiohttp.web is imported, with Python's built-in types only
+        "types": "text/html",
         "aiohttp_cas": 0,
         "own_cas": 1,
         "env": {"SSL_CERT_FILE": str(pki / "ca.crt"), "SSL_CERT_DIR": None},
