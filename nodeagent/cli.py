@@ -198,6 +198,7 @@ def cmd_run(settings: Settings, reread: Callable[[], Settings] | None = None) ->
     from nodeagent import runtime
 
     runtime.skip_heavy_extensions()  # before aiohttp (and so frozenlist) is first imported
+    runtime.import_aiohttp()
     from nodeagent.agent import StartupError, check_state_dir, plan_agent, run_agent
     from nodeagent.agentlog import setup_logging
     from nodeagent.server import ListenError

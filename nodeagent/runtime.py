@@ -16,6 +16,13 @@
   done (``malloc_trim``). Elsewhere (musl) nothing is done.
 - frozenlist (aiohttp's signal lists, a few short lists built at start-up) is used without its C++
   extension: that extension alone maps the C++ runtime, about 1.2 MB resident for no measurable gain.
+- aiohttp builds two client TLS contexts when it is imported, each loading the system's CA store (about
+  2 MB resident together, on every node, whether or not anything connects over TLS). It is imported with
+  OpenSSL's CA locations pointed at nothing, so those contexts hold no CA and verify no server: every TLS
+  connection of the agent (kubeclient, the http and stream sinks) passes a context the agent built itself
+  from the system's CAs, only when it needs one. The environment is restored right after the import.
+  aiohttp.web's type table for file responses is built from Python's own table, not the system's
+  mime.types (0.4 MB): the agent serves no file.
 - The event loop's error reports: an accept() failing with EMFILE is reported by asyncio with a full
   traceback on every retry; these reports are logged without traceback, at most once per
   :data:`LOOP_ERROR_LOG_INTERVAL` per kind, with the number left out.
@@ -30,6 +37,7 @@ import gc
 import logging
 import os
 import resource
+import sys
 import time
 from typing import Any
 
@@ -60,6 +68,37 @@ def skip_heavy_extensions() -> None:
     os.environ.setdefault("FROZENLIST_NO_EXTENSIONS", "1")  # frozenlist's documented switch
 
 
+_CA_LOCATIONS = ("SSL_CERT_FILE", "SSL_CERT_DIR")  # OpenSSL reads them at each load of the default CAs
+
+
+def import_aiohttp() -> None:
+    """Import aiohttp without its import-time contexts loading the system's CAs (see above).
+
+    Call before any thread starts (the environment is process-wide) and before aiohttp is imported
+    elsewhere; if it already was, nothing is done.
+    """
+    if "aiohttp" in sys.modules:
+        return
+    import mimetypes
+
+    saved = {name: os.environ.get(name) for name in _CA_LOCATIONS}
+    known_files = mimetypes.knownfiles
+    try:
+        for name in _CA_LOCATIONS:
+            os.environ[name] = os.devnull  # no certificate in it, and no file can be under it
+        # aiohttp.web's file responses build their type table at import from the system's mime.types
+        # (0.4 MB resident); the agent serves no file: Python's built-in table is enough.
+        mimetypes.knownfiles = []
+        import aiohttp.web  # noqa: F401
+    finally:
+        mimetypes.knownfiles = known_files
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def limit_malloc_arenas() -> None:
     """Call first, before any thread starts: arenas made before stay."""
     libc = _glibc()
@@ -67,10 +106,15 @@ def limit_malloc_arenas() -> None:
         libc.mallopt(_M_ARENA_MAX, MALLOC_ARENAS)
 
 
+_keeping_large_buffers = False  # set by reuse_large_buffers: free heap is then kept on purpose
+
+
 def reuse_large_buffers() -> None:
     """Serve allocations up to LARGE_BUFFER_BYTES from the heap and keep freed ones (see above)."""
+    global _keeping_large_buffers
     libc = _glibc()
     if libc is not None:
+        _keeping_large_buffers = True
         libc.mallopt(_M_MMAP_THRESHOLD, LARGE_BUFFER_BYTES)
         libc.mallopt(_M_TRIM_THRESHOLD, LARGE_BUFFER_KEEP)
 
@@ -80,6 +124,14 @@ def trim_malloc() -> None:
     libc = _glibc()
     if libc is not None:
         libc.malloc_trim(0)
+
+
+def release_after_scrape() -> None:
+    """Call when a scrape's page is rendered: the collectors' transient objects are freed, and without a
+    trim glibc keeps their pages (0.6 MB more RSS after 200 scrapes of each kind, for about 0.15 ms per
+    scrape). Not while the log shipper keeps free heap for its buffers on purpose: it trims by itself."""
+    if not _keeping_large_buffers:
+        trim_malloc()
 
 
 def settle_after_startup() -> None:

@@ -31,7 +31,7 @@ from aiohttp.typedefs import Handler
 from aiohttp.web_protocol import RequestHandler
 from prometheus_client import Counter, Gauge
 
-from nodeagent import __version__
+from nodeagent import __version__, runtime
 from nodeagent.agentmetrics import AGENT_REGISTRY
 from nodeagent.config import split_listen_address
 from nodeagent.metrics.registry import Collector
@@ -425,6 +425,7 @@ class MetricsServer:
         body = self.scraper.render(selected, fmt)
         if compress:
             body = gzip.compress(body, compresslevel=1, mtime=0)
+        runtime.release_after_scrape()
         return body
 
     async def handle_landing(self, request: web.Request) -> web.Response:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import resource
 import subprocess
 import sys
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -68,3 +72,47 @@ def test_malloc_arenas_are_limited_before_threads_start() -> None:
 
     assert arenas("limited") <= runtime.MALLOC_ARENAS
     assert arenas("default") > runtime.MALLOC_ARENAS  # the limit is what makes the difference
+
+
+_IMPORT_AIOHTTP = """
+import json, mimetypes, os, ssl, sys
+from nodeagent import runtime
+known_files = list(mimetypes.knownfiles)
+runtime.import_aiohttp()
+import aiohttp.connector
+from aiohttp.web_fileresponse import CONTENT_TYPES
+print(json.dumps({
+    "known_files_restored": mimetypes.knownfiles == known_files,
+    "types": CONTENT_TYPES.guess_type("page.html")[0],
+    "aiohttp_cas": aiohttp.connector._SSL_CONTEXT_VERIFIED.cert_store_stats()["x509_ca"],
+    "own_cas": ssl.create_default_context().cert_store_stats()["x509_ca"],
+    "env": {name: os.environ.get(name) for name in ("SSL_CERT_FILE", "SSL_CERT_DIR")},
+}))
+"""
+
+
+def test_aiohttp_is_imported_without_the_system_cas_or_mime_types_and_the_environment_is_restored(
+    pki: Path,
+) -> None:
+    def run(env: dict[str, str]) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-c", _IMPORT_AIOHTTP],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={key: value for key, value in os.environ.items() if not key.startswith("SSL_CERT_")} | env,
+        )
+        return dict(json.loads(done.stdout))
+
+    # The "system" trust store is the test CA here: aiohttp's default context has none of it, a context
+    # the agent builds afterwards has it, and the variables are as they were.
+    given = run({"SSL_CERT_FILE": str(pki / "ca.crt")})
+    assert given == {
+        "known_files_restored": True,  # aiohttp.web is imported, with Python's built-in types only
+        "types": "text/html",
+        "aiohttp_cas": 0,
+        "own_cas": 1,
+        "env": {"SSL_CERT_FILE": str(pki / "ca.crt"), "SSL_CERT_DIR": None},
+    }
+    unset = run({})
+    assert unset["aiohttp_cas"] == 0 and unset["env"] == {"SSL_CERT_FILE": None, "SSL_CERT_DIR": None}

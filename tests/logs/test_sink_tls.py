@@ -174,3 +174,42 @@ async def test_syslog_over_tls(pki: Path) -> None:
     finally:
         server.close()
         await server.wait_closed()
+
+
+@pytest.fixture
+async def https_server_any_client(pki: Path) -> AsyncIterator[tuple[int, list[bytes]]]:
+    """An HTTPS server with the test CA's certificate, asking for no client certificate."""
+    bodies: list[bytes] = []
+
+    async def handle(request: web.Request) -> web.Response:
+        bodies.append(await request.read())
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_route("POST", "/{tail:.*}", handle)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context(pki, require_client=False))
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield port, bodies
+    finally:
+        await runner.cleanup()
+
+
+async def test_an_https_url_without_tls_options_verifies_the_server_with_the_system_cas(
+    pki: Path, https_server_any_client: tuple[int, list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sink builds its own context from the system's CAs (OpenSSL reads SSL_CERT_FILE when a context
+    loads them): aiohttp's default context, built at import with other CAs (or none, see
+    runtime.import_aiohttp), would refuse the test CA; and a CA the system does not trust is refused."""
+    port, bodies = https_server_any_client
+    url = f"https://127.0.0.1:{port}/in"
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki / "ca.crt"))
+    await deliver(make_sink({"type": "http", "url": url, "gzip": False}, name="h"))
+    assert len(bodies) == 1
+    monkeypatch.setenv("SSL_CERT_FILE", str(pki / "otherca.crt"))
+    with pytest.raises(RetryableSinkError, match="CERTIFICATE_VERIFY_FAILED"):
+        await deliver(make_sink({"type": "http", "url": url, "gzip": False}, name="h"))
+    assert len(bodies) == 1

@@ -17,6 +17,7 @@ import pytest
 from prometheus_client.metrics_core import GaugeMetricFamily
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from nodeagent import runtime
 from nodeagent.agent import AgentPlan, run_agent
 from nodeagent.config import resolve_settings, settings_table
 from nodeagent.metrics import registry
@@ -194,6 +195,22 @@ async def test_gzip_when_accepted(start: Start, http: aiohttp.ClientSession, acc
     _, plain_headers, plain = await get(http, f"{base}/metrics", **{"Accept-Encoding": "identity"})
     assert "Content-Encoding" not in plain_headers
     assert b"\nnode_load1 0.21\n" in plain
+
+
+async def test_each_scrape_trims_the_heap_unless_the_log_shipper_keeps_its_buffers(
+    start: Start, http: aiohttp.ClientSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    trims: list[str] = []
+    monkeypatch.setattr(runtime, "trim_malloc", lambda: trims.append(threading.current_thread().name))
+    monkeypatch.setattr(runtime, "_keeping_large_buffers", False)
+    _, base = await start()
+    for encoding in ("identity", "gzip"):
+        status, _, _ = await get(http, f"{base}/metrics", **{"Accept-Encoding": encoding})
+        assert status == 200
+    assert len(trims) == 2 and all(name.startswith("nodeagent-scrape") for name in trims)  # off the loop
+    monkeypatch.setattr(runtime, "_keeping_large_buffers", True)  # what reuse_large_buffers sets
+    status, _, _ = await get(http, f"{base}/metrics")
+    assert status == 200 and len(trims) == 2
 
 
 def success_lines(body: bytes) -> list[str]:

@@ -36,7 +36,7 @@ from nodeagent.config.values import (
     positive_duration,
 )
 from nodeagent.logs.blocking import DEFAULT
-from nodeagent.logs.sinks._tls import ClientTLS, TLSFileError, tls_field
+from nodeagent.logs.sinks._tls import SYSTEM_TLS, ClientTLS, TLSFileError, tls_field
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError, Sink, SinkError
 from nodeagent.safeio import read_regular
 
@@ -285,7 +285,10 @@ class HttpPoster:
         self._session: aiohttp.ClientSession | None = None
         self.blocking = DEFAULT  # the sink's (see Sink.blocking), set at start
         self._authorization = Authorization(settings) if Authorization.wanted(settings) else None
-        self._tls = ClientTLS(sink_name, settings["tls"])
+        tls = settings["tls"]
+        if tls is None and url.lower().startswith("https://"):
+            tls = SYSTEM_TLS
+        self._tls = ClientTLS(sink_name, tls)
 
     async def start(self) -> None:
         if self._session is not None:

@@ -52,6 +52,11 @@ def tls_field(help_text: str = "TLS towards the destination (ca_file, cert_file,
     return Field("tls", None, help_text, TLS_OPTIONS)
 
 
+# What an https:// url without a ``tls`` block gets: the system's CAs, verified. The sink builds this context
+# itself: aiohttp's own default one is built without CAs (see runtime.import_aiohttp), so it verifies nothing.
+SYSTEM_TLS: dict[str, Any] = TLS_OPTIONS.read({})
+
+
 class TLSFileError(ValueError):
     """A CA, certificate or key file could not be used; the message names the option and the path."""
 
