@@ -137,29 +137,36 @@ class BoundedPool(ThreadPoolExecutor):
         threading.Thread(target=self._work, name=f"nodeagent-{self.name}", daemon=True).start()
 
     def _work(self) -> None:
-        while True:
-            call = self._calls.get()
-            if call is None:
-                return
-            with self._lock:
-                self._queued.pop(id(call), None)
-                if not call.future.set_running_or_notify_cancel():
-                    continue
-                call.started_at = time.monotonic()
-                self._running[id(call)] = call
-            try:
-                result = call.fn(*call.args, **call.kwargs)
-            except BaseException as exc:  # handed to the waiter, as ThreadPoolExecutor does
-                call.future.set_exception(exc)
-            else:
-                call.future.set_result(result)
-            with self._lock:
-                del self._running[id(call)]
-                if call.abandoned:
-                    self._stuck -= 1
-                    if not self._wants_worker_locked():
-                        return  # a replacement took this worker's place while it was stuck
-                    self._workers += 1  # none did (too many stuck): serve again
+        # One call per _serve_next: its frame, and with it the call's arguments and result (a checkpoint
+        # snapshot, a scan's listing), goes when the call is done, not when the next one comes.
+        while self._serve_next():
+            pass
+
+    def _serve_next(self) -> bool:
+        """Wait for a call and run it; False when this worker is to exit."""
+        call = self._calls.get()
+        if call is None:
+            return False
+        with self._lock:
+            self._queued.pop(id(call), None)
+            if not call.future.set_running_or_notify_cancel():
+                return True
+            call.started_at = time.monotonic()
+            self._running[id(call)] = call
+        try:
+            result = call.fn(*call.args, **call.kwargs)
+        except BaseException as exc:  # handed to the waiter, as ThreadPoolExecutor does
+            call.future.set_exception(exc)
+        else:
+            call.future.set_result(result)
+        with self._lock:
+            del self._running[id(call)]
+            if call.abandoned:
+                self._stuck -= 1
+                if not self._wants_worker_locked():
+                    return False  # a replacement took this worker's place while it was stuck
+                self._workers += 1  # none did (too many stuck): serve again
+        return True
 
 
 def scrape_pool() -> BoundedPool:

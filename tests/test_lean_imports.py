@@ -75,3 +75,21 @@ def test_a_run_maps_no_cpp_runtime(tmp_path: Path) -> None:
         assert "libstdc++" not in maps
     finally:
         agent.kill()
+
+
+def test_a_log_run_imports_only_the_sinks_it_configures(tmp_path: Path) -> None:
+    config = tmp_path / "nodeagent.yaml"
+    config.write_text(f"""
+logs:
+  state_dir: {tmp_path / "state"}
+  inputs:
+    - name: files
+      paths: ["{tmp_path}/*.log"]
+  sinks:
+    - {{type: file, path: {tmp_path / "out.jsonl"}}}
+""")
+    modules = modules_of_a_run("--no-metrics", "--config", str(config))
+    assert "nodeagent.logs.sinks.file" in modules
+    # (stdout, the embedded default's sink, is checked with the defaults: a small module.)
+    others = {"elasticsearch", "forward", "http", "loki", "otlp", "relp", "syslog"}
+    assert modules & {f"nodeagent.logs.sinks.{name}" for name in others} == set()

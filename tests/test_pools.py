@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import weakref
 
 from nodeagent.pools import SHUTDOWN_WAIT_SECONDS, BoundedPool
 
@@ -91,3 +93,27 @@ def test_it_serves_as_the_loops_default_executor() -> None:
         return await asyncio.to_thread(lambda: threading.current_thread().name)
 
     assert asyncio.run(main()) == "nodeagent-loop"
+
+
+def test_an_idle_worker_keeps_nothing_of_its_last_call() -> None:
+    # A worker waits for its next call for a long time: the last one's argument and result (a checkpoint
+    # snapshot, a scan's listing) must be freed meanwhile, not kept until then.
+    class Big:
+        pass
+
+    pool = BoundedPool("t", 1)
+    argument, produced = Big(), []
+
+    def call(arg: Big) -> Big:
+        produced.append(weakref.ref(result := Big()))
+        return result
+
+    pool.submit(call, argument).result(5)
+    gone = weakref.ref(argument)
+    del argument
+    deadline = time.monotonic() + 5
+    while (gone() is not None or produced[0]() is not None) and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.01)
+    assert gone() is None and produced[0]() is None
+    pool.shutdown()

@@ -18,6 +18,7 @@ unambiguously; a container name may contain ``-``, so the 64-hex id is taken fro
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any
 
 _POD_DIR = re.compile(r"([^_/]+)_([^_/]+)_([^_/]+)")
@@ -48,10 +49,11 @@ def metadata_from_path(path: str) -> dict[str, Any] | None:
         if pod_dir and restart and container_ok:
             namespace, pod, pod_uid = pod_dir.groups()
             return {
-                "namespace": namespace,
+                # Kept per file followed: names many files share are kept once (interned).
+                "namespace": sys.intern(namespace),
                 "pod": pod,
                 "pod_uid": pod_uid,
-                "container": container,
+                "container": sys.intern(container),
                 "restart_count": int(restart.group(1)),
             }
         if under_pods:

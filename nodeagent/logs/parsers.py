@@ -323,14 +323,16 @@ class LineParser:
         self._groups: dict[str | None, _Held] = {}  # stage 2: multiline groups, per stream
         self._valid_seconds = _VALID_SECONDS
         self._fed_end = 0  # end offset of the last line fed
+        # The class's functions, called with self: a bound method kept here would be two more objects
+        # per file followed.
         self._decode = {
-            "auto": self._decode_auto,
-            "cri": self._decode_cri,
-            "docker": self._decode_docker,
-            "plain": self._decode_plain,
+            "auto": LineParser._decode_auto,
+            "cri": LineParser._decode_cri,
+            "docker": LineParser._decode_docker,
+            "plain": LineParser._decode_plain_line,
         }[fmt]
         self._cri_columns = fmt in ("cri", "auto") and multiline is None
-        self._feed_line = self._feed_cri_fast if fmt in ("cri", "auto") else self._feed_any
+        self._feed_line = LineParser._feed_cri_fast if fmt in ("cri", "auto") else LineParser._feed_any
         # Plain lines of a plain or mixed file carry their own time (in a CRI or docker file they are
         # broken lines: no time is guessed from them).
         self._plain_times = fmt in ("plain", "auto")
@@ -345,7 +347,7 @@ class LineParser:
 
     def feed(self, line: bytes, start: int, end: int, now: float) -> list[Parsed]:
         try:
-            return self._feed_line(line, start, end, now)
+            return self._feed_line(self, line, start, end, now)
         except Exception:  # hostile bytes must cost one line its parsing, never the file
             return self._failed(line, start, end)
 
@@ -365,7 +367,7 @@ class LineParser:
         return [*records, Parsed(None, text, None, end, len(line) > self._max)]
 
     def _feed_any(self, line: bytes, start: int, end: int, now: float) -> list[Parsed]:
-        time, stream, message, final = self._decode(line)
+        time, stream, message, final = self._decode(self, line)
         if time is None and self._plain_times and isinstance(message, bytes):  # a plain line's own time
             time = plain_time(message, now)
         if final and self._start_re is None and not self._partials and not self._groups:
@@ -439,7 +441,7 @@ class LineParser:
     def line_stream(self, line: bytes) -> str | None:
         """The stream a raw line belongs to, as :meth:`feed` would see it (None: none, or plain text)."""
         try:
-            return self._decode(line)[1]
+            return self._decode(self, line)[1]
         except Exception:  # feed would take it as plain text
             return None
 
@@ -654,6 +656,9 @@ class LineParser:
     @staticmethod
     def _decode_plain(line: bytes) -> tuple[None, None, bytes, bool]:
         return None, None, (line[:-1] if line.endswith(b"\r") else line), True
+
+    def _decode_plain_line(self, line: bytes) -> tuple[None, None, bytes, bool]:
+        return self._decode_plain(line)
 
     def _decode_cri(self, line: bytes) -> tuple[str | None, str | None, bytes | str, bool]:
         return self._split_cri(line) or self._decode_plain(line)

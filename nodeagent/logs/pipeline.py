@@ -259,6 +259,9 @@ class Pipeline:
                 interval = self.config.checkpoint_interval
                 if interval <= 0 or time.monotonic() - self._last_commit >= interval:
                     self._start_commit()
+                # The next batch may be long in coming (a quiet node): this one's records, acks and
+                # per-sink views must not wait with it.
+                batch = None
             await self._settle()
             await self._commit(final=True)
         finally:

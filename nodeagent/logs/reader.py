@@ -799,7 +799,7 @@ class FileReader:
         if old is not None and old is not tailer and old.state is not State.FINISHED:
             # Same name, another file: the old one was rotated or deleted; it goes first.
             tailer.predecessor = old
-            old.successors.append(tailer)
+            old.successors += (tailer,)
             self._mark_rotated(old)
         self.tailers[tailer.file_id] = tailer
         self._unsettled.add(tailer)
@@ -845,7 +845,7 @@ class FileReader:
             successor = self.by_path.get(entry.path)
             if successor is not None:
                 successor.predecessor = tailer
-                tailer.successors.append(successor)
+                tailer.successors += (successor,)
             self.tailers[tailer.file_id] = tailer
             self._unsettled.add(tailer)
             source.watched += 1

@@ -174,7 +174,7 @@ class Tailer:
         self.rewake = False
         self.released = False  # a successor at the same path may start (this one reached its end)
         self.predecessor: Tailer | None = None
-        self.successors: list[Tailer] = []
+        self.successors: tuple[Tailer, ...] = ()  # rare (a rotation): no list per file until then
         self.polled = True
         self.holding = False  # an unfinished line or parser pieces wait for more (or a timeout)
 
@@ -282,7 +282,8 @@ class Tailer:
         """Lines the parser failed on, and held records it dropped, since the last call."""
         parser = self.lines.parser
         failures, dropped = self._problems_seen
-        self._problems_seen = (parser.failures, parser.dropped)
+        if parser.failures != failures or parser.dropped != dropped:  # no new tuple per file when none
+            self._problems_seen = (parser.failures, parser.dropped)
         return parser.failures - failures, parser.dropped - dropped
 
     def take_filtered(self) -> Tally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import json
 import time
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from nodeagent.logs.pipeline import Batch
 from nodeagent.logs.record import Record
 from nodeagent.logs.sinks.base import PermanentSinkError, RetryableSinkError
 from tests.logs.conftest import (
@@ -267,3 +269,19 @@ async def test_the_backlogs_buffers_go_back_once_batches_no_longer_fill(
                 break
         assert trims, "no trim while the batches stopped filling"
         assert trims[0] >= 1000  # none while full batches were going out
+
+
+async def test_a_quiet_sender_keeps_no_batch_it_delivered(tmp_path: Path) -> None:
+    """The sender waits for the next batch for as long as the files are quiet: the last one's records
+    and acknowledgements are not kept meanwhile (per file followed, on a quiet node)."""
+
+    def batches_alive() -> int:
+        gc.collect()
+        return sum(1 for o in gc.get_objects() if isinstance(o, Batch))
+
+    log = tmp_path / "a.log"
+    write_lines(log, numbered(300))
+    sink = MemorySink()
+    async with shipping(make_config(tmp_path, [log], batch_max_records=100), sink):
+        await eventually(lambda: len(sink.records) == 300, what="all records")
+        await eventually(lambda: batches_alive() == 0, what="no delivered batch kept")
