@@ -4,6 +4,7 @@ insecure_skip_verify, and refusals (unknown CA, missing client certificate) as r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ssl
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -27,9 +28,9 @@ def server_context(pki: Path, *, require_client: bool) -> ssl.SSLContext:
     return context
 
 
-@pytest.fixture
-async def https_server(pki: Path) -> AsyncIterator[tuple[int, list[bytes]]]:
-    """An HTTPS server that requires a client certificate signed by the test CA."""
+@contextlib.asynccontextmanager
+async def serving_https(context: ssl.SSLContext) -> AsyncIterator[tuple[int, list[bytes]]]:
+    """An HTTPS server on 127.0.0.1 keeping the bodies POSTed to it: (port, bodies)."""
     bodies: list[bytes] = []
 
     async def handle(request: web.Request) -> web.Response:
@@ -40,13 +41,20 @@ async def https_server(pki: Path) -> AsyncIterator[tuple[int, list[bytes]]]:
     app.router.add_route("POST", "/{tail:.*}", handle)
     runner = web.AppRunner(app)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context(pki, require_client=True))
+    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=context)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
     try:
         yield port, bodies
     finally:
         await runner.cleanup()
+
+
+@pytest.fixture
+async def https_server(pki: Path) -> AsyncIterator[tuple[int, list[bytes]]]:
+    """An HTTPS server that requires a client certificate signed by the test CA."""
+    async with serving_https(server_context(pki, require_client=True)) as server:
+        yield server
 
 
 def tls(pki: Path, **extra: Any) -> dict[str, Any]:
@@ -179,23 +187,8 @@ async def test_syslog_over_tls(pki: Path) -> None:
 @pytest.fixture
 async def https_server_any_client(pki: Path) -> AsyncIterator[tuple[int, list[bytes]]]:
     """An HTTPS server with the test CA's certificate, asking for no client certificate."""
-    bodies: list[bytes] = []
-
-    async def handle(request: web.Request) -> web.Response:
-        bodies.append(await request.read())
-        return web.Response(text="ok")
-
-    app = web.Application()
-    app.router.add_route("POST", "/{tail:.*}", handle)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=server_context(pki, require_client=False))
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        yield port, bodies
-    finally:
-        await runner.cleanup()
+    async with serving_https(server_context(pki, require_client=False)) as server:
+        yield server
 
 
 async def test_an_https_url_without_tls_options_verifies_the_server_with_the_system_cas(
