@@ -329,7 +329,7 @@ class LineParser:
             "auto": LineParser._decode_auto,
             "cri": LineParser._decode_cri,
             "docker": LineParser._decode_docker,
-            "plain": LineParser._decode_plain_line,
+            "plain": LineParser._decode_plain,
         }[fmt]
         self._cri_columns = fmt in ("cri", "auto") and multiline is None
         self._feed_line = LineParser._feed_cri_fast if fmt in ("cri", "auto") else LineParser._feed_any
@@ -653,12 +653,8 @@ class LineParser:
             return time, stream, log[:-1], True
         return time, stream, log, False
 
-    @staticmethod
-    def _decode_plain(line: bytes) -> tuple[None, None, bytes, bool]:
+    def _decode_plain(self, line: bytes) -> tuple[None, None, bytes, bool]:
         return None, None, (line[:-1] if line.endswith(b"\r") else line), True
-
-    def _decode_plain_line(self, line: bytes) -> tuple[None, None, bytes, bool]:
-        return self._decode_plain(line)
 
     def _decode_cri(self, line: bytes) -> tuple[str | None, str | None, bytes | str, bool]:
         return self._split_cri(line) or self._decode_plain(line)
